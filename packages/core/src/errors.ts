@@ -1,0 +1,46 @@
+/**
+ * Every error a user can hit carries a stable `code`. Codes are part of the public API:
+ * callers branch on them, so they never change meaning.
+ */
+export const ErrorCode = {
+  /** The request may or may not have taken effect (timeout or connection loss during failover). */
+  Indeterminate: "QUORATE_INDETERMINATE",
+  /** The request definitely did not take effect and may be retried as a new request. */
+  Rejected: "QUORATE_REJECTED",
+  /** This node is not the leader; the error carries a hint when one is known. */
+  NotLeader: "QUORATE_NOT_LEADER",
+  /** No quorum could be reached before the deadline. */
+  NoQuorum: "QUORATE_NO_QUORUM",
+  /** The component was closed. */
+  Closed: "QUORATE_CLOSED",
+  /** Invalid configuration or argument. */
+  Config: "QUORATE_CONFIG",
+  /** NATS could not be reached. */
+  Unreachable: "QUORATE_UNREACHABLE",
+  /** Durable storage failed or holds data of another cluster. */
+  Storage: "QUORATE_STORAGE",
+  /** The cluster is busy (too many uncommitted proposals); retry later. */
+  Busy: "QUORATE_BUSY",
+  /** An invariant the protocol depends on was violated: a bug, never a user error. */
+  Invariant: "QUORATE_INVARIANT",
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class QuorateError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "QuorateError";
+    this.code = code;
+  }
+}
+
+export function isQuorateError(err: unknown, code?: ErrorCode): err is QuorateError {
+  return err instanceof QuorateError && (code === undefined || err.code === code);
+}
+
+/** Throws an Invariant error. Protocol code calls this where continuing would risk safety. */
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new QuorateError(ErrorCode.Invariant, `invariant violated: ${message}`);
+}
