@@ -7,3 +7,4 @@ export * from "./prng.js";
 export * from "./schema.js";
 export * from "./subjects.js";
 export * from "./transport.js";
+export * from "./state-machine.js";
