@@ -29,10 +29,13 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export class QuorateError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** The leader this member knows of, on NotLeader errors. */
+  readonly leader: string | null;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; leader?: string | null }) {
     super(message, options);
     this.name = "QuorateError";
     this.code = code;
+    this.leader = options?.leader ?? null;
   }
 }
 
