@@ -16,6 +16,8 @@ export type InboundHandler = (message: Inbound) => void;
 export interface TransportStats {
   sent: number;
   received: number;
+  /** Frames whose handler threw; the error is logged and reported, and delivery goes on. */
+  handlerErrors: number;
   readonly dropped: Record<DropReason, number>;
 }
 
@@ -42,7 +44,7 @@ export interface Transport {
 export function emptyStats(): TransportStats {
   const dropped = {} as Record<DropReason, number>;
   for (const reason of DROP_REASONS) dropped[reason] = 0;
-  return { sent: 0, received: 0, dropped };
+  return { sent: 0, received: 0, handlerErrors: 0, dropped };
 }
 
 /**
@@ -84,8 +86,18 @@ export class FrameReceiver {
     const handler = this.#handler;
     if (handler === undefined) return;
     this.stats.received++;
-    handler({ ...envelope, headers });
+    try {
+      handler({ ...envelope, headers });
+    } catch (err) {
+      // One bad frame must not stop the subscription; the host decides how loud to be.
+      this.stats.handlerErrors++;
+      this.logger.error("frame handler failed", { type: envelope.type, from: envelope.sender, error: String(err) });
+      this.onHandlerError?.(err);
+    }
   }
+
+  /** Lets a host (the simulator) turn a handler failure into a failed run. */
+  onHandlerError: ((err: unknown) => void) | undefined;
 
   #drop(reason: DropReason, detail: string, from: string): void {
     this.stats.dropped[reason]++;
