@@ -55,9 +55,12 @@ export type AppendEntries = Infer<typeof appendEntries>;
 export const appendResponse = object({
   term: uint,
   success: bool,
-  /** On success, the index up to which the follower's log matches the leader's. */
-  matchIndex: uint,
-  /** On rejection, the follower's last index and a conflict hint for fast backtracking. */
+  /**
+   * On success, the index up to which the follower's log now matches the leader's.
+   * On rejection, the prevLogIndex that did not match (so the leader can tell stale rejections).
+   */
+  index: uint,
+  /** The follower's last index; with conflictTerm/conflictIndex a hint for fast backtracking. */
   lastIndex: uint,
   conflictTerm: uint,
   conflictIndex: uint,
