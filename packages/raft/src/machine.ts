@@ -1,0 +1,201 @@
+import { type NodeId, seedPrng, validateMembers } from "@quorate/core";
+import { enqueueActions, setup } from "xstate";
+import type { RaftLog } from "./log.js";
+import type { RaftOptions } from "./options.js";
+import type { Outbox, Role } from "./outbox.js";
+import {
+  becomeLeader,
+  campaign,
+  campaignPreVote,
+  propose,
+  type RaftContext,
+  type RaftMessage,
+  type RoleChange,
+  recordPersisted,
+  rejectProposal,
+  rejectRead,
+  resetElectionTimer,
+  startRead,
+  step,
+  tickElection,
+  tickLeader,
+} from "./protocol.js";
+
+/** Events the host sends. Time arrives only as `tick`. */
+export type RaftEvent =
+  | { type: "tick" }
+  | { type: "message"; from: NodeId; message: RaftMessage }
+  | { type: "propose"; id: number; commands: readonly Uint8Array[] }
+  | { type: "read"; id: number }
+  | { type: "persisted"; index: number; term: number }
+  | RoleChange;
+
+export interface RaftInput {
+  id: NodeId;
+  voters: readonly NodeId[];
+  options: RaftOptions;
+  log: RaftLog;
+  out: Outbox;
+  /** Durable state recovered from storage. */
+  term: number;
+  vote: NodeId | null;
+  commitIndex: number;
+  /** Seeds election timeouts; the simulator derives it from the run's seed. */
+  seed: number | string;
+}
+
+/**
+ * Runs `rule` against a shallow draft of the context and commits the draft with one assign.
+ * The log and the outbox are shared references, so entries never pass through context copies.
+ */
+function rule<E extends RaftEvent>(fn: (draft: RaftContext, event: E) => RoleChange | null | void) {
+  return enqueueActions<RaftContext, RaftEvent, undefined, RaftEvent, never, never, never, never, never>(
+    ({ context, event, enqueue }) => {
+      const draft: RaftContext = { ...context };
+      const change = fn(draft, event as E);
+      enqueue.assign(draft);
+      if (change) enqueue.raise(change);
+    },
+  );
+}
+
+function stepAs(role: Role) {
+  return rule<Extract<RaftEvent, { type: "message" }>>((d, e) => step(d, role, e.from, e.message));
+}
+
+function observeRole(role: Role) {
+  return rule((d) => {
+    d.out.observe({ kind: "role", role, term: d.term, leader: d.leader });
+  });
+}
+
+export const raftMachine = setup({
+  types: {
+    context: {} as RaftContext,
+    events: {} as RaftEvent,
+    input: {} as RaftInput,
+  },
+  actions: {
+    enterFollower: observeRole("follower"),
+    enterPreCandidate: rule((d) => {
+      d.out.observe({ kind: "role", role: "pre-candidate", term: d.term, leader: null });
+      return campaignPreVote(d);
+    }),
+    enterCandidate: rule((d) => {
+      const change = campaign(d);
+      d.out.observe({ kind: "role", role: "candidate", term: d.term, leader: null });
+      return change;
+    }),
+    enterLeader: rule((d) => {
+      becomeLeader(d);
+      d.out.observe({ kind: "role", role: "leader", term: d.term, leader: d.id });
+    }),
+    tickElection: rule((d) => tickElection(d)),
+    tickLeader: rule((d) => tickLeader(d)),
+    timedOut: rule((d) => {
+      d.out.observe({ kind: "campaign-end", term: d.term, preVote: d.vote !== d.id, outcome: "timed-out" });
+    }),
+    stepFollower: stepAs("follower"),
+    stepPreCandidate: stepAs("pre-candidate"),
+    stepCandidate: stepAs("candidate"),
+    stepLeader: stepAs("leader"),
+    propose: rule<Extract<RaftEvent, { type: "propose" }>>((d, e) => propose(d, e.id, e.commands)),
+    rejectProposal: rule<Extract<RaftEvent, { type: "propose" }>>((d, e) => rejectProposal(d, e.id)),
+    read: rule<Extract<RaftEvent, { type: "read" }>>((d, e) => startRead(d, e.id)),
+    rejectRead: rule<Extract<RaftEvent, { type: "read" }>>((d, e) => rejectRead(d, e.id)),
+    persistedAsFollower: rule<Extract<RaftEvent, { type: "persisted" }>>((d, e) =>
+      recordPersisted(d, "follower", e.index, e.term),
+    ),
+    persistedAsLeader: rule<Extract<RaftEvent, { type: "persisted" }>>((d, e) =>
+      recordPersisted(d, "leader", e.index, e.term),
+    ),
+  },
+  guards: {
+    preVoteEnabled: ({ context }) => context.options.preVote,
+  },
+}).createMachine({
+  id: "raft",
+  context: ({ input }) => {
+    validateMembers(input.voters, input.id);
+    const context: RaftContext = {
+      id: input.id,
+      voters: [...input.voters],
+      options: input.options,
+      log: input.log,
+      out: input.out,
+      term: input.term,
+      vote: input.vote,
+      leader: null,
+      commitIndex: input.commitIndex,
+      persistedIndex: input.log.lastIndex,
+      prng: seedPrng(input.seed),
+      electionElapsed: 0,
+      randomizedElectionTimeout: input.options.electionTicks,
+      heartbeatElapsed: 0,
+      votes: {},
+      progress: {},
+      recentActive: {},
+      seq: 0,
+      ackedSeq: {},
+      pendingReads: [],
+    };
+    resetElectionTimer(context);
+    return context;
+  },
+  initial: "follower",
+  on: {
+    "become.follower": { target: ".follower", reenter: true },
+    "become.candidate": { target: ".candidate", reenter: true },
+    "become.leader": { target: ".leader" },
+  },
+  states: {
+    follower: {
+      entry: "enterFollower",
+      on: {
+        tick: { actions: "tickElection" },
+        message: { actions: "stepFollower" },
+        "election.timeout": [{ guard: "preVoteEnabled", target: "preCandidate" }, { target: "candidate" }],
+        propose: { actions: "rejectProposal" },
+        read: { actions: "rejectRead" },
+        persisted: { actions: "persistedAsFollower" },
+      },
+    },
+    preCandidate: {
+      entry: "enterPreCandidate",
+      on: {
+        tick: { actions: "tickElection" },
+        message: { actions: "stepPreCandidate" },
+        "election.timeout": { target: "preCandidate", reenter: true, actions: "timedOut" },
+        propose: { actions: "rejectProposal" },
+        read: { actions: "rejectRead" },
+        persisted: { actions: "persistedAsFollower" },
+      },
+    },
+    candidate: {
+      entry: "enterCandidate",
+      on: {
+        tick: { actions: "tickElection" },
+        message: { actions: "stepCandidate" },
+        "election.timeout": [
+          { guard: "preVoteEnabled", target: "preCandidate", actions: "timedOut" },
+          { target: "candidate", reenter: true, actions: "timedOut" },
+        ],
+        propose: { actions: "rejectProposal" },
+        read: { actions: "rejectRead" },
+        persisted: { actions: "persistedAsFollower" },
+      },
+    },
+    leader: {
+      entry: "enterLeader",
+      on: {
+        tick: { actions: "tickLeader" },
+        message: { actions: "stepLeader" },
+        propose: { actions: "propose" },
+        read: { actions: "read" },
+        persisted: { actions: "persistedAsLeader" },
+      },
+    },
+  },
+});
+
+export type RaftMachine = typeof raftMachine;

@@ -1,0 +1,47 @@
+import { ErrorCode, QuorateError } from "@quorate/core";
+
+export interface RaftOptions {
+  /** Ticks without hearing from a leader before campaigning; the real timeout is randomized in [n, 2n). */
+  electionTicks: number;
+  /** Ticks between leader heartbeats. Must be well below electionTicks. */
+  heartbeatTicks: number;
+  /** A leader that has not heard from a quorum for electionTicks steps down; voters ignore campaigns while a leader is live. */
+  checkQuorum: boolean;
+  /** Campaign with a pre-vote first, so a partitioned node rejoining does not disrupt the cluster (thesis §9.6). */
+  preVote: boolean;
+  /** Pipelined AppendEntries in flight to one follower. */
+  maxInflightMessages: number;
+  /** Entry bytes in flight to one follower. */
+  maxInflightBytes: number;
+  /** Entry bytes in one AppendEntries (NATS max_payload is 1 MiB by default). */
+  maxMessageBytes: number;
+  /** Proposals beyond this many uncommitted entries are refused with Busy. */
+  maxUncommittedEntries: number;
+}
+
+export const DEFAULT_RAFT_OPTIONS: RaftOptions = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  checkQuorum: true,
+  preVote: true,
+  maxInflightMessages: 64,
+  maxInflightBytes: 8 * 1024 * 1024,
+  maxMessageBytes: 512 * 1024,
+  maxUncommittedEntries: 50_000,
+};
+
+export function resolveRaftOptions(options: Partial<RaftOptions> = {}): RaftOptions {
+  const resolved = { ...DEFAULT_RAFT_OPTIONS, ...options };
+  for (const [key, value] of Object.entries(resolved)) {
+    if (typeof value === "number" && (!Number.isSafeInteger(value) || value < 1)) {
+      throw new QuorateError(ErrorCode.Config, `raft option ${key} must be a positive integer (got ${value})`);
+    }
+  }
+  if (resolved.heartbeatTicks >= resolved.electionTicks) {
+    throw new QuorateError(
+      ErrorCode.Config,
+      `heartbeatTicks (${resolved.heartbeatTicks}) must be below electionTicks (${resolved.electionTicks})`,
+    );
+  }
+  return resolved;
+}

@@ -1,0 +1,621 @@
+import {
+  type AppendEntries,
+  type AppendResponse,
+  EntryKind,
+  invariant,
+  type MessageMap,
+  type MessageType,
+  type NodeId,
+  nextInt,
+  type RequestVote,
+  type VoteResponse,
+} from "@quorate/core";
+import { entryBytes, type LogEntry, type RaftLog } from "./log.js";
+import type { RaftOptions } from "./options.js";
+import type { Outbox, Role } from "./outbox.js";
+
+/**
+ * The Raft rules as functions over a draft of the machine's context. The machine (machine.ts)
+ * decides which rule runs in which role; these functions change the draft, append to the
+ * in-memory log and queue effects in the outbox. No IO, no clock, no global randomness.
+ */
+
+/** A message as the machine sees it: its type and validated body. */
+export type RaftMessage = { [K in MessageType]: { type: K; body: MessageMap[K] } }[MessageType];
+
+/** Leader-side view of one follower (etcd's Progress). */
+export interface Progress {
+  /** Highest index known to match the leader's log. */
+  readonly match: number;
+  /** Next index to send. */
+  readonly next: number;
+  /** probe: one message per heartbeat until a match is found; replicate: pipelined. */
+  readonly state: "probe" | "replicate";
+  readonly probeSent: boolean;
+  /** Last index and bytes of each pipelined message not yet acknowledged. */
+  readonly inflight: readonly { readonly index: number; readonly bytes: number }[];
+  /** Leader ticks with messages in flight and no acknowledgement: a lost pipeline falls back to probe. */
+  readonly stalledTicks: number;
+}
+
+export interface PendingRead {
+  readonly id: number;
+  /** The commit index to wait for, or null until the leader has committed an entry of its term. */
+  readonly index: number | null;
+  /** Heartbeat round whose acknowledgement by a quorum confirms leadership. */
+  readonly seq: number;
+}
+
+export interface RaftContext {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly options: RaftOptions;
+  /** The log, shared by reference with the host: never copied into context snapshots. */
+  readonly log: RaftLog;
+  /** Effects for the host, shared by reference. */
+  readonly out: Outbox;
+  term: number;
+  vote: NodeId | null;
+  leader: NodeId | null;
+  commitIndex: number;
+  /** Last index the host reported durable in local storage. */
+  persistedIndex: number;
+  prng: number;
+  electionElapsed: number;
+  randomizedElectionTimeout: number;
+  heartbeatElapsed: number;
+  /** Responses in the current campaign: true granted, false rejected. */
+  votes: Readonly<Record<NodeId, boolean>>;
+  progress: Readonly<Record<NodeId, Progress>>;
+  /** Followers heard from since the last CheckQuorum round. */
+  recentActive: Readonly<Record<NodeId, boolean>>;
+  /** Leader round counter, echoed by followers; ReadIndex counts acks of a round sent after the read. */
+  seq: number;
+  ackedSeq: Readonly<Record<NodeId, number>>;
+  pendingReads: readonly PendingRead[];
+}
+
+/** Internal events the rules raise to move the machine between roles. */
+export type RoleChange =
+  | { type: "election.timeout" }
+  | { type: "become.follower" }
+  | { type: "become.candidate" }
+  | { type: "become.leader" };
+
+export function quorum(ctx: RaftContext): number {
+  return Math.floor(ctx.voters.length / 2) + 1;
+}
+
+function peers(ctx: RaftContext): NodeId[] {
+  return ctx.voters.filter((v) => v !== ctx.id);
+}
+
+export function resetElectionTimer(d: RaftContext): void {
+  d.electionElapsed = 0;
+  const [timeout, prng] = nextInt(d.prng, d.options.electionTicks, 2 * d.options.electionTicks - 1);
+  d.randomizedElectionTimeout = timeout;
+  d.prng = prng;
+}
+
+function setTerm(d: RaftContext, term: number): void {
+  invariant(term >= d.term, `term must not go back (${term} < ${d.term})`);
+  if (term !== d.term) {
+    d.term = term;
+    d.vote = null;
+    d.out.hardStateChanged = true;
+  }
+}
+
+/** Becomes (or stays) a follower at `term`; the caller raises the role change if needed. */
+export function becomeFollower(d: RaftContext, term: number, leader: NodeId | null): void {
+  setTerm(d, term);
+  d.leader = leader;
+  d.votes = {};
+  resetElectionTimer(d);
+  failPendingReads(d);
+}
+
+function failPendingReads(d: RaftContext): void {
+  for (const read of d.pendingReads) d.out.reads.push({ id: read.id, ok: false, leader: d.leader });
+  d.pendingReads = [];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ticks
+
+export function tickElection(d: RaftContext): RoleChange | null {
+  d.electionElapsed++;
+  if (d.electionElapsed >= d.randomizedElectionTimeout && d.voters.includes(d.id)) {
+    return { type: "election.timeout" };
+  }
+  return null;
+}
+
+export function tickLeader(d: RaftContext): RoleChange | null {
+  d.electionElapsed++;
+  d.heartbeatElapsed++;
+  if (d.electionElapsed >= d.options.electionTicks) {
+    d.electionElapsed = 0;
+    if (d.options.checkQuorum) {
+      const active = 1 + peers(d).filter((p) => d.recentActive[p] === true).length;
+      d.recentActive = {};
+      if (active < quorum(d)) {
+        d.out.observe({ kind: "step-down", term: d.term, reason: "check-quorum" });
+        becomeFollower(d, d.term, null);
+        return { type: "become.follower" };
+      }
+    }
+  }
+  if (d.heartbeatElapsed >= d.options.heartbeatTicks) {
+    d.heartbeatElapsed = 0;
+    broadcastHeartbeat(d);
+    for (const peer of peers(d)) {
+      const pr = d.progress[peer] as Progress;
+      if (pr.state === "probe") {
+        // One probe per heartbeat, as etcd does: a lost probe is retried here.
+        setProgress(d, peer, { probeSent: false });
+        sendAppend(d, peer);
+      } else if (pr.inflight.length > 0) {
+        const stalled = pr.stalledTicks + 1;
+        if (stalled >= d.options.electionTicks) {
+          setProgress(d, peer, { state: "probe", next: pr.match + 1, probeSent: false, inflight: [], stalledTicks: 0 });
+          sendAppend(d, peer);
+        } else {
+          setProgress(d, peer, { stalledTicks: stalled });
+        }
+      }
+    }
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns
+
+export function campaignPreVote(d: RaftContext): RoleChange | null {
+  d.leader = null;
+  d.votes = { [d.id]: true };
+  resetElectionTimer(d);
+  d.out.observe({ kind: "campaign", term: d.term + 1, preVote: true });
+  if (quorum(d) === 1) return { type: "become.candidate" };
+  d.out.send(null, "raft.vote", voteRequest(d, d.term + 1, true), true);
+  return null;
+}
+
+export function campaign(d: RaftContext): RoleChange | null {
+  setTerm(d, d.term + 1);
+  d.vote = d.id;
+  d.out.hardStateChanged = true;
+  d.leader = null;
+  d.votes = { [d.id]: true };
+  resetElectionTimer(d);
+  d.out.observe({ kind: "campaign", term: d.term, preVote: false });
+  if (quorum(d) === 1) return { type: "become.leader" };
+  d.out.send(null, "raft.vote", voteRequest(d, d.term, false), true);
+  return null;
+}
+
+function voteRequest(d: RaftContext, term: number, preVote: boolean): RequestVote {
+  return { term, lastLogIndex: d.log.lastIndex, lastLogTerm: d.log.lastTerm, preVote };
+}
+
+function handleVoteRequest(d: RaftContext, from: NodeId, m: RequestVote): void {
+  // Raft §5.2/§5.4.1 plus pre-vote: a real vote goes to at most one candidate per term,
+  // and only to one whose log is at least as up to date as ours.
+  const canVote = d.vote === from || (d.vote === null && d.leader === null) || (m.preVote && m.term > d.term);
+  if (canVote && d.log.isUpToDate(m.lastLogTerm, m.lastLogIndex)) {
+    if (!m.preVote) {
+      d.vote = from;
+      d.out.hardStateChanged = true;
+      resetElectionTimer(d);
+    }
+    d.out.send(from, "raft.vote.resp", { term: m.term, granted: true, preVote: m.preVote }, true);
+  } else {
+    d.out.send(from, "raft.vote.resp", { term: d.term, granted: false, preVote: m.preVote }, true);
+  }
+}
+
+function handleVoteResponse(d: RaftContext, role: Role, from: NodeId, m: VoteResponse): RoleChange | null {
+  const expectedTerm = role === "pre-candidate" ? d.term + 1 : d.term;
+  const expectedPreVote = role === "pre-candidate";
+  if (m.preVote !== expectedPreVote || (m.granted && m.term !== expectedTerm)) return null;
+  if (!d.voters.includes(from) || d.votes[from] !== undefined) return null;
+  d.votes = { ...d.votes, [from]: m.granted };
+  d.out.observe({ kind: "vote", from, granted: m.granted, preVote: m.preVote, term: expectedTerm });
+  const granted = Object.values(d.votes).filter((v) => v).length;
+  const rejected = Object.values(d.votes).length - granted;
+  if (granted >= quorum(d)) {
+    d.out.observe({ kind: "campaign-end", term: expectedTerm, preVote: expectedPreVote, outcome: "won" });
+    return { type: role === "pre-candidate" ? "become.candidate" : "become.leader" };
+  }
+  if (rejected >= quorum(d)) {
+    d.out.observe({ kind: "campaign-end", term: expectedTerm, preVote: expectedPreVote, outcome: "lost" });
+    becomeFollower(d, d.term, null);
+    return { type: "become.follower" };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message dispatch (etcd's Step): term rules first, then the role's rule.
+
+export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage): RoleChange | null {
+  let change: RoleChange | null = null;
+  const term = msg.body.term;
+  if (term > d.term) {
+    if (msg.type === "raft.vote") {
+      const inLease =
+        d.options.checkQuorum &&
+        d.leader !== null &&
+        d.electionElapsed < d.options.electionTicks &&
+        msg.body.transfer !== true;
+      // A live leader exists: a higher-term campaign is a disruptive server, not news (§9.6 / §4.2.3).
+      if (inLease) return null;
+    }
+    const isPreVote = (msg.type === "raft.vote" || msg.type === "raft.vote.resp") && msg.body.preVote;
+    const preVoteGranted = msg.type === "raft.vote.resp" && msg.body.preVote && msg.body.granted;
+    if (!(isPreVote && (msg.type === "raft.vote" || preVoteGranted))) {
+      if (role !== "follower") {
+        d.out.observe(
+          role === "leader"
+            ? { kind: "step-down", term: d.term, reason: "higher-term" }
+            : { kind: "campaign-end", term: d.term, preVote: role === "pre-candidate", outcome: "superseded" },
+        );
+      }
+      becomeFollower(d, term, msg.type === "raft.append" ? from : null);
+      if (role !== "follower") change = { type: "become.follower" };
+      role = "follower";
+    }
+  } else if (term < d.term) {
+    if (msg.type === "raft.append") {
+      // Tell the stale leader our term so it steps down (needed with CheckQuorum and PreVote).
+      d.out.send(from, "raft.append.resp", rejection(d, msg.body, 0, 0), true);
+    } else if (msg.type === "raft.vote" && msg.body.preVote) {
+      d.out.send(from, "raft.vote.resp", { term: d.term, granted: false, preVote: true }, true);
+    }
+    return null;
+  }
+
+  switch (msg.type) {
+    case "raft.vote":
+      handleVoteRequest(d, from, msg.body);
+      return change;
+    case "raft.vote.resp":
+      if (role === "pre-candidate" || role === "candidate")
+        return handleVoteResponse(d, role, from, msg.body) ?? change;
+      return change;
+    case "raft.append":
+      if (role === "leader") {
+        invariant(false, `two leaders in term ${d.term}: ${d.id} and ${from}`);
+      }
+      if (role !== "follower") {
+        d.out.observe({ kind: "campaign-end", term: d.term, preVote: role === "pre-candidate", outcome: "lost" });
+        becomeFollower(d, d.term, from);
+        change = { type: "become.follower" };
+      }
+      handleAppend(d, from, msg.body);
+      return change;
+    case "raft.append.resp":
+      if (role === "leader") handleAppendResponse(d, from, msg.body);
+      return change;
+    case "raft.timeout-now":
+      return change;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Follower: AppendEntries
+
+function rejection(d: RaftContext, m: AppendEntries, conflictIndex: number, conflictTerm: number): AppendResponse {
+  return {
+    term: d.term,
+    success: false,
+    index: m.prevLogIndex,
+    lastIndex: d.log.lastIndex,
+    conflictIndex,
+    conflictTerm,
+    seq: m.seq,
+  };
+}
+
+function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
+  d.leader = from;
+  d.electionElapsed = 0;
+  let prev = m.prevLogIndex;
+  let prevTerm = m.prevLogTerm;
+  let entries: readonly LogEntry[] = m.entries;
+  if (prev < d.commitIndex) {
+    // Our committed prefix already matches the leader's (leader completeness): skip that part.
+    const skip = Math.min(d.commitIndex - prev, entries.length);
+    if (skip === entries.length) {
+      d.out.send(from, "raft.append.resp", success(d, d.commitIndex, m.seq), true);
+      return;
+    }
+    prevTerm = (entries[skip - 1] as LogEntry).term;
+    prev += skip;
+    entries = entries.slice(skip);
+  }
+  if (d.log.term(prev) !== prevTerm) {
+    // Log matching (§5.3): refuse, with a hint that lets the leader skip a whole term at a time.
+    const hintIndex = d.log.findConflictByTerm(Math.min(m.prevLogIndex, d.log.lastIndex), m.prevLogTerm);
+    const hintTerm = d.log.term(hintIndex) ?? 0;
+    d.out.send(from, "raft.append.resp", rejection(d, m, hintIndex, hintTerm), true);
+    return;
+  }
+  let index = prev + 1;
+  let i = 0;
+  for (; i < entries.length; i++, index++) {
+    const existing = d.log.term(index);
+    if (existing === undefined) break;
+    if (existing !== (entries[i] as LogEntry).term) {
+      // Only a real conflict truncates; a committed entry never conflicts (§5.3, Figure 3).
+      invariant(index > d.commitIndex, `conflicting entry at committed index ${index}`);
+      d.log.truncateFrom(index);
+      d.persistedIndex = Math.min(d.persistedIndex, index - 1);
+      break;
+    }
+  }
+  if (i < entries.length) {
+    d.log.append(entries.slice(i));
+    d.out.logChangedFrom(index);
+  }
+  const lastNew = prev + entries.length;
+  // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
+  const commit = Math.min(m.leaderCommit, lastNew);
+  if (commit > d.commitIndex) d.commitIndex = commit;
+  d.out.send(from, "raft.append.resp", success(d, lastNew, m.seq), true);
+}
+
+function success(d: RaftContext, index: number, seq: number): AppendResponse {
+  return { term: d.term, success: true, index, lastIndex: d.log.lastIndex, conflictIndex: 0, conflictTerm: 0, seq };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leader
+
+export function becomeLeader(d: RaftContext): void {
+  d.leader = d.id;
+  d.votes = {};
+  d.heartbeatElapsed = 0;
+  d.electionElapsed = 0;
+  d.recentActive = {};
+  d.ackedSeq = {};
+  d.pendingReads = [];
+  const progress: Record<NodeId, Progress> = {};
+  for (const peer of peers(d)) {
+    progress[peer] = {
+      match: 0,
+      next: d.log.lastIndex + 1,
+      state: "probe",
+      probeSent: false,
+      inflight: [],
+      stalledTicks: 0,
+    };
+  }
+  d.progress = progress;
+  // §5.4.2 / §8: a no-op of the new term lets earlier entries commit, and lets ReadIndex start.
+  appendAndBroadcast(d, [{ term: d.term, kind: EntryKind.Noop, data: new Uint8Array(0) }]);
+}
+
+function setProgress(d: RaftContext, peer: NodeId, patch: Partial<Progress>): void {
+  d.progress = { ...d.progress, [peer]: { ...(d.progress[peer] as Progress), ...patch } };
+}
+
+function inflightBytes(pr: Progress): number {
+  let bytes = 0;
+  for (const f of pr.inflight) bytes += f.bytes;
+  return bytes;
+}
+
+function canSend(d: RaftContext, pr: Progress): boolean {
+  if (pr.state === "probe") return !pr.probeSent;
+  return pr.inflight.length < d.options.maxInflightMessages && inflightBytes(pr) < d.options.maxInflightBytes;
+}
+
+/** Appends entries of the current term and sends them to everyone in one broadcast per chunk. */
+export function appendAndBroadcast(d: RaftContext, entries: readonly LogEntry[]): void {
+  const first = d.log.lastIndex + 1;
+  d.log.append(entries);
+  d.out.logChangedFrom(first);
+  d.out.observe({ kind: "append", firstIndex: first, lastIndex: d.log.lastIndex, term: d.term });
+  let prev = first - 1;
+  while (prev < d.log.lastIndex) {
+    const chunk = d.log.slice(prev + 1, d.log.lastIndex, d.options.maxMessageBytes);
+    broadcastAppend(d, prev, chunk);
+    prev += chunk.length;
+  }
+}
+
+function broadcastAppend(d: RaftContext, prev: number, entries: readonly LogEntry[]): void {
+  d.seq++;
+  const body: AppendEntries = {
+    term: d.term,
+    prevLogIndex: prev,
+    prevLogTerm: d.log.term(prev) as number,
+    leaderCommit: d.commitIndex,
+    entries: entries as AppendEntries["entries"],
+    seq: d.seq,
+  };
+  d.out.send(null, "raft.append", body, false);
+  if (entries.length === 0) return;
+  const last = prev + entries.length;
+  let bytes = 0;
+  for (const e of entries) bytes += entryBytes(e);
+  for (const peer of peers(d)) {
+    const pr = d.progress[peer] as Progress;
+    // The broadcast counts as this follower's next pipelined message only if it continues its stream.
+    if (pr.state === "replicate" && pr.next === prev + 1 && canSend(d, pr)) {
+      setProgress(d, peer, { next: last + 1, inflight: [...pr.inflight, { index: last, bytes }] });
+    }
+  }
+}
+
+function broadcastHeartbeat(d: RaftContext): void {
+  // A heartbeat is an empty AppendEntries: followers check prevLogIndex/prevLogTerm on it too.
+  broadcastAppend(d, d.log.lastIndex, []);
+}
+
+function sendAppend(d: RaftContext, peer: NodeId): void {
+  const pr = d.progress[peer] as Progress;
+  if (!canSend(d, pr)) return;
+  const prev = pr.next - 1;
+  const prevTerm = d.log.term(prev);
+  invariant(prevTerm !== undefined, `no term for index ${prev} (snapshot ${d.log.snapshotIndex})`);
+  const entries = pr.next <= d.log.lastIndex ? d.log.slice(pr.next, d.log.lastIndex, d.options.maxMessageBytes) : [];
+  d.seq++;
+  d.out.send(
+    peer,
+    "raft.append",
+    {
+      term: d.term,
+      prevLogIndex: prev,
+      prevLogTerm: prevTerm,
+      leaderCommit: d.commitIndex,
+      entries: entries as AppendEntries["entries"],
+      seq: d.seq,
+    },
+    false,
+  );
+  if (pr.state === "probe") {
+    setProgress(d, peer, { probeSent: true });
+  } else if (entries.length > 0) {
+    let bytes = 0;
+    for (const e of entries) bytes += entryBytes(e);
+    const last = prev + entries.length;
+    setProgress(d, peer, { next: last + 1, inflight: [...pr.inflight, { index: last, bytes }] });
+  }
+}
+
+function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): void {
+  const pr = d.progress[from];
+  if (pr === undefined) return;
+  d.recentActive = d.recentActive[from] ? d.recentActive : { ...d.recentActive, [from]: true };
+  if ((d.ackedSeq[from] ?? 0) < m.seq) {
+    d.ackedSeq = { ...d.ackedSeq, [from]: m.seq };
+    confirmReads(d);
+  }
+  if (m.success) {
+    const advanced = m.index > pr.match;
+    const match = Math.max(pr.match, m.index);
+    const inflight = pr.inflight.filter((f) => f.index > m.index);
+    if (pr.state === "probe") {
+      setProgress(d, from, {
+        state: "replicate",
+        match,
+        next: match + 1,
+        probeSent: false,
+        inflight: [],
+        stalledTicks: 0,
+      });
+    } else {
+      setProgress(d, from, {
+        match,
+        next: Math.max(pr.next, match + 1),
+        inflight,
+        stalledTicks: advanced ? 0 : pr.stalledTicks,
+      });
+    }
+    if (advanced) {
+      d.out.observe({ kind: "ack", from, index: match });
+      maybeCommit(d);
+    }
+    while (canSend(d, d.progress[from] as Progress) && (d.progress[from] as Progress).next <= d.log.lastIndex) {
+      sendAppend(d, from);
+    }
+    return;
+  }
+  // A rejection matters only if it refers to what we sent this follower; others are stale.
+  const relevant = pr.state === "replicate" ? m.index > pr.match && m.index < pr.next : m.index === pr.next - 1;
+  if (!relevant) return;
+  let hint = m.conflictIndex;
+  if (m.conflictTerm > 0) hint = d.log.findConflictByTerm(m.conflictIndex, m.conflictTerm);
+  const next = Math.max(pr.match + 1, Math.min(hint + 1, m.lastIndex + 1, m.index));
+  setProgress(d, from, { state: "probe", next, probeSent: false, inflight: [], stalledTicks: 0 });
+  sendAppend(d, from);
+}
+
+function maybeCommit(d: RaftContext): void {
+  const matches = d.voters
+    .map((v) => (v === d.id ? d.persistedIndex : (d.progress[v]?.match ?? 0)))
+    .sort((a, b) => b - a);
+  const n = matches[quorum(d) - 1] as number;
+  // Figure 8: only entries of the current term commit by counting replicas.
+  if (n > d.commitIndex && d.log.term(n) === d.term) {
+    d.commitIndex = n;
+    d.out.observe({ kind: "commit", index: n, term: d.term });
+    startWaitingReads(d);
+  }
+}
+
+export function recordPersisted(d: RaftContext, role: Role, index: number, term: number): void {
+  if (d.log.term(index) !== term || index <= d.persistedIndex) return;
+  d.persistedIndex = index;
+  if (role === "leader") maybeCommit(d);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proposals and ReadIndex
+
+export function propose(d: RaftContext, id: number, commands: readonly Uint8Array[]): void {
+  const uncommitted = d.log.lastIndex - d.commitIndex;
+  if (uncommitted + commands.length > d.options.maxUncommittedEntries) {
+    d.out.proposals.push({ id, ok: false, reason: "busy", leader: d.id });
+    return;
+  }
+  const firstIndex = d.log.lastIndex + 1;
+  appendAndBroadcast(
+    d,
+    commands.map((data) => ({ term: d.term, kind: EntryKind.Command, data })),
+  );
+  d.out.proposals.push({ id, ok: true, firstIndex, term: d.term });
+}
+
+export function rejectProposal(d: RaftContext, id: number): void {
+  d.out.proposals.push({ id, ok: false, reason: "not-leader", leader: d.leader });
+}
+
+export function rejectRead(d: RaftContext, id: number): void {
+  d.out.reads.push({ id, ok: false, leader: d.leader });
+}
+
+/** ReadIndex (thesis §6.4): remember the commit index, confirm leadership with a heartbeat quorum. */
+export function startRead(d: RaftContext, id: number): void {
+  const committedInTerm = d.log.term(d.commitIndex) === d.term;
+  if (quorum(d) === 1 && committedInTerm) {
+    d.out.reads.push({ id, ok: true, index: d.commitIndex });
+    return;
+  }
+  if (!committedInTerm) {
+    d.pendingReads = [...d.pendingReads, { id, index: null, seq: 0 }];
+    return;
+  }
+  d.pendingReads = [...d.pendingReads, { id, index: d.commitIndex, seq: d.seq + 1 }];
+  broadcastHeartbeat(d);
+}
+
+function startWaitingReads(d: RaftContext): void {
+  if (!d.pendingReads.some((r) => r.index === null)) return;
+  if (quorum(d) === 1) {
+    for (const r of d.pendingReads) d.out.reads.push({ id: r.id, ok: true, index: r.index ?? d.commitIndex });
+    d.pendingReads = [];
+    return;
+  }
+  const seq = d.seq + 1;
+  d.pendingReads = d.pendingReads.map((r) => (r.index === null ? { id: r.id, index: d.commitIndex, seq } : r));
+  broadcastHeartbeat(d);
+}
+
+function confirmReads(d: RaftContext): void {
+  if (d.pendingReads.length === 0) return;
+  const remaining: PendingRead[] = [];
+  for (const read of d.pendingReads) {
+    if (read.index === null) {
+      remaining.push(read);
+      continue;
+    }
+    const acks = 1 + peers(d).filter((p) => (d.ackedSeq[p] ?? 0) >= read.seq).length;
+    if (acks >= quorum(d)) d.out.reads.push({ id: read.id, ok: true, index: read.index });
+    else remaining.push(read);
+  }
+  d.pendingReads = remaining;
+}

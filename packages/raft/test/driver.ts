@@ -1,0 +1,155 @@
+import type { NodeId } from "@quorate/core";
+import { type Actor, createActor } from "xstate";
+import { type LogEntry, Outbox, RaftLog, type RaftOptions, raftMachine, resolveRaftOptions } from "../src/index.js";
+import type { ProposalOutcome, ReadOutcome } from "../src/outbox.js";
+import type { RaftMessage } from "../src/protocol.js";
+
+export interface Envelope {
+  from: NodeId;
+  to: NodeId;
+  message: RaftMessage;
+  afterPersist: boolean;
+}
+
+interface Member {
+  actor: Actor<typeof raftMachine>;
+  log: RaftLog;
+  out: Outbox;
+}
+
+/**
+ * A synchronous, hand-cranked cluster for rule-level tests, in the style of etcd's
+ * raft_paper_test: the test decides which messages are delivered and when nodes tick.
+ * Storage is instantaneous: every drain persists at once.
+ */
+export class Driver {
+  readonly members = new Map<NodeId, Member>();
+  queue: Envelope[] = [];
+  readonly proposals: ProposalOutcome[] = [];
+  readonly reads: ReadOutcome[] = [];
+  /** Messages exactly as drained, with the persistence flags of their batch, for ordering tests. */
+  readonly batches: { from: NodeId; hardStateChanged: boolean; unstableFrom: number | null; messages: Envelope[] }[] =
+    [];
+  readonly options: RaftOptions;
+
+  constructor(
+    readonly ids: NodeId[],
+    options: Partial<RaftOptions> = {},
+    logs: Partial<Record<NodeId, { term: number; entries: LogEntry[] }>> = {},
+  ) {
+    this.options = resolveRaftOptions(options);
+    for (const id of ids) {
+      const init = logs[id];
+      const log = new RaftLog({ snapshotIndex: 0, snapshotTerm: 0, entries: init?.entries ?? [] });
+      const out = new Outbox();
+      const actor = createActor(raftMachine, {
+        input: {
+          id,
+          voters: ids,
+          options: this.options,
+          log,
+          out,
+          term: init?.term ?? 0,
+          vote: null,
+          commitIndex: 0,
+          seed: id,
+        },
+      });
+      this.members.set(id, { actor, log, out });
+      actor.start();
+      this.drain(id);
+    }
+  }
+
+  member(id: NodeId): Member {
+    const m = this.members.get(id);
+    if (m === undefined) throw new Error(`no member ${id}`);
+    return m;
+  }
+
+  state(id: NodeId) {
+    return this.member(id).actor.getSnapshot();
+  }
+
+  role(id: NodeId): string {
+    return String(this.state(id).value);
+  }
+
+  send(id: NodeId, event: Parameters<Member["actor"]["send"]>[0]): void {
+    this.member(id).actor.send(event);
+    this.drain(id);
+  }
+
+  drain(id: NodeId): void {
+    const m = this.member(id);
+    const taken = m.out.take();
+    const envelopes: Envelope[] = [];
+    for (const msg of taken.messages) {
+      const targets = msg.to === null ? this.ids.filter((x) => x !== id) : [msg.to];
+      for (const to of targets) {
+        envelopes.push({
+          from: id,
+          to,
+          message: { type: msg.type, body: msg.body } as RaftMessage,
+          afterPersist: msg.afterPersist,
+        });
+      }
+    }
+    this.batches.push({
+      from: id,
+      hardStateChanged: taken.hardStateChanged,
+      unstableFrom: taken.unstableFrom,
+      messages: envelopes,
+    });
+    this.queue.push(...envelopes);
+    this.proposals.push(...taken.proposals);
+    this.reads.push(...taken.reads);
+    if (taken.unstableFrom !== null) {
+      m.actor.send({ type: "persisted", index: m.log.lastIndex, term: m.log.lastTerm });
+      this.drain(id);
+    }
+  }
+
+  tick(id: NodeId, times = 1): void {
+    for (let i = 0; i < times; i++) this.send(id, { type: "tick" });
+  }
+
+  /** Ticks `id` until its role changes away from follower (or a limit is hit). */
+  campaign(id: NodeId): void {
+    for (let i = 0; i < 4 * this.options.electionTicks && this.role(id) === "follower"; i++) this.tick(id);
+  }
+
+  /** Delivers queued messages (optionally filtered) until none are left. */
+  stabilize(filter: (e: Envelope) => boolean = () => true, limit = 10_000): void {
+    for (let i = 0; i < limit; i++) {
+      const index = this.queue.findIndex(filter);
+      if (index < 0) return;
+      const [env] = this.queue.splice(index, 1) as [Envelope];
+      this.send(env.to, { type: "message", from: env.from, message: env.message });
+    }
+    throw new Error("cluster did not stabilize");
+  }
+
+  /** Drops queued messages matching `filter`. */
+  drop(filter: (e: Envelope) => boolean): void {
+    this.queue = this.queue.filter((e) => !filter(e));
+  }
+
+  elect(id: NodeId): void {
+    this.campaign(id);
+    this.stabilize();
+    if (this.role(id) !== "leader") throw new Error(`${id} did not become leader (${this.role(id)})`);
+  }
+
+  propose(id: NodeId, ...commands: string[]): void {
+    this.send(id, {
+      type: "propose",
+      id: this.proposals.length + 1,
+      commands: commands.map((c) => new TextEncoder().encode(c)),
+    });
+  }
+
+  ctx(id: NodeId) {
+    return this.state(id).context;
+  }
+}
