@@ -1,1 +1,5 @@
-export {};
+export * from "./check.js";
+export * from "./cli.js";
+export * from "./errors.js";
+export { HistoryRecorder, parseHistory } from "./history.js";
+export type * from "./operation.js";

@@ -1,0 +1,32 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { HistoryRecorder } from "../src/index.js";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+/** CI checks the repository out next to a copy of shared/, so the data is always found relative to the repo. */
+export const porcupineDataDir = path.resolve(repoRoot, "../shared/testdata/porcupine-kv");
+
+export function readPorcupineHistory(name: string): string {
+  const file = path.join(porcupineDataDir, `${name}.txt`);
+  if (!existsSync(file)) {
+    throw new Error(
+      `Porcupine test history missing: ${file}. The checker tests need shared/testdata/porcupine-kv ` +
+        "beside the repository checkout (../shared relative to the repo root).",
+    );
+  }
+  return readFileSync(file, "utf8");
+}
+
+/**
+ * Concurrent appends followed by a read of a value none of their orders produces: every order has
+ * its own value, so memoization cannot help and the search has to try all 14! orders.
+ */
+export function pathologicalHistory(): HistoryRecorder {
+  const recorder = new HistoryRecorder();
+  const appends = Array.from({ length: 14 }, (_, process) => recorder.invoke(process, "append", "k", `${process},`));
+  for (const handle of appends) recorder.ok(handle);
+  recorder.ok(recorder.invoke(99, "get", "k", null), "never written");
+  return recorder;
+}
