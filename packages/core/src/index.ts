@@ -5,6 +5,7 @@ export * from "./log.js";
 export * from "./messages.js";
 export * from "./prng.js";
 export * from "./schema.js";
+export * from "./sessions.js";
 export * from "./state-machine.js";
 export * from "./subjects.js";
 export * from "./transport.js";

@@ -1,0 +1,167 @@
+import { type Msg, type NatsConnection, RequestError, type Subscription } from "@nats-io/transport-node";
+import {
+  assertToken,
+  type ConsensusNode,
+  decodeOpenedClient,
+  decodeSessionResult,
+  ErrorCode,
+  encodeOpenSession,
+  encodeSessionCommand,
+  isQuorateError,
+  type Logger,
+  packValue,
+  QuorateError,
+  rpcSubject,
+  type SessionResult,
+  silentLogger,
+  unpackValue,
+} from "@quorate/core";
+import { decodeKvResult, encodeKvCommand } from "./commands.js";
+import {
+  KV_QUEUE_GROUP,
+  KV_SERVICE,
+  type KvReply,
+  type KvReplyCode,
+  type KvRequest,
+  type KvWriteRequest,
+  kvRequest,
+  MAX_FORWARD_HOPS,
+} from "./protocol.js";
+import type { KvStateMachine } from "./state-machine.js";
+
+const DEFAULT_FORWARD_TIMEOUT_MS = 5_000;
+
+export interface KvServiceOptions {
+  readonly nc: NatsConnection;
+  readonly cluster: string;
+  /**
+   * This member's consensus node. It must apply a SessionStateMachine wrapping `store`:
+   * writes are proposed as session commands and their results decoded as session results.
+   */
+  readonly node: ConsensusNode;
+  /** The KV state machine the node applies to, read locally after a read barrier. */
+  readonly store: KvStateMachine;
+  readonly logger?: Logger;
+  readonly prefix?: string;
+  /** How long a request forwarded to the leader waits for its reply. */
+  readonly forwardTimeoutMs?: number;
+}
+
+export interface KvService {
+  /** Stops answering requests. Does not close the NATS connection. */
+  close(): Promise<void>;
+}
+
+function errorReply(code: KvReplyCode, message: string, leader: string | null = null): Uint8Array {
+  return packValue({ ok: false, code, message, leader } satisfies KvReply);
+}
+
+function sessionFailure(result: SessionResult & { ok: false }): KvReply {
+  return { ok: false, code: result.code, message: result.message, leader: null };
+}
+
+/**
+ * Serves KvClient requests on one consensus member: on the cluster's KV subject, in a queue
+ * group so that one member answers each request, and on this member's own KV subject, where
+ * other members forward requests when they know this member leads.
+ */
+export function createKvService(options: KvServiceOptions): KvService {
+  const { nc, cluster, node, store, prefix } = options;
+  const logger = options.logger ?? silentLogger;
+  const forwardTimeoutMs = options.forwardTimeoutMs ?? DEFAULT_FORWARD_TIMEOUT_MS;
+  assertToken("cluster", cluster);
+  if (!Number.isSafeInteger(forwardTimeoutMs) || forwardTimeoutMs < 1) {
+    throw new QuorateError(ErrorCode.Config, `forwardTimeoutMs must be a positive integer (got ${forwardTimeoutMs})`);
+  }
+  const scope = { cluster, prefix };
+
+  async function execute(request: KvRequest): Promise<KvReply> {
+    switch (request.op) {
+      case "get":
+        await node.readBarrier();
+        return { ok: true, value: store.read(request.key) };
+      case "open": {
+        const result = decodeSessionResult(await node.propose(encodeOpenSession(request.name)));
+        return result.ok ? { ok: true, value: decodeOpenedClient(result.result) } : sessionFailure(result);
+      }
+      default:
+        return write(request);
+    }
+  }
+
+  async function write(request: KvWriteRequest): Promise<KvReply> {
+    const command = encodeSessionCommand(request.session, encodeKvCommand(request));
+    const result = decodeSessionResult(await node.propose(command));
+    if (!result.ok) return sessionFailure(result);
+    const kv = decodeKvResult(result.result);
+    if (kv === null) throw new QuorateError(ErrorCode.Invariant, "the state machine returned a malformed KV result");
+    return kv.ok ? { ok: true, value: kv.value } : { ok: false, code: kv.code, message: kv.message, leader: null };
+  }
+
+  /** Sends the request on to the leader and relays its reply bytes unchanged. */
+  async function forward(request: KvRequest, leader: string, hops: number): Promise<Uint8Array> {
+    logger.debug("forwarding KV request to the leader", { op: request.op, leader, hops });
+    try {
+      const reply = await nc.request(rpcSubject(scope, KV_SERVICE, leader), packValue({ ...request, hops }), {
+        timeout: forwardTimeoutMs,
+      });
+      return reply.data;
+    } catch (err) {
+      if (err instanceof RequestError && err.isNoResponders()) {
+        // Nothing was delivered: a definite failure, and the hint may be stale.
+        return errorReply(ErrorCode.NotLeader, `leader '${leader}' serves no KV requests`, leader);
+      }
+      const detail = err instanceof Error ? err.message : String(err);
+      return errorReply(ErrorCode.Indeterminate, `request forwarded to leader '${leader}' got no reply: ${detail}`);
+    }
+  }
+
+  async function serve(data: Uint8Array): Promise<Uint8Array> {
+    let raw: unknown;
+    try {
+      raw = unpackValue(data);
+    } catch {
+      return errorReply(ErrorCode.Rejected, "undecodable KV request");
+    }
+    if (!kvRequest(raw)) return errorReply(ErrorCode.Rejected, "invalid KV request");
+    const request = raw;
+    try {
+      return packValue(await execute(request));
+    } catch (err) {
+      const hops = request.hops ?? 0;
+      if (isQuorateError(err, ErrorCode.NotLeader) && err.leader !== null && err.leader !== node.id) {
+        if (hops < MAX_FORWARD_HOPS) return forward(request, err.leader, hops + 1);
+      }
+      if (isQuorateError(err)) {
+        return errorReply(err.code, err.message, err.leader);
+      }
+      // Not one of ours: a bug somewhere below. A write may have been applied regardless.
+      logger.error("KV request failed", { op: request.op, error: String(err) });
+      return errorReply(ErrorCode.Indeterminate, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  const callback = (err: Error | null, msg: Msg): void => {
+    if (err !== null) {
+      logger.warn("KV subscription error", { error: err.message });
+      return;
+    }
+    // Without a reply subject nobody could learn the outcome, so the request is not run.
+    if (msg.reply === undefined || msg.reply === "") return;
+    serve(msg.data)
+      .then((reply) => msg.respond(reply))
+      .catch((error: unknown) => logger.warn("could not answer a KV request", { error: String(error) }));
+  };
+
+  const subscriptions: Subscription[] = [
+    nc.subscribe(rpcSubject(scope, KV_SERVICE), { queue: KV_QUEUE_GROUP, callback }),
+    nc.subscribe(rpcSubject(scope, KV_SERVICE, node.id), { callback }),
+  ];
+
+  return {
+    async close() {
+      if (nc.isClosed()) return;
+      await Promise.all(subscriptions.filter((s) => !s.isClosed()).map((s) => s.drain()));
+    },
+  };
+}
