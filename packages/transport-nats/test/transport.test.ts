@@ -1,0 +1,247 @@
+import type {
+  Msg,
+  MsgCallback,
+  MsgHdrs,
+  NatsConnection,
+  PublishOptions,
+  SubscriptionOptions,
+} from "@nats-io/transport-node";
+import { headers as createMsgHdrs } from "@nats-io/transport-node";
+import { ErrorCode, encodeFrame, type Inbound, isQuorateError, type Logger } from "@quorate/core";
+import { describe, expect, it } from "vitest";
+import { createNatsTransport, type NatsTransport } from "../src/index.js";
+
+/** Records publishes and lets a test push messages into subscription callbacks synchronously. */
+class FakeConnection {
+  readonly published: { subject: string; data: Uint8Array; options: PublishOptions | undefined }[] = [];
+  readonly subscriptions = new Map<string, { callback: MsgCallback<Msg>; unsubscribed: boolean }>();
+  closed = false;
+  draining = false;
+  flushes = 0;
+  publishError: Error | undefined;
+  flushNever = false;
+
+  publish(subject: string, data: Uint8Array, options?: PublishOptions): void {
+    if (this.publishError) throw this.publishError;
+    this.published.push({ subject, data, options });
+  }
+  subscribe(subject: string, opts: SubscriptionOptions) {
+    if (this.closed) throw new Error("closed");
+    const entry = { callback: opts.callback as MsgCallback<Msg>, unsubscribed: false };
+    this.subscriptions.set(subject, entry);
+    return {
+      unsubscribe: () => {
+        entry.unsubscribed = true;
+      },
+    };
+  }
+  flush(): Promise<void> {
+    this.flushes++;
+    return this.flushNever ? new Promise(() => {}) : Promise.resolve();
+  }
+  async drain(): Promise<void> {
+    this.draining = true;
+    await this.flush();
+    this.closed = true;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Delivers as the client would: on the wildcard subscription matching `subject`. */
+  deliver(subject: string, data: Uint8Array, hdrs?: MsgHdrs): void {
+    const kind = subject.split(".")[3];
+    const wildcard =
+      kind === "b" ? subject.replace(/[^.]+$/, "*") : subject.split(".").slice(0, 5).join(".").concat(".*");
+    const sub = this.subscriptions.get(wildcard);
+    if (sub === undefined || sub.unsubscribed) return;
+    sub.callback(null, { subject, data, headers: hdrs } as Msg);
+  }
+
+  /** Hands every published frame to `other`, as a server would. */
+  forwardTo(other: FakeConnection): void {
+    for (const p of this.published.splice(0)) other.deliver(p.subject, p.data, p.options?.headers);
+  }
+}
+
+function records(): { logger: Logger; lines: { level: string; message: string }[] } {
+  const lines: { level: string; message: string }[] = [];
+  const at =
+    (level: string) =>
+    (message: string): void => {
+      lines.push({ level, message });
+    };
+  return { logger: { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") }, lines };
+}
+
+function pair(options: { ownsConnection?: boolean; maxFrameBytes?: number; closeTimeoutMs?: number } = {}) {
+  const ncA = new FakeConnection();
+  const ncB = new FakeConnection();
+  const log = records();
+  const make = (nc: FakeConnection, self: string): NatsTransport =>
+    createNatsTransport({
+      nc: nc as unknown as NatsConnection,
+      cluster: "c1",
+      group: "g1",
+      self,
+      logger: log.logger,
+      ...options,
+    });
+  const a = make(ncA, "a");
+  const b = make(ncB, "b");
+  const inbox: Inbound[] = [];
+  b.listen((m) => inbox.push(m));
+  return { ncA, ncB, a, b, inbox, log };
+}
+
+describe("NatsTransport", () => {
+  it("subscribes to its broadcast and direct wildcards, with callbacks", () => {
+    const { ncA } = pair();
+    expect([...ncA.subscriptions.keys()]).toEqual(["quorate.c1.g1.b.*", "quorate.c1.g1.d.a.*"]);
+  });
+
+  it("publishes on the sender's subjects and builds headers only when given", () => {
+    const { ncA, a } = pair();
+    a.broadcast("raft.timeout-now", { term: 1 });
+    a.send("b", "raft.timeout-now", { term: 2 }, { traceparent: "t" });
+    a.send("b", "raft.timeout-now", { term: 3 }, {});
+    expect(ncA.published.map((p) => p.subject)).toEqual([
+      "quorate.c1.g1.b.a",
+      "quorate.c1.g1.d.b.a",
+      "quorate.c1.g1.d.b.a",
+    ]);
+    expect(ncA.published[0]?.options).toBeUndefined();
+    expect(ncA.published[1]?.options?.headers?.get("traceparent")).toBe("t");
+    expect(ncA.published[2]?.options).toBeUndefined();
+    expect(a.stats.sent).toBe(3);
+  });
+
+  it("hands an inbound frame to the listener synchronously, inside the client's callback", () => {
+    const { ncA, ncB, a, inbox } = pair();
+    a.send("b", "raft.timeout-now", { term: 5 }, { traceparent: "t" });
+    ncA.forwardTo(ncB);
+    // No await between the callback and this line.
+    expect(inbox).toEqual([
+      {
+        cluster: "c1",
+        group: "g1",
+        sender: "a",
+        type: "raft.timeout-now",
+        body: { term: 5 },
+        headers: { traceparent: "t" },
+      },
+    ]);
+  });
+
+  it("treats a header block without keys as no headers", () => {
+    const { ncB, inbox } = pair();
+    const frame = encodeFrame("c1", "g1", "a", "raft.timeout-now", { term: 1 });
+    ncB.deliver("quorate.c1.g1.d.b.a", frame, createMsgHdrs());
+    expect(inbox[0]?.headers).toBeUndefined();
+  });
+
+  it("never throws out of the callback: bad frames, handler failures and subscription errors", () => {
+    const { ncB, b, inbox, log } = pair();
+    expect(() => ncB.deliver("quorate.c1.g1.b.a", new Uint8Array([0xc1]))).not.toThrow();
+    expect(b.stats.dropped.malformed).toBe(1);
+
+    b.listen(() => {
+      throw new Error("handler bug");
+    });
+    const frame = encodeFrame("c1", "g1", "a", "raft.timeout-now", { term: 1 });
+    expect(() => ncB.deliver("quorate.c1.g1.b.a", frame)).not.toThrow();
+    expect(b.stats.handlerErrors).toBe(1);
+
+    const sub = ncB.subscriptions.get("quorate.c1.g1.b.*");
+    expect(() => sub?.callback(new Error("permissions violation"), {} as Msg)).not.toThrow();
+    expect(log.lines.some((l) => l.level === "error" && l.message === "NATS subscription ended")).toBe(true);
+    expect(inbox).toEqual([]);
+  });
+
+  it("counts, logs and skips a send the client refuses, without throwing", () => {
+    const { ncA, a, log } = pair({ maxFrameBytes: 256 });
+    a.send("b", "raft.append", {
+      term: 1,
+      prevLogIndex: 0,
+      prevLogTerm: 0,
+      leaderCommit: 0,
+      seq: 1,
+      entries: [{ term: 1, kind: 0, data: new Uint8Array(300) }],
+    });
+    ncA.publishError = new Error("connection closed");
+    a.broadcast("raft.timeout-now", { term: 1 });
+    expect(ncA.published).toEqual([]);
+    expect(a.stats.sendErrors).toBe(2);
+    expect(a.stats.sent).toBe(0);
+    expect(log.lines.filter((l) => l.message === "send failed")).toHaveLength(2);
+  });
+
+  it("rejects invalid names with Config errors", () => {
+    const nc = new FakeConnection() as unknown as NatsConnection;
+    const bad = [
+      { cluster: "c.1", group: "g", self: "a" },
+      { cluster: "c", group: "g*", self: "a" },
+      { cluster: "c", group: "g", self: "" },
+      { cluster: "c", group: "g", self: "a", prefix: "q.>" },
+      { cluster: "c", group: "g", self: "a", maxFrameBytes: 0 },
+    ];
+    for (const options of bad) {
+      expect(() => createNatsTransport({ nc, ...options }), JSON.stringify(options)).toThrow(
+        expect.objectContaining({ code: ErrorCode.Config }),
+      );
+    }
+    const t = createNatsTransport({ nc, cluster: "c", group: "g", self: "a", prefix: "acme.quorate" });
+    expect(() => t.send("x.y", "raft.timeout-now", { term: 1 })).toThrow(
+      expect.objectContaining({ code: ErrorCode.Config }),
+    );
+  });
+
+  it("fails with Closed when the connection is closed", () => {
+    const nc = new FakeConnection();
+    nc.closed = true;
+    let error: unknown;
+    try {
+      createNatsTransport({ nc: nc as unknown as NatsConnection, cluster: "c", group: "g", self: "a" });
+    } catch (err) {
+      error = err;
+    }
+    expect(isQuorateError(error, ErrorCode.Closed)).toBe(true);
+  });
+
+  it("close() unsubscribes, flushes a shared connection, and stops delivery and sends", async () => {
+    const { ncB, b, inbox } = pair();
+    await b.close();
+    await b.close();
+    expect([...ncB.subscriptions.values()].every((s) => s.unsubscribed)).toBe(true);
+    expect(ncB.flushes).toBe(1);
+    expect(ncB.closed).toBe(false);
+    b.broadcast("raft.timeout-now", { term: 1 });
+    expect(ncB.published).toEqual([]);
+    expect(b.stats.sendErrors).toBe(0);
+    // A frame already inside the client when close() was called.
+    const frame = encodeFrame("c1", "g1", "a", "raft.timeout-now", { term: 1 });
+    for (const sub of ncB.subscriptions.values())
+      sub.callback(null, { subject: "quorate.c1.g1.b.a", data: frame } as Msg);
+    expect(inbox).toEqual([]);
+  });
+
+  it("close() drains an owned connection", async () => {
+    const { ncB, b } = pair({ ownsConnection: true });
+    await b.close();
+    expect(ncB.draining).toBe(true);
+    expect(ncB.closed).toBe(true);
+  });
+
+  it("close() is bounded when the server does not answer", async () => {
+    const { ncB, b, log } = pair({ ownsConnection: true, closeTimeoutMs: 50 });
+    ncB.flushNever = true;
+    const started = Date.now();
+    await b.close();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(ncB.closed).toBe(true);
+    expect(log.lines.some((l) => l.message === "NATS flush on close did not complete")).toBe(true);
+  });
+});
