@@ -48,7 +48,8 @@ export interface RaftInput {
  * Runs `rule` against a shallow draft of the context and commits the draft with one assign.
  * The log and the outbox are shared references, so entries never pass through context copies.
  */
-function rule<E extends RaftEvent>(fn: (draft: RaftContext, event: E) => RoleChange | null | void) {
+// biome-ignore lint/suspicious/noConfusingVoidType: rules that never change role simply return nothing
+export function rule<E extends RaftEvent>(fn: (draft: RaftContext, event: E) => RoleChange | null | void) {
   return enqueueActions<RaftContext, RaftEvent, undefined, RaftEvent, never, never, never, never, never>(
     ({ context, event, enqueue }) => {
       const draft: RaftContext = { ...context };

@@ -1,0 +1,60 @@
+import { createLogger, ErrorCode, type LogLevel, QuorateError, validateMembers } from "@quorate/core";
+import { connectNats } from "@quorate/transport-nats";
+import { clusterName, natsConnectOptions, natsOptions, parse, positiveInt, required } from "../args.js";
+import { type CommandIo, Exit } from "../io.js";
+import { startRaftKvMember } from "../member.js";
+
+const USAGE =
+  "quorate node --protocol raft --cluster <name> --id <id> --peers <id,id,...> --data <dir> [--nats <url>] [--tick-ms 50] [--log-level info]";
+
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+/** Runs one member until SIGINT/SIGTERM, then shuts down cleanly. */
+export async function nodeCommand(args: readonly string[], io: CommandIo): Promise<number> {
+  const { values } = parse(
+    args,
+    {
+      ...natsOptions,
+      protocol: { type: "string" },
+      cluster: { type: "string" },
+      id: { type: "string" },
+      peers: { type: "string" },
+      data: { type: "string" },
+      "tick-ms": { type: "string" },
+      "log-level": { type: "string" },
+    },
+    USAGE,
+  );
+  const protocol = values.protocol ?? "raft";
+  if (protocol !== "raft") {
+    throw new QuorateError(ErrorCode.Config, `--protocol ${protocol} is not supported yet (supported: raft)`);
+  }
+  const cluster = clusterName(values.cluster, io.env);
+  const id = required(values.id, "id", USAGE);
+  const peers = required(values.peers, "peers", USAGE)
+    .split(",")
+    .map((p) => p.trim());
+  validateMembers(peers, id);
+  const dataDir = required(values.data, "data", USAGE);
+  const tickMs = positiveInt(values["tick-ms"], "tick-ms", 50);
+  const level = (values["log-level"] ?? io.env.QUORATE_LOG_LEVEL ?? "info") as LogLevel;
+  if (!LEVELS.includes(level))
+    throw new QuorateError(ErrorCode.Config, `--log-level must be one of ${LEVELS.join(", ")}`);
+  const logger = createLogger(level, { member: id, cluster }, (line) => io.stderr(`${line}\n`));
+
+  // NATS first: if it is unreachable we exit before anything is written to the data directory.
+  const nc = await connectNats(natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`), logger);
+  let member: Awaited<ReturnType<typeof startRaftKvMember>>;
+  try {
+    member = await startRaftKvMember({ nc, cluster, id, members: peers, dataDir, tickMs, logger });
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+  logger.info("member running", { peers, dataDir, nats: nc.getServer() });
+  const signal = await io.stopSignal;
+  logger.info("shutting down", { signal });
+  await member.stop();
+  await nc.drain();
+  return Exit.Ok;
+}

@@ -1,0 +1,122 @@
+import { createHash } from "node:crypto";
+import {
+  type Msg,
+  type NatsConnection,
+  NoRespondersError,
+  RequestError,
+  type Subscription,
+} from "@nats-io/transport-node";
+import { type Logger, rpcSubject, SessionStateMachine, silentLogger, validateMembers } from "@quorate/core";
+import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
+import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
+import { openLmdbStorage, type RaftStorage } from "@quorate/storage";
+import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
+
+/** The consensus group that replicates the KV store. */
+export const KV_GROUP = "kv";
+/** Every member answers on this subject, so `quorate status` hears from all of them. */
+export const STATUS_SERVICE = "status";
+
+export interface MemberStatus extends RaftStatus {
+  protocol: "raft";
+  cluster: string;
+  /** Hash of the replicated state at `appliedIndex`: members at the same index must agree. */
+  stateDigest: string;
+}
+
+export interface RaftKvMemberOptions {
+  nc: NatsConnection;
+  cluster: string;
+  id: string;
+  members: readonly string[];
+  dataDir: string;
+  tickMs?: number;
+  raft?: Partial<RaftOptions>;
+  logger?: Logger;
+}
+
+export interface RaftKvMember {
+  readonly node: RaftNode;
+  status(): MemberStatus;
+  /** Stops serving, waits for the write in flight, closes storage. Leaves the NATS connection open. */
+  stop(): Promise<void>;
+}
+
+/**
+ * One member of a replicated KV cluster on Raft: durable log in LMDB, consensus traffic on
+ * NATS, the KV service for clients and a status responder. The CLI's `quorate node` runs
+ * exactly this; services embedding Quorate can too.
+ */
+export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<RaftKvMember> {
+  const { nc, cluster, id } = options;
+  const logger = options.logger ?? silentLogger;
+  validateMembers(options.members, id);
+  const storage: RaftStorage = await openLmdbStorage({ dir: options.dataDir, cluster, member: id, logger });
+  let transport: NatsTransport | undefined;
+  try {
+    transport = createNatsTransport({ nc, cluster, group: KV_GROUP, self: id, logger });
+    const store = new KvStateMachine();
+    const stateMachine = new SessionStateMachine(store);
+    const node = await RaftNode.start({
+      id,
+      members: options.members,
+      transport,
+      storage,
+      stateMachine,
+      ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+      ...(options.raft === undefined ? {} : { raft: options.raft }),
+      logger,
+    });
+    const kv: KvService = createKvService({ nc, cluster, node, store, logger });
+    const status = (): MemberStatus => ({
+      protocol: "raft",
+      cluster,
+      ...node.status(),
+      stateDigest: createHash("sha256").update(stateMachine.snapshot()).digest("hex").slice(0, 16),
+    });
+    const statusSubscription: Subscription = nc.subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
+      callback: (err: Error | null, msg: Msg) => {
+        if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
+      },
+    });
+    const openTransport = transport;
+    return {
+      node,
+      status,
+      async stop() {
+        statusSubscription.unsubscribe();
+        await kv.close();
+        await node.stop();
+        await openTransport.close();
+        await storage.close();
+      },
+    };
+  } catch (err) {
+    await transport?.close();
+    await storage.close();
+    throw err;
+  }
+}
+
+/** Asks every member of `cluster` for its status; members that do not answer within `waitMs` are left out. */
+export async function collectStatus(nc: NatsConnection, cluster: string, waitMs: number): Promise<MemberStatus[]> {
+  const members: MemberStatus[] = [];
+  try {
+    const replies = await nc.requestMany(rpcSubject({ cluster }, STATUS_SERVICE), "", {
+      strategy: "timer",
+      maxWait: waitMs,
+    });
+    for await (const reply of replies) {
+      try {
+        members.push(reply.json<MemberStatus>());
+      } catch {
+        // A reply that is not a status is not ours to show.
+      }
+    }
+  } catch (err) {
+    // No member is subscribed yet: an empty cluster, not an error.
+    const noResponders = err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders());
+    if (!noResponders) throw err;
+  }
+  return members.sort((a, b) => a.id.localeCompare(b.id));
+}

@@ -1,0 +1,486 @@
+import {
+  type ConsensusNode,
+  EntryKind,
+  ErrorCode,
+  type Inbound,
+  type Logger,
+  type NodeId,
+  QuorateError,
+  type StateMachine,
+  silentLogger,
+  type Transport,
+} from "@quorate/core";
+import type { RaftStorage } from "@quorate/storage";
+import { type Actor, createActor } from "xstate";
+import { RaftLog } from "./log.js";
+import { type RaftMachine, raftMachine } from "./machine.js";
+import { type RaftOptions, resolveRaftOptions } from "./options.js";
+import { type OutboundMessage, Outbox, type RaftObservation, type Role } from "./outbox.js";
+import type { RaftContext, RaftMessage } from "./protocol.js";
+
+/** Interval timers; the simulator substitutes virtual ones. */
+export interface Timers {
+  setInterval(callback: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: Timers = {
+  setInterval: (cb, ms) => setInterval(cb, ms),
+  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
+  setTimeout: (cb, ms) => setTimeout(cb, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  /** Voting members, this node included. */
+  members: readonly NodeId[];
+  transport: Transport;
+  storage: RaftStorage;
+  stateMachine: StateMachine;
+  raft?: Partial<RaftOptions>;
+  /** Milliseconds per tick; election timeouts are electionTicks × tickMs. */
+  tickMs?: number;
+  /** A proposal not applied within this time fails as Indeterminate. */
+  proposalTimeoutMs?: number;
+  logger?: Logger;
+  /** Seeds randomized election timeouts; defaults to the member id. */
+  seed?: number | string;
+  timers?: Timers;
+  /** Receives protocol observations (role changes, votes, commits) for telemetry. */
+  observe?: (observation: RaftObservation) => void;
+  /** The protocol machine; tests substitute deliberately broken variants with `provide()`. */
+  machine?: RaftMachine;
+}
+
+export interface RaftStatus {
+  id: NodeId;
+  role: Role;
+  term: number;
+  leader: NodeId | null;
+  commitIndex: number;
+  appliedIndex: number;
+  lastLogIndex: number;
+}
+
+interface PendingProposal {
+  readonly term: number;
+  readonly resolve: (result: Uint8Array) => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: unknown;
+}
+
+interface QueuedProposal {
+  readonly command: Uint8Array;
+  readonly resolve: (result: Uint8Array) => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+const ROLE_OF_STATE: Record<string, Role> = {
+  follower: "follower",
+  preCandidate: "pre-candidate",
+  candidate: "candidate",
+  leader: "leader",
+};
+
+/**
+ * Hosts the Raft machine: the Ready loop of etcd-raft. After every event it drains the
+ * machine's outbox: leader appends go out at once, every other message waits until the
+ * state it depends on is durable, the log is written in batches (one fsync for everything
+ * that accumulated while the previous write was in flight), and committed entries are
+ * applied in order.
+ */
+export class RaftNode implements ConsensusNode {
+  readonly id: NodeId;
+  readonly #actor: Actor<RaftMachine>;
+  readonly #log: RaftLog;
+  readonly #out: Outbox;
+  readonly #options: Required<Pick<RaftNodeOptions, "tickMs" | "proposalTimeoutMs">> & RaftNodeOptions;
+  readonly #timers: Timers;
+  readonly #logger: Logger;
+  #applied: number;
+  #ticker: unknown;
+  #stopped = false;
+  #failure: Error | null = null;
+
+  // Persistence: at most one write in flight; the next batch accumulates meanwhile.
+  #writing: Promise<void> | null = null;
+  #pendingFrom: number | null = null;
+  #pendingHardState = false;
+  #pendingMessages: OutboundMessage[] = [];
+
+  // Proposals and reads, batched per microtask into one machine event.
+  #proposalQueue: QueuedProposal[] = [];
+  #readQueue: Waiter[] = [];
+  #flushScheduled = false;
+  #nextBatchId = 1;
+  readonly #proposalBatches = new Map<number, QueuedProposal[]>();
+  readonly #readBatches = new Map<number, Waiter[]>();
+  readonly #pendingByIndex = new Map<number, PendingProposal>();
+  /** Reads confirmed by the leader, waiting for the state machine to reach their index. */
+  #appliedWaiters: { index: number; waiters: Waiter[] }[] = [];
+
+  private constructor(options: RaftNodeOptions, log: RaftLog, actor: Actor<RaftMachine>, out: Outbox, applied: number) {
+    this.id = options.id;
+    this.#options = { tickMs: 50, proposalTimeoutMs: 10_000, ...options };
+    this.#timers = options.timers ?? realTimers;
+    this.#logger = options.logger ?? silentLogger;
+    this.#log = log;
+    this.#actor = actor;
+    this.#out = out;
+    this.#applied = applied;
+  }
+
+  /** Recovers durable state from storage, replays committed entries, and starts ticking. */
+  static async start(options: RaftNodeOptions): Promise<RaftNode> {
+    const raftOptions = resolveRaftOptions(options.raft);
+    const state = await options.storage.load();
+    const snapshot = state.snapshot;
+    const log = new RaftLog({
+      snapshotIndex: snapshot?.index ?? 0,
+      snapshotTerm: snapshot?.term ?? 0,
+      entries: state.entries,
+    });
+    if (snapshot !== null) options.stateMachine.restore(snapshot.data);
+    const out = new Outbox();
+    const actor = createActor(options.machine ?? raftMachine, {
+      input: {
+        id: options.id,
+        voters: options.members,
+        options: raftOptions,
+        log,
+        out,
+        term: state.hardState.term,
+        vote: state.hardState.vote,
+        commitIndex: state.hardState.commit,
+        seed: options.seed ?? options.id,
+      },
+    });
+    const node = new RaftNode(options, log, actor, out, snapshot?.index ?? 0);
+    actor.start();
+    node.#drain();
+    options.transport.listen((message) => node.#receive(message));
+    node.#ticker = node.#timers.setInterval(() => node.#event({ type: "tick" }), node.#options.tickMs);
+    return node;
+  }
+
+  leader(): NodeId | null {
+    return this.#context().leader;
+  }
+
+  role(): Role {
+    return ROLE_OF_STATE[String(this.#actor.getSnapshot().value)] ?? "follower";
+  }
+
+  status(): RaftStatus {
+    const ctx = this.#context();
+    return {
+      id: this.id,
+      role: this.role(),
+      term: ctx.term,
+      leader: ctx.leader,
+      commitIndex: ctx.commitIndex,
+      appliedIndex: this.#applied,
+      lastLogIndex: this.#log.lastIndex,
+    };
+  }
+
+  /** The in-memory log, read-only, for status and invariant checks. */
+  get log(): Pick<RaftLog, "lastIndex" | "term" | "entry" | "firstIndex"> {
+    return this.#log;
+  }
+
+  get appliedIndex(): number {
+    return this.#applied;
+  }
+
+  propose(command: Uint8Array): Promise<Uint8Array> {
+    const closed = this.#closedError();
+    if (closed !== null) return Promise.reject(closed);
+    return new Promise((resolve, reject) => {
+      this.#proposalQueue.push({ command, resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  readBarrier(): Promise<void> {
+    const closed = this.#closedError();
+    if (closed !== null) return Promise.reject(closed);
+    return new Promise((resolve, reject) => {
+      this.#readQueue.push({ resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  /** Stops ticking and receiving, waits for the write in flight, fails what is pending. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#timers.clearInterval(this.#ticker);
+    this.#options.transport.listen(() => {});
+    await this.#writing;
+    this.#actor.stop();
+    this.#failAll(new QuorateError(ErrorCode.Closed, `raft node ${this.id} stopped`));
+  }
+
+  /**
+   * Halts at once, as a crash would: no waiting for the write in flight, whose outcome is
+   * left to the storage. The simulator uses it to crash members.
+   */
+  kill(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#timers.clearInterval(this.#ticker);
+    this.#options.transport.listen(() => {});
+    this.#actor.stop();
+    this.#failAll(new QuorateError(ErrorCode.Closed, `raft node ${this.id} was killed`));
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  #context(): RaftContext {
+    return this.#actor.getSnapshot().context;
+  }
+
+  #closedError(): QuorateError | null {
+    if (this.#failure !== null) {
+      return new QuorateError(ErrorCode.Closed, `raft node ${this.id} failed: ${this.#failure.message}`, {
+        cause: this.#failure,
+      });
+    }
+    if (this.#stopped) return new QuorateError(ErrorCode.Closed, `raft node ${this.id} stopped`);
+    return null;
+  }
+
+  #receive(message: Inbound): void {
+    this.#event({
+      type: "message",
+      from: message.sender,
+      message: { type: message.type, body: message.body } as RaftMessage,
+    });
+  }
+
+  #event(event: Parameters<Actor<RaftMachine>["send"]>[0]): void {
+    if (this.#stopped) return;
+    this.#actor.send(event);
+    this.#drain();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      if (this.#stopped) return;
+      if (this.#proposalQueue.length > 0) {
+        const batch = this.#proposalQueue;
+        this.#proposalQueue = [];
+        const id = this.#nextBatchId++;
+        this.#proposalBatches.set(id, batch);
+        this.#event({ type: "propose", id, commands: batch.map((p) => p.command) });
+      }
+      if (this.#readQueue.length > 0) {
+        const batch = this.#readQueue;
+        this.#readQueue = [];
+        const id = this.#nextBatchId++;
+        this.#readBatches.set(id, batch);
+        this.#event({ type: "read", id });
+      }
+    });
+  }
+
+  #drain(): void {
+    const taken = this.#out.take();
+    for (const observation of taken.observations) this.#observe(observation);
+    for (const outcome of taken.proposals) this.#settleProposals(outcome);
+    for (const outcome of taken.reads) {
+      const waiters = this.#readBatches.get(outcome.id) ?? [];
+      this.#readBatches.delete(outcome.id);
+      if (outcome.ok) this.#waitForApplied(outcome.index, waiters);
+      else for (const w of waiters) w.reject(notLeader(this.id, outcome.leader));
+    }
+    for (const message of taken.messages) {
+      if (message.afterPersist) this.#pendingMessages.push(message);
+      else this.#transmit(message);
+    }
+    if (taken.unstableFrom !== null) {
+      this.#pendingFrom =
+        this.#pendingFrom === null ? taken.unstableFrom : Math.min(this.#pendingFrom, taken.unstableFrom);
+    }
+    this.#pendingHardState ||= taken.hardStateChanged;
+    if (this.#writing === null) this.#startWrite();
+    this.#apply();
+  }
+
+  /** Starts the next durable write, or sends waiting messages at once when nothing needs writing. */
+  #startWrite(): void {
+    const messages = this.#pendingMessages;
+    this.#pendingMessages = [];
+    if (this.#pendingFrom === null && !this.#pendingHardState) {
+      for (const m of messages) this.#transmit(m);
+      return;
+    }
+    const from = this.#pendingFrom;
+    this.#pendingFrom = null;
+    this.#pendingHardState = false;
+    const ctx = this.#context();
+    const lastIndex = this.#log.lastIndex;
+    const lastTerm = this.#log.lastTerm;
+    const entries =
+      from === null || from > lastIndex
+        ? []
+        : this.#log
+            .slice(from, lastIndex)
+            .map((e, i) => ({ index: from + i, term: e.term, kind: e.kind, data: e.data }));
+    const write = this.#options.storage.write({
+      hardState: { term: ctx.term, vote: ctx.vote, commit: ctx.commitIndex },
+      ...(from === null ? {} : { truncateFrom: from, entries }),
+    });
+    this.#writing = write.then(
+      () => {
+        this.#writing = null;
+        if (this.#stopped) return;
+        // Durable now: the messages that depended on this state may leave.
+        for (const m of messages) this.#transmit(m);
+        this.#event({ type: "persisted", index: lastIndex, term: lastTerm });
+      },
+      (err: unknown) => {
+        this.#writing = null;
+        this.#fail(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  }
+
+  #transmit(message: OutboundMessage): void {
+    const transport = this.#options.transport;
+    if (message.to === null) transport.broadcast(message.type, message.body);
+    else transport.send(message.to, message.type, message.body);
+  }
+
+  #apply(): void {
+    const commit = this.#context().commitIndex;
+    while (this.#applied < commit) {
+      const index = this.#applied + 1;
+      const entry = this.#log.entry(index);
+      if (entry === undefined) {
+        this.#fail(new QuorateError(ErrorCode.Invariant, `committed entry ${index} is missing from the log`));
+        return;
+      }
+      let result: Uint8Array | null = null;
+      if (entry.kind === EntryKind.Command) {
+        try {
+          result = this.#options.stateMachine.apply(entry.data, index);
+        } catch (err) {
+          // Replicas must not diverge: a state machine that throws stops this node.
+          this.#fail(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
+      }
+      this.#applied = index;
+      const pending = this.#pendingByIndex.get(index);
+      if (pending !== undefined) {
+        this.#pendingByIndex.delete(index);
+        this.#timers.clearTimeout(pending.timer);
+        if (pending.term === entry.term && result !== null) pending.resolve(result);
+        // Another leader's entry took this index: ours can never commit; a retry is safe.
+        else pending.reject(notLeader(this.id, this.#context().leader));
+      }
+    }
+    if (this.#appliedWaiters.length > 0) {
+      const ready = this.#appliedWaiters.filter((w) => w.index <= this.#applied);
+      this.#appliedWaiters = this.#appliedWaiters.filter((w) => w.index > this.#applied);
+      for (const r of ready) for (const w of r.waiters) w.resolve();
+    }
+  }
+
+  #waitForApplied(index: number, waiters: Waiter[]): void {
+    if (index <= this.#applied) {
+      for (const w of waiters) w.resolve();
+      return;
+    }
+    this.#appliedWaiters.push({ index, waiters });
+  }
+
+  #settleProposals(outcome: Outbox["proposals"][number]): void {
+    const batch = this.#proposalBatches.get(outcome.id) ?? [];
+    this.#proposalBatches.delete(outcome.id);
+    if (!outcome.ok) {
+      const err =
+        outcome.reason === "busy"
+          ? new QuorateError(ErrorCode.Busy, "too many uncommitted proposals; retry later")
+          : notLeader(this.id, outcome.leader);
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const index = outcome.firstIndex + i;
+      const timer = this.#timers.setTimeout(() => {
+        if (this.#pendingByIndex.get(index)?.resolve !== p.resolve) return;
+        this.#pendingByIndex.delete(index);
+        p.reject(
+          new QuorateError(
+            ErrorCode.Indeterminate,
+            `proposal at index ${index} was not applied in time; it may still commit`,
+          ),
+        );
+      }, this.#options.proposalTimeoutMs);
+      this.#pendingByIndex.set(index, { term: outcome.term, resolve: p.resolve, reject: p.reject, timer });
+    });
+  }
+
+  #observe(observation: RaftObservation): void {
+    if (observation.kind === "role" || observation.kind === "step-down") {
+      this.#logger.info(`raft ${observation.kind}`, { member: this.id, ...observation });
+    }
+    this.#options.observe?.(observation);
+  }
+
+  #fail(err: Error): void {
+    if (this.#failure !== null) return;
+    this.#failure = err;
+    this.#logger.error("raft node failed; stopping", { member: this.id, error: err.message });
+    this.#stopped = true;
+    this.#timers.clearInterval(this.#ticker);
+    this.#actor.stop();
+    this.#failAll(new QuorateError(ErrorCode.Closed, `raft node ${this.id} failed: ${err.message}`, { cause: err }));
+  }
+
+  #failAll(err: Error): void {
+    for (const p of this.#pendingByIndex.values()) {
+      this.#timers.clearTimeout(p.timer);
+      // Already appended: the outcome is unknown, the entry may still commit elsewhere.
+      p.reject(new QuorateError(ErrorCode.Indeterminate, err.message, { cause: err }));
+    }
+    this.#pendingByIndex.clear();
+    for (const batch of this.#proposalBatches.values()) for (const p of batch) p.reject(err);
+    this.#proposalBatches.clear();
+    for (const p of this.#proposalQueue) p.reject(err);
+    this.#proposalQueue = [];
+    for (const batch of this.#readBatches.values()) for (const w of batch) w.reject(err);
+    this.#readBatches.clear();
+    for (const w of this.#readQueue) w.reject(err);
+    this.#readQueue = [];
+    for (const r of this.#appliedWaiters) for (const w of r.waiters) w.reject(err);
+    this.#appliedWaiters = [];
+  }
+
+  /** Why the node stopped on its own, if it did. */
+  get failure(): Error | null {
+    return this.#failure;
+  }
+}
+
+function notLeader(self: NodeId, leader: NodeId | null): QuorateError {
+  return new QuorateError(
+    ErrorCode.NotLeader,
+    leader === null ? `${self} is not the leader and knows no leader` : `${self} is not the leader; ${leader} is`,
+    { leader },
+  );
+}

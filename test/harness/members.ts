@@ -1,0 +1,119 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { collectStatus, type MemberStatus } from "../../packages/cli/src/index.js";
+import type { NatsConnection } from "../../packages/transport-nats/src/index.js";
+
+/** The built CLI: integration tests run members as separate processes, as users do. */
+export const CLI = resolve(import.meta.dirname, "../../packages/cli/dist/bin.js");
+
+export interface MemberProcess {
+  readonly id: string;
+  readonly dataDir: string;
+  /** Everything the process wrote to stderr (its JSON log lines), for failure messages. */
+  readonly output: () => string;
+  start(): void;
+  /** SIGKILL: no shutdown, no flush; exactly a crash. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for a clean exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  readonly running: boolean;
+}
+
+export interface MemberSetOptions {
+  cluster: string;
+  ids: string[];
+  natsUrl: string;
+  user: string;
+  pass: string;
+  protocolArgs?: string[];
+}
+
+/** Raft members as `quorate node` processes sharing one temporary data root. */
+export function memberSet(options: MemberSetOptions): { members: MemberProcess[]; cleanup(): Promise<void> } {
+  const root = mkdtempSync(join(tmpdir(), `quorate-${options.cluster}-`));
+  const members = options.ids.map((id) => {
+    const dataDir = join(root, id);
+    let child: ChildProcess | null = null;
+    let output = "";
+    const exited = () => child === null || child.exitCode !== null || child.signalCode !== null;
+    const member: MemberProcess = {
+      id,
+      dataDir,
+      output: () => output,
+      get running() {
+        return !exited();
+      },
+      start() {
+        const args = [
+          CLI,
+          "node",
+          ...(options.protocolArgs ?? ["--protocol", "raft"]),
+          "--cluster",
+          options.cluster,
+          "--id",
+          id,
+          "--peers",
+          options.ids.join(","),
+          "--data",
+          dataDir,
+          "--nats",
+          options.natsUrl,
+          "--user",
+          options.user,
+          "--password",
+          options.pass,
+          "--log-level",
+          "info",
+        ];
+        child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
+        child.stderr?.on("data", (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.length > 200_000) output = output.slice(-100_000);
+        });
+      },
+      async kill() {
+        const c = child;
+        if (c === null || exited()) return;
+        await new Promise<void>((done) => {
+          c.once("exit", () => done());
+          c.kill("SIGKILL");
+        });
+      },
+      async stop() {
+        const c = child;
+        if (c === null || exited()) return c?.exitCode ?? null;
+        return new Promise<number | null>((done) => {
+          c.once("exit", (code) => done(code));
+          c.kill("SIGTERM");
+        });
+      },
+    };
+    return member;
+  });
+  return {
+    members,
+    async cleanup() {
+      await Promise.all(members.map((m) => m.kill()));
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `predicate` holds for the cluster's statuses; fails with the last statuses seen. */
+export async function waitForCluster(
+  nc: NatsConnection,
+  cluster: string,
+  predicate: (members: MemberStatus[]) => boolean,
+  timeoutMs = 30_000,
+): Promise<MemberStatus[]> {
+  const deadline = Date.now() + timeoutMs;
+  let last: MemberStatus[] = [];
+  while (Date.now() < deadline) {
+    last = await collectStatus(nc, cluster, 300);
+    if (predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`cluster ${cluster} did not reach the expected state; last status: ${JSON.stringify(last)}`);
+}
