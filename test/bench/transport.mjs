@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { performance } from "node:perf_hooks";
-import { EntryKind, encodeFrame, FrameReceiver, silentLogger } from "../../packages/core/dist/index.js";
+import { EntryKind, encodeFrame, FrameReceiver, packEntries, silentLogger } from "../../packages/core/dist/index.js";
 import { connectNats, createNatsTransport } from "../../packages/transport-nats/dist/index.js";
 
 const THROUGHPUT_MESSAGES = 100_000;
@@ -74,11 +74,13 @@ function appendBody(entries) {
     prevLogTerm: 3,
     leaderCommit: 999,
     seq: 42,
-    entries: Array.from({ length: entries }, (_, i) => ({
-      term: 3,
-      kind: EntryKind.Command,
-      data: new Uint8Array(100).fill(i),
-    })),
+    entries: packEntries(
+      Array.from({ length: entries }, (_, i) => ({
+        term: 3,
+        kind: EntryKind.Command,
+        data: new Uint8Array(100).fill(i),
+      })),
+    ),
   };
 }
 

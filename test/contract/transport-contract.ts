@@ -9,6 +9,7 @@ import {
   type MessageType,
   messageSchemas,
   PROTOCOL_VERSION,
+  packEntries,
   packValue,
   type Transport,
 } from "../../packages/core/src/index.js";
@@ -52,11 +53,11 @@ export const SAMPLE_BODIES: { [K in MessageType]: MessageMap[K] } = {
     prevLogTerm: 6,
     leaderCommit: 39,
     seq: 12,
-    entries: [
+    entries: packEntries([
       { term: 7, kind: EntryKind.Command, data: new Uint8Array([0, 1, 2, 250, 255]) },
       { term: 7, kind: EntryKind.Noop, data: new Uint8Array(0) },
       { term: 7, kind: EntryKind.Config, data: new TextEncoder().encode('{"members":["n1","n2","n3"]}') },
-    ],
+    ]),
   },
   "raft.append.resp": {
     term: 7,
@@ -235,7 +236,9 @@ export function describeTransportContract(
         frame: (s) =>
           encodeFrame(CLUSTER, groupName, s, "raft.append", {
             ...SAMPLE_BODIES["raft.append"],
-            entries: [{ term: 7, kind: EntryKind.Command, data: new Uint8Array(CONTRACT_MAX_FRAME_BYTES) }],
+            entries: packEntries([
+              { term: 7, kind: EntryKind.Command, data: new Uint8Array(CONTRACT_MAX_FRAME_BYTES) },
+            ]),
           }),
       },
       {

@@ -33,8 +33,9 @@ export const DROP_REASONS: readonly DropReason[] = [
 export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; reason: DropReason; detail: string };
 
 // useRecords:false keeps frames self-describing, so processes never share hidden structure state.
-// copyBuffers:true because decoded bytes (log entries) outlive the NATS socket buffer they came in.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true, int64AsType: "number" });
+// copyBuffers:true because decoded bytes (log entries, values) outlive the socket buffer they
+// arrived in; with entries packed as one blob a frame has at most one binary field to copy.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 
 /** Encodes an envelope as the array [version, cluster, group, sender, type, body]. */
 export function encodeFrame<T extends MessageType>(

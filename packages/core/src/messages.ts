@@ -1,4 +1,5 @@
-import { arrayOf, bool, bytes, type Infer, object, optional, uint } from "./schema.js";
+import { isValidToken } from "./ids.js";
+import { arrayOf, bool, bytes, type Infer, object, optional, string, uint, type Validator } from "./schema.js";
 
 /**
  * The schema of every message that crosses the network between consensus members. The codec
@@ -18,9 +19,74 @@ export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
 
 const entryKind = (v: unknown): v is EntryKind => v === 0 || v === 1 || v === 2;
 
-/** A log entry on the wire; its index is implied by its position after prevLogIndex. */
-export const logEntry = object({ term: uint, kind: entryKind, data: bytes });
-export type WireEntry = Infer<typeof logEntry>;
+/** A log entry as protocols hold it; its index is implied by its position. */
+export interface EntryRecord {
+  readonly term: number;
+  readonly kind: EntryKind;
+  readonly data: Uint8Array;
+}
+
+/**
+ * Entries travel as columns: per-entry term, kind and size, and all the data in one binary
+ * field. msgpack pays a fixed cost per binary field, so one blob keeps encoding and decoding
+ * flat in the batch size (measured: 16 entries encode 5x and decode 6x faster than as maps).
+ */
+export interface WireEntries {
+  readonly terms: readonly number[];
+  readonly kinds: readonly EntryKind[];
+  readonly sizes: readonly number[];
+  readonly data: Uint8Array;
+}
+
+const MAX_ENTRIES_PER_MESSAGE = 65536;
+const uints = arrayOf(uint, MAX_ENTRIES_PER_MESSAGE);
+const kinds = arrayOf(entryKind, MAX_ENTRIES_PER_MESSAGE);
+
+export const wireEntries: Validator<WireEntries> = (v): v is WireEntries => {
+  if (!object({ terms: uints, kinds, sizes: uints, data: bytes })(v)) return false;
+  const { terms, sizes, data } = v as WireEntries;
+  if (terms.length !== sizes.length || terms.length !== (v as WireEntries).kinds.length) return false;
+  let total = 0;
+  for (const size of sizes) total += size;
+  return total === data.length;
+};
+
+export function packEntries(entries: readonly EntryRecord[]): WireEntries {
+  const terms: number[] = new Array(entries.length);
+  const kinds: EntryKind[] = new Array(entries.length);
+  const sizes: number[] = new Array(entries.length);
+  let total = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as EntryRecord;
+    terms[i] = e.term;
+    kinds[i] = e.kind;
+    sizes[i] = e.data.length;
+    total += e.data.length;
+  }
+  const data = new Uint8Array(total);
+  let offset = 0;
+  for (const e of entries) {
+    data.set(e.data, offset);
+    offset += e.data.length;
+  }
+  return { terms, kinds, sizes, data };
+}
+
+/** Entries whose data are views into the blob, which the codec already copied out of the socket buffer. */
+export function unpackEntries(wire: WireEntries): EntryRecord[] {
+  const out: EntryRecord[] = new Array(wire.terms.length);
+  let offset = 0;
+  for (let i = 0; i < wire.terms.length; i++) {
+    const size = wire.sizes[i] as number;
+    out[i] = {
+      term: wire.terms[i] as number,
+      kind: wire.kinds[i] as EntryKind,
+      data: wire.data.subarray(offset, offset + size),
+    };
+    offset += size;
+  }
+  return out;
+}
 
 export const requestVote = object({
   term: uint,
@@ -46,7 +112,7 @@ export const appendEntries = object({
   prevLogIndex: uint,
   prevLogTerm: uint,
   leaderCommit: uint,
-  entries: arrayOf(logEntry, 65536),
+  entries: wireEntries,
   /** Leader-local round number echoed in the response; ReadIndex uses it to confirm leadership. */
   seq: uint,
 });
@@ -71,12 +137,125 @@ export type AppendResponse = Infer<typeof appendResponse>;
 export const timeoutNow = object({ term: uint });
 export type TimeoutNow = Infer<typeof timeoutNow>;
 
+// ---------------------------------------------------------------------------------------------
+// Multi-Paxos (packages/paxos). Roles are proposers, acceptors and learners; see its README.
+
+/**
+ * A Paxos ballot: [round, proposer id], compared by round, then by proposer id. A tuple, not a
+ * packed uint64, because msgpack would need BigInt for that. [0, ""] is the ballot below all.
+ */
+export type PaxosBallot = readonly [round: number, proposer: string];
+
+export const paxosBallot: Validator<PaxosBallot> = (v): v is PaxosBallot =>
+  Array.isArray(v) && v.length === 2 && uint(v[0]) && (v[1] === "" || isValidToken(v[1]));
+
+/** What a Paxos slot can hold. */
+export const PaxosValueKind = {
+  /** A command for the state machine. */
+  Command: 0,
+  /** Fills a hole a new leader found, so later slots can be applied. */
+  Noop: 1,
+  /** A learner's read barrier: applies nothing; once applied there, reads are linearizable. */
+  Read: 2,
+} as const;
+export type PaxosValueKind = (typeof PaxosValueKind)[keyof typeof PaxosValueKind];
+
+const paxosValueKind = (v: unknown): v is PaxosValueKind => v === 0 || v === 1 || v === 2;
+
+/** A value proposed for a slot. `origin` and `seq` name the learner request it came from ("" and 0 for no-ops). */
+export const paxosValue = object({ kind: paxosValueKind, data: bytes, origin: string(64), seq: uint });
+export type PaxosValue = Infer<typeof paxosValue>;
+
+/** An acceptor's vote: it accepted `value` in `slot` at `ballot`. */
+export const paxosAcceptance = object({ slot: uint, ballot: paxosBallot, value: paxosValue });
+export type PaxosAcceptance = Infer<typeof paxosAcceptance>;
+
+export const paxosPrepare = object({
+  ballot: paxosBallot,
+  /** Report accepted values from this slot on: a long p1b arrives in pages, each asked for separately. */
+  fromSlot: uint,
+});
+export type PaxosPrepare = Infer<typeof paxosPrepare>;
+
+export const paxosPromise = object({
+  ballot: paxosBallot,
+  /** Slots at or below this were dropped after learners checkpointed them: decided, never proposed again. */
+  truncated: uint,
+  accepted: arrayOf(paxosAcceptance, 65536),
+  /** The page is partial: ask again from the slot after its last acceptance. */
+  more: bool,
+});
+export type PaxosPromise = Infer<typeof paxosPromise>;
+
+export const paxosAccept = object({
+  ballot: paxosBallot,
+  proposals: arrayOf(object({ slot: uint, value: paxosValue }), 65536),
+});
+export type PaxosAccept = Infer<typeof paxosAccept>;
+
+export const paxosAccepted = object({ ballot: paxosBallot, slots: arrayOf(uint, 65536), truncated: uint });
+export type PaxosAccepted = Infer<typeof paxosAccepted>;
+
+/** An acceptor refused `ballot` because it promised `promised`, a higher one. */
+export const paxosNack = object({ ballot: paxosBallot, promised: paxosBallot, truncated: uint });
+export type PaxosNack = Infer<typeof paxosNack>;
+
+/** The active proposer is alive; passive proposers stay passive while they hear it. */
+export const paxosHeartbeat = object({ ballot: paxosBallot, nextSlot: uint });
+export type PaxosHeartbeat = Infer<typeof paxosHeartbeat>;
+
+/** A learner asks the active proposer to propose commands and read markers. */
+export const paxosRequest = object({
+  requests: arrayOf(object({ seq: uint, kind: paxosValueKind, data: bytes }), 65536),
+});
+export type PaxosRequest = Infer<typeof paxosRequest>;
+
+/** A learner asks the active proposer to drive slots that stayed undecided (re-send or no-op). */
+export const paxosFill = object({ slots: arrayOf(uint, 1024) });
+export type PaxosFill = Infer<typeof paxosFill>;
+
+/** A learner asks acceptors to repeat what they accepted in [from, to]. */
+export const paxosRepeat = object({ from: uint, to: uint });
+export type PaxosRepeat = Infer<typeof paxosRepeat>;
+
+export const paxosRepeated = object({
+  truncated: uint,
+  accepted: arrayOf(paxosAcceptance, 65536),
+  /** The last slot this reply covers; below the request's `to` when the reply was cut short. */
+  through: uint,
+});
+export type PaxosRepeated = Infer<typeof paxosRepeated>;
+
+/** A learner's progress, broadcast periodically: acceptors truncate below durable checkpoints. */
+export const paxosLearned = object({ applied: uint, checkpoint: uint });
+export type PaxosLearned = Infer<typeof paxosLearned>;
+
+export const paxosSnapshotRequest = object({ slot: uint, offset: uint });
+export type PaxosSnapshotRequest = Infer<typeof paxosSnapshotRequest>;
+
+/** One piece of a learner's checkpoint (state through `slot`), sent in pieces below NATS max_payload. */
+export const paxosSnapshotChunk = object({ slot: uint, offset: uint, total: uint, data: bytes });
+export type PaxosSnapshotChunk = Infer<typeof paxosSnapshotChunk>;
+
 export const messageSchemas = {
   "raft.vote": requestVote,
   "raft.vote.resp": voteResponse,
   "raft.append": appendEntries,
   "raft.append.resp": appendResponse,
   "raft.timeout-now": timeoutNow,
+  "paxos.p1a": paxosPrepare,
+  "paxos.p1b": paxosPromise,
+  "paxos.p2a": paxosAccept,
+  "paxos.p2b": paxosAccepted,
+  "paxos.nack": paxosNack,
+  "paxos.heartbeat": paxosHeartbeat,
+  "paxos.request": paxosRequest,
+  "paxos.fill": paxosFill,
+  "paxos.repeat": paxosRepeat,
+  "paxos.repeated": paxosRepeated,
+  "paxos.learned": paxosLearned,
+  "paxos.snapshot.req": paxosSnapshotRequest,
+  "paxos.snapshot.chunk": paxosSnapshotChunk,
 } as const;
 
 export type MessageType = keyof typeof messageSchemas;

@@ -87,7 +87,14 @@ export class FrameReceiver {
     if (handler === undefined) return;
     this.stats.received++;
     try {
-      handler({ ...envelope, headers });
+      handler({
+        cluster: envelope.cluster,
+        group: envelope.group,
+        sender: envelope.sender,
+        type: envelope.type,
+        body: envelope.body,
+        headers,
+      } as Inbound);
     } catch (err) {
       // One bad frame must not stop the subscription; the host decides how loud to be.
       this.stats.handlerErrors++;

@@ -1,11 +1,7 @@
-import { type EntryKind, invariant } from "@quorate/core";
+import { type EntryRecord, invariant } from "@quorate/core";
 
 /** An entry of the replicated log. Its index is its position; terms never decrease along the log. */
-export interface LogEntry {
-  readonly term: number;
-  readonly kind: EntryKind;
-  readonly data: Uint8Array;
-}
+export type LogEntry = EntryRecord;
 
 /** Per-entry overhead counted against message size caps, beside the command bytes. */
 const ENTRY_OVERHEAD_BYTES = 16;

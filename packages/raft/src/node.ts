@@ -16,7 +16,7 @@ import { RaftLog } from "./log.js";
 import { type RaftMachine, raftMachine } from "./machine.js";
 import { type RaftOptions, resolveRaftOptions } from "./options.js";
 import { type OutboundMessage, Outbox, type RaftObservation, type Role } from "./outbox.js";
-import type { RaftContext, RaftMessage } from "./protocol.js";
+import { isRaftMessageType, type RaftContext, type RaftMessage } from "./protocol.js";
 
 /** Interval timers; the simulator substitutes virtual ones. */
 export interface Timers {
@@ -260,6 +260,7 @@ export class RaftNode implements ConsensusNode {
   }
 
   #receive(message: Inbound): void {
+    if (!isRaftMessageType(message.type)) return;
     this.#event({
       type: "message",
       from: message.sender,

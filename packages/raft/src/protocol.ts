@@ -7,7 +7,9 @@ import {
   type MessageType,
   type NodeId,
   nextInt,
+  packEntries,
   type RequestVote,
+  unpackEntries,
   type VoteResponse,
 } from "@quorate/core";
 import { entryBytes, type LogEntry, type RaftLog } from "./log.js";
@@ -20,8 +22,15 @@ import type { Outbox, Role } from "./outbox.js";
  * in-memory log and queue effects in the outbox. No IO, no clock, no global randomness.
  */
 
+/** The message types Raft speaks; other protocols' frames on the same transport are not its business. */
+export type RaftMessageType = Extract<MessageType, `raft.${string}`>;
+
 /** A message as the machine sees it: its type and validated body. */
-export type RaftMessage = { [K in MessageType]: { type: K; body: MessageMap[K] } }[MessageType];
+export type RaftMessage = { [K in RaftMessageType]: { type: K; body: MessageMap[K] } }[RaftMessageType];
+
+export function isRaftMessageType(type: MessageType): type is RaftMessageType {
+  return type.startsWith("raft.");
+}
 
 /** Leader-side view of one follower (etcd's Progress). */
 export interface Progress {
@@ -323,7 +332,7 @@ function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
   d.electionElapsed = 0;
   let prev = m.prevLogIndex;
   let prevTerm = m.prevLogTerm;
-  let entries: readonly LogEntry[] = m.entries;
+  let entries: readonly LogEntry[] = unpackEntries(m.entries);
   if (prev < d.commitIndex) {
     // Our committed prefix already matches the leader's (leader completeness): skip that part.
     const skip = Math.min(d.commitIndex - prev, entries.length);
@@ -433,7 +442,7 @@ function broadcastAppend(d: RaftContext, prev: number, entries: readonly LogEntr
     prevLogIndex: prev,
     prevLogTerm: d.log.term(prev) as number,
     leaderCommit: d.commitIndex,
-    entries: entries as AppendEntries["entries"],
+    entries: packEntries(entries),
     seq: d.seq,
   };
   d.out.send(null, "raft.append", body, false);
@@ -471,7 +480,7 @@ function sendAppend(d: RaftContext, peer: NodeId): void {
       prevLogIndex: prev,
       prevLogTerm: prevTerm,
       leaderCommit: d.commitIndex,
-      entries: entries as AppendEntries["entries"],
+      entries: packEntries(entries),
       seq: d.seq,
     },
     false,

@@ -1,4 +1,4 @@
-import { EntryKind } from "@quorate/core";
+import { EntryKind, packEntries } from "@quorate/core";
 import { describe, expect, it } from "vitest";
 import { Driver } from "./driver.js";
 
@@ -89,8 +89,8 @@ describe("Raft §5.3 log replication", () => {
     c.propose("a", "1", "2", "3", "4");
     const appends = c.queue.slice(before).filter((e) => e.message.type === "raft.append");
     expect(appends).toHaveLength(2); // one broadcast, fanned out to b and c
-    const body = appends[0]?.message.body as { entries: unknown[] };
-    expect(body.entries).toHaveLength(4);
+    const body = appends[0]?.message.body as { entries: { terms: number[] } };
+    expect(body.entries.terms).toHaveLength(4);
   });
 
   it("log matching: a follower rejects AppendEntries whose prevLogTerm does not match, heartbeats included", () => {
@@ -101,7 +101,7 @@ describe("Raft §5.3 log replication", () => {
       from: "a",
       message: {
         type: "raft.append",
-        body: { term: 1, prevLogIndex: 5, prevLogTerm: 1, leaderCommit: 0, entries: [], seq: 99 },
+        body: { term: 1, prevLogIndex: 5, prevLogTerm: 1, leaderCommit: 0, entries: packEntries([]), seq: 99 },
       },
     });
     const reply = c.queue.find((e) => e.from === "b" && e.message.type === "raft.append.resp");
@@ -358,7 +358,7 @@ describe("Term hygiene", () => {
       from: "a",
       message: {
         type: "raft.append",
-        body: { term: 0, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, entries: [], seq: 1 },
+        body: { term: 0, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, entries: packEntries([]), seq: 1 },
       },
     });
     const reply = c.queue.findLast((e) => e.from === "b");

@@ -1,8 +1,8 @@
-import { encodeFrame, type Inbound } from "@quorate/core";
+import { encodeFrame, type Inbound, packEntries } from "@quorate/core";
 import { describe, expect, it } from "vitest";
 import { MemoryNetwork } from "../src/index.js";
 
-const append = { term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, entries: [], seq: 1 };
+const append = { term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, entries: packEntries([]), seq: 1 };
 
 function cluster(seed: number) {
   let now = 0;

@@ -7,7 +7,7 @@ import type {
   SubscriptionOptions,
 } from "@nats-io/transport-node";
 import { headers as createMsgHdrs } from "@nats-io/transport-node";
-import { ErrorCode, encodeFrame, type Inbound, isQuorateError, type Logger } from "@quorate/core";
+import { ErrorCode, encodeFrame, type Inbound, isQuorateError, type Logger, packEntries } from "@quorate/core";
 import { describe, expect, it } from "vitest";
 import { createNatsTransport, type NatsTransport } from "../src/index.js";
 
@@ -169,7 +169,7 @@ describe("NatsTransport", () => {
       prevLogTerm: 0,
       leaderCommit: 0,
       seq: 1,
-      entries: [{ term: 1, kind: 0, data: new Uint8Array(300) }],
+      entries: packEntries([{ term: 1, kind: 0, data: new Uint8Array(300) }]),
     });
     ncA.publishError = new Error("connection closed");
     a.broadcast("raft.timeout-now", { term: 1 });
