@@ -3,7 +3,9 @@ import { defineConfig } from "vitest/config";
 
 // Tests import workspace packages from source through the "@quorate/source" export condition,
 // so a unit run needs no build. Integration tests spawn the built CLI, so `pnpm test` builds first.
-const conditions = ["@quorate/source", ...defaultServerConditions];
+// Without "module": @opentelemetry packages map it to an ESM build with extensionless imports
+// that Node cannot load. Resolve them as Node itself does.
+const conditions = ["@quorate/source", ...defaultServerConditions.filter((c) => c !== "module")];
 
 export default defineConfig({
   resolve: { conditions },

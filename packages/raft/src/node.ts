@@ -11,12 +11,14 @@ import {
   type Transport,
 } from "@quorate/core";
 import type { RaftStorage } from "@quorate/storage";
+import { Attr, activeContext, type Context, observeMember } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
 import { RaftLog } from "./log.js";
 import { type RaftMachine, raftMachine } from "./machine.js";
 import { type RaftOptions, resolveRaftOptions } from "./options.js";
 import { type OutboundMessage, Outbox, type RaftObservation, type Role } from "./outbox.js";
 import { isRaftMessageType, type RaftContext, type RaftMessage } from "./protocol.js";
+import { RaftTelemetry } from "./telemetry.js";
 
 /** Interval timers; the simulator substitutes virtual ones. */
 export interface Timers {
@@ -74,6 +76,8 @@ interface PendingProposal {
 
 interface QueuedProposal {
   readonly command: Uint8Array;
+  /** The caller's trace context: the parent (or a link) of the round that replicates it. */
+  readonly context: Context;
   readonly resolve: (result: Uint8Array) => void;
   readonly reject: (err: Error) => void;
 }
@@ -126,6 +130,8 @@ export class RaftNode implements ConsensusNode {
   readonly #pendingByIndex = new Map<number, PendingProposal>();
   /** Reads confirmed by the leader, waiting for the state machine to reach their index. */
   #appliedWaiters: { index: number; waiters: Waiter[] }[] = [];
+  readonly #telemetry: RaftTelemetry;
+  #unobserve: () => void = () => {};
 
   private constructor(options: RaftNodeOptions, log: RaftLog, actor: Actor<RaftMachine>, out: Outbox, applied: number) {
     this.id = options.id;
@@ -136,6 +142,13 @@ export class RaftNode implements ConsensusNode {
     this.#actor = actor;
     this.#out = out;
     this.#applied = applied;
+    this.#telemetry = new RaftTelemetry(
+      options.id,
+      options.transport.cluster,
+      options.transport.group,
+      Math.floor(options.members.length / 2) + 1,
+      () => performance.now(),
+    );
   }
 
   /** Recovers durable state from storage, replays committed entries, and starts ticking. */
@@ -168,6 +181,15 @@ export class RaftNode implements ConsensusNode {
     node.#drain();
     options.transport.listen((message) => node.#receive(message));
     node.#ticker = node.#timers.setInterval(() => node.#event({ type: "tick" }), node.#options.tickMs);
+    node.#unobserve = observeMember({ [Attr.cluster]: options.transport.cluster, [Attr.member]: options.id }, () => {
+      const ctx = node.#context();
+      return {
+        term: ctx.term,
+        applyLag: ctx.commitIndex - node.#applied,
+        inflight: node.#pendingByIndex.size,
+        dropped: options.transport.stats.dropped,
+      };
+    });
     return node;
   }
 
@@ -205,7 +227,7 @@ export class RaftNode implements ConsensusNode {
     const closed = this.#closedError();
     if (closed !== null) return Promise.reject(closed);
     return new Promise((resolve, reject) => {
-      this.#proposalQueue.push({ command, resolve, reject });
+      this.#proposalQueue.push({ command, context: activeContext(), resolve, reject });
       this.#scheduleFlush();
     });
   }
@@ -228,6 +250,11 @@ export class RaftNode implements ConsensusNode {
     await this.#writing;
     this.#actor.stop();
     this.#failAll(new QuorateError(ErrorCode.Closed, `raft node ${this.id} stopped`));
+  }
+
+  #closeTelemetry(): void {
+    this.#unobserve();
+    this.#telemetry.close();
   }
 
   /**
@@ -261,6 +288,7 @@ export class RaftNode implements ConsensusNode {
 
   #receive(message: Inbound): void {
     if (!isRaftMessageType(message.type)) return;
+    this.#telemetry.received(message);
     this.#event({
       type: "message",
       from: message.sender,
@@ -361,8 +389,9 @@ export class RaftNode implements ConsensusNode {
 
   #transmit(message: OutboundMessage): void {
     const transport = this.#options.transport;
-    if (message.to === null) transport.broadcast(message.type, message.body);
-    else transport.send(message.to, message.type, message.body);
+    const headers = this.#telemetry.headersFor(message);
+    if (message.to === null) transport.broadcast(message.type, message.body, headers);
+    else transport.send(message.to, message.type, message.body, headers);
   }
 
   #apply(): void {
@@ -394,6 +423,7 @@ export class RaftNode implements ConsensusNode {
         else pending.reject(notLeader(this.id, this.#context().leader));
       }
     }
+    this.#telemetry.applied(this.#applied, (i) => this.#log.term(i));
     if (this.#appliedWaiters.length > 0) {
       const ready = this.#appliedWaiters.filter((w) => w.index <= this.#applied);
       this.#appliedWaiters = this.#appliedWaiters.filter((w) => w.index > this.#applied);
@@ -420,6 +450,11 @@ export class RaftNode implements ConsensusNode {
       for (const p of batch) p.reject(err);
       return;
     }
+    this.#telemetry.proposed(
+      outcome.firstIndex,
+      outcome.term,
+      batch.map((p) => p.context),
+    );
     batch.forEach((p, i) => {
       const index = outcome.firstIndex + i;
       const timer = this.#timers.setTimeout(() => {
@@ -440,6 +475,7 @@ export class RaftNode implements ConsensusNode {
     if (observation.kind === "role" || observation.kind === "step-down") {
       this.#logger.info(`raft ${observation.kind}`, { member: this.id, ...observation });
     }
+    this.#telemetry.observe(observation);
     this.#options.observe?.(observation);
   }
 
@@ -454,6 +490,7 @@ export class RaftNode implements ConsensusNode {
   }
 
   #failAll(err: Error): void {
+    this.#closeTelemetry();
     for (const p of this.#pendingByIndex.values()) {
       this.#timers.clearTimeout(p.timer);
       // Already appended: the outcome is unknown, the entry may still commit elsewhere.
