@@ -28,6 +28,8 @@ export interface MemberSetOptions {
   user: string;
   pass: string;
   protocolArgs?: string[];
+  /** Extra environment for every member process (OTEL_* for telemetry tests). */
+  env?: Record<string, string>;
 }
 
 /** Raft members as `quorate node` processes sharing one temporary data root. */
@@ -67,7 +69,10 @@ export function memberSet(options: MemberSetOptions): { members: MemberProcess[]
           "--log-level",
           "info",
         ];
-        child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
+        child = spawn(process.execPath, args, {
+          stdio: ["ignore", "ignore", "pipe"],
+          env: { ...process.env, ...options.env },
+        });
         child.stderr?.on("data", (chunk: Buffer) => {
           output += chunk.toString();
           if (output.length > 200_000) output = output.slice(-100_000);

@@ -2,6 +2,7 @@ import { QuorateError } from "@quorate/core";
 import { checkCommand } from "./commands/check.js";
 import { kvCommand } from "./commands/kv.js";
 import { nodeCommand } from "./commands/node.js";
+import { paxosCommand } from "./commands/paxos.js";
 import { startCommand } from "./commands/start.js";
 import { statusCommand } from "./commands/status.js";
 import { type CommandIo, Exit } from "./io.js";
@@ -12,12 +13,14 @@ const COMMANDS: Record<string, (args: readonly string[], io: CommandIo) => Promi
   kv: kvCommand,
   status: statusCommand,
   check: checkCommand,
+  paxos: paxosCommand,
 };
 
 const HELP = `quorate — consensus for NATS platforms
 
   quorate start                 run a local 3-member Raft KV cluster until Ctrl-C
-  quorate node ...              run one member (--protocol raft --cluster --id --peers --data --nats)
+  quorate node ...              run one member (--protocol raft|paxos --cluster --id --peers --data --nats)
+  quorate paxos <role> ...      run one Multi-Paxos role: acceptor, proposer or learner
   quorate kv get|put|del|cas    use the replicated KV store
   quorate status                show every member: role, term, leader, commit and applied indexes
   quorate check <history>       check a Jepsen-style EDN history for linearizability

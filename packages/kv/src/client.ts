@@ -19,7 +19,8 @@ import {
   unpackValue,
   type Validator,
 } from "@quorate/core";
-import { connectNats, type NatsConnectOptions } from "@quorate/transport-nats";
+import { Attr, context, injectHeaders, messagingAttributes, SpanKind, SpanName, traced } from "@quorate/telemetry";
+import { connectNats, type NatsConnectOptions, toMsgHdrs } from "@quorate/transport-nats";
 import { type KvCommand, type KvResultValue, type KvValue, kvKey, kvValue, MAX_KEY_LENGTH } from "./commands.js";
 import { KV_SERVICE, type KvReply, type KvReplyCode, type KvRequest, kvReply } from "./protocol.js";
 
@@ -195,20 +196,21 @@ export class KvClient {
   /** The value stored under `key` (a string or bytes, as it was put), or null. Linearizable. */
   async get(key: string): Promise<KvValue | null> {
     checkKey(key);
-    const value = await this.#idempotent({ op: "get", key }, this.#deadline(), isStoredValue);
-    return plainValue(value);
+    return this.#traced("get", key, async () =>
+      plainValue(await this.#idempotent({ op: "get", key }, this.#deadline(), isStoredValue)),
+    );
   }
 
   async put(key: string, value: KvValue): Promise<void> {
     checkKey(key);
     checkValue("value", value);
-    await this.#write({ op: "put", key, value }, isNull);
+    await this.#traced("put", key, () => this.#write({ op: "put", key, value }, isNull));
   }
 
   /** Deletes `key`; resolves to whether it existed. */
   async delete(key: string): Promise<boolean> {
     checkKey(key);
-    return this.#write({ op: "delete", key }, isBoolean);
+    return this.#traced("delete", key, () => this.#write({ op: "delete", key }, isBoolean));
   }
 
   /**
@@ -219,7 +221,17 @@ export class KvClient {
     checkKey(key);
     if (expected !== null) checkValue("expected", expected);
     checkValue("value", value);
-    return this.#write({ op: "cas", key, expected, value }, isBoolean);
+    return this.#traced("cas", key, () => this.#write({ op: "cas", key, expected, value }, isBoolean));
+  }
+
+  /** Each call is a CLIENT span, so an application's trace continues into the round that serves it. */
+  #traced<T>(op: string, key: string, fn: () => Promise<T>): Promise<T> {
+    return traced(
+      SpanName.kvClient(op),
+      SpanKind.CLIENT,
+      { [Attr.kvKey]: key, ...messagingAttributes("publish", this.#subject) },
+      fn,
+    );
   }
 
   /** Stops the client; calls still running fail. Closes the NATS connection only if the client made it. */
@@ -306,7 +318,8 @@ export class KvClient {
     const timeout = Math.max(1, Math.min(this.#requestTimeoutMs, Math.ceil(deadline - performance.now())));
     let replyData: Uint8Array;
     try {
-      replyData = (await this.#nc.request(this.#subject, data, { timeout })).data;
+      const trace = injectHeaders(context.active());
+      replyData = (await this.#nc.request(this.#subject, data, { timeout, ...(trace && toMsgHdrs(trace)) })).data;
     } catch (err) {
       return this.#requestFailure(err, timeout);
     }

@@ -16,6 +16,19 @@ import {
   silentLogger,
   unpackValue,
 } from "@quorate/core";
+import {
+  Attr,
+  context,
+  extractContext,
+  injectHeaders,
+  messagingAttributes,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanName,
+  trace,
+  traced,
+} from "@quorate/telemetry";
+import { fromMsgHdrs, toMsgHdrs } from "@quorate/transport-nats";
 import { decodeKvResult, encodeKvCommand } from "./commands.js";
 import {
   KV_QUEUE_GROUP,
@@ -102,8 +115,10 @@ export function createKvService(options: KvServiceOptions): KvService {
   async function forward(request: KvRequest, leader: string, hops: number): Promise<Uint8Array> {
     logger.debug("forwarding KV request to the leader", { op: request.op, leader, hops });
     try {
+      const trace = injectHeaders(context.active());
       const reply = await nc.request(rpcSubject(scope, KV_SERVICE, leader), packValue({ ...request, hops }), {
         timeout: forwardTimeoutMs,
+        ...(trace && toMsgHdrs(trace)),
       });
       return reply.data;
     } catch (err) {
@@ -125,6 +140,7 @@ export function createKvService(options: KvServiceOptions): KvService {
     }
     if (!kvRequest(raw)) return errorReply(ErrorCode.Rejected, "invalid KV request");
     const request = raw;
+    trace.getActiveSpan()?.updateName(SpanName.kvServer(request.op));
     try {
       return packValue(await execute(request));
     } catch (err) {
@@ -148,7 +164,15 @@ export function createKvService(options: KvServiceOptions): KvService {
     }
     // Without a reply subject nobody could learn the outcome, so the request is not run.
     if (msg.reply === undefined || msg.reply === "") return;
-    serve(msg.data)
+    const parent = extractContext(msg.headers === undefined ? undefined : fromMsgHdrs(msg.headers)) ?? ROOT_CONTEXT;
+    // A SERVER span per request, active while it runs: the Raft round it starts becomes its child.
+    traced(
+      SpanName.kvServer("request"),
+      SpanKind.SERVER,
+      { [Attr.member]: node.id, ...messagingAttributes("process", msg.subject) },
+      () => serve(msg.data),
+      parent,
+    )
       .then((reply) => msg.respond(reply))
       .catch((error: unknown) => logger.warn("could not answer a KV request", { error: String(error) }));
   };

@@ -11,6 +11,7 @@ import {
   ROOT_CONTEXT,
   type Span,
   SpanKind,
+  SpanStatusCode,
   type TextMapGetter,
   type TextMapSetter,
   type Tracer,
@@ -204,4 +205,27 @@ export function observeMember(attributes: Attributes, read: () => MemberGauges):
   const observables = [term, lag, inflight, dropped];
   m.addBatchObservableCallback(callback, observables);
   return () => m.removeBatchObservableCallback(callback, observables);
+}
+
+/**
+ * Runs `fn` inside a new span (a child of `parent`, else of the active context) that records
+ * a thrown error, so an application's own trace continues into what `fn` does.
+ */
+export async function traced<T>(
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+  parent: Context = context.active(),
+): Promise<T> {
+  const span = tracer().startSpan(name, { kind, attributes }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), () => fn(span));
+  } catch (err) {
+    span.recordException(err instanceof Error ? err : String(err));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
 }

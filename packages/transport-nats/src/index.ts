@@ -2,7 +2,9 @@ export type { Msg, MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 export { connectNats, type NatsConnectOptions, type NatsTlsOptions } from "./connect.js";
 export {
   createNatsTransport,
+  fromMsgHdrs,
   NatsTransport,
   type NatsTransportOptions,
   type NatsTransportStats,
+  toMsgHdrs,
 } from "./transport.js";

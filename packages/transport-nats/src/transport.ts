@@ -225,7 +225,8 @@ export class NatsTransport implements Transport {
   };
 }
 
-function toMsgHdrs(headers: Headers): { headers: MsgHdrs } | undefined {
+/** NATS publish/request options carrying `headers`, or undefined when there are none. */
+export function toMsgHdrs(headers: Headers): { headers: MsgHdrs } | undefined {
   let hdrs: MsgHdrs | undefined;
   for (const key in headers) {
     hdrs ??= createMsgHdrs();
@@ -234,7 +235,8 @@ function toMsgHdrs(headers: Headers): { headers: MsgHdrs } | undefined {
   return hdrs === undefined ? undefined : { headers: hdrs };
 }
 
-function fromMsgHdrs(hdrs: MsgHdrs): Headers | undefined {
+/** Received NATS headers as a plain record, or undefined when there are none. */
+export function fromMsgHdrs(hdrs: MsgHdrs): Headers | undefined {
   const keys = hdrs.keys();
   if (keys.length === 0) return undefined;
   const out: Record<string, string> = {};

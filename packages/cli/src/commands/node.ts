@@ -3,6 +3,8 @@ import { connectNats } from "@quorate/transport-nats";
 import { clusterName, natsConnectOptions, natsOptions, parse, positiveInt, required } from "../args.js";
 import { type CommandIo, Exit } from "../io.js";
 import { startRaftKvMember } from "../member.js";
+import { startTelemetry } from "../otel.js";
+import { isPaxosNode, paxosNodeCommand } from "./paxos.js";
 
 const USAGE =
   "quorate node --protocol raft --cluster <name> --id <id> --peers <id,id,...> --data <dir> [--nats <url>] [--tick-ms 50] [--log-level info]";
@@ -11,6 +13,7 @@ const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"]
 
 /** Runs one member until SIGINT/SIGTERM, then shuts down cleanly. */
 export async function nodeCommand(args: readonly string[], io: CommandIo): Promise<number> {
+  if (isPaxosNode(args)) return paxosNodeCommand(args, io);
   const { values } = parse(
     args,
     {
@@ -27,7 +30,7 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   );
   const protocol = values.protocol ?? "raft";
   if (protocol !== "raft") {
-    throw new QuorateError(ErrorCode.Config, `--protocol ${protocol} is not supported yet (supported: raft)`);
+    throw new QuorateError(ErrorCode.Config, `--protocol ${protocol} is not supported (supported: raft, paxos)`);
   }
   const cluster = clusterName(values.cluster, io.env);
   const id = required(values.id, "id", USAGE);
@@ -42,19 +45,25 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
     throw new QuorateError(ErrorCode.Config, `--log-level must be one of ${LEVELS.join(", ")}`);
   const logger = createLogger(level, { member: id, cluster }, (line) => io.stderr(`${line}\n`));
 
-  // NATS first: if it is unreachable we exit before anything is written to the data directory.
-  const nc = await connectNats(natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`), logger);
-  let member: Awaited<ReturnType<typeof startRaftKvMember>>;
+  const telemetry = startTelemetry(io.env, id);
   try {
-    member = await startRaftKvMember({ nc, cluster, id, members: peers, dataDir, tickMs, logger });
-  } catch (err) {
-    await nc.close();
-    throw err;
+    // NATS first: if it is unreachable we exit before anything is written to the data directory.
+    const nc = await connectNats(natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`), logger);
+    let member: Awaited<ReturnType<typeof startRaftKvMember>>;
+    try {
+      member = await startRaftKvMember({ nc, cluster, id, members: peers, dataDir, tickMs, logger });
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+    logger.info("member running", { peers, dataDir, nats: nc.getServer(), telemetry: telemetry.enabled });
+    const signal = await io.stopSignal;
+    logger.info("shutting down", { signal });
+    await member.stop();
+    await nc.drain();
+    return Exit.Ok;
+  } finally {
+    // Flush spans and metrics even when start-up failed: the failure may be what the user looks for.
+    await telemetry.shutdown();
   }
-  logger.info("member running", { peers, dataDir, nats: nc.getServer() });
-  const signal = await io.stopSignal;
-  logger.info("shutting down", { signal });
-  await member.stop();
-  await nc.drain();
-  return Exit.Ok;
 }

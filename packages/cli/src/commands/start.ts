@@ -10,7 +10,7 @@ import { clusterName, DEFAULT_NATS_URL, parse, positiveInt } from "../args.js";
 import { type CommandIo, Exit } from "../io.js";
 import { collectStatus, type MemberStatus } from "../member.js";
 
-const USAGE = "quorate start [--cluster local] [--nodes 3] [--data .quorate] [--nats <url>]";
+const USAGE = "quorate start [--cluster local] [--nodes 3] [--data .quorate] [--nats <url>] [--otlp <endpoint>]";
 const BIN = fileURLToPath(new URL("../bin.js", import.meta.url));
 
 async function freePort(): Promise<number> {
@@ -88,9 +88,18 @@ async function startNats(io: CommandIo): Promise<StartedNats> {
 export async function startCommand(args: readonly string[], io: CommandIo): Promise<number> {
   const { values } = parse(
     args,
-    { cluster: { type: "string" }, nodes: { type: "string" }, data: { type: "string" }, nats: { type: "string" } },
+    {
+      cluster: { type: "string" },
+      nodes: { type: "string" },
+      data: { type: "string" },
+      nats: { type: "string" },
+      otlp: { type: "string" },
+    },
     USAGE,
   );
+  // --otlp points every member's OpenTelemetry exporter at a collector (Jaeger's OTLP port, say).
+  const childEnv =
+    values.otlp === undefined ? process.env : { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: values.otlp };
   const cluster = clusterName(values.cluster ?? "local", io.env);
   const count = positiveInt(values.nodes, "nodes", 3);
   const dataRoot = resolve(values.data ?? ".quorate", cluster);
@@ -133,7 +142,7 @@ export async function startCommand(args: readonly string[], io: CommandIo): Prom
         "--nats",
         url,
       ],
-      { stdio: ["ignore", log, log] },
+      { stdio: ["ignore", log, log], env: childEnv },
     );
     child.on("exit", (code, signal) => {
       if (!stopping)

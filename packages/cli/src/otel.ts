@@ -1,0 +1,33 @@
+import { NodeSDK, resources } from "@opentelemetry/sdk-node";
+
+/** Any of these means the operator asked for telemetry; without them the SDK is not started. */
+const CONFIGURING_VARIABLES = [
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+  "OTEL_TRACES_EXPORTER",
+  "OTEL_METRICS_EXPORTER",
+];
+
+export interface TelemetryHandle {
+  readonly enabled: boolean;
+  /** Flushes what is buffered and stops exporting. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the OpenTelemetry SDK for a service process from the standard OTEL_* variables
+ * (endpoint, protocol http/protobuf or http/json, service name, resource attributes, sampler,
+ * batch processor). Libraries only use the API; this is the one place an SDK is configured.
+ * `service.instance.id` defaults to the member id; OTEL_RESOURCE_ATTRIBUTES overrides it.
+ */
+export function startTelemetry(env: Readonly<Record<string, string | undefined>>, instanceId: string): TelemetryHandle {
+  const requested = CONFIGURING_VARIABLES.some((name) => (env[name] ?? "") !== "");
+  if (!requested || env.OTEL_SDK_DISABLED === "true") return { enabled: false, shutdown: async () => {} };
+  const sdk = new NodeSDK({
+    ...(env.OTEL_SERVICE_NAME === undefined ? { serviceName: "quorate" } : {}),
+    resource: resources.resourceFromAttributes({ "service.instance.id": instanceId }),
+  });
+  sdk.start();
+  return { enabled: true, shutdown: () => sdk.shutdown() };
+}

@@ -1,0 +1,164 @@
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { type Logger, rpcSubject, SessionStateMachine, silentLogger } from "@quorate/core";
+import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
+import {
+  Acceptor,
+  Learner,
+  type PaxosOptions,
+  type PaxosRoleName,
+  type PaxosRoleStatus,
+  Proposer,
+  paxosRoleId,
+  resolveTopology,
+} from "@quorate/paxos";
+import { openLmdbAcceptorStorage, openLmdbStorage } from "@quorate/storage";
+import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
+import { STATUS_SERVICE } from "./member.js";
+
+/** The consensus group that carries Multi-Paxos traffic between roles. */
+export const PAXOS_GROUP = "paxos";
+
+/** One role's answer to `quorate status`: Raft's columns plus the ballot and, for learners, a state digest. */
+export interface PaxosMemberStatus extends PaxosRoleStatus {
+  cluster: string;
+  /** Learners: hash of the replicated state at `appliedIndex`; learners at one index must agree. */
+  stateDigest?: string;
+}
+
+export interface PaxosMemberOptions {
+  nc: NatsConnection;
+  cluster: string;
+  /** The member id; each role instance appends its role (`n1-acceptor`). */
+  id: string;
+  roles: readonly PaxosRoleName[];
+  /** Member ids running each role. */
+  acceptors: readonly string[];
+  proposers: readonly string[];
+  learners: readonly string[];
+  /** Each role keeps its files in a subdirectory of its own. */
+  dataDir: string;
+  q1?: number;
+  q2?: number;
+  tickMs?: number;
+  checkpointInterval?: number;
+  paxos?: Partial<PaxosOptions>;
+  logger?: Logger;
+}
+
+export interface PaxosMember {
+  readonly acceptor: Acceptor | null;
+  readonly proposer: Proposer | null;
+  readonly learner: Learner | null;
+  statuses(): PaxosMemberStatus[];
+  /** Stops serving, waits for writes in flight, closes storage. Leaves the NATS connection open. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the given Multi-Paxos roles of one member over NATS, each with its own transport
+ * identity and data directory: `quorate paxos <role>` runs one, `quorate node --protocol
+ * paxos` all three. A learner also serves the KV service; every role answers status requests.
+ */
+export async function startPaxosMember(options: PaxosMemberOptions): Promise<PaxosMember> {
+  const { nc, cluster, id, dataDir } = options;
+  const logger = options.logger ?? silentLogger;
+  const topology = resolveTopology({
+    acceptors: options.acceptors.map((m) => paxosRoleId(m, "acceptor")),
+    proposers: options.proposers.map((m) => paxosRoleId(m, "proposer")),
+    learners: options.learners.map((m) => paxosRoleId(m, "learner")),
+    ...(options.q1 === undefined ? {} : { q1: options.q1 }),
+    ...(options.q2 === undefined ? {} : { q2: options.q2 }),
+  });
+  const closers: (() => Promise<void>)[] = [];
+  const statuses: (() => PaxosMemberStatus)[] = [];
+  const subscriptions: Subscription[] = [];
+  const transportFor = (self: string): NatsTransport => {
+    const transport = createNatsTransport({ nc, cluster, group: PAXOS_GROUP, self, logger });
+    closers.push(() => transport.close());
+    return transport;
+  };
+  const tick = options.tickMs === undefined ? {} : { tickMs: options.tickMs };
+  const paxos = options.paxos === undefined ? {} : { paxos: options.paxos };
+  let acceptor: Acceptor | null = null;
+  let proposer: Proposer | null = null;
+  let learner: Learner | null = null;
+  try {
+    if (options.roles.includes("acceptor")) {
+      const self = paxosRoleId(id, "acceptor");
+      const storage = await openLmdbAcceptorStorage({ dir: join(dataDir, "acceptor"), cluster, member: self, logger });
+      closers.push(() => storage.close());
+      const transport = transportFor(self);
+      const started = await Acceptor.start({ id: self, topology, transport, storage, logger, ...paxos });
+      closers.push(() => started.stop());
+      statuses.push(() => ({ ...started.status(), cluster }));
+      acceptor = started;
+    }
+    if (options.roles.includes("learner")) {
+      const self = paxosRoleId(id, "learner");
+      const storage = await openLmdbStorage({ dir: join(dataDir, "learner"), cluster, member: self, logger });
+      closers.push(() => storage.close());
+      const transport = transportFor(self);
+      const store = new KvStateMachine();
+      const stateMachine = new SessionStateMachine(store);
+      const started = await Learner.start({
+        id: self,
+        topology,
+        transport,
+        storage,
+        stateMachine,
+        logger,
+        ...tick,
+        ...paxos,
+        ...(options.checkpointInterval === undefined ? {} : { checkpointInterval: options.checkpointInterval }),
+      });
+      closers.push(() => started.stop());
+      const kv: KvService = createKvService({ nc, cluster, node: started, store, logger });
+      closers.push(() => kv.close());
+      statuses.push(() => ({
+        ...started.status(),
+        cluster,
+        stateDigest: createHash("sha256").update(stateMachine.snapshot()).digest("hex").slice(0, 16),
+      }));
+      learner = started;
+    }
+    if (options.roles.includes("proposer")) {
+      const self = paxosRoleId(id, "proposer");
+      const storage = await openLmdbStorage({ dir: join(dataDir, "proposer"), cluster, member: self, logger });
+      closers.push(() => storage.close());
+      const transport = transportFor(self);
+      const started = await Proposer.start({ id: self, topology, transport, storage, logger, ...tick, ...paxos });
+      closers.push(() => started.stop());
+      statuses.push(() => ({ ...started.status(), cluster }));
+      proposer = started;
+    }
+    for (const status of statuses) {
+      subscriptions.push(
+        nc.subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
+          callback: (err: Error | null, msg: Msg) => {
+            if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
+          },
+        }),
+      );
+    }
+  } catch (err) {
+    await closeAll(closers);
+    throw err;
+  }
+  return {
+    acceptor,
+    proposer,
+    learner,
+    statuses: () => statuses.map((s) => s()),
+    async stop() {
+      for (const s of subscriptions) s.unsubscribe();
+      await closeAll(closers);
+    },
+  };
+}
+
+/** Closes in reverse order of opening: services, then roles, then transports and storage. */
+async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {
+  for (const close of closers.reverse()) await close();
+}
