@@ -26,8 +26,12 @@ import {
 export const INSTRUMENTATION_NAME = "@quorate";
 export const INSTRUMENTATION_VERSION = "0.1.0";
 
+// The API's proxy tracer follows an SDK registered later, so one instance serves the process.
+let cachedTracer: Tracer | undefined;
+
 export function tracer(): Tracer {
-  return trace.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
+  cachedTracer ??= trace.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
+  return cachedTracer;
 }
 
 export function meter(): Meter {
