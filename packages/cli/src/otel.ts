@@ -1,5 +1,3 @@
-import { NodeSDK, resources } from "@opentelemetry/sdk-node";
-
 /** Any of these means the operator asked for telemetry; without them the SDK is not started. */
 const CONFIGURING_VARIABLES = [
   "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -21,9 +19,14 @@ export interface TelemetryHandle {
  * batch processor). Libraries only use the API; this is the one place an SDK is configured.
  * `service.instance.id` defaults to the member id; OTEL_RESOURCE_ATTRIBUTES overrides it.
  */
-export function startTelemetry(env: Readonly<Record<string, string | undefined>>, instanceId: string): TelemetryHandle {
+export async function startTelemetry(
+  env: Readonly<Record<string, string | undefined>>,
+  instanceId: string,
+): Promise<TelemetryHandle> {
   const requested = CONFIGURING_VARIABLES.some((name) => (env[name] ?? "") !== "");
   if (!requested || env.OTEL_SDK_DISABLED === "true") return { enabled: false, shutdown: async () => {} };
+  // Loaded only when asked for: the SDK and its exporters take a noticeable part of a second to import.
+  const { NodeSDK, resources } = await import("@opentelemetry/sdk-node");
   const sdk = new NodeSDK({
     ...(env.OTEL_SERVICE_NAME === undefined ? { serviceName: "quorate" } : {}),
     resource: resources.resourceFromAttributes({ "service.instance.id": instanceId }),

@@ -45,7 +45,7 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
     throw new QuorateError(ErrorCode.Config, `--log-level must be one of ${LEVELS.join(", ")}`);
   const logger = createLogger(level, { member: id, cluster }, (line) => io.stderr(`${line}\n`));
 
-  const telemetry = startTelemetry(io.env, id);
+  const telemetry = await startTelemetry(io.env, id);
   try {
     // NATS first: if it is unreachable we exit before anything is written to the data directory.
     const nc = await connectNats(natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`), logger);
