@@ -69,6 +69,33 @@ export const SAMPLE_BODIES: { [K in MessageType]: MessageMap[K] } = {
     seq: 12,
   },
   "raft.timeout-now": { term: 8 },
+  "paxos.p1a": { ballot: [3, "n1-proposer"], fromSlot: 1 },
+  "paxos.p1b": {
+    ballot: [3, "n1-proposer"],
+    truncated: 4,
+    accepted: [
+      {
+        slot: 5,
+        ballot: [2, "n2-proposer"],
+        value: { kind: 0, data: new Uint8Array([1, 2]), origin: "n1-learner", seq: 9 },
+      },
+    ],
+    more: false,
+  },
+  "paxos.p2a": {
+    ballot: [3, "n1-proposer"],
+    proposals: [{ slot: 6, value: { kind: 1, data: new Uint8Array(0), origin: "", seq: 0 } }],
+  },
+  "paxos.p2b": { ballot: [3, "n1-proposer"], slots: [5, 6], truncated: 4 },
+  "paxos.nack": { ballot: [2, "n2-proposer"], promised: [3, "n1-proposer"], truncated: 4 },
+  "paxos.heartbeat": { ballot: [3, "n1-proposer"], nextSlot: 7 },
+  "paxos.request": { requests: [{ seq: 4294967297, kind: 2, data: new Uint8Array(0) }] },
+  "paxos.fill": { slots: [5] },
+  "paxos.repeat": { from: 5, to: 6 },
+  "paxos.repeated": { truncated: 4, accepted: [], through: 6 },
+  "paxos.learned": { applied: 6, checkpoint: 4 },
+  "paxos.snapshot.req": { slot: 4, offset: 0 },
+  "paxos.snapshot.chunk": { slot: 4, offset: 0, total: 3, data: new Uint8Array([7, 8, 9]) },
 };
 
 const MEMBERS = ["n1", "n2", "n3"] as const;

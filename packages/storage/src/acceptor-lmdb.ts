@@ -1,12 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import {
   ErrorCode,
-  type Logger,
   type PaxosAcceptance,
   type PaxosBallot,
+  packValue,
   paxosAcceptance,
   paxosBallot,
-  packValue,
   QuorateError,
   silentLogger,
   unpackValue,
@@ -106,7 +105,8 @@ export class LmdbAcceptorStorage implements AcceptorStorage {
   // The LMDB transaction is queued before the first await, so writes commit in call order.
   async write(write: AcceptorWrite): Promise<void> {
     this.#checkUsable();
-    if (this.#shape === null) throw new QuorateError(ErrorCode.Invariant, "load() must complete before the first write");
+    if (this.#shape === null)
+      throw new QuorateError(ErrorCode.Invariant, "load() must complete before the first write");
     this.#shape.accept(write);
     const { truncateThrough } = write;
     const promised: PaxosBallot | undefined = write.promised && [write.promised[0], write.promised[1]];

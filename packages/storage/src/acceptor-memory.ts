@@ -107,7 +107,8 @@ export class MemoryAcceptorStorage implements AcceptorStorage {
   async write(write: AcceptorWrite): Promise<void> {
     if (this.#crashed) return never();
     this.#checkOpen();
-    if (this.#shape === null) throw new QuorateError(ErrorCode.Invariant, "load() must complete before the first write");
+    if (this.#shape === null)
+      throw new QuorateError(ErrorCode.Invariant, "load() must complete before the first write");
     this.#shape.accept(write);
     const accepted = copyWrite(write);
     this.#latest = new Promise((resolve) => {

@@ -1,0 +1,55 @@
+import type { NodeId, PaxosBallot } from "@quorate/core";
+import { setup } from "xstate";
+import { type AcceptorContext, type AcceptorLog, stepAcceptor } from "./acceptor-protocol.js";
+import type { PaxosOptions, PaxosTopology } from "./options.js";
+import type { AcceptorOutbox, PaxosMessage } from "./outbox.js";
+import { ruleFor } from "./rule.js";
+
+export type AcceptorEvent = { type: "message"; from: NodeId; message: PaxosMessage };
+
+export interface AcceptorInput {
+  id: NodeId;
+  topology: PaxosTopology;
+  options: PaxosOptions;
+  log: AcceptorLog;
+  out: AcceptorOutbox;
+  /** The durable promise recovered from storage. */
+  promised: PaxosBallot;
+}
+
+const rule = ruleFor<AcceptorContext, AcceptorEvent>();
+
+/**
+ * The acceptor: one state, because its whole behaviour is the promise and the votes. The
+ * `step` action is the rule set; a simulator swaps it with `provide()` for broken variants
+ * (an acceptor that forgets its promise, one that replies before fsync).
+ */
+export const acceptorMachine = setup({
+  types: {
+    context: {} as AcceptorContext,
+    events: {} as AcceptorEvent,
+    input: {} as AcceptorInput,
+  },
+  actions: {
+    step: rule((d, e) => stepAcceptor(d, e.from, e.message)),
+  },
+}).createMachine({
+  id: "acceptor",
+  context: ({ input }) => ({
+    id: input.id,
+    topology: input.topology,
+    options: input.options,
+    log: input.log,
+    out: input.out,
+    promised: input.promised,
+    checkpoints: {},
+  }),
+  initial: "serving",
+  states: {
+    serving: {
+      on: { message: { actions: "step" } },
+    },
+  },
+});
+
+export type AcceptorMachine = typeof acceptorMachine;

@@ -1,0 +1,66 @@
+import type { Transport } from "@quorate/core";
+import type { OutboundMessage } from "./outbox.js";
+
+/**
+ * Sends a role's messages, holding back those that depend on state not yet durable: the
+ * Ready loop of every host. At most one write is in flight; changes made meanwhile accumulate
+ * and go out in the next write (one fsync for all of them), and messages held back leave once
+ * the write that covers the state they depend on is durable.
+ */
+export class Courier {
+  #writing = false;
+  #held: OutboundMessage[] = [];
+  #closed = false;
+
+  constructor(
+    private readonly transport: Transport,
+    /** Starts writing every change accumulated so far; null when there is nothing to write. */
+    private readonly startWrite: () => Promise<void> | null,
+    private readonly onWriteFailed: (err: Error) => void,
+  ) {}
+
+  /** Queues messages: those needing no durability go out now. Call `flush()` after. */
+  push(messages: readonly OutboundMessage[]): void {
+    for (const message of messages) {
+      if (message.afterPersist) this.#held.push(message);
+      else this.#transmit(message);
+    }
+  }
+
+  /** Starts the next write if none is in flight; with nothing to write, releases held messages. */
+  flush(): void {
+    if (this.#writing || this.#closed) return;
+    const held = this.#held;
+    this.#held = [];
+    const write = this.startWrite();
+    if (write === null) {
+      for (const message of held) this.#transmit(message);
+      return;
+    }
+    this.#writing = true;
+    write.then(
+      () => {
+        this.#writing = false;
+        for (const message of held) this.#transmit(message);
+        this.flush();
+      },
+      (err: unknown) => {
+        this.#writing = false;
+        this.#closed = true;
+        this.onWriteFailed(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  }
+
+  /** Stops sending; held messages are dropped, as a crashed process would drop them. */
+  close(): void {
+    this.#closed = true;
+    this.#held = [];
+  }
+
+  #transmit(message: OutboundMessage): void {
+    if (this.#closed) return;
+    if (message.to === null) this.transport.broadcast(message.type, message.body);
+    else this.transport.send(message.to, message.type, message.body);
+  }
+}

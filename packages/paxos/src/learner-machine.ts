@@ -1,0 +1,68 @@
+import type { NodeId } from "@quorate/core";
+import { NO_BALLOT } from "@quorate/storage";
+import { setup } from "xstate";
+import { type LearnerContext, type LearnerLog, propose, stepLearner, tick } from "./learner-protocol.js";
+import type { PaxosOptions, PaxosTopology } from "./options.js";
+import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";
+import { ruleFor } from "./rule.js";
+
+/** Events the host sends. Time arrives only as `tick`. */
+export type LearnerEvent =
+  | { type: "tick" }
+  | { type: "message"; from: NodeId; message: PaxosMessage }
+  | { type: "propose"; id: number; requests: readonly LearnerRequest[] };
+
+export interface LearnerInput {
+  id: NodeId;
+  topology: PaxosTopology;
+  options: PaxosOptions;
+  log: LearnerLog;
+  out: LearnerOutbox;
+}
+
+const rule = ruleFor<LearnerContext, LearnerEvent>();
+
+/** The learner: one state; its rules are named actions, so `provide()` can swap them. */
+export const learnerMachine = setup({
+  types: {
+    context: {} as LearnerContext,
+    events: {} as LearnerEvent,
+    input: {} as LearnerInput,
+  },
+  actions: {
+    step: rule<Extract<LearnerEvent, { type: "message" }>>((d, e) => stepLearner(d, e.from, e.message)),
+    tick: rule((d) => tick(d)),
+    propose: rule<Extract<LearnerEvent, { type: "propose" }>>((d, e) => propose(d, e.id, e.requests)),
+  },
+}).createMachine({
+  id: "learner",
+  context: ({ input }) => ({
+    id: input.id,
+    topology: input.topology,
+    options: input.options,
+    log: input.log,
+    out: input.out,
+    leader: null,
+    leaderBallot: NO_BALLOT,
+    leaderSilentTicks: 0,
+    heartbeatElapsed: 0,
+    retransmitElapsed: 0,
+    stallTicks: 0,
+    catchupRounds: 0,
+    lastApplied: input.log.applied,
+    peerCheckpoints: {},
+    needSnapshotThrough: 0,
+  }),
+  initial: "learning",
+  states: {
+    learning: {
+      on: {
+        tick: { actions: "tick" },
+        message: { actions: "step" },
+        propose: { actions: "propose" },
+      },
+    },
+  },
+});
+
+export type LearnerMachine = typeof learnerMachine;

@@ -1,0 +1,112 @@
+import type {
+  MessageMap,
+  MessageType,
+  NodeId,
+  PaxosAcceptance,
+  PaxosBallot,
+  PaxosValue,
+  PaxosValueKind,
+} from "@quorate/core";
+
+/** A message the host must send. `to === null` is a broadcast to every role of the group. */
+export interface OutboundMessage<T extends MessageType = MessageType> {
+  readonly to: NodeId | null;
+  readonly type: T;
+  readonly body: MessageMap[T];
+  /** Sent only once every write requested before it is durable (promises, acceptances, rounds). */
+  readonly afterPersist: boolean;
+}
+
+/** A message as a role machine sees it: its type and validated body. */
+export type PaxosMessage = { [K in MessageType]: { type: K; body: MessageMap[K] } }[MessageType];
+
+export type ProposerMode = "passive" | "scouting" | "active";
+
+/** Observations for logs, metrics and the simulator's invariant checks. They never feed back. */
+export type PaxosObservation =
+  | { kind: "promise"; acceptor: NodeId; ballot: PaxosBallot }
+  | { kind: "accept"; acceptor: NodeId; slot: number; ballot: PaxosBallot; value: PaxosValue }
+  | { kind: "truncate"; acceptor: NodeId; through: number }
+  | { kind: "mode"; proposer: NodeId; mode: ProposerMode; ballot: PaxosBallot }
+  | { kind: "preempted"; proposer: NodeId; ballot: PaxosBallot; by: PaxosBallot }
+  | { kind: "adopted"; proposer: NodeId; ballot: PaxosBallot; reproposed: number; noops: number }
+  | { kind: "decided"; proposer: NodeId; ballot: PaxosBallot; slots: readonly number[] }
+  | { kind: "chosen"; learner: NodeId; slot: number; value: PaxosValue }
+  /** Reported by the learner host as it applies; `value` is what the state machine saw. */
+  | { kind: "applied"; learner: NodeId; slot: number; value: PaxosValue }
+  | { kind: "restored"; learner: NodeId; slot: number };
+
+/** Effects common to every role: messages and observations, drained by the host after each event. */
+export class Outbox {
+  messages: OutboundMessage[] = [];
+  observations: PaxosObservation[] = [];
+
+  send<T extends MessageType>(to: NodeId | null, type: T, body: MessageMap[T], afterPersist: boolean): void {
+    this.messages.push({ to, type, body, afterPersist } as OutboundMessage);
+  }
+
+  observe(observation: PaxosObservation): void {
+    this.observations.push(observation);
+  }
+
+  protected takeCommon(): { messages: OutboundMessage[]; observations: PaxosObservation[] } {
+    const taken = { messages: this.messages, observations: this.observations };
+    this.messages = [];
+    this.observations = [];
+    return taken;
+  }
+}
+
+/** Acceptor effects: what must be durable before its replies leave. */
+export class AcceptorOutbox extends Outbox {
+  promised: PaxosBallot | null = null;
+  accepted: PaxosAcceptance[] = [];
+  truncateThrough: number | null = null;
+
+  take() {
+    const taken = {
+      ...this.takeCommon(),
+      promised: this.promised,
+      accepted: this.accepted,
+      truncateThrough: this.truncateThrough,
+    };
+    this.promised = null;
+    this.accepted = [];
+    this.truncateThrough = null;
+    return taken;
+  }
+}
+
+/** Proposer effects: a round to make durable before its p1a leaves. */
+export class ProposerOutbox extends Outbox {
+  round: number | null = null;
+
+  take() {
+    const taken = { ...this.takeCommon(), round: this.round };
+    this.round = null;
+    return taken;
+  }
+}
+
+export type LearnerProposalOutcome =
+  | { id: number; ok: true; firstSeq: number }
+  | { id: number; ok: false; leader: NodeId | null };
+
+/** Learner effects: outcomes of client requests, and a snapshot to restore. */
+export class LearnerOutbox extends Outbox {
+  proposals: LearnerProposalOutcome[] = [];
+  restore: { slot: number; data: Uint8Array } | null = null;
+
+  take() {
+    const taken = { ...this.takeCommon(), proposals: this.proposals, restore: this.restore };
+    this.proposals = [];
+    this.restore = null;
+    return taken;
+  }
+}
+
+/** A client request a learner hands to the machine: a command, or a read marker. */
+export interface LearnerRequest {
+  readonly kind: PaxosValueKind;
+  readonly data: Uint8Array;
+}

@@ -1,0 +1,397 @@
+import {
+  type NodeId,
+  nextInt,
+  type PaxosAccept,
+  type PaxosBallot,
+  type PaxosFill,
+  type PaxosHeartbeat,
+  type PaxosNack,
+  type PaxosRequest,
+  type PaxosValue,
+  PaxosValueKind,
+} from "@quorate/core";
+import { compareBallots } from "@quorate/storage";
+import { valueBytes } from "./acceptor-protocol.js";
+import type { CommanderDecided, CommanderEvent, CommanderInput } from "./commander.js";
+import type { PaxosOptions, PaxosTopology } from "./options.js";
+import type { PaxosMessage, ProposerMode, ProposerOutbox } from "./outbox.js";
+import { type ScoutAdopted, type ScoutEvent, sameBallot } from "./scout.js";
+
+/**
+ * The proposer (PMMC's Leader) as functions over a draft of its context. Passive, it watches
+ * the active proposer's heartbeats and campaigns only when they stop; scouting, its Scout
+ * child runs phase 1; active, it assigns slots to requests and runs phase 2 through Commander
+ * children, without phase 1 for new slots. A nack with a higher ballot preempts it.
+ */
+
+export const NOOP: PaxosValue = Object.freeze({
+  kind: PaxosValueKind.Noop,
+  data: new Uint8Array(0),
+  origin: "",
+  seq: 0,
+});
+
+interface SlotProposal {
+  readonly value: PaxosValue;
+  chosen: boolean;
+  /** The commander driving it, while one is. */
+  commander: string | null;
+}
+
+/**
+ * What the active proposer proposed, owned by the host and referenced by the machine: values
+ * never pass through context copies. Entries stay until truncation, so a learner that missed
+ * a decision can ask for it to be driven again.
+ */
+export class ProposerSlots {
+  readonly #slots = new Map<number, SlotProposal>();
+  /** "origin seq" of every request held, so a retransmitted request gets no second slot. */
+  readonly #requests = new Map<string, number>();
+  readonly #commanders = new Map<string, readonly number[]>();
+  #undecided = 0;
+
+  get(slot: number): Readonly<SlotProposal> | undefined {
+    return this.#slots.get(slot);
+  }
+
+  get undecided(): number {
+    return this.#undecided;
+  }
+
+  hasRequest(origin: NodeId, seq: number): boolean {
+    return this.#requests.has(requestKey(origin, seq));
+  }
+
+  propose(slot: number, value: PaxosValue, commander: string): void {
+    const existing = this.#slots.get(slot);
+    if (existing !== undefined && !existing.chosen) this.#undecided--;
+    this.#slots.set(slot, { value, chosen: existing?.chosen ?? false, commander });
+    if (!existing?.chosen) this.#undecided++;
+    if (value.origin !== "") this.#requests.set(requestKey(value.origin, value.seq), slot);
+  }
+
+  addCommander(id: string, slots: readonly number[]): void {
+    this.#commanders.set(id, slots);
+  }
+
+  /** The commander finished: its slots are chosen. */
+  decided(commander: string): readonly number[] {
+    const slots = this.#commanders.get(commander) ?? [];
+    this.#commanders.delete(commander);
+    for (const slot of slots) {
+      const entry = this.#slots.get(slot);
+      if (entry === undefined) continue;
+      if (!entry.chosen) this.#undecided--;
+      entry.chosen = true;
+      if (entry.commander === commander) entry.commander = null;
+    }
+    return slots;
+  }
+
+  commanders(): IterableIterator<string> {
+    return this.#commanders.keys();
+  }
+
+  /** Forgets slots at or below `through`: truncated, so decided and never needed again. */
+  prune(through: number): void {
+    for (const [slot, entry] of this.#slots) {
+      if (slot > through) continue;
+      if (!entry.chosen) this.#undecided--;
+      if (entry.value.origin !== "") this.#requests.delete(requestKey(entry.value.origin, entry.value.seq));
+      this.#slots.delete(slot);
+    }
+  }
+
+  clear(): void {
+    this.#slots.clear();
+    this.#requests.clear();
+    this.#commanders.clear();
+    this.#undecided = 0;
+  }
+}
+
+function requestKey(origin: NodeId, seq: number): string {
+  return `${origin} ${seq}`;
+}
+
+export interface ProposerContext {
+  readonly id: NodeId;
+  readonly topology: PaxosTopology;
+  readonly options: PaxosOptions;
+  /** Shared by reference with the host. */
+  readonly slots: ProposerSlots;
+  readonly out: ProposerOutbox;
+  /** The highest round this proposer used or saw; a campaign takes the next one. */
+  round: number;
+  /** Its own ballot while scouting or active. */
+  ballot: PaxosBallot;
+  /** The proposer believed active, and the highest ballot heard in use. */
+  leader: NodeId | null;
+  leaderBallot: PaxosBallot;
+  /** Ticks since the active proposer was last heard. */
+  silentTicks: number;
+  /** This period's randomized leader timeout. */
+  leaderTimeout: number;
+  /** Extra ticks to wait, grown on preemption and shrunk on adoption (AIMD). */
+  backoffTicks: number;
+  heartbeatElapsed: number;
+  prng: number;
+  nextSlot: number;
+  /** Slots at or below this are decided and dropped by some acceptor. */
+  truncated: number;
+  nextCommander: number;
+}
+
+/** Internal events that move the proposer between modes. */
+export type ModeChange = { type: "campaign" } | { type: "follow" };
+
+/** What the rules ask of the machine's children; the machine enqueues it as XState actions. */
+export interface Children {
+  spawnCommander(input: CommanderInput): void;
+  send(child: string, event: CommanderEvent | ScoutEvent): void;
+  stop(child: string): void;
+}
+
+export function resetLeaderTimer(d: ProposerContext): void {
+  d.silentTicks = 0;
+  const [timeout, prng] = nextInt(d.prng, d.options.leaderTimeoutTicks, 2 * d.options.leaderTimeoutTicks - 1);
+  d.leaderTimeout = timeout;
+  d.prng = prng;
+}
+
+export function observeMode(d: ProposerContext, mode: ProposerMode): void {
+  d.out.observe({ kind: "mode", proposer: d.id, mode, ballot: mode === "passive" ? d.leaderBallot : d.ballot });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passive
+
+export function tickPassive(d: ProposerContext): ModeChange | null {
+  d.silentTicks++;
+  if (d.silentTicks >= d.leaderTimeout + d.backoffTicks) return { type: "campaign" };
+  return null;
+}
+
+/**
+ * A heartbeat at or above the highest ballot heard names the active proposer. One above our
+ * own ballot means we are no longer it.
+ */
+export function hearHeartbeat(
+  d: ProposerContext,
+  from: NodeId,
+  m: PaxosHeartbeat,
+  mode: ProposerMode,
+): ModeChange | null {
+  if (from === d.id || compareBallots(m.ballot, d.leaderBallot) < 0) return null;
+  d.leader = from;
+  d.leaderBallot = m.ballot;
+  if (m.ballot[0] > d.round) d.round = m.ballot[0];
+  resetLeaderTimer(d);
+  if (mode !== "passive" && compareBallots(m.ballot, d.ballot) > 0) return { type: "follow" };
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaign
+
+/** Takes a fresh round; the host makes it durable before the scout's p1a leaves. */
+export function startCampaign(d: ProposerContext): void {
+  d.round = Math.max(d.round, d.leaderBallot[0]) + 1;
+  d.ballot = [d.round, d.id];
+  d.out.round = d.round;
+  d.leader = null;
+  resetLeaderTimer(d);
+  observeMode(d, "scouting");
+}
+
+/** A nack above our ballot: someone else leads (or tries to). Back off and follow. */
+export function hearNack(d: ProposerContext, m: PaxosNack, mode: ProposerMode): ModeChange | null {
+  learnTruncation(d, m.truncated);
+  if (mode === "passive" || compareBallots(m.promised, d.ballot) <= 0) return null;
+  d.out.observe({ kind: "preempted", proposer: d.id, ballot: d.ballot, by: m.promised });
+  if (compareBallots(m.promised, d.leaderBallot) > 0) {
+    d.leaderBallot = m.promised;
+    d.leader = m.promised[1] === "" ? null : m.promised[1];
+  }
+  if (m.promised[0] > d.round) d.round = m.promised[0];
+  d.backoffTicks = Math.min(d.options.maxBackoffTicks, Math.max(d.options.heartbeatTicks, d.backoffTicks * 2));
+  resetLeaderTimer(d);
+  return { type: "follow" };
+}
+
+export function learnTruncation(d: ProposerContext, truncated: number, children?: Children): void {
+  if (truncated <= d.truncated) return;
+  d.truncated = truncated;
+  if (d.nextSlot <= truncated) d.nextSlot = truncated + 1;
+  d.slots.prune(truncated);
+  if (children !== undefined) {
+    for (const id of d.slots.commanders()) children.send(id, { type: "truncated", through: truncated });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Active
+
+/**
+ * Phase 1 succeeded. Every open slot above the truncation point is proposed again under our
+ * ballot: the highest-ballot value reported for it, or a no-op for a hole, so that later
+ * slots can be applied.
+ */
+export function adopt(d: ProposerContext, e: ScoutAdopted, children: Children): void {
+  learnTruncation(d, e.truncated);
+  let high = Math.max(d.truncated, d.nextSlot - 1);
+  for (const slot of e.pvalues.keys()) if (slot > high) high = slot;
+  const proposals: PaxosAccept["proposals"] = [];
+  let noops = 0;
+  for (let slot = d.truncated + 1; slot <= high; slot++) {
+    const value = e.pvalues.get(slot)?.value;
+    if (value === undefined) noops++;
+    proposals.push({ slot, value: value ?? NOOP });
+  }
+  d.nextSlot = high + 1;
+  d.leader = d.id;
+  d.leaderBallot = d.ballot;
+  d.backoffTicks = Math.max(0, d.backoffTicks - d.options.leaderTimeoutTicks);
+  d.out.observe({
+    kind: "adopted",
+    proposer: d.id,
+    ballot: d.ballot,
+    reproposed: proposals.length - noops,
+    noops,
+  });
+  observeMode(d, "active");
+  spawnCommanders(d, proposals, children);
+  heartbeat(d);
+}
+
+function heartbeat(d: ProposerContext): void {
+  d.heartbeatElapsed = 0;
+  d.out.send(null, "paxos.heartbeat", { ballot: d.ballot, nextSlot: d.nextSlot }, false);
+}
+
+/** Splits proposals into commanders of at most maxMessageBytes each. */
+function spawnCommanders(d: ProposerContext, proposals: PaxosAccept["proposals"], children: Children): void {
+  let batch: PaxosAccept["proposals"] = [];
+  let bytes = 0;
+  const flush = () => {
+    if (batch.length === 0) return;
+    const id = `commander-${d.nextCommander++}`;
+    for (const p of batch) d.slots.propose(p.slot, p.value, id);
+    d.slots.addCommander(
+      id,
+      batch.map((p) => p.slot),
+    );
+    children.spawnCommander({
+      id,
+      ballot: d.ballot,
+      proposals: batch,
+      acceptors: d.topology.acceptors,
+      q2: d.topology.q2,
+      options: d.options,
+      out: d.out,
+    });
+    batch = [];
+    bytes = 0;
+  };
+  for (const p of proposals) {
+    const size = valueBytes(p.value);
+    if (batch.length > 0 && bytes + size > d.options.maxMessageBytes) flush();
+    batch.push(p);
+    bytes += size;
+  }
+  flush();
+}
+
+/** New requests get the next free slots; a retransmitted request keeps the slot it has. */
+export function proposeRequests(d: ProposerContext, from: NodeId, m: PaxosRequest, children: Children): void {
+  if (!d.topology.learners.includes(from)) return;
+  const proposals: PaxosAccept["proposals"] = [];
+  for (const request of m.requests) {
+    if (d.slots.hasRequest(from, request.seq)) continue;
+    // Refused requests are retransmitted by their learner: backpressure without a reply.
+    if (d.slots.undecided + proposals.length >= d.options.maxPendingSlots) break;
+    const value: PaxosValue = { kind: request.kind, data: request.data, origin: from, seq: request.seq };
+    proposals.push({ slot: d.nextSlot++, value });
+  }
+  spawnCommanders(d, proposals, children);
+}
+
+/** A learner saw these slots stay undecided: drive them again. */
+export function fill(d: ProposerContext, m: PaxosFill, children: Children): void {
+  const redrive: PaxosAccept["proposals"] = [];
+  const poked = new Set<string>();
+  for (const slot of m.slots) {
+    const entry = d.slots.get(slot);
+    if (entry === undefined) continue;
+    if (entry.commander !== null) {
+      if (!poked.has(entry.commander)) children.send(entry.commander, { type: "retransmit" });
+      poked.add(entry.commander);
+    } else if (entry.chosen) {
+      // Chosen, but the learner missed the votes: the same value at our ballot is safe.
+      redrive.push({ slot, value: entry.value });
+    }
+  }
+  spawnCommanders(d, redrive, children);
+}
+
+export function commanderDecided(d: ProposerContext, e: CommanderDecided, children: Children): void {
+  if (!sameBallot(e.ballot, d.ballot)) return;
+  const slots = d.slots.decided(e.commander);
+  children.stop(e.commander);
+  d.out.observe({ kind: "decided", proposer: d.id, ballot: d.ballot, slots });
+}
+
+export function tickActive(d: ProposerContext, children: Children): void {
+  d.heartbeatElapsed++;
+  if (d.heartbeatElapsed >= d.options.heartbeatTicks) heartbeat(d);
+  for (const id of d.slots.commanders()) children.send(id, { type: "tick" });
+}
+
+/** Leaving active mode: commanders stop, and requests not yet chosen are left to the next leader. */
+export function resign(d: ProposerContext, children: Children): void {
+  for (const id of d.slots.commanders()) children.stop(id);
+  d.slots.clear();
+  observeMode(d, "passive");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+export function stepProposer(
+  d: ProposerContext,
+  mode: ProposerMode,
+  from: NodeId,
+  message: PaxosMessage,
+  children: Children,
+): ModeChange | null {
+  switch (message.type) {
+    case "paxos.heartbeat":
+      return d.topology.proposers.includes(from) ? hearHeartbeat(d, from, message.body, mode) : null;
+    case "paxos.nack":
+      return d.topology.acceptors.includes(from) ? hearNack(d, message.body, mode) : null;
+    case "paxos.p1b":
+      if (!d.topology.acceptors.includes(from)) return null;
+      if (mode === "scouting") children.send("scout", { type: "p1b", from, body: message.body });
+      return null;
+    case "paxos.p2b": {
+      if (!d.topology.acceptors.includes(from)) return null;
+      learnTruncation(d, message.body.truncated, mode === "active" ? children : undefined);
+      if (mode !== "active" || compareBallots(message.body.ballot, d.ballot) !== 0) return null;
+      const commanders = new Set<string>();
+      for (const slot of message.body.slots) {
+        const commander = d.slots.get(slot)?.commander;
+        if (commander != null) commanders.add(commander);
+      }
+      for (const id of commanders) children.send(id, { type: "p2b", from, body: message.body });
+      return null;
+    }
+    case "paxos.request":
+      if (mode === "active") proposeRequests(d, from, message.body, children);
+      return null;
+    case "paxos.fill":
+      if (mode === "active" && d.topology.learners.includes(from)) fill(d, message.body, children);
+      return null;
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,154 @@
+import { ErrorCode, encodeSessionCommand, isQuorateError, type PaxosValue, SessionStateMachine } from "@quorate/core";
+import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
+import { createMemoryStorage } from "@quorate/storage";
+import { describe, expect, it } from "vitest";
+import { Learner } from "../src/index.js";
+import { b, options, RecordingTransport, topology } from "./helpers.js";
+
+function put(key: string, value: string, seq = 0, origin = "l9"): PaxosValue {
+  return { kind: 0, data: encodeSessionCommand(null, encodeKvCommand({ op: "put", key, value })), origin, seq };
+}
+
+async function learner() {
+  let tick: (() => void) | undefined;
+  const timers = {
+    setInterval: (cb: () => void) => {
+      tick = cb;
+      return 1;
+    },
+    clearInterval: () => {},
+    setTimeout: () => 0,
+    clearTimeout: () => {},
+  };
+  const transport = new RecordingTransport("l1");
+  const store = new KvStateMachine();
+  const stateMachine = new SessionStateMachine(store);
+  const node = await Learner.start({
+    id: "l1",
+    topology,
+    transport,
+    storage: createMemoryStorage(),
+    stateMachine,
+    paxos: options,
+    timers,
+  });
+  const choose = (slot: number, value: PaxosValue, ballot = b(1, "p1"), voters = ["a1", "a2"]) => {
+    transport.deliver("p1", "paxos.p2a", { ballot, proposals: [{ slot, value }] });
+    for (const a of voters) transport.deliver(a, "paxos.p2b", { ballot, slots: [slot], truncated: 0 });
+  };
+  return { node, transport, store, stateMachine, choose, tick: (n = 1) => Array.from({ length: n }, () => tick?.()) };
+}
+
+describe("learner", () => {
+  it("a value is chosen only once a phase-2 quorum voted for it at one ballot", async () => {
+    const l = await learner();
+    l.transport.deliver("p1", "paxos.p2a", { ballot: b(1, "p1"), proposals: [{ slot: 1, value: put("k", "1") }] });
+    l.transport.deliver("a1", "paxos.p2b", { ballot: b(1, "p1"), slots: [1], truncated: 0 });
+    l.transport.deliver("a2", "paxos.p2b", { ballot: b(2, "p2"), slots: [1], truncated: 0 });
+    expect(l.node.appliedIndex).toBe(0);
+    l.transport.deliver("a3", "paxos.p2b", { ballot: b(1, "p1"), slots: [1], truncated: 0 });
+    expect(l.node.appliedIndex).toBe(1);
+    expect(l.store.read("k")).toBe("1");
+  });
+
+  it("learner applies in slot order", async () => {
+    const l = await learner();
+    l.choose(2, put("k", "second"));
+    expect(l.node.appliedIndex).toBe(0);
+    expect(l.node.chosen(2)).toBeDefined();
+    l.choose(1, put("k", "first"));
+    expect(l.node.appliedIndex).toBe(2);
+    expect(l.store.read("k")).toBe("second");
+  });
+
+  it("detects a gap, asks acceptors to repeat, then asks the leader to fill the slots that stay empty", async () => {
+    const l = await learner();
+    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 4 });
+    l.choose(3, put("k", "3"));
+    l.tick(options.catchupTicks);
+    expect(l.transport.ofType("paxos.repeat").at(-1)?.body).toEqual({ from: 1, to: 3 });
+    l.tick(options.catchupTicks * 2);
+    const fill = l.transport.ofType("paxos.fill").at(-1);
+    expect(fill).toEqual(expect.objectContaining({ to: "p1", body: { slots: [1, 2] } }));
+    // Acceptors' repeated votes are counted like live ones.
+    for (const a of ["a1", "a2"]) {
+      l.transport.deliver(a, "paxos.repeated", {
+        truncated: 0,
+        accepted: [1, 2].map((slot) => ({ slot, ballot: b(1, "p1"), value: put("k", `${slot}`) })),
+        through: 3,
+      });
+    }
+    expect(l.node.appliedIndex).toBe(3);
+  });
+
+  it("lagging learner restores a snapshot from another learner when acceptors truncated past it", async () => {
+    const source = new SessionStateMachine(new KvStateMachine());
+    source.apply(encodeSessionCommand(null, encodeKvCommand({ op: "put", key: "old", value: "state" })), 1);
+    const snapshot = source.snapshot();
+    const l = await learner();
+    l.transport.deliver("l2", "paxos.learned", { applied: 10, checkpoint: 10 });
+    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 12 });
+    l.tick(options.catchupTicks);
+    l.transport.deliver("a1", "paxos.repeated", { truncated: 10, accepted: [], through: 10 });
+    l.tick(options.catchupTicks);
+    expect(l.transport.ofType("paxos.snapshot.req").at(-1)).toEqual(
+      expect.objectContaining({ to: "l2", body: { slot: 10, offset: 0 } }),
+    );
+    const half = Math.floor(snapshot.length / 2);
+    l.transport.deliver("l2", "paxos.snapshot.chunk", {
+      slot: 10,
+      offset: 0,
+      total: snapshot.length,
+      data: snapshot.subarray(0, half),
+    });
+    expect(l.transport.ofType("paxos.snapshot.req").at(-1)?.body).toEqual({ slot: 10, offset: half });
+    l.transport.deliver("l2", "paxos.snapshot.chunk", {
+      slot: 10,
+      offset: half,
+      total: snapshot.length,
+      data: snapshot.subarray(half),
+    });
+    expect(l.node.appliedIndex).toBe(10);
+    expect(l.store.read("old")).toBe("state");
+    l.choose(11, put("k", "after"));
+    expect(l.node.appliedIndex).toBe(11);
+  });
+
+  it("refuses a proposal at once, as NotLeader, while it knows no active proposer", async () => {
+    const l = await learner();
+    const err = await l.node.propose(new Uint8Array([1])).catch((e: unknown) => e);
+    expect(isQuorateError(err, ErrorCode.NotLeader)).toBe(true);
+    expect(l.transport.ofType("paxos.request")).toHaveLength(0);
+  });
+
+  it("a read barrier resolves once its read marker is applied, after every earlier slot", async () => {
+    const l = await learner();
+    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 1 });
+    let done = false;
+    const barrier = l.node.readBarrier().then(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 0));
+    const request = l.transport.ofType("paxos.request")[0]?.body as { requests: { seq: number; kind: number }[] };
+    expect(request.requests[0]?.kind).toBe(2);
+    const marker: PaxosValue = { kind: 2, data: new Uint8Array(0), origin: "l1", seq: request.requests[0]?.seq ?? 0 };
+    l.choose(2, marker);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(done).toBe(false);
+    l.choose(1, put("k", "v"));
+    await barrier;
+    expect(l.store.read("k")).toBe("v");
+  });
+
+  it("retransmits requests not yet chosen, and resends them at once to a new leader", async () => {
+    const l = await learner();
+    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 1 });
+    void l.node.propose(new Uint8Array([1])).catch(() => {});
+    await new Promise((r) => setTimeout(r, 0));
+    expect(l.transport.ofType("paxos.request")).toHaveLength(1);
+    l.tick(options.retransmitTicks);
+    expect(l.transport.ofType("paxos.request")).toHaveLength(2);
+    l.transport.deliver("p2", "paxos.heartbeat", { ballot: b(2, "p2"), nextSlot: 1 });
+    expect(l.transport.ofType("paxos.request").at(-1)?.to).toBe("p2");
+  });
+});

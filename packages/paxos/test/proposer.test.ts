@@ -1,0 +1,255 @@
+import { ErrorCode, isQuorateError, type PaxosAccept } from "@quorate/core";
+import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
+import { describe, expect, it } from "vitest";
+import { createActor } from "xstate";
+import { NOOP, Proposer, ProposerSlots, proposerMachine, resolveTopology } from "../src/index.js";
+import { ProposerOutbox } from "../src/outbox.js";
+import { b, command, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
+
+function proposer(id = "p1", round = 0) {
+  const out = new ProposerOutbox();
+  const slots = new ProposerSlots();
+  const actor = createActor(proposerMachine, {
+    input: { id, topology, options, slots, out, round, seed: 1 },
+  }).start();
+  const sent: ReturnType<ProposerOutbox["take"]>["messages"] = [];
+  const drain = () => {
+    const taken = out.take();
+    sent.push(...taken.messages);
+    return taken;
+  };
+  return {
+    actor,
+    slots,
+    sent,
+    mode: () => String(actor.getSnapshot().value),
+    ctx: () => actor.getSnapshot().context,
+    tick(times = 1) {
+      for (let i = 0; i < times; i++) actor.send({ type: "tick" });
+      return drain();
+    },
+    deliver(from: string, message: ReturnType<typeof msg>) {
+      actor.send({ type: "message", from, message });
+      return drain();
+    },
+    /** Ticks until it campaigns, then has a1 and a2 promise with the given votes. */
+    elect(votes: { a1?: PaxosAccept["proposals"]; a2?: PaxosAccept["proposals"]; ballots?: [number, number] } = {}) {
+      for (let i = 0; i < 100 && this.mode() === "passive"; i++) this.tick();
+      const ballot = this.ctx().ballot;
+      const [r1, r2] = votes.ballots ?? [0, 0];
+      for (const [acceptor, proposals, round] of [
+        ["a1", votes.a1 ?? [], r1],
+        ["a2", votes.a2 ?? [], r2],
+      ] as const) {
+        this.deliver(
+          acceptor,
+          msg("paxos.p1b", {
+            ballot,
+            truncated: 0,
+            accepted: proposals.map((p) => ({ slot: p.slot, ballot: b(round, "p0"), value: p.value })),
+            more: false,
+          }),
+        );
+      }
+      return ballot;
+    },
+    p2a() {
+      return sent.filter((m) => m.type === "paxos.p2a").map((m) => m.body as PaxosAccept);
+    },
+  };
+}
+
+describe("proposer: leadership", () => {
+  it("a passive proposer does not campaign while the active one's heartbeats arrive", () => {
+    const p = proposer("p1");
+    for (let i = 0; i < 50; i++) {
+      p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1 }));
+      p.tick();
+    }
+    expect(p.mode()).toBe("passive");
+    expect(p.ctx().leader).toBe("p2");
+    expect(p.sent.some((m) => m.type === "paxos.p1a")).toBe(false);
+  });
+
+  it("campaigns with a round above every ballot it heard once heartbeats stop", () => {
+    const p = proposer("p1");
+    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1 }));
+    p.tick(20);
+    expect(p.mode()).toBe("scouting");
+    const p1a = p.sent.find((m) => m.type === "paxos.p1a");
+    expect(p1a?.body).toEqual({ ballot: b(4, "p1"), fromSlot: 1 });
+    expect(p1a?.afterPersist).toBe(true);
+  });
+
+  it("phase 1 once: a stable leader proposes new slots without phase 1", () => {
+    const p = proposer();
+    p.elect();
+    expect(p.mode()).toBe("active");
+    const p1as = p.sent.filter((m) => m.type === "paxos.p1a").length;
+    p.deliver("l1", msg("paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([1]) }] }));
+    p.deliver("l2", msg("paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([2]) }] }));
+    expect(p.sent.filter((m) => m.type === "paxos.p1a")).toHaveLength(p1as);
+    expect(p.p2a().map((x) => x.proposals.map((y) => y.slot))).toEqual([[1], [2]]);
+  });
+
+  it("on preemption it backs off, follows the higher ballot and stops its commanders", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    p.deliver("l1", msg("paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([1]) }] }));
+    expect(Object.keys(p.actor.getSnapshot().children)).toHaveLength(1);
+    p.deliver("a1", msg("paxos.nack", { ballot, promised: b(ballot[0] + 1, "p2"), truncated: 0 }));
+    expect(p.mode()).toBe("passive");
+    expect(p.ctx().leader).toBe("p2");
+    expect(p.ctx().backoffTicks).toBeGreaterThan(0);
+    expect(Object.keys(p.actor.getSnapshot().children)).toHaveLength(0);
+  });
+
+  it("a heartbeat from a higher ballot makes the active proposer passive", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(ballot[0] + 1, "p2"), nextSlot: 9 }));
+    expect(p.mode()).toBe("passive");
+  });
+});
+
+describe("proposer: a new leader's phase 2", () => {
+  it("new leader re-proposes the highest accepted value", () => {
+    const p = proposer();
+    const ballot = p.elect({
+      a1: [{ slot: 1, value: command("old") }],
+      a2: [{ slot: 1, value: command("newer") }],
+      ballots: [1, 2],
+    });
+    const [first] = p.p2a();
+    expect(first?.ballot).toEqual(ballot);
+    expect(first?.proposals).toEqual([{ slot: 1, value: command("newer") }]);
+  });
+
+  it("holes are filled with no-ops", () => {
+    const p = proposer();
+    p.elect({ a1: [{ slot: 1, value: command("x") }], a2: [{ slot: 3, value: command("z") }] });
+    const proposals = p.p2a().flatMap((x) => x.proposals);
+    expect(proposals.map((x) => x.slot)).toEqual([1, 2, 3]);
+    expect(proposals[1]?.value).toEqual(NOOP);
+    // New requests go after the re-proposed slots.
+    p.deliver("l1", msg("paxos.request", { requests: [{ seq: 7, kind: 0, data: new Uint8Array([7]) }] }));
+    expect(p.p2a().at(-1)?.proposals[0]?.slot).toBe(4);
+  });
+
+  it("slots at or below the truncation point are never proposed again", () => {
+    const p = proposer();
+    for (let i = 0; i < 100 && p.mode() === "passive"; i++) p.tick();
+    const ballot = p.ctx().ballot;
+    p.deliver("a1", msg("paxos.p1b", { ballot, truncated: 5, accepted: [], more: false }));
+    p.deliver(
+      "a2",
+      msg("paxos.p1b", {
+        ballot,
+        truncated: 2,
+        accepted: [3, 4, 6].map((slot) => ({ slot, ballot: b(1, "p0"), value: command(`${slot}`) })),
+        more: false,
+      }),
+    );
+    expect(p.p2a().flatMap((x) => x.proposals.map((y) => y.slot))).toEqual([6]);
+  });
+
+  it("a retransmitted request gets no second slot", () => {
+    const p = proposer();
+    p.elect();
+    const request = msg("paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([1]) }] });
+    p.deliver("l1", request);
+    p.deliver("l1", request);
+    expect(p.p2a().flatMap((x) => x.proposals)).toHaveLength(1);
+  });
+
+  it("commanders retransmit p2a until a phase-2 quorum voted, then report the slots decided", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    p.deliver("l1", msg("paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([1]) }] }));
+    const before = p.p2a().length;
+    p.tick(options.retransmitTicks);
+    expect(p.p2a().length).toBeGreaterThan(before);
+    p.deliver("a1", msg("paxos.p2b", { ballot, slots: [1], truncated: 0 }));
+    expect(p.slots.get(1)?.chosen).toBe(false);
+    p.deliver("a3", msg("paxos.p2b", { ballot, slots: [1], truncated: 0 }));
+    expect(p.slots.get(1)?.chosen).toBe(true);
+    expect(Object.keys(p.actor.getSnapshot().children)).toHaveLength(0);
+  });
+
+  it("a fill request for a decided slot drives it again with the same value", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    p.deliver("l1", msg("paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([1]) }] }));
+    for (const a of ["a1", "a2"]) p.deliver(a, msg("paxos.p2b", { ballot, slots: [1], truncated: 0 }));
+    const before = p.p2a().length;
+    p.deliver("l2", msg("paxos.fill", { slots: [1] }));
+    expect(p.p2a().length).toBe(before + 1);
+    expect(p.p2a().at(-1)?.proposals[0]?.value.seq).toBe(1);
+  });
+});
+
+describe("proposer host", () => {
+  /** Timers whose interval the test fires by hand. */
+  function handTimers() {
+    let tick: (() => void) | undefined;
+    return {
+      timers: {
+        setInterval: (cb: () => void) => {
+          tick = cb;
+          return 1;
+        },
+        clearInterval: () => {},
+        setTimeout: () => 0,
+        clearTimeout: () => {},
+      },
+      tick: () => tick?.(),
+    };
+  }
+
+  async function start(disk: MemoryDisk, schedule?: (f: () => void) => void) {
+    const clock = handTimers();
+    const transport = new RecordingTransport("p1");
+    const storage = new MemoryRaftStorage(disk, schedule === undefined ? {} : { schedule });
+    const node = await Proposer.start({ id: "p1", topology, transport, storage, paxos: options, timers: clock.timers });
+    for (let i = 0; i < 100 && node.mode === "passive"; i++) clock.tick();
+    return { node, transport };
+  }
+
+  it("the round is durable before the p1a that carries it leaves, and a restart never reuses it", async () => {
+    const disk = new MemoryDisk();
+    const durability = manualDisk();
+    const first = await start(disk, durability.schedule);
+    expect(first.node.mode).toBe("scouting");
+    expect(first.transport.ofType("paxos.p1a")).toHaveLength(0);
+    durability.flush();
+    await new Promise((r) => setTimeout(r, 0));
+    const sent = first.transport.ofType("paxos.p1a")[0]?.body as { ballot: [number, string] };
+    expect(sent.ballot[0]).toBe(1);
+    first.node.kill();
+    disk.crash();
+    const second = await start(disk);
+    await new Promise((r) => setTimeout(r, 0));
+    const again = second.transport.ofType("paxos.p1a")[0]?.body as { ballot: [number, string] };
+    expect(again.ballot[0]).toBeGreaterThan(1);
+    await second.node.stop();
+  });
+});
+
+describe("topology", () => {
+  it("|Q1|+|Q2| ≤ N is rejected", () => {
+    expect(() =>
+      resolveTopology({ acceptors: ["a", "b", "c"], proposers: ["p"], learners: ["l"], q1: 2, q2: 1 }),
+    ).toThrow(/phase-1 quorum \(2\) \+ phase-2 quorum \(1\) must exceed the number of acceptors \(3\)/);
+    try {
+      resolveTopology({ acceptors: ["a", "b", "c", "d"], proposers: ["p"], learners: ["l"], q1: 2, q2: 2 });
+    } catch (err) {
+      expect(isQuorateError(err, ErrorCode.Config)).toBe(true);
+    }
+  });
+
+  it("flexible quorums: a large phase-1 quorum allows a small phase-2 quorum; majorities by default", () => {
+    expect(resolveTopology({ acceptors: ["a", "b", "c"], proposers: ["p"], learners: ["l"], q1: 3, q2: 1 }).q2).toBe(1);
+    const t = resolveTopology({ acceptors: ["a", "b", "c", "d", "e"], proposers: ["p"], learners: ["l", "m"] });
+    expect([t.q1, t.q2, t.truncationQuorum]).toEqual([3, 3, 2]);
+  });
+});
