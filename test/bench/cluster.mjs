@@ -71,6 +71,7 @@ export async function startNatsCluster(size, { jetstream = false } = {}) {
   await new Promise((r) => setTimeout(r, 1500));
   return {
     urls,
+    pids: servers.map((s) => s.pid),
     stop() {
       for (const s of servers) s.kill("SIGTERM");
       rmSync(root, { recursive: true, force: true });

@@ -1,0 +1,413 @@
+#!/usr/bin/env node
+// `pnpm bench`: Quorate Raft, Quorate Multi-Paxos and JetStream KV (R3) side by side, on the
+// same local 3-server NATS cluster, in one run. Prints a live progress line and a summary, and
+// writes docs/benchmarks/results.md, results.json and throughput.svg. Numbers, not a test.
+//   BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_CONCURRENCY=1,16,256 BENCH_MEMBERS=3,5,7 BENCH_PAYLOADS=100,1024,10240
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { Kvm } from "@nats-io/kv";
+import { KvClient } from "../../packages/kv/dist/index.js";
+import { connectNats } from "../../packages/transport-nats/dist/index.js";
+import { fmt, percentile, startMembers, startNatsCluster, table } from "./cluster.mjs";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1);
+const LEVELS = (process.env.BENCH_CONCURRENCY ?? "1,16,256").split(",").map(Number);
+const MEMBER_COUNTS = (process.env.BENCH_MEMBERS ?? "3,5,7").split(",").map(Number);
+const PAYLOADS = (process.env.BENCH_PAYLOADS ?? "100,1024,10240").split(",").map(Number);
+const SCALING_CLIENTS = 16;
+const OUT = resolve(import.meta.dirname, "../../docs/benchmarks");
+
+const watchdog = setTimeout(() => {
+  console.error("benchmark exceeded 40 minutes; aborting");
+  process.exit(2);
+}, 40 * 60_000);
+
+/** CPU seconds (user+system) and peak RSS of a process, from /proc. */
+function processUsage(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return { cpuSeconds: ticks / 100, peakRssMb: Number(hwm ?? 0) / 1024 };
+  } catch {
+    return { cpuSeconds: 0, peakRssMb: 0 };
+  }
+}
+
+function totalCpu(pids) {
+  return pids.reduce((sum, pid) => sum + processUsage(pid).cpuSeconds, 0);
+}
+
+/** Closed loop: each worker runs `op` back to back; latencies are kept after the warm-up only. */
+async function closedLoop(label, workers, op) {
+  const latencies = [];
+  let measuring = false;
+  let stop = false;
+  let errors = 0;
+  let counter = 0;
+  const loops = workers.map(async (worker) => {
+    while (!stop) {
+      const i = counter++;
+      const t0 = performance.now();
+      try {
+        await op(worker, i);
+        if (measuring) latencies.push(performance.now() - t0);
+      } catch {
+        errors++;
+      }
+    }
+  });
+  await new Promise((r) => setTimeout(r, WARMUP * 1000));
+  measuring = true;
+  const started = performance.now();
+  const progress = setInterval(() => {
+    const t = (performance.now() - started) / 1000;
+    process.stderr.write(`\r\x1b[K  ${label}: ${fmt(latencies.length / t)} ops/s, ${fmt(t, 0)}/${SECONDS}s`);
+  }, 500);
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const elapsed = (performance.now() - started) / 1000;
+  const count = latencies.length;
+  measuring = false;
+  stop = true;
+  clearInterval(progress);
+  process.stderr.write("\r\x1b[K");
+  await Promise.all(loops);
+  const sorted = latencies.slice(0, count).sort((a, b) => a - b);
+  return {
+    opsPerSecond: count / elapsed,
+    ops: count,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    p999: percentile(sorted, 99.9),
+    errors,
+  };
+}
+
+/** A system under test: how to start it, make clients, and run one put or get. */
+function quorateSystem(protocol) {
+  return {
+    name: protocol === "raft" ? "Quorate Raft" : "Quorate Paxos",
+    durability: "fsync (LMDB flushed) before every acknowledgement",
+    async start(nats, members = 3) {
+      const cluster = `b${protocol}${Math.random().toString(36).slice(2, 7)}`;
+      const ids = Array.from({ length: members }, (_, i) => `n${i + 1}`);
+      const running = await startMembers({ protocol, cluster, ids, urls: nats.urls });
+      const connections = await Promise.all(nats.urls.map((url) => connectNats({ servers: url })));
+      return {
+        pids: running.pids,
+        async clients(n) {
+          return Promise.all(
+            Array.from({ length: n }, (_, i) =>
+              KvClient.connect({ nats: connections[i % connections.length], cluster, timeoutMs: 30_000 }),
+            ),
+          );
+        },
+        put: (client, key, value) => client.put(key, value),
+        get: (client, key) => client.get(key),
+        async closeClients(clients) {
+          await Promise.all(clients.map((c) => c.close()));
+        },
+        async stop() {
+          await Promise.all(connections.map((c) => c.close()));
+          await running.stop();
+        },
+      };
+    },
+  };
+}
+
+const jetstreamSystem = {
+  name: "JetStream KV R3",
+  durability: "nats-server default (fsync every 2 min); allow_direct off so gets go to the stream leader",
+  async start(nats) {
+    const connections = await Promise.all(nats.urls.map((url) => connectNats({ servers: url })));
+    const bucket = `bench${Math.random().toString(36).slice(2, 7)}`;
+    const kvm = new Kvm(connections[0]);
+    // The JetStream meta leader needs a few seconds after the cluster forms.
+    let created;
+    for (let attempt = 0; created === undefined; attempt++) {
+      try {
+        created = await kvm.create(bucket, { replicas: 3, history: 1, allow_direct: false });
+      } catch (err) {
+        if (attempt > 60) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    const stores = await Promise.all(connections.map((nc) => new Kvm(nc).open(bucket)));
+    return {
+      pids: nats.pids,
+      async clients(n) {
+        return Array.from({ length: n }, (_, i) => stores[i % stores.length]);
+      },
+      put: (kv, key, value) => kv.put(key, value),
+      get: (kv, key) => kv.get(key),
+      async closeClients() {},
+      async stop() {
+        await stores[0].destroy().catch(() => {});
+        await Promise.all(connections.map((c) => c.close()));
+      },
+    };
+  },
+};
+
+/** Runs puts or gets of `payload`-byte values at `concurrency` against a started system. */
+async function measure(system, started, { op, concurrency, payload, label }) {
+  const value = "v".repeat(payload);
+  const clients = await started.clients(concurrency);
+  if (op === "get") {
+    // Gets read keys that exist.
+    await Promise.all(Array.from({ length: 100 }, (_, i) => started.put(clients[i % clients.length], `k${i}`, value)));
+  }
+  const cpu0 = totalCpu(started.pids);
+  const result = await closedLoop(label, clients, (client, i) =>
+    op === "put" ? started.put(client, `k${i % 1000}`, value) : started.get(client, `k${i % 100}`),
+  );
+  const cpu = totalCpu(started.pids) - cpu0;
+  await started.closeClients(clients);
+  const peakRssMb = Math.max(...started.pids.map((pid) => processUsage(pid).peakRssMb));
+  return {
+    system: system.name,
+    op,
+    concurrency,
+    payload,
+    ...result,
+    cpuSecondsPer1000: result.ops > 0 ? (cpu / (result.ops + 1)) * 1000 : Number.NaN,
+    peakRssMb,
+  };
+}
+
+/** Two NATS request/reply round trips, the floor for a replicated write's latency. */
+async function natsRoundTrip(nats) {
+  const responder = await connectNats({ servers: nats.urls[0] });
+  const requester = await connectNats({ servers: nats.urls[1] });
+  responder.subscribe("bench.echo", { callback: (_err, msg) => msg.respond(msg.data) });
+  await responder.flush();
+  const samples = [];
+  for (let i = 0; i < 2000; i++) {
+    const t0 = performance.now();
+    await requester.request("bench.echo", "x".repeat(100), { timeout: 2000 });
+    if (i >= 200) samples.push(performance.now() - t0);
+  }
+  await responder.close();
+  await requester.close();
+  samples.sort((a, b) => a - b);
+  return percentile(samples, 50);
+}
+
+function versions() {
+  const nats = execFileSync("nats-server", ["--version"], { encoding: "utf8" }).trim();
+  const cpu = cpus();
+  return {
+    node: process.version,
+    natsServer: nats,
+    quorate: JSON.parse(readFileSync(resolve(import.meta.dirname, "../../packages/cli/package.json"), "utf8")).version,
+    machine: `${cpu.length} × ${cpu[0]?.model ?? "unknown CPU"}, ${fmt(totalmem() / 2 ** 30, 1)} GiB`,
+    date: new Date().toISOString(),
+  };
+}
+
+function svgChart(rows) {
+  const puts = rows.filter((r) => r.op === "put" && r.payload === 100 && r.members === 3);
+  const systems = [...new Set(puts.map((r) => r.system))];
+  const colors = ["#2b6cb0", "#38a169", "#dd6b20"];
+  const max = Math.max(...puts.map((r) => r.opsPerSecond), 1);
+  const w = 640;
+  const h = 320;
+  const groupWidth = (w - 80) / LEVELS.length;
+  const barWidth = groupWidth / (systems.length + 1);
+  const bars = [];
+  LEVELS.forEach((level, g) => {
+    systems.forEach((system, s) => {
+      const row = puts.find((r) => r.system === system && r.concurrency === level);
+      const v = row?.opsPerSecond ?? 0;
+      const bh = ((h - 80) * v) / max;
+      const x = 60 + g * groupWidth + s * barWidth;
+      bars.push(
+        `<rect x="${x}" y="${h - 40 - bh}" width="${barWidth - 4}" height="${bh}" fill="${colors[s]}"/>` +
+          `<text x="${x + barWidth / 2 - 2}" y="${h - 44 - bh}" font-size="10" text-anchor="middle">${fmt(v)}</text>`,
+      );
+    });
+    bars.push(
+      `<text x="${60 + g * groupWidth + (systems.length * barWidth) / 2}" y="${h - 22}" font-size="12" text-anchor="middle">${level} clients</text>`,
+    );
+  });
+  const legend = systems
+    .map(
+      (s, i) =>
+        `<rect x="${70 + i * 170}" y="12" width="12" height="12" fill="${colors[i]}"/><text x="${88 + i * 170}" y="22" font-size="12">${s}</text>`,
+    )
+    .join("");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>${legend}<text x="10" y="${h / 2}" font-size="12" transform="rotate(-90 10 ${h / 2})">puts/s (100 B)</text>${bars.join("")}</svg>\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const info = versions();
+console.log(
+  `pnpm bench — ${info.date}\n${info.machine}; Node ${info.node}; ${info.natsServer}; quorate ${info.quorate}`,
+);
+console.log(
+  `${SECONDS}s per point after ${WARMUP}s warm-up; 3 nats-server processes with JetStream, clustered on loopback\n`,
+);
+const nats = await startNatsCluster(3, { jetstream: true });
+const rows = [];
+let roundTrip = Number.NaN;
+try {
+  roundTrip = await natsRoundTrip(nats);
+  const systems = [quorateSystem("raft"), quorateSystem("paxos"), jetstreamSystem];
+  for (const system of systems) {
+    const started = await system.start(nats);
+    try {
+      for (const op of ["put", "get"]) {
+        for (const concurrency of LEVELS) {
+          const label = `${system.name} ${op} ×${concurrency}`;
+          rows.push({ members: 3, ...(await measure(system, started, { op, concurrency, payload: 100, label })) });
+        }
+      }
+      for (const payload of PAYLOADS.filter((p) => p !== 100)) {
+        const label = `${system.name} put ${payload} B ×${SCALING_CLIENTS}`;
+        rows.push({
+          members: 3,
+          ...(await measure(system, started, { op: "put", concurrency: SCALING_CLIENTS, payload, label })),
+        });
+      }
+    } finally {
+      await started.stop();
+    }
+  }
+  for (const system of systems.slice(0, 2)) {
+    for (const members of MEMBER_COUNTS.filter((m) => m !== 3)) {
+      const started = await system.start(nats, members);
+      try {
+        const label = `${system.name} ${members} members put ×${SCALING_CLIENTS}`;
+        rows.push({
+          members,
+          ...(await measure(system, started, { op: "put", concurrency: SCALING_CLIENTS, payload: 100, label })),
+        });
+      } finally {
+        await started.stop();
+      }
+    }
+  }
+} finally {
+  nats.stop();
+}
+
+const js = (r) =>
+  rows.find(
+    (x) =>
+      x.system === jetstreamSystem.name &&
+      x.op === r.op &&
+      x.concurrency === r.concurrency &&
+      x.payload === r.payload &&
+      x.members === 3,
+  );
+const header = [
+  "system",
+  "op",
+  "members",
+  "clients",
+  "payload",
+  "ops/s",
+  "p50 ms",
+  "p99 ms",
+  "p99.9 ms",
+  "cpu s/1k ops",
+  "peak RSS MB",
+  "vs JetStream",
+  "errors",
+];
+const body = rows.map((r) => {
+  const base = js(r);
+  const ratio = base && r.system !== jetstreamSystem.name ? `${fmt(r.opsPerSecond / base.opsPerSecond, 2)}×` : "";
+  return [
+    r.system,
+    r.op,
+    r.members,
+    r.concurrency,
+    `${r.payload} B`,
+    fmt(r.opsPerSecond),
+    fmt(r.p50, 2),
+    fmt(r.p99, 2),
+    fmt(r.p999, 2),
+    fmt(r.cpuSecondsPer1000, 3),
+    fmt(r.peakRssMb, 0),
+    ratio,
+    r.errors,
+  ];
+});
+console.log(table(header, body));
+
+const raft256 = rows.find(
+  (r) => r.system === "Quorate Raft" && r.op === "put" && r.concurrency === 256 && r.payload === 100 && r.members === 3,
+);
+const js256 = raft256 && js(raft256);
+const raft1 = rows.find(
+  (r) => r.system === "Quorate Raft" && r.op === "put" && r.concurrency === 1 && r.payload === 100 && r.members === 3,
+);
+const raftPuts = rows.filter(
+  (r) => r.system === "Quorate Raft" && r.op === "put" && r.payload === 100 && r.members === 3,
+);
+const paxosPuts = rows.filter(
+  (r) => r.system === "Quorate Paxos" && r.op === "put" && r.payload === 100 && r.members === 3,
+);
+const paxosGap = Math.min(
+  ...paxosPuts.map(
+    (p) => p.opsPerSecond / (raftPuts.find((r) => r.concurrency === p.concurrency)?.opsPerSecond ?? Number.NaN),
+  ),
+);
+const goals = [
+  [
+    "Raft put throughput at 256 clients ≥ 2× JetStream KV R3",
+    raft256 && js256 ? raft256.opsPerSecond / js256.opsPerSecond >= 2 : false,
+    raft256 && js256 ? `${fmt(raft256.opsPerSecond / js256.opsPerSecond, 2)}×` : "not measured",
+  ],
+  [
+    "1-client put p50 within 1.3× of two NATS round trips",
+    raft1 ? raft1.p50 <= 1.3 * 2 * roundTrip : false,
+    raft1
+      ? `${fmt(raft1.p50, 2)} ms vs 2 × ${fmt(roundTrip, 3)} ms = ${fmt(raft1.p50 / (2 * roundTrip), 1)}×`
+      : "not measured",
+  ],
+  ["Paxos within 10% of Raft (puts)", paxosGap >= 0.9, `worst Paxos/Raft ${fmt(paxosGap, 2)}×`],
+];
+console.log("\nGoals:");
+for (const [goal, met, detail] of goals) console.log(`  ${met ? "MET   " : "MISSED"} ${goal}: ${detail}`);
+
+mkdirSync(OUT, { recursive: true });
+writeFileSync(resolve(OUT, "results.json"), `${JSON.stringify({ info, roundTripMs: roundTrip, rows }, null, 2)}\n`);
+writeFileSync(resolve(OUT, "throughput.svg"), svgChart(rows));
+const md = [
+  "# Benchmark results",
+  "",
+  `Command: \`pnpm bench\` (test/bench/suite.mjs), ${SECONDS}s per point after ${WARMUP}s warm-up.`,
+  "",
+  `Run ${info.date} on ${info.machine}; Node ${info.node}; ${info.natsServer}; quorate ${info.quorate}.`,
+  "Three nats-server processes with JetStream, routed on loopback; clients, members and servers share the machine.",
+  "",
+  "Durability:",
+  ...[quorateSystem("raft"), quorateSystem("paxos"), jetstreamSystem].map((s) => `- ${s.name}: ${s.durability}.`),
+  "- JetStream with `sync_interval: always` was not measured: the nats-server here is 2.9.10, and the option arrived in 2.10.",
+  "",
+  "![puts per second](throughput.svg)",
+  "",
+  `| ${header.join(" | ")} |`,
+  `| ${header.map(() => "---").join(" | ")} |`,
+  ...body.map((r) => `| ${r.join(" | ")} |`),
+  "",
+  `Two NATS request/reply round trips in the same run: 2 × ${fmt(roundTrip, 3)} ms (p50).`,
+  "",
+  "## Goals",
+  "",
+  ...goals.map(([goal, met, detail]) => `- ${met ? "**met**" : "**missed**"}: ${goal} (${detail})`),
+  "",
+].join("\n");
+writeFileSync(resolve(OUT, "results.md"), md);
+console.log(`\nwrote ${resolve(OUT, "results.md")}, results.json, throughput.svg`);
+clearTimeout(watchdog);
+process.exit(0);
