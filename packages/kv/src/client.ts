@@ -150,6 +150,12 @@ export class KvClient {
   readonly #nc: NatsConnection;
   readonly #ownsConnection: boolean;
   readonly #subject: string;
+  readonly #scope: { cluster: string; prefix: string | undefined };
+  /**
+   * The member that served the last request: the leader, as far as this client knows. Requests
+   * go straight to it, saving the forwarding hop; on any doubt they go to the queue group again.
+   */
+  #preferred: string | null = null;
   readonly #name: string;
   readonly #timeoutMs: number;
   readonly #requestTimeoutMs: number;
@@ -160,14 +166,15 @@ export class KvClient {
   private constructor(
     nc: NatsConnection,
     ownsConnection: boolean,
-    subject: string,
+    scope: { cluster: string; prefix: string | undefined },
     name: string,
     timeoutMs: number,
     requestTimeoutMs: number,
   ) {
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
-    this.#subject = subject;
+    this.#scope = scope;
+    this.#subject = rpcSubject(scope, KV_SERVICE);
     this.#name = name;
     this.#timeoutMs = timeoutMs;
     this.#requestTimeoutMs = requestTimeoutMs;
@@ -183,14 +190,14 @@ export class KvClient {
     if (name.length === 0 || name.length > MAX_CLIENT_NAME_LENGTH) {
       throw new QuorateError(ErrorCode.Config, `clientId must have 1 to ${MAX_CLIENT_NAME_LENGTH} characters`);
     }
-    const subject = rpcSubject({ cluster: options.cluster, prefix: options.prefix }, KV_SERVICE);
+    const scope = { cluster: options.cluster, prefix: options.prefix };
     const { nats } = options;
     if (typeof nats === "object" && "request" in nats) {
-      return new KvClient(nats, false, subject, name, timeoutMs, requestTimeoutMs);
+      return new KvClient(nats, false, scope, name, timeoutMs, requestTimeoutMs);
     }
     const connectOptions: NatsConnectOptions = typeof nats === "object" && "servers" in nats ? nats : { servers: nats };
     const nc = await connectNats({ name: `quorate-kv-client-${name}`, ...connectOptions });
-    return new KvClient(nc, true, subject, name, timeoutMs, requestTimeoutMs);
+    return new KvClient(nc, true, scope, name, timeoutMs, requestTimeoutMs);
   }
 
   /** The value stored under `key` (a string or bytes, as it was put), or null. Linearizable. */
@@ -317,16 +324,22 @@ export class KvClient {
     }
     const timeout = Math.max(1, Math.min(this.#requestTimeoutMs, Math.ceil(deadline - performance.now())));
     let replyData: Uint8Array;
+    const subject = this.#preferred === null ? this.#subject : rpcSubject(this.#scope, KV_SERVICE, this.#preferred);
     try {
       const trace = injectHeaders(context.active());
-      replyData = (await this.#nc.request(this.#subject, data, { timeout, ...(trace && toMsgHdrs(trace)) })).data;
+      replyData = (await this.#nc.request(subject, data, { timeout, ...(trace && toMsgHdrs(trace)) })).data;
     } catch (err) {
+      this.#preferred = null;
       return this.#requestFailure(err, timeout);
     }
     const reply = decodeReply(replyData);
     if (reply !== null) {
-      if (reply.ok && expect(reply.value)) return { ok: true, value: reply.value };
+      if (reply.ok && expect(reply.value)) {
+        this.#preferred = reply.servedBy ?? null;
+        return { ok: true, value: reply.value };
+      }
       if (!reply.ok) {
+        this.#preferred = reply.code === ErrorCode.NotLeader ? reply.leader : null;
         const { code, uncertain, retriable } = REPLY_FAILURES[reply.code];
         const error = new QuorateError(code, reply.message, { leader: reply.leader });
         return {

@@ -59,13 +59,19 @@ export type KvReplyCode = ErrorCode | SessionErrorCode;
  * key existed; cas → whether it swapped; open → the session's client id.
  */
 export type KvReply =
-  | { readonly ok: true; readonly value: KvResultValue }
+  | {
+      readonly ok: true;
+      readonly value: KvResultValue;
+      /** The member that executed the request: the leader. Clients send their next requests there. */
+      readonly servedBy?: string;
+    }
   | { readonly ok: false; readonly code: KvReplyCode; readonly message: string; readonly leader: string | null };
 
 export const kvReply: Validator<KvReply> = (v): v is KvReply =>
   object({
     ok: (x: unknown): x is true => x === true,
     value: kvResultValue,
+    servedBy: optional(string(64)),
   })(v) ||
   object({
     ok: (x: unknown): x is false => x === false,

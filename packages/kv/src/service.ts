@@ -142,7 +142,8 @@ export function createKvService(options: KvServiceOptions): KvService {
     const request = raw;
     trace.getActiveSpan()?.updateName(SpanName.kvServer(request.op));
     try {
-      return packValue(await execute(request));
+      const reply = await execute(request);
+      return packValue(reply.ok ? { ...reply, servedBy: node.id } : reply);
     } catch (err) {
       const hops = request.hops ?? 0;
       if (isQuorateError(err, ErrorCode.NotLeader) && err.leader !== null && err.leader !== node.id) {
