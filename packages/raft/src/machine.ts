@@ -14,8 +14,10 @@ import {
   recordPersisted,
   rejectProposal,
   rejectRead,
+  rejectTransfer,
   resetElectionTimer,
   startRead,
+  startTransfer,
   step,
   tickElection,
   tickLeader,
@@ -28,6 +30,8 @@ export type RaftEvent =
   | { type: "propose"; id: number; commands: readonly Uint8Array[] }
   | { type: "read"; id: number }
   | { type: "persisted"; index: number; term: number }
+  /** Leadership transfer to `to`, or to the most up-to-date follower. */
+  | { type: "transfer"; to: NodeId | null }
   | RoleChange;
 
 export interface RaftInput {
@@ -110,6 +114,8 @@ export const raftMachine = setup({
     persistedAsLeader: rule<Extract<RaftEvent, { type: "persisted" }>>((d, e) =>
       recordPersisted(d, "leader", e.index, e.term),
     ),
+    transfer: rule<Extract<RaftEvent, { type: "transfer" }>>((d, e) => startTransfer(d, e.to)),
+    rejectTransfer: rule((d) => rejectTransfer(d)),
   },
   guards: {
     preVoteEnabled: ({ context }) => context.options.preVote,
@@ -139,6 +145,9 @@ export const raftMachine = setup({
       seq: 0,
       ackedSeq: {},
       pendingReads: [],
+      transferee: null,
+      transferElapsed: 0,
+      campaignTransfer: false,
     };
     resetElectionTimer(context);
     return context;
@@ -159,6 +168,7 @@ export const raftMachine = setup({
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
         persisted: { actions: "persistedAsFollower" },
+        transfer: { actions: "rejectTransfer" },
       },
     },
     preCandidate: {
@@ -170,6 +180,7 @@ export const raftMachine = setup({
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
         persisted: { actions: "persistedAsFollower" },
+        transfer: { actions: "rejectTransfer" },
       },
     },
     candidate: {
@@ -184,6 +195,7 @@ export const raftMachine = setup({
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
         persisted: { actions: "persistedAsFollower" },
+        transfer: { actions: "rejectTransfer" },
       },
     },
     leader: {
@@ -194,6 +206,7 @@ export const raftMachine = setup({
         propose: { actions: "propose" },
         read: { actions: "read" },
         persisted: { actions: "persistedAsLeader" },
+        transfer: { actions: "transfer" },
       },
     },
   },

@@ -82,6 +82,11 @@ export interface RaftContext {
   seq: number;
   ackedSeq: Readonly<Record<NodeId, number>>;
   pendingReads: readonly PendingRead[];
+  /** The member this leader is handing leadership to (thesis §3.10), while a transfer runs. */
+  transferee: NodeId | null;
+  transferElapsed: number;
+  /** Set by TimeoutNow: the next campaign skips pre-vote and tells voters it was asked for. */
+  campaignTransfer: boolean;
 }
 
 /** Internal events the rules raise to move the machine between roles. */
@@ -120,6 +125,7 @@ export function becomeFollower(d: RaftContext, term: number, leader: NodeId | nu
   setTerm(d, term);
   d.leader = leader;
   d.votes = {};
+  d.transferee = null;
   resetElectionTimer(d);
   failPendingReads(d);
 }
@@ -143,6 +149,11 @@ export function tickElection(d: RaftContext): RoleChange | null {
 export function tickLeader(d: RaftContext): RoleChange | null {
   d.electionElapsed++;
   d.heartbeatElapsed++;
+  if (d.transferee !== null && ++d.transferElapsed >= d.options.electionTicks) {
+    // The target did not take over within an election timeout: resume as leader (etcd does the same).
+    d.out.observe({ kind: "transfer", to: d.transferee, status: "aborted" });
+    d.transferee = null;
+  }
   if (d.electionElapsed >= d.options.electionTicks) {
     d.electionElapsed = 0;
     if (d.options.checkQuorum) {
@@ -199,8 +210,10 @@ export function campaign(d: RaftContext): RoleChange | null {
   d.votes = { [d.id]: true };
   resetElectionTimer(d);
   d.out.observe({ kind: "campaign", term: d.term, preVote: false });
+  const transfer = d.campaignTransfer;
+  d.campaignTransfer = false;
   if (quorum(d) === 1) return { type: "become.leader" };
-  d.out.send(null, "raft.vote", voteRequest(d, d.term, false), true);
+  d.out.send(null, "raft.vote", { ...voteRequest(d, d.term, false), ...(transfer ? { transfer } : {}) }, true);
   return null;
 }
 
@@ -308,6 +321,11 @@ export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage)
       if (role === "leader") handleAppendResponse(d, from, msg.body);
       return change;
     case "raft.timeout-now":
+      // The leader asks us to campaign at once (leadership transfer); only a voter that knows it as leader obeys.
+      if (role === "follower" && d.leader === from && d.voters.includes(d.id)) {
+        d.campaignTransfer = true;
+        return { type: "become.candidate" };
+      }
       return change;
   }
 }
@@ -385,6 +403,8 @@ function success(d: RaftContext, index: number, seq: number): AppendResponse {
 export function becomeLeader(d: RaftContext): void {
   d.leader = d.id;
   d.votes = {};
+  d.transferee = null;
+  d.transferElapsed = 0;
   d.heartbeatElapsed = 0;
   d.electionElapsed = 0;
   d.recentActive = {};
@@ -528,6 +548,9 @@ function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): 
       d.out.observe({ kind: "ack", from, index: match });
       maybeCommit(d);
     }
+    if (d.transferee === from && match === d.log.lastIndex) {
+      d.out.send(from, "raft.timeout-now", { term: d.term }, false);
+    }
     while (canSend(d, d.progress[from] as Progress) && (d.progress[from] as Progress).next <= d.log.lastIndex) {
       sendAppend(d, from);
     }
@@ -566,6 +589,11 @@ export function recordPersisted(d: RaftContext, role: Role, index: number, term:
 // Proposals and ReadIndex
 
 export function propose(d: RaftContext, id: number, commands: readonly Uint8Array[]): void {
+  if (d.transferee !== null) {
+    // Proposals pause while leadership moves; the caller retries with the new leader.
+    d.out.proposals.push({ id, ok: false, reason: "transferring", leader: d.transferee });
+    return;
+  }
   const uncommitted = d.log.lastIndex - d.commitIndex;
   if (uncommitted + commands.length > d.options.maxUncommittedEntries) {
     d.out.proposals.push({ id, ok: false, reason: "busy", leader: d.id });
@@ -627,4 +655,28 @@ function confirmReads(d: RaftContext): void {
     else remaining.push(read);
   }
   d.pendingReads = remaining;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leadership transfer (thesis §3.10)
+
+/** Starts moving leadership to `to`, or to the most up-to-date follower when `to` is null. */
+export function startTransfer(d: RaftContext, to: NodeId | null): void {
+  const candidates = peers(d).sort((a, b) => (d.progress[b]?.match ?? 0) - (d.progress[a]?.match ?? 0));
+  const target = to ?? candidates[0] ?? null;
+  if (target === null || target === d.id || !d.voters.includes(target)) {
+    d.out.observe({ kind: "transfer", to: target, status: "rejected" });
+    return;
+  }
+  d.transferee = target;
+  d.transferElapsed = 0;
+  d.out.observe({ kind: "transfer", to: target, status: "started" });
+  const pr = d.progress[target] as Progress;
+  // Bring the target up to date first; TimeoutNow goes out once its log matches ours.
+  if (pr.match === d.log.lastIndex) d.out.send(target, "raft.timeout-now", { term: d.term }, false);
+  else sendAppend(d, target);
+}
+
+export function rejectTransfer(d: RaftContext): void {
+  d.out.observe({ kind: "transfer", to: null, status: "rejected" });
 }

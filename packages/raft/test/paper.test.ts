@@ -365,3 +365,68 @@ describe("Term hygiene", () => {
     expect(reply?.message.body).toMatchObject({ term: 1, success: false });
   });
 });
+
+describe("Leadership transfer (thesis §3.10)", () => {
+  it("the leader brings the target up to date, sends TimeoutNow, and the target wins without waiting out a timeout", () => {
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    // b misses an entry, so it must be caught up before TimeoutNow.
+    c.propose("a", "x");
+    c.drop((e) => e.to === "b");
+    c.stabilize();
+    expect(c.member("b").log.lastIndex).toBeLessThan(c.member("a").log.lastIndex);
+    c.send("a", { type: "transfer", to: "b" });
+    c.stabilize((e) => e.message.type !== "raft.timeout-now");
+    expect(c.member("b").log.lastIndex).toBe(c.member("a").log.lastIndex);
+    const timeoutNow = c.queue.find((e) => e.message.type === "raft.timeout-now");
+    expect(timeoutNow?.to).toBe("b");
+    c.stabilize();
+    expect(c.role("b")).toBe("leader");
+    expect(c.ctx("b").term).toBe(c.ctx("a").term);
+    expect(c.role("a")).toBe("follower");
+  });
+
+  it("a transfer campaign is not ignored by voters that still hear the old leader", () => {
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    c.tick("a");
+    c.stabilize();
+    c.send("a", { type: "transfer", to: "c" });
+    c.stabilize();
+    expect(c.role("c")).toBe("leader");
+  });
+
+  it("proposals are refused during a transfer, naming the target, and accepted by the new leader", () => {
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    c.send("a", { type: "transfer", to: "b" });
+    c.propose("a", "during");
+    expect(c.proposals.at(-1)).toMatchObject({ ok: false, reason: "transferring", leader: "b" });
+    c.stabilize();
+    c.propose("b", "after");
+    expect(c.proposals.at(-1)).toMatchObject({ ok: true });
+  });
+
+  it("a transfer that does not complete within an election timeout is aborted and the leader carries on", () => {
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    c.send("a", { type: "transfer", to: "b" });
+    c.drop((e) => e.to === "b");
+    for (let i = 0; i < c.options.electionTicks; i++) {
+      c.tick("a");
+      c.drop((e) => e.to === "b");
+      c.stabilize();
+    }
+    expect(c.role("a")).toBe("leader");
+    c.propose("a", "resumed");
+    expect(c.proposals.at(-1)).toMatchObject({ ok: true });
+  });
+
+  it("a follower refuses to start a transfer", () => {
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    c.send("b", { type: "transfer", to: "c" });
+    expect(c.role("b")).toBe("follower");
+    expect(c.role("a")).toBe("leader");
+  });
+});
