@@ -1,0 +1,345 @@
+import type { NodeId, Prng } from "@quorate/core";
+import type { MemoryNetwork, NetworkFaults } from "@quorate/transport-memory";
+import type { ScheduledEvent, Scheduler } from "./scheduler.js";
+
+export const FAULT_KINDS = [
+  "drop",
+  "duplicate",
+  "reorder",
+  "delay",
+  "partition",
+  "asymmetric-partition",
+  "leader-isolation",
+  "heal",
+  "crash",
+  "leader-crash",
+  "restart",
+  "slow-disk",
+] as const;
+
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Faults the nemesis draws at random; the others follow from these or from elections. */
+const INJECTED_KINDS = FAULT_KINDS.filter(
+  (kind) => kind !== "restart" && kind !== "leader-crash" && kind !== "leader-isolation",
+);
+
+export type FaultCounts = Record<FaultKind, number>;
+
+export function emptyFaultCounts(): FaultCounts {
+  return Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as FaultCounts;
+}
+
+/** A healthy network: nothing lost or duplicated, a little latency and jitter. */
+export const HEALTHY_NETWORK: NetworkFaults = { drop: 0, duplicate: 0, minDelayMs: 1, maxDelayMs: 5 };
+
+/** What the nemesis acts on. */
+export interface FaultTarget {
+  readonly members: readonly NodeId[];
+  readonly network: MemoryNetwork;
+  isUp(member: NodeId): boolean;
+  /** Whether a running member believes it leads. */
+  leads(member: NodeId): boolean;
+  crash(member: NodeId): void;
+  restart(member: NodeId): void;
+  setSlowDisk(member: NodeId, slow: boolean): void;
+}
+
+export interface NemesisOptions {
+  /** Pause between faults, drawn from this range (virtual ms). */
+  readonly gapMs: readonly [number, number];
+  /** How long a network condition, partition or slow disk lasts. */
+  readonly durationMs: readonly [number, number];
+  /** How long a crashed member stays down before it restarts; short downtimes restart with messages still in flight. */
+  readonly downtimeMs: readonly [number, number];
+  /**
+   * Chance that a newly elected leader is crashed within `leaderCrashWithinMs`: before its first
+   * entries are durable or replicated, the case Raft's commit rule (Figure 8) exists for.
+   */
+  readonly leaderCrashChance: number;
+  readonly leaderCrashWithinMs: number;
+  /** Chance that another member crashes together with the leader. */
+  readonly correlatedCrashChance: number;
+  /** Chance that a newly elected leader's disk turns slow: its own writes lag behind its followers' acks. */
+  readonly leaderSlowDiskChance: number;
+  /**
+   * Chance that a newly elected leader is cut off, with a minority of followers at most, within
+   * `leaderIsolationWithinMs`: soon enough that even its first broadcast is lost, so the entries
+   * it appends reach few members or none.
+   */
+  readonly leaderIsolationChance: number;
+  readonly leaderIsolationWithinMs: number;
+}
+
+/**
+ * Nasty enough to produce Raft's Figure 8 (an entry of an old term committed by counting, then
+ * overwritten) within a few hundred seeds: new leaders are often cut off before their first
+ * broadcast, crash soon after election (sometimes with a follower), and write to slow disks;
+ * random faults come every few hundred ms, so the cluster also makes progress in between.
+ */
+export const DEFAULT_NEMESIS: NemesisOptions = {
+  gapMs: [100, 600],
+  durationMs: [100, 1_500],
+  downtimeMs: [0, 300],
+  leaderCrashChance: 0.5,
+  leaderCrashWithinMs: 60,
+  correlatedCrashChance: 0.5,
+  leaderSlowDiskChance: 0.9,
+  leaderIsolationChance: 0.5,
+  leaderIsolationWithinMs: 3,
+};
+
+/** A set of directed links cut together, healed together. */
+interface Cut {
+  readonly links: readonly (readonly [NodeId, NodeId])[];
+}
+
+/**
+ * Injects faults drawn from the run's PRNG: network loss, duplication, reordering, delay,
+ * symmetric and asymmetric partitions, crashes with restarts, slow disks. Each fault undoes
+ * itself after a drawn duration; overlapping ones compose.
+ */
+export class Nemesis {
+  readonly counts = emptyFaultCounts();
+  #next: ScheduledEvent | null = null;
+  #active = false;
+  readonly #cuts = new Set<Cut>();
+  /** Bumped by every change of a network knob, so only the latest change's undo applies. */
+  readonly #generation = { drop: 0, duplicate: 0, latency: 0 };
+  /** The slow-disk fault in force per member, by the number it was injected as. */
+  readonly #slowDisks = new Map<NodeId, number>();
+  #injected = 0;
+  readonly #restarts = new Map<NodeId, ScheduledEvent>();
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly prng: Prng,
+    private readonly target: FaultTarget,
+    private readonly options: NemesisOptions,
+    private readonly trace: (fault: FaultKind, detail: string) => void,
+  ) {}
+
+  start(): void {
+    this.#active = true;
+    this.#scheduleNext();
+  }
+
+  /**
+   * Ends the fault period: no new faults, network healed and clean, disks fast, crashed
+   * members restarted. The liveness mode then expects progress.
+   */
+  healAll(): void {
+    this.#active = false;
+    if (this.#next !== null) this.#next.cancelled = true;
+    this.#generation.drop++;
+    this.#generation.duplicate++;
+    this.#generation.latency++;
+    this.#cuts.clear();
+    this.target.network.heal();
+    this.target.network.setFaults(HEALTHY_NETWORK);
+    this.#note("heal", "everything: network, disks, crashed members");
+    for (const member of this.target.members) {
+      if (this.#slowDisks.has(member)) {
+        this.#slowDisks.delete(member);
+        this.target.setSlowDisk(member, false);
+      }
+      const restart = this.#restarts.get(member);
+      if (restart !== undefined) restart.cancelled = true;
+      this.#restarts.delete(member);
+      if (!this.target.isUp(member)) this.#restart(member);
+    }
+  }
+
+  /** Called when a member becomes leader: sometimes its disk turns slow, sometimes it crashes right away. */
+  leaderElected(member: NodeId): void {
+    if (!this.#active) return;
+    if (this.prng.chance(this.options.leaderSlowDiskChance)) this.#slowDisk(member);
+    if (this.prng.chance(this.options.leaderIsolationChance)) {
+      this.scheduler.after(this.prng.int(0, this.options.leaderIsolationWithinMs), () => {
+        if (this.#active && this.target.leads(member)) this.#isolateLeader(member);
+      });
+    }
+    if (this.prng.chance(this.options.leaderCrashChance)) {
+      this.scheduler.after(this.prng.int(0, this.options.leaderCrashWithinMs), () => {
+        if (!this.#active || !this.target.leads(member)) return;
+        this.#crash(member, "leader-crash");
+        // Failures correlate (a rack, a power feed): sometimes a follower goes down with the leader.
+        const up = this.target.members.filter((m) => this.target.isUp(m));
+        if (up.length > 0 && this.prng.chance(this.options.correlatedCrashChance))
+          this.#crash(this.prng.pick(up), "crash");
+      });
+    }
+  }
+
+  #scheduleNext(): void {
+    const [lo, hi] = this.options.gapMs;
+    this.#next = this.scheduler.after(this.prng.int(lo, hi), () => {
+      if (!this.#active) return;
+      this.#inject();
+      this.#scheduleNext();
+    });
+  }
+
+  #duration(): number {
+    const [lo, hi] = this.options.durationMs;
+    return this.prng.int(lo, hi);
+  }
+
+  #note(kind: FaultKind, detail: string): void {
+    this.counts[kind]++;
+    this.trace(kind, detail);
+  }
+
+  #inject(): void {
+    const kind = this.prng.pick(INJECTED_KINDS);
+    const healthyLatency = { minDelayMs: HEALTHY_NETWORK.minDelayMs, maxDelayMs: HEALTHY_NETWORK.maxDelayMs };
+    switch (kind) {
+      case "drop":
+        this.#knob("drop", { drop: this.prng.int(5, 40) / 100 }, { drop: 0 });
+        break;
+      case "duplicate":
+        this.#knob("duplicate", { duplicate: this.prng.int(5, 30) / 100 }, { duplicate: 0 });
+        break;
+      case "reorder":
+        this.#knob("reorder", { minDelayMs: 1, maxDelayMs: this.prng.int(20, 300) }, healthyLatency);
+        break;
+      case "delay": {
+        const min = this.prng.int(30, 250);
+        this.#knob("delay", { minDelayMs: min, maxDelayMs: min + this.prng.int(0, 20) }, healthyLatency);
+        break;
+      }
+      case "partition":
+        this.#partition();
+        break;
+      case "asymmetric-partition":
+        this.#asymmetricPartition();
+        break;
+      case "heal":
+        this.#cuts.clear();
+        this.target.network.heal();
+        this.#note("heal", "partitions");
+        break;
+      case "crash": {
+        const up = this.target.members.filter((m) => this.target.isUp(m));
+        if (up.length > 0) this.#crash(this.#victim(up), "crash");
+        break;
+      }
+      case "slow-disk":
+        this.#slowDisk(this.#victim(this.target.members));
+        break;
+    }
+  }
+
+  /** Changes network fault settings for a while; reorder and delay share the latency knob. */
+  #knob(kind: "drop" | "duplicate" | "reorder" | "delay", set: Partial<NetworkFaults>, undo: Partial<NetworkFaults>) {
+    const knob = kind === "reorder" || kind === "delay" ? "latency" : kind;
+    const generation = ++this.#generation[knob];
+    const duration = this.#duration();
+    this.target.network.setFaults(set);
+    this.#note(kind, `${JSON.stringify(set)} for ${duration}ms`);
+    this.scheduler.after(duration, () => {
+      if (this.#generation[knob] === generation) this.target.network.setFaults(undo);
+    });
+  }
+
+  #addCut(kind: FaultKind, links: [NodeId, NodeId][], detail: string): void {
+    const cut: Cut = { links };
+    const duration = this.#duration();
+    this.#cuts.add(cut);
+    for (const [from, to] of links) this.target.network.block(from, to);
+    this.#note(kind, `${detail} for ${duration}ms`);
+    this.scheduler.after(duration, () => {
+      if (!this.#cuts.delete(cut)) return;
+      // The network heals all links at once: re-cut the links other partitions still hold.
+      this.target.network.heal();
+      for (const other of this.#cuts) for (const [from, to] of other.links) this.target.network.block(from, to);
+    });
+  }
+
+  /** Cuts the leader off together with fewer than half of the others. */
+  #isolateLeader(leader: NodeId): void {
+    const others = this.#shuffled().filter((m) => m !== leader);
+    const minority = Math.floor((this.target.members.length - 1) / 2);
+    const side = [leader, ...others.slice(0, this.prng.int(0, minority - 1))];
+    const rest = this.target.members.filter((m) => !side.includes(m));
+    const links: [NodeId, NodeId][] = [];
+    for (const a of side)
+      for (const b of rest) {
+        links.push([a, b]);
+        links.push([b, a]);
+      }
+    this.#addCut("leader-isolation", links, `[${side.join(",")}] | [${rest.join(",")}]`);
+  }
+
+  #shuffled(): NodeId[] {
+    const members = [...this.target.members];
+    for (let i = members.length - 1; i > 0; i--) {
+      const j = this.prng.int(0, i);
+      [members[i], members[j]] = [members[j] as NodeId, members[i] as NodeId];
+    }
+    return members;
+  }
+
+  #partition(): void {
+    const members = this.#shuffled();
+    const split = this.prng.int(1, members.length - 1);
+    const left = members.slice(0, split);
+    const right = members.slice(split);
+    const links: [NodeId, NodeId][] = [];
+    for (const a of left)
+      for (const b of right) {
+        links.push([a, b]);
+        links.push([b, a]);
+      }
+    this.#addCut("partition", links, `[${left.join(",")}] | [${right.join(",")}]`);
+  }
+
+  /** One member's links to some others cut in one direction only: it hears but is not heard, or the reverse. */
+  #asymmetricPartition(): void {
+    const [member, ...others] = this.#shuffled() as [NodeId, ...NodeId[]];
+    const cutOff = others.slice(0, this.prng.int(1, others.length));
+    const outbound = this.prng.chance(0.5);
+    const links = cutOff.map((other): [NodeId, NodeId] => (outbound ? [member, other] : [other, member]));
+    const arrow = outbound ? `${member} -x-> [${cutOff.join(",")}]` : `[${cutOff.join(",")}] -x-> ${member}`;
+    this.#addCut("asymmetric-partition", links, arrow);
+  }
+
+  /** Half the time the leader: crashing or slowing the leader is what exercises elections and recovery. */
+  #victim(candidates: readonly NodeId[]): NodeId {
+    const leaders = candidates.filter((m) => this.target.leads(m));
+    return this.prng.pick(leaders.length > 0 && this.prng.chance(0.5) ? leaders : candidates);
+  }
+
+  #crash(member: NodeId, kind: "crash" | "leader-crash"): void {
+    const [lo, hi] = this.options.downtimeMs;
+    // Half the crashes are brief, so members come back while their old messages are still in flight.
+    const downtime = this.prng.chance(0.5) ? this.prng.int(lo, Math.min(hi, lo + 100)) : this.prng.int(lo, hi);
+    this.target.crash(member);
+    this.#note(kind, `${member}, restart in ${downtime}ms`);
+    this.#restarts.set(
+      member,
+      this.scheduler.after(downtime, () => {
+        this.#restarts.delete(member);
+        if (!this.target.isUp(member)) this.#restart(member);
+      }),
+    );
+  }
+
+  #restart(member: NodeId): void {
+    this.#note("restart", member);
+    this.target.restart(member);
+  }
+
+  #slowDisk(member: NodeId): void {
+    const duration = this.#duration();
+    const generation = ++this.#injected;
+    this.#slowDisks.set(member, generation);
+    this.target.setSlowDisk(member, true);
+    this.#note("slow-disk", `${member} for ${duration}ms`);
+    this.scheduler.after(duration, () => {
+      if (this.#slowDisks.get(member) !== generation) return;
+      this.#slowDisks.delete(member);
+      this.target.setSlowDisk(member, false);
+    });
+  }
+}

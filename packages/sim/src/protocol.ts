@@ -1,0 +1,61 @@
+import type { ConsensusNode, NodeId, StateMachine, Transport } from "@quorate/core";
+import type { VirtualTimers } from "./scheduler.js";
+
+/** A broken invariant or a failed check: ends the run. */
+export interface Violation {
+  /** Which invariant or check, e.g. "election-safety", "linearizability", "liveness". */
+  readonly kind: string;
+  readonly message: string;
+}
+
+/** The message of whatever a member, a client or a step threw. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** What the simulator gives one incarnation of one member. */
+export interface MemberEnvironment {
+  readonly id: NodeId;
+  readonly members: readonly NodeId[];
+  /** 1 at the first boot, one more at each restart. */
+  readonly incarnation: number;
+  /** A fresh connection to the simulated network. */
+  readonly transport: Transport;
+  /** Timers on the virtual clock, cancelled when the member crashes. */
+  readonly timers: VirtualTimers;
+  /** A fresh replica of the replicated state machine; recovery replays the log into it. */
+  readonly stateMachine: StateMachine;
+  /** Seeds the member's own randomness (election timeouts); derived from the run's seed. */
+  readonly seed: number;
+  /**
+   * Durability on the virtual clock: a storage write stays pending until the simulator calls
+   * `makeDurable`, after a disk latency drawn from the run's PRNG (long while the disk is slow).
+   */
+  readonly scheduleDurability: (makeDurable: () => void) => void;
+  /** Records a role change (leader, follower, ...) in the run's trace. */
+  readonly traceRole: (role: string, term: number) => void;
+}
+
+/** One run of one protocol: the members' disks, the live nodes, and the protocol's invariants. */
+export interface ProtocolRun {
+  /** Boots a member from its disk: empty at first, whatever was durable after a crash. */
+  start(env: MemberEnvironment): Promise<ConsensusNode>;
+  /** Crashes a running member: it halts at once and loses the writes not yet durable. */
+  crash(member: NodeId): void;
+  /**
+   * Checks the protocol's invariants over the whole cluster; called after every step, so it
+   * must be incremental. Returns the first violation found, including those noticed between
+   * steps (in storage callbacks or protocol observations).
+   */
+  check(): Violation | null;
+}
+
+/**
+ * Everything protocol-specific the simulator needs. The network, clock, faults, clients and the
+ * linearizability check are shared; Raft implements this today, Multi-Paxos will later.
+ */
+export interface ProtocolAdapter {
+  readonly name: string;
+  /** Starts a run for these members; called once per seed. */
+  createRun(members: readonly NodeId[]): ProtocolRun;
+}

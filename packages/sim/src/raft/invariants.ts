@@ -1,0 +1,350 @@
+import type { EntryKind, NodeId } from "@quorate/core";
+import type { LogEntry, RaftNode, RaftObservation } from "@quorate/raft";
+import type { HardState, RaftState, RaftWrite } from "@quorate/storage";
+import type { Violation } from "../protocol.js";
+
+/** The invariants checked for Raft; each is a `Violation.kind`. */
+export type RaftInvariant =
+  /** At most one leader per term, over the whole run. */
+  | "election-safety"
+  /** A leader never removes or changes entries of its log while it leads. */
+  | "leader-append-only"
+  /** Two logs with an entry of the same index and term hold the same entries up to it. */
+  | "log-matching"
+  /** An entry committed in a term is in the log of every leader of a later term. */
+  | "leader-completeness"
+  /** No two members commit or apply different entries at one index. */
+  | "state-machine-safety"
+  /** A member's term never goes back, in memory or on disk, across restarts too. */
+  | "term-regression"
+  /** A member's commit index never goes back, in memory or on disk, across restarts too. */
+  | "commit-regression"
+  /** A member's vote in a term never changes once cast: at most one vote per term, across restarts too. */
+  | "double-vote"
+  /** A restarted member recovers exactly what was durable when it crashed. */
+  | "durability"
+  /** A member's machine threw or its host stopped on an internal error. */
+  | "member-failure";
+
+interface CanonicalEntry {
+  readonly term: number;
+  readonly kind: EntryKind;
+  readonly data: Uint8Array;
+}
+
+interface CommittedEntry extends CanonicalEntry {
+  /** Term of the member that first showed the entry committed: at or after the term it committed in. */
+  readonly commitTerm: number;
+}
+
+/** What one incarnation of a member looked like at the last check. */
+interface IncarnationTrack {
+  term: number;
+  commit: number;
+  applied: number;
+  /** The entry objects already checked for log matching, by index: logs change only at their end. */
+  readonly checked: (LogEntry | undefined)[];
+  /** While leading: the term, and the last entry at the last check (leader append-only). */
+  leading: { readonly term: number; lastIndex: number; lastEntry: LogEntry | undefined } | null;
+  /** Votes this incarnation asked storage to persist, by term. */
+  readonly requestedVotes: Map<number, NodeId>;
+}
+
+/** What is durable on one member's disk, rebuilt from the writes storage acknowledged. */
+interface DurableTrack {
+  hardState: HardState;
+  entries: CanonicalEntry[];
+  /** Every durable vote of the run, by term. */
+  readonly votes: Map<number, NodeId>;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+function sameEntry(a: CanonicalEntry, b: CanonicalEntry): boolean {
+  return a.term === b.term && a.kind === b.kind && sameBytes(a.data, b.data);
+}
+
+/**
+ * Raft's safety properties (Figure 3 of the paper) and durability rules, checked after every
+ * step of a simulation. Every check is incremental: per step it looks only at what changed.
+ */
+export class RaftInvariants {
+  #violation: Violation | null = null;
+  readonly #leaders = new Map<number, NodeId>();
+  /** Per index, per term: the entry and the term of the entry before it. Log matching by induction. */
+  readonly #canonical: Map<number, { readonly entry: CanonicalEntry; readonly prevTerm: number }>[] = [];
+  readonly #committed: (CommittedEntry | undefined)[] = [];
+  readonly #applied: (CanonicalEntry | undefined)[] = [];
+  /** Real votes granted, as the candidates counted them: "voter/term" → candidate. */
+  readonly #grants = new Map<string, NodeId>();
+  readonly #incarnations = new Map<NodeId, IncarnationTrack>();
+  readonly #durable = new Map<NodeId, DurableTrack>();
+
+  /** Records a violation noticed between steps; the first one is reported. */
+  fail(kind: RaftInvariant, message: string): void {
+    this.#violation ??= { kind, message };
+  }
+
+  started(member: NodeId): void {
+    this.#incarnations.set(member, {
+      term: 0,
+      commit: 0,
+      applied: 0,
+      checked: [undefined],
+      leading: null,
+      requestedVotes: new Map(),
+    });
+  }
+
+  crashed(member: NodeId): void {
+    this.#incarnations.delete(member);
+  }
+
+  observed(member: NodeId, observation: RaftObservation): void {
+    if (observation.kind === "role" && observation.role === "leader") this.#leader(member, observation.term);
+    if (observation.kind === "vote" && observation.granted && !observation.preVote) {
+      const key = `${observation.from}/${observation.term}`;
+      const earlier = this.#grants.get(key);
+      if (earlier !== undefined && earlier !== member) {
+        this.fail(
+          "double-vote",
+          `${observation.from} granted its term-${observation.term} vote to ${earlier} and to ${member}`,
+        );
+      }
+      this.#grants.set(key, member);
+    }
+  }
+
+  /**
+   * A write the member handed to storage: not durable yet, but it shows the member's vote. A
+   * vote never changes within a term once cast, not to another candidate and not back to none
+   * (a member that forgot its vote may cast it again), across restarts too.
+   */
+  writeRequested(member: NodeId, write: RaftWrite): void {
+    if (write.hardState === undefined) return;
+    const { term, vote } = write.hardState;
+    const requested = this.#incarnations.get(member)?.requestedVotes;
+    const cast = requested?.get(term) ?? this.#durableOf(member).votes.get(term);
+    if (cast !== undefined && cast !== vote) {
+      this.fail(
+        "double-vote",
+        vote === null
+          ? `${member} forgot its term-${term} vote for ${cast}`
+          : `${member} voted for ${cast} in term ${term}, now votes for ${vote}`,
+      );
+    }
+    if (vote !== null) requested?.set(term, vote);
+  }
+
+  /** A write storage acknowledged as durable; writes become durable in call order. */
+  writeDurable(member: NodeId, write: RaftWrite): void {
+    const durable = this.#durableOf(member);
+    const { hardState, truncateFrom, entries } = write;
+    // RaftNode writes no snapshots yet; a write that carries one would need modelling here.
+    if (truncateFrom !== undefined) durable.entries.length = Math.min(durable.entries.length, truncateFrom - 1);
+    for (const entry of entries ?? []) durable.entries.push({ term: entry.term, kind: entry.kind, data: entry.data });
+    if (hardState === undefined) return;
+    const before = durable.hardState;
+    if (hardState.term < before.term) {
+      this.fail("term-regression", `${member}'s durable term went from ${before.term} back to ${hardState.term}`);
+    }
+    if (hardState.commit < before.commit) {
+      this.fail(
+        "commit-regression",
+        `${member}'s durable commit went from ${before.commit} back to ${hardState.commit}`,
+      );
+    }
+    if (hardState.vote !== null) {
+      const earlier = durable.votes.get(hardState.term);
+      if (earlier !== undefined && earlier !== hardState.vote) {
+        this.fail(
+          "double-vote",
+          `${member} durably voted for ${earlier} and for ${hardState.vote} in term ${hardState.term}`,
+        );
+      }
+      durable.votes.set(hardState.term, hardState.vote);
+    }
+    durable.hardState = { ...hardState };
+  }
+
+  /** What a restarting member loaded from its disk: exactly the durable state, nothing lost, nothing extra. */
+  loaded(member: NodeId, state: RaftState): void {
+    const durable = this.#durableOf(member);
+    const { term, vote, commit } = durable.hardState;
+    const got = state.hardState;
+    if (got.term !== term || got.vote !== vote || got.commit !== commit) {
+      this.fail(
+        "durability",
+        `${member} recovered term ${got.term}, vote ${got.vote}, commit ${got.commit}; ` +
+          `durable were term ${term}, vote ${vote}, commit ${commit}`,
+      );
+      return;
+    }
+    const entries = state.entries;
+    const firstMismatch = durable.entries.findIndex((entry, i) => {
+      const loaded = entries[i];
+      return loaded === undefined || loaded.index !== i + 1 || !sameEntry(entry, loaded);
+    });
+    if (firstMismatch >= 0 || entries.length !== durable.entries.length) {
+      this.fail(
+        "durability",
+        `${member} recovered ${entries.length} entries, ${durable.entries.length} were durable` +
+          (firstMismatch >= 0 ? `; entry ${firstMismatch + 1} differs` : ""),
+      );
+    }
+  }
+
+  /** Checks every running member after a step; returns the first violation of the run. */
+  check(nodes: ReadonlyMap<NodeId, RaftNode>): Violation | null {
+    if (this.#violation !== null) return this.#violation;
+    const leaders: { id: NodeId; node: RaftNode; term: number }[] = [];
+    const newlyCommitted: number[] = [];
+    for (const [id, node] of nodes) {
+      const track = this.#incarnations.get(id);
+      if (track === undefined) continue;
+      if (node.failure !== null) this.fail("member-failure", `${id} stopped: ${node.failure.message}`);
+      const status = node.status();
+      if (status.term < track.term)
+        this.fail("term-regression", `${id}'s term went from ${track.term} to ${status.term}`);
+      if (status.commitIndex < track.commit) {
+        this.fail("commit-regression", `${id}'s commit index went from ${track.commit} to ${status.commitIndex}`);
+      }
+      track.term = status.term;
+      this.#checkLog(id, node, track);
+      if (status.role === "leader") {
+        this.#leader(id, status.term);
+        this.#checkLeaderAppendOnly(id, node, track, status.term);
+        leaders.push({ id, node, term: status.term });
+      } else {
+        track.leading = null;
+      }
+      for (let index = track.commit + 1; index <= status.commitIndex; index++) {
+        if (this.#commit(id, node, index, status.term)) newlyCommitted.push(index);
+      }
+      track.commit = Math.max(track.commit, status.commitIndex);
+      for (let index = track.applied + 1; index <= node.appliedIndex; index++) this.#apply(id, node, index);
+      track.applied = Math.max(track.applied, node.appliedIndex);
+    }
+    for (const index of newlyCommitted) {
+      const committed = this.#committed[index] as CommittedEntry;
+      for (const leader of leaders) {
+        if (leader.term > committed.commitTerm) this.#checkHasCommitted(leader.id, leader.node, leader.term, index);
+      }
+    }
+    return this.#violation;
+  }
+
+  #durableOf(member: NodeId): DurableTrack {
+    let durable = this.#durable.get(member);
+    if (durable === undefined) {
+      durable = { hardState: { term: 0, vote: null, commit: 0 }, entries: [], votes: new Map() };
+      this.#durable.set(member, durable);
+    }
+    return durable;
+  }
+
+  #leader(member: NodeId, term: number): void {
+    const earlier = this.#leaders.get(term);
+    if (earlier !== undefined && earlier !== member) {
+      this.fail("election-safety", `${earlier} and ${member} were both leaders in term ${term}`);
+    }
+    this.#leaders.set(term, member);
+  }
+
+  /**
+   * Log matching, by induction over indexes: every (index, term) in any log must carry the same
+   * entry and follow the same term everywhere. Only entries new since the last check are
+   * compared: logs change only at their end, and every changed entry is a new object.
+   */
+  #checkLog(id: NodeId, node: RaftNode, track: IncarnationTrack): void {
+    const log = node.log;
+    const last = log.lastIndex;
+    let unchanged = Math.min(last, track.checked.length - 1);
+    while (unchanged >= log.firstIndex && log.entry(unchanged) !== track.checked[unchanged]) unchanged--;
+    track.checked.length = Math.max(unchanged, log.firstIndex - 1) + 1;
+    for (let index = track.checked.length; index <= last; index++) {
+      const entry = log.entry(index) as LogEntry;
+      const prevTerm = log.term(index - 1) ?? 0;
+      let atIndex = this.#canonical[index];
+      if (atIndex === undefined) {
+        atIndex = new Map();
+        this.#canonical[index] = atIndex;
+      }
+      const known = atIndex.get(entry.term);
+      if (known === undefined) {
+        atIndex.set(entry.term, { entry, prevTerm });
+      } else if (known.prevTerm !== prevTerm || !sameEntry(known.entry, entry)) {
+        this.fail(
+          "log-matching",
+          `${id} holds a different entry (index ${index}, term ${entry.term}) than another log: ` +
+            (known.prevTerm !== prevTerm ? `previous term ${prevTerm} vs ${known.prevTerm}` : "different data"),
+        );
+      }
+      track.checked[index] = entry;
+    }
+  }
+
+  #checkLeaderAppendOnly(id: NodeId, node: RaftNode, track: IncarnationTrack, term: number): void {
+    const log = node.log;
+    const leading = track.leading;
+    if (leading === null || leading.term !== term) {
+      // Newly leading: it must hold every entry committed in an earlier term.
+      for (let index = 1; index < this.#committed.length; index++) {
+        const committed = this.#committed[index];
+        if (committed !== undefined && term > committed.commitTerm) this.#checkHasCommitted(id, node, term, index);
+      }
+    } else if (log.lastIndex < leading.lastIndex || log.entry(leading.lastIndex) !== leading.lastEntry) {
+      this.fail(
+        "leader-append-only",
+        `${id}, leader of term ${term}, removed or replaced entries at or before index ${leading.lastIndex}`,
+      );
+    }
+    track.leading = { term, lastIndex: log.lastIndex, lastEntry: log.entry(log.lastIndex) };
+  }
+
+  #checkHasCommitted(id: NodeId, node: RaftNode, term: number, index: number): void {
+    const committed = this.#committed[index] as CommittedEntry;
+    const entry = index >= node.log.firstIndex ? node.log.entry(index) : committed;
+    if (entry === undefined || !sameEntry(entry, committed)) {
+      this.fail(
+        "leader-completeness",
+        `${id}, leader of term ${term}, lacks entry ${index} (term ${committed.term}) committed by term ${committed.commitTerm}` +
+          (entry === undefined ? "" : `; it holds term ${entry.term} there`),
+      );
+    }
+  }
+
+  /** Records index as committed on `id`; true if no member had shown it committed before. */
+  #commit(id: NodeId, node: RaftNode, index: number, term: number): boolean {
+    const entry = node.log.entry(index);
+    // Beyond the log end the host fails on its own (reported as member-failure); compacted entries were checked before.
+    if (entry === undefined) return false;
+    const committed = this.#committed[index];
+    if (committed === undefined) {
+      this.#committed[index] = { term: entry.term, kind: entry.kind, data: entry.data, commitTerm: term };
+      return true;
+    }
+    if (!sameEntry(committed, entry)) {
+      this.fail(
+        "state-machine-safety",
+        `${id} committed entry ${index} of term ${entry.term}; term ${committed.term} was committed there before`,
+      );
+    }
+    return false;
+  }
+
+  #apply(id: NodeId, node: RaftNode, index: number): void {
+    const entry = node.log.entry(index);
+    if (entry === undefined) return;
+    const applied = this.#applied[index];
+    if (applied === undefined) this.#applied[index] = entry;
+    else if (!sameEntry(applied, entry)) {
+      this.fail(
+        "state-machine-safety",
+        `${id} applied entry ${index} of term ${entry.term}; another member applied term ${applied.term} there`,
+      );
+    }
+  }
+}

@@ -1,0 +1,296 @@
+import type { HistoryRecorder, OperationInput, OperationKind } from "@quorate/checker";
+import {
+  type ConsensusNode,
+  decodeOpenedClient,
+  decodeSessionResult,
+  ErrorCode,
+  encodeOpenSession,
+  encodeSessionCommand,
+  isQuorateError,
+  type NodeId,
+  type Prng,
+  SessionErrorCode,
+} from "@quorate/core";
+import { decodeKvResult, encodeKvCommand, type KvCommand, type KvStateMachine, type KvValue } from "@quorate/kv";
+import { errorMessage } from "./protocol.js";
+import type { Scheduler } from "./scheduler.js";
+
+/** A running member as clients reach it: its consensus node and the KV store it applies to. */
+export interface MemberHandle {
+  readonly node: ConsensusNode;
+  readonly store: KvStateMachine;
+}
+
+export interface ClusterAccess {
+  readonly members: readonly NodeId[];
+  /** The running incarnation of a member, or null while it is crashed. */
+  member(id: NodeId): MemberHandle | null;
+}
+
+export interface WorkloadOptions {
+  readonly keys: readonly string[];
+  /** How long one operation may take, retries included; then a write is recorded as unknown (`:info`). */
+  readonly opTimeoutMs: number;
+  /** How long one attempt waits for the member before retrying the same (client, seq). */
+  readonly requestTimeoutMs: number;
+  /** Pause between a client's operations, drawn from [0, maxThinkMs]. */
+  readonly maxThinkMs: number;
+}
+
+export const DEFAULT_WORKLOAD: WorkloadOptions = {
+  keys: ["x", "y", "z"],
+  opTimeoutMs: 3_000,
+  requestTimeoutMs: 400,
+  maxThinkMs: 40,
+};
+
+interface ClientDeps {
+  readonly scheduler: Scheduler;
+  readonly prng: Prng;
+  readonly recorder: HistoryRecorder;
+  readonly cluster: ClusterAccess;
+  readonly options: WorkloadOptions;
+  readonly trace: (process: number, detail: string) => void;
+  /** An operation completed; the liveness check looks for acknowledged writes. */
+  readonly onComplete: (outcome: "ok" | "fail" | "info", f: OperationKind, invokedAt: number) => void;
+}
+
+type Outcome<T> = { readonly kind: "ok"; readonly value: T } | { readonly kind: "error"; readonly error: unknown };
+
+type WriteCommand = Exclude<KvCommand, { op: "get" }>;
+
+/** An operation in flight: its handle in the history, its kind, and when it was invoked. */
+interface Invocation {
+  readonly handle: number;
+  readonly f: OperationKind;
+  readonly at: number;
+}
+
+interface Session {
+  readonly client: string;
+  nextSeq: number;
+}
+
+/** Why an attempt failed, and whether it may have taken effect. */
+interface AttemptFailure {
+  readonly uncertain: boolean;
+  readonly leader: NodeId | null;
+  readonly reason: string;
+}
+
+function describeFailure(error: unknown): AttemptFailure {
+  if (error === "timeout") return { uncertain: true, leader: null, reason: "timed out" };
+  if (isQuorateError(error, ErrorCode.NotLeader))
+    return { uncertain: false, leader: error.leader, reason: "not leader" };
+  // Busy and Closed are refusals before the command entered the log; Indeterminate (a killed
+  // leader with the entry appended, a proposal timeout) and anything unexpected may have applied.
+  if (isQuorateError(error, ErrorCode.Busy) || isQuorateError(error, ErrorCode.Closed)) {
+    return { uncertain: false, leader: null, reason: error.code };
+  }
+  return { uncertain: true, leader: null, reason: errorMessage(error) };
+}
+
+function text(value: KvValue | null): string | null {
+  return value === null || typeof value === "string" ? value : new TextDecoder().decode(value);
+}
+
+/**
+ * One client process, as the KV service and KvClient behave: writes run in a session and a
+ * retry repeats the same (client, seq), so a write applies at most once; on NotLeader the
+ * client follows the leader hint; reads go through a read barrier on the member that answers.
+ * Every operation is recorded for the linearizability check.
+ */
+export class Client {
+  #target: NodeId;
+  #session: Session | null = null;
+  #counter = 0;
+  /** Last value this client saw per key, so some compare-and-sets expect the current value. */
+  readonly #known = new Map<string, string | null>();
+
+  constructor(
+    readonly process: number,
+    private readonly deps: ClientDeps,
+  ) {
+    this.#target = deps.prng.pick(deps.cluster.members);
+  }
+
+  /** Runs operations one after another while `active()` holds. */
+  async run(active: () => boolean): Promise<void> {
+    const { scheduler, prng, options } = this.deps;
+    while (active()) {
+      await scheduler.sleep(prng.int(0, options.maxThinkMs));
+      if (!active()) return;
+      await this.#operation();
+    }
+  }
+
+  async #operation(): Promise<void> {
+    const { prng, options } = this.deps;
+    const key = prng.pick(options.keys);
+    const roll = prng.float();
+    if (roll < 0.4) return this.#get(key);
+    if (roll < 0.7) {
+      const value = this.#uniqueValue();
+      return this.#write({ op: "put", key, value }, value, value);
+    }
+    if (roll < 0.9) {
+      const known = this.#known.get(key) ?? null;
+      const expected = prng.chance(0.7) ? known : prng.chance(0.5) ? null : `${this.process}.${this.#counter}`;
+      const value = this.#uniqueValue();
+      return this.#write({ op: "cas", key, expected, value }, [expected, value], value);
+    }
+    return this.#write({ op: "delete", key }, null, null);
+  }
+
+  #uniqueValue(): string {
+    return `${this.process}.${++this.#counter}`;
+  }
+
+  #invoke(f: OperationKind, key: string, input: OperationInput): Invocation {
+    const shown = input === null ? "" : ` ${JSON.stringify(input)}`;
+    this.deps.trace(this.process, `invoke ${f} ${key}${shown}`);
+    return { handle: this.deps.recorder.invoke(this.process, f, key, input), f, at: this.deps.scheduler.now };
+  }
+
+  #complete(op: Invocation, outcome: "ok" | "fail" | "info", detail: string, value: string | null = null): void {
+    this.deps.trace(this.process, `${outcome} ${detail}`);
+    if (outcome === "ok") this.deps.recorder.ok(op.handle, value);
+    else if (outcome === "fail") this.deps.recorder.fail(op.handle);
+    else this.deps.recorder.info(op.handle);
+    this.deps.onComplete(outcome, op.f, op.at);
+  }
+
+  async #get(key: string): Promise<void> {
+    const op = this.#invoke("get", key, null);
+    const deadline = this.deps.scheduler.now + this.deps.options.opTimeoutMs;
+    const read = await this.#attempts(deadline, (member) =>
+      member.node.readBarrier().then(() => text(member.store.read(key))),
+    );
+    // A read changes nothing, so one that never completed is simply a failed read.
+    if (read.kind === "ok") this.#complete(op, "ok", `${key} = ${JSON.stringify(read.value)}`, read.value);
+    else this.#complete(op, "fail", `get ${key}: ${read.reason}`);
+  }
+
+  /** `input` is the operation as the history records it; `written` the key's value if it takes effect. */
+  async #write(command: WriteCommand, input: OperationInput, written: string | null): Promise<void> {
+    const op = this.#invoke(command.op, command.key, input);
+    const deadline = op.at + this.deps.options.opTimeoutMs;
+    let uncertain = false;
+    for (;;) {
+      const session = await this.#openSession(deadline);
+      if (session === null) {
+        // Nothing was proposed: the write definitely did not happen.
+        this.#complete(op, uncertain ? "info" : "fail", `${command.op} ${command.key}: no session`);
+        return;
+      }
+      const seq = session.nextSeq++;
+      const tag = { client: session.client, seq, firstUnacked: seq };
+      const bytes = encodeSessionCommand(tag, encodeKvCommand(command));
+      const attempt = await this.#attempts(deadline, (member) => member.node.propose(bytes));
+      uncertain ||= attempt.uncertain;
+      if (attempt.kind !== "ok") {
+        this.#complete(op, uncertain ? "info" : "fail", `${command.op} ${command.key}: ${attempt.reason}`);
+        return;
+      }
+      const result = decodeSessionResult(attempt.value);
+      if (!result.ok) {
+        if (result.code === SessionErrorCode.SessionExpired && !uncertain) {
+          // No attempt can have applied: the write moves to a new session as a new command.
+          this.#session = null;
+          continue;
+        }
+        // A malformed command applied nothing; a discarded result means an attempt may have applied.
+        const applied = uncertain || result.code === SessionErrorCode.ResultDiscarded;
+        this.#complete(op, applied ? "info" : "fail", `${command.op} ${command.key}: ${result.code}`);
+        return;
+      }
+      const outcome = decodeKvResult(result.result);
+      if (outcome === null) throw new Error(`undecodable KV result for ${command.op} ${command.key}`);
+      if (!outcome.ok) {
+        this.#complete(op, "fail", `${command.op} ${command.key}: rejected`);
+        return;
+      }
+      if (command.op === "cas" && outcome.value !== true) {
+        // A compare-and-set that did not match changed nothing.
+        this.#known.delete(command.key);
+        this.#complete(op, "fail", `cas ${command.key}: no match`);
+        return;
+      }
+      this.#known.set(command.key, written);
+      this.#complete(op, "ok", `${command.op} ${command.key} (seq ${seq})`);
+      return;
+    }
+  }
+
+  /** The open session, or a new one; null if none could be opened before the deadline. */
+  async #openSession(deadline: number): Promise<Session | null> {
+    if (this.#session !== null) return this.#session;
+    const opened = await this.#attempts(deadline, (member) =>
+      member.node.propose(encodeOpenSession(`c${this.process}`)),
+    );
+    if (opened.kind !== "ok") return null;
+    const result = decodeSessionResult(opened.value);
+    if (!result.ok) return null;
+    this.#session = { client: decodeOpenedClient(result.result), nextSeq: 1 };
+    return this.#session;
+  }
+
+  /**
+   * Runs `call` against the current target until it succeeds or the deadline passes: follows
+   * leader hints, moves on from crashed or silent members, and backs off between attempts.
+   * `uncertain` reports whether any failed attempt may have taken effect.
+   */
+  async #attempts<T>(
+    deadline: number,
+    call: (member: MemberHandle) => Promise<T>,
+  ): Promise<
+    | { readonly kind: "ok"; readonly value: T; readonly uncertain: boolean }
+    | { readonly kind: "gave-up"; readonly reason: string; readonly uncertain: boolean }
+  > {
+    const { scheduler, prng, cluster, options } = this.deps;
+    let uncertain = false;
+    let reason = "no attempt";
+    for (let attempt = 0; scheduler.now < deadline; attempt++) {
+      const member = cluster.member(this.#target);
+      let failure: AttemptFailure;
+      if (member === null) {
+        failure = { uncertain: false, leader: null, reason: `${this.#target} is down` };
+      } else {
+        const outcome = await this.#within(call(member), Math.min(options.requestTimeoutMs, deadline - scheduler.now));
+        if (outcome.kind === "ok") return { kind: "ok", value: outcome.value, uncertain };
+        failure = describeFailure(outcome.error);
+      }
+      uncertain ||= failure.uncertain;
+      reason = `${failure.reason} at ${this.#target}`;
+      this.deps.trace(this.process, `retry: ${reason}`);
+      const hint = failure.leader;
+      if (hint !== null && hint !== this.#target && cluster.members.includes(hint)) {
+        this.#target = hint;
+        // Always let virtual time pass: two members with stale hints must not ping-pong forever in one step.
+        await scheduler.sleep(1);
+      } else {
+        const others = cluster.members.filter((m) => m !== this.#target);
+        this.#target = prng.pick(others.length > 0 ? others : cluster.members);
+        await scheduler.sleep(prng.int(1, Math.min(200, 5 * 2 ** Math.min(attempt, 6))));
+      }
+    }
+    return { kind: "gave-up", reason, uncertain };
+  }
+
+  /** Settles with the call's outcome, or with "timeout" after `ms` virtual milliseconds. */
+  #within<T>(promise: Promise<T>, ms: number): Promise<Outcome<T>> {
+    return new Promise((resolve) => {
+      const timer = this.deps.scheduler.after(ms, () => resolve({ kind: "error", error: "timeout" }));
+      promise.then(
+        (value) => {
+          timer.cancelled = true;
+          resolve({ kind: "ok", value });
+        },
+        (error: unknown) => {
+          timer.cancelled = true;
+          resolve({ kind: "error", error });
+        },
+      );
+    });
+  }
+}

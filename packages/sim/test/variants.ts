@@ -1,0 +1,85 @@
+import { protocol, type RaftContext, type RaftEvent, type RaftMachine, raftMachine, rule } from "@quorate/raft";
+import type { RaftStorage } from "@quorate/storage";
+import { type RaftAdapterOptions, raftAdapter } from "../src/index.js";
+
+/*
+ * Deliberately broken variants of the real Raft machine, built from its own rules with
+ * `provide()`. Each breaks one safety rule the simulator must catch.
+ */
+
+type MessageEvent = Extract<RaftEvent, { type: "message" }>;
+type PersistedEvent = Extract<RaftEvent, { type: "persisted" }>;
+
+/** Commits the quorum's match index whatever its term: Figure 8's bug (no current-term check). */
+function commitByCounting(d: RaftContext): void {
+  const matches = d.voters
+    .map((v) => (v === d.id ? d.persistedIndex : (d.progress[v]?.match ?? 0)))
+    .sort((a, b) => b - a);
+  const quorumMatch = matches[protocol.quorum(d) - 1] ?? 0;
+  if (quorumMatch > d.commitIndex) d.commitIndex = quorumMatch;
+}
+
+/** (1) The leader commits entries of earlier terms by counting their replicas. */
+export const oldTermCommitMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    stepLeader: rule<MessageEvent>((d, e) => {
+      const change = protocol.step(d, "leader", e.from, e.message);
+      if (change === null) commitByCounting(d);
+      return change;
+    }),
+    persistedAsLeader: rule<PersistedEvent>((d, e) => {
+      protocol.recordPersisted(d, "leader", e.index, e.term);
+      commitByCounting(d);
+    }),
+  },
+});
+
+/** Forgets this term's vote before a vote request of the same term, so a second candidate can get it. */
+function stepForgettingVote(role: "follower" | "candidate") {
+  return rule<MessageEvent>((d, e) => {
+    const m = e.message;
+    if (m.type === "raft.vote" && !m.body.preVote && m.body.term === d.term) d.vote = null;
+    return protocol.step(d, role, e.from, m);
+  });
+}
+
+/** (2) Followers and candidates can grant two votes in one term. */
+export const doubleVoteMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    stepFollower: stepForgettingVote("follower"),
+    stepCandidate: stepForgettingVote("candidate"),
+  },
+});
+
+/** (3) A restarted member comes back without the vote it had made durable. */
+export function forgetVoteOnRestart(storage: RaftStorage): RaftStorage {
+  return {
+    load: async () => {
+      const state = await storage.load();
+      return { ...state, hardState: { ...state.hardState, vote: null } };
+    },
+    write: (write) => storage.write(write),
+    compact: (upTo) => storage.compact(upTo),
+    close: () => storage.close(),
+  };
+}
+
+/** A leader that refuses every proposal as if it were not leading: safe, but the cluster never makes progress. */
+export const refuseProposalsMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    propose: rule<Extract<RaftEvent, { type: "propose" }>>((d, e) => protocol.rejectProposal(d, e.id)),
+  },
+});
+
+export const BROKEN_VARIANTS: Record<string, RaftAdapterOptions> = {
+  "old-term-commit": { machine: oldTermCommitMachine },
+  "double-vote": { machine: doubleVoteMachine },
+  "forget-vote": { wrapStorage: forgetVoteOnRestart },
+  "refuse-proposals": { machine: refuseProposalsMachine },
+};
+
+export function brokenAdapter(name: keyof typeof BROKEN_VARIANTS) {
+  const options = BROKEN_VARIANTS[name];
+  if (options === undefined) throw new Error(`no variant ${name}`);
+  return raftAdapter(options);
+}
