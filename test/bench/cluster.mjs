@@ -1,5 +1,6 @@
-// Shared by the benchmarks: a local NATS cluster from the nats-server binary, `quorate node`
-// processes, and a closed-loop KV workload that reports throughput and latency percentiles.
+// Shared by the benchmarks: a local nats-server or NATS cluster from the nats-server binary,
+// `quorate node` processes, and a closed-loop KV workload that reports throughput and latency
+// percentiles.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -31,6 +32,40 @@ function track(child) {
   children.add(child);
   child.once("exit", () => children.delete(child));
   return child;
+}
+
+/** One nats-server on a free loopback port, ready for connections; `version` is what it reports. */
+export async function startNatsServer() {
+  const port = await freePort();
+  const child = track(
+    spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] }),
+  );
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const failed = new Promise((_, reject) => {
+    child.once("error", (err) =>
+      reject(
+        err.code === "ENOENT"
+          ? new Error("nats-server is not on PATH. Install it (e.g. `apt-get install -y nats-server`) and rerun.")
+          : err,
+      ),
+    );
+    child.once("exit", (code) => reject(new Error(`nats-server exited with ${code}: ${stderr.slice(-500)}`)));
+  });
+  const ready = (async () => {
+    for (const started = Date.now(); Date.now() - started < 10_000; ) {
+      if (/Server is ready/.test(stderr)) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`nats-server did not become ready: ${stderr.slice(-500)}`);
+  })();
+  await Promise.race([ready, failed]);
+  failed.catch(() => {}); // later exits are ours
+  const version = /Version:\s+(\S+)/.exec(stderr)?.[1] ?? "?";
+  const url = `nats://127.0.0.1:${port}`;
+  return { url, urls: [url], version, stop: () => child.kill("SIGTERM") };
 }
 
 /** `size` routed nats-server processes on loopback (JetStream on when asked); resolves with their URLs. */
@@ -137,15 +172,31 @@ export function percentile(sorted, p) {
 
 /**
  * Closed loop: `concurrency` KV clients (over a few shared connections) each do one operation
- * after another for `seconds` after `warmupSeconds`. `op(client, i)` runs one operation.
+ * after another for `seconds` after `warmupSeconds`. `op(client, i, worker, round)` runs one
+ * operation: `i` counts operations across all clients, `round` those of client number `worker`.
+ * Clients share up to 8 connections round-robin, or, with `clientsPerConnection`, fill one
+ * connection after another.
  */
-export async function runWorkload({ urls, cluster, concurrency, seconds, warmupSeconds, op, onProgress }) {
+export async function runWorkload({
+  urls,
+  cluster,
+  concurrency,
+  seconds,
+  warmupSeconds,
+  op,
+  onProgress,
+  clientsPerConnection,
+}) {
+  const connectionCount =
+    clientsPerConnection === undefined ? Math.min(8, concurrency) : Math.ceil(concurrency / clientsPerConnection);
   const connections = await Promise.all(
-    Array.from({ length: Math.min(8, concurrency) }, (_, i) => connectNats({ servers: urls[i % urls.length] })),
+    Array.from({ length: connectionCount }, (_, i) => connectNats({ servers: urls[i % urls.length] })),
   );
+  const connectionOf = (i) =>
+    clientsPerConnection === undefined ? i % connections.length : Math.floor(i / clientsPerConnection);
   const clients = await Promise.all(
     Array.from({ length: concurrency }, (_, i) =>
-      KvClient.connect({ nats: connections[i % connections.length], cluster, timeoutMs: 30_000 }),
+      KvClient.connect({ nats: connections[connectionOf(i)], cluster, timeoutMs: 30_000 }),
     ),
   );
   const latencies = [];
@@ -153,12 +204,12 @@ export async function runWorkload({ urls, cluster, concurrency, seconds, warmupS
   let measuring = false;
   let stop = false;
   let counter = 0;
-  const workers = clients.map(async (client) => {
-    while (!stop) {
+  const workers = clients.map(async (client, worker) => {
+    for (let round = 0; !stop; round++) {
       const i = counter++;
       const t0 = performance.now();
       try {
-        await op(client, i);
+        await op(client, i, worker, round);
         if (measuring) latencies.push(performance.now() - t0);
       } catch {
         errors++;

@@ -3,11 +3,10 @@
 // Not a test: it prints numbers. Run with `pnpm bench:transport` (builds first; imports dist).
 // Starts its own nats-server (from PATH) on a free loopback port; every phase has a fixed
 // message count and a time limit, so the run always ends.
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import { EntryKind, encodeFrame, FrameReceiver, packEntries, silentLogger } from "../../packages/core/dist/index.js";
 import { connectNats, createNatsTransport } from "../../packages/transport-nats/dist/index.js";
+import { startNatsServer } from "./cluster.mjs";
 
 const THROUGHPUT_MESSAGES = 100_000;
 const THROUGHPUT_RUNS = 3; // median of
@@ -23,49 +22,6 @@ const watchdog = setTimeout(() => {
   console.error("benchmark exceeded 5 minutes; aborting");
   process.exit(2);
 }, 300_000);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startNatsServer() {
-  const port = await freePort();
-  const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
-  // Never leave our server behind, whatever path the process exits by.
-  process.once("exit", () => child.kill("SIGKILL"));
-  let stderr = "";
-  child.stderr.on("data", (chunk) => {
-    stderr += chunk;
-  });
-  const failed = new Promise((_, reject) => {
-    child.once("error", (err) =>
-      reject(
-        err.code === "ENOENT"
-          ? new Error("nats-server is not on PATH. Install it (e.g. `apt-get install -y nats-server`) and rerun.")
-          : err,
-      ),
-    );
-    child.once("exit", (code) => reject(new Error(`nats-server exited with ${code}: ${stderr.slice(-500)}`)));
-  });
-  const ready = (async () => {
-    for (const started = Date.now(); Date.now() - started < 10_000; ) {
-      if (/Server is ready/.test(stderr)) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`nats-server did not become ready: ${stderr.slice(-500)}`);
-  })();
-  await Promise.race([ready, failed]);
-  failed.catch(() => {}); // later exits are ours
-  const version = /Version:\s+(\S+)/.exec(stderr)?.[1] ?? "?";
-  return { url: `127.0.0.1:${port}`, version, stop: () => child.kill("SIGTERM") };
-}
 
 function appendBody(entries) {
   return {

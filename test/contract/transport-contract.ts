@@ -69,6 +69,16 @@ export const SAMPLE_BODIES: { [K in MessageType]: MessageMap[K] } = {
     seq: 12,
   },
   "raft.timeout-now": { term: 8 },
+  "raft.snapshot": {
+    term: 8,
+    index: 120,
+    lastTerm: 7,
+    config: new TextEncoder().encode('["n1","n2","n3"]'),
+    offset: 65_536,
+    total: 200_000,
+    data: new Uint8Array([9, 8, 7, 0, 255]),
+  },
+  "raft.snapshot.resp": { term: 8, index: 120, next: 131_072 },
   "paxos.p1a": { ballot: [3, "n1-proposer"], fromSlot: 1 },
   "paxos.p1b": {
     ballot: [3, "n1-proposer"],

@@ -32,70 +32,67 @@ export interface MemberSetOptions {
   env?: Record<string, string>;
 }
 
-/** Raft members as `quorate node` processes sharing one temporary data root. */
+/**
+ * One CLI process (`quorate <args...>`), restartable: each start() spawns it again with the same
+ * arguments, so it comes back on the same data directory.
+ */
+export function cliProcess(
+  id: string,
+  dataDir: string,
+  args: readonly string[],
+  env?: Record<string, string>,
+): MemberProcess {
+  let child: ChildProcess | null = null;
+  let output = "";
+  const exited = () => child === null || child.exitCode !== null || child.signalCode !== null;
+  return {
+    id,
+    dataDir,
+    output: () => output,
+    get running() {
+      return !exited();
+    },
+    start() {
+      child = spawn(process.execPath, [CLI, ...args], {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, ...env },
+      });
+      child.stderr?.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.length > 200_000) output = output.slice(-100_000);
+      });
+    },
+    async kill() {
+      const c = child;
+      if (c === null || exited()) return;
+      await new Promise<void>((done) => {
+        c.once("exit", () => done());
+        c.kill("SIGKILL");
+      });
+    },
+    async stop() {
+      const c = child;
+      if (c === null || exited()) return c?.exitCode ?? null;
+      return new Promise<number | null>((done) => {
+        c.once("exit", (code) => done(code));
+        c.kill("SIGTERM");
+      });
+    },
+  };
+}
+
+/** Members as `quorate node` processes (Raft unless `protocolArgs` say otherwise) sharing one temporary data root. */
 export function memberSet(options: MemberSetOptions): { members: MemberProcess[]; cleanup(): Promise<void> } {
   const root = mkdtempSync(join(tmpdir(), `quorate-${options.cluster}-`));
   const members = options.ids.map((id) => {
     const dataDir = join(root, id);
-    let child: ChildProcess | null = null;
-    let output = "";
-    const exited = () => child === null || child.exitCode !== null || child.signalCode !== null;
-    const member: MemberProcess = {
-      id,
-      dataDir,
-      output: () => output,
-      get running() {
-        return !exited();
-      },
-      start() {
-        const args = [
-          CLI,
-          "node",
-          ...(options.protocolArgs ?? ["--protocol", "raft"]),
-          "--cluster",
-          options.cluster,
-          "--id",
-          id,
-          "--peers",
-          options.ids.join(","),
-          "--data",
-          dataDir,
-          "--nats",
-          options.natsUrl,
-          "--user",
-          options.user,
-          "--password",
-          options.pass,
-          "--log-level",
-          "info",
-        ];
-        child = spawn(process.execPath, args, {
-          stdio: ["ignore", "ignore", "pipe"],
-          env: { ...process.env, ...options.env },
-        });
-        child.stderr?.on("data", (chunk: Buffer) => {
-          output += chunk.toString();
-          if (output.length > 200_000) output = output.slice(-100_000);
-        });
-      },
-      async kill() {
-        const c = child;
-        if (c === null || exited()) return;
-        await new Promise<void>((done) => {
-          c.once("exit", () => done());
-          c.kill("SIGKILL");
-        });
-      },
-      async stop() {
-        const c = child;
-        if (c === null || exited()) return c?.exitCode ?? null;
-        return new Promise<number | null>((done) => {
-          c.once("exit", (code) => done(code));
-          c.kill("SIGTERM");
-        });
-      },
-    };
-    return member;
+    const args = [
+      "node",
+      ...(options.protocolArgs ?? ["--protocol", "raft"]),
+      ...["--cluster", options.cluster, "--id", id, "--peers", options.ids.join(","), "--data", dataDir],
+      ...["--nats", options.natsUrl, "--user", options.user, "--password", options.pass, "--log-level", "info"],
+    ];
+    return cliProcess(id, dataDir, args, options.env);
   });
   return {
     members,

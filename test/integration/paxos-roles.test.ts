@@ -1,14 +1,13 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PaxosMemberStatus } from "../../packages/cli/src/paxos-member.js";
-import { ErrorCode, isQuorateError } from "../../packages/core/src/index.js";
+import type { MemberStatus } from "../../packages/cli/src/index.js";
 import { KvClient } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
-import { CLI, type MemberProcess, memberSet, waitForCluster } from "../harness/members.js";
+import { cliProcess, type MemberProcess, memberSet, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
+import { emptyLedger, writeLoad } from "../harness/write-load.js";
 
 /**
  * Multi-Paxos over a real NATS server with every role in its own process (`quorate paxos
@@ -22,42 +21,6 @@ const ACCEPTORS = ["a1", "a2", "a3"];
 const PROPOSERS = ["p1", "p2"];
 const LEARNERS = ["l1", "l2"];
 
-interface Ledger {
-  acknowledged: Map<string, string>;
-  indeterminate: number;
-}
-
-async function writeLoad(
-  clients: KvClient[],
-  prefix: string,
-  count: number,
-  ledger: Ledger,
-  during?: () => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let done = 0;
-  let triggered = false;
-  await Promise.all(
-    clients.map(async (client) => {
-      for (let i = next++; i < count; i = next++) {
-        const key = `${prefix}-${i}`;
-        try {
-          await client.put(key, `v${i}`);
-          ledger.acknowledged.set(key, `v${i}`);
-        } catch (err) {
-          if (!isQuorateError(err, ErrorCode.Indeterminate)) throw err;
-          ledger.indeterminate++;
-        }
-        done++;
-        if (!triggered && during !== undefined && done >= count / 3) {
-          triggered = true;
-          await during();
-        }
-      }
-    }),
-  );
-}
-
 /** One `quorate paxos <role>` process, restartable on its data directory. */
 function roleProcess(
   root: string,
@@ -67,53 +30,17 @@ function roleProcess(
   id: string,
 ): MemberProcess {
   const dataDir = join(root, id);
-  let child: ChildProcess | null = null;
-  let output = "";
-  const exited = () => child === null || child.exitCode !== null || child.signalCode !== null;
-  return {
-    id,
-    dataDir,
-    output: () => output,
-    get running() {
-      return !exited();
-    },
-    start() {
-      const args = [
-        CLI,
-        "paxos",
-        role,
-        ...["--cluster", cluster, "--id", id, "--data", dataDir, "--nats", nats.url],
-        ...["--acceptors", ACCEPTORS.join(","), "--proposers", PROPOSERS.join(","), "--learners", LEARNERS.join(",")],
-        ...["--user", nats.user, "--password", nats.pass, "--checkpoint-interval", "200", "--log-level", "info"],
-      ];
-      child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
-      child.stderr?.on("data", (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.length > 200_000) output = output.slice(-100_000);
-      });
-    },
-    async kill() {
-      const c = child;
-      if (c === null || exited()) return;
-      await new Promise<void>((done) => {
-        c.once("exit", () => done());
-        c.kill("SIGKILL");
-      });
-    },
-    async stop() {
-      const c = child;
-      if (c === null || exited()) return c?.exitCode ?? null;
-      return new Promise<number | null>((done) => {
-        c.once("exit", (code) => done(code));
-        c.kill("SIGTERM");
-      });
-    },
-  };
+  return cliProcess(id, dataDir, [
+    "paxos",
+    role,
+    ...["--cluster", cluster, "--id", id, "--data", dataDir, "--nats", nats.url],
+    ...["--acceptors", ACCEPTORS.join(","), "--proposers", PROPOSERS.join(","), "--learners", LEARNERS.join(",")],
+    ...["--user", nats.user, "--password", nats.pass, "--checkpoint-interval", "200", "--log-level", "info"],
+  ]);
 }
 
-const paxos = (statuses: unknown[]) => statuses as PaxosMemberStatus[];
-const activeProposer = (s: PaxosMemberStatus[]) => s.find((m) => m.role === "proposer:active");
-const learnersAgree = (s: PaxosMemberStatus[], count: number) => {
+const activeProposer = (s: MemberStatus[]) => s.find((m) => m.role === "proposer:active");
+const learnersAgree = (s: MemberStatus[], count: number) => {
   const learners = s.filter((m) => m.role === "learner");
   return (
     learners.length === count &&
@@ -129,9 +56,9 @@ describe("Multi-Paxos over real NATS, one process per role", () => {
   let root: string;
   let processes: Map<string, MemberProcess>;
   let clients: KvClient[];
-  const ledger: Ledger = { acknowledged: new Map(), indeterminate: 0 };
-  const status = async (predicate: (s: PaxosMemberStatus[]) => boolean, timeoutMs = 30_000) =>
-    paxos(await waitForCluster(nc, CLUSTER, (s) => predicate(paxos(s)), timeoutMs));
+  const ledger = emptyLedger();
+  const status = (predicate: (s: MemberStatus[]) => boolean, timeoutMs = 30_000) =>
+    waitForCluster(nc, CLUSTER, predicate, timeoutMs);
 
   beforeAll(async () => {
     nats = await startNats();
@@ -240,7 +167,7 @@ describe("Multi-Paxos with all roles per process: quorate node --protocol paxos 
       protocolArgs: ["--protocol", "paxos"],
     }));
     for (const m of members) m.start();
-    await waitForCluster(nc, CLUSTER, (s) => s.length === 9 && activeProposer(paxos(s)) !== undefined);
+    await waitForCluster(nc, CLUSTER, (s) => s.length === 9 && activeProposer(s) !== undefined);
     clients = await Promise.all(
       Array.from({ length: 4 }, () => KvClient.connect({ nats: nats.connectOptions(), cluster: CLUSTER })),
     );
@@ -254,15 +181,15 @@ describe("Multi-Paxos with all roles per process: quorate node --protocol paxos 
   });
 
   it("replicates writes through every member and the learners agree, also after a member is killed", async () => {
-    const ledger: Ledger = { acknowledged: new Map(), indeterminate: 0 };
+    const ledger = emptyLedger();
     await writeLoad(clients, "node", 300, ledger, async () => {
-      const s = paxos(await waitForCluster(nc, CLUSTER, (x) => activeProposer(paxos(x)) !== undefined));
+      const s = await waitForCluster(nc, CLUSTER, (x) => activeProposer(x) !== undefined);
       const leader = activeProposer(s)?.id.replace(/-proposer$/, "");
       await members.find((m) => m.id === leader)?.kill();
     });
     expect(ledger.acknowledged.size).toBeGreaterThan(250);
     for (const [key, value] of ledger.acknowledged) expect(await clients[0]?.get(key)).toBe(value);
-    const settled = paxos(await waitForCluster(nc, CLUSTER, (s) => learnersAgree(paxos(s), 2), 60_000));
+    const settled = await waitForCluster(nc, CLUSTER, (s) => learnersAgree(s, 2), 60_000);
     expect(settled.filter((m) => m.role === "learner")).toHaveLength(2);
   });
 });

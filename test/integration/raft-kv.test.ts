@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorCode, isQuorateError } from "../../packages/core/src/index.js";
 import { KvClient } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { type MemberProcess, memberSet, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
+import { emptyLedger, writeLoad } from "../harness/write-load.js";
 
 /**
  * Raft members as separate `quorate node` processes over a real NATS server: concurrent
@@ -14,51 +14,13 @@ import { type NatsServer, startNats } from "../harness/nats.js";
 const CLUSTER = "itraft";
 const IDS = ["n1", "n2", "n3"];
 
-interface Ledger {
-  acknowledged: Map<string, string>;
-  indeterminate: number;
-}
-
-/** `count` writes of unique keys spread over `clients`, recording what was acknowledged. */
-async function writeLoad(
-  clients: KvClient[],
-  prefix: string,
-  count: number,
-  ledger: Ledger,
-  during?: (done: number) => Promise<void> | void,
-): Promise<void> {
-  let next = 0;
-  let done = 0;
-  let triggered = false;
-  await Promise.all(
-    clients.map(async (client) => {
-      for (let i = next++; i < count; i = next++) {
-        const key = `${prefix}-${i}`;
-        const value = `v${i}`;
-        try {
-          await client.put(key, value);
-          ledger.acknowledged.set(key, value);
-        } catch (err) {
-          if (!isQuorateError(err, ErrorCode.Indeterminate)) throw err;
-          ledger.indeterminate++;
-        }
-        done++;
-        if (!triggered && during !== undefined && done >= count / 3) {
-          triggered = true;
-          await during(done);
-        }
-      }
-    }),
-  );
-}
-
 describe("Raft KV over real NATS, members as processes", () => {
   let nats: NatsServer;
   let nc: NatsConnection;
   let members: MemberProcess[];
   let cleanup: () => Promise<void>;
   let clients: KvClient[];
-  const ledger: Ledger = { acknowledged: new Map(), indeterminate: 0 };
+  const ledger = emptyLedger();
 
   const leaderOf = async () => {
     const status = await waitForCluster(nc, CLUSTER, (s) => s.some((m) => m.role === "leader"));

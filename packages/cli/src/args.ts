@@ -1,5 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { ErrorCode, QuorateError } from "@quorate/core";
+import { ErrorCode, type LogLevel, QuorateError } from "@quorate/core";
 import type { NatsConnectOptions } from "@quorate/transport-nats";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -15,6 +15,16 @@ export const natsOptions = {
   "tls-ca": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
+} as const satisfies Options;
+
+/** Options every command that runs a member (of either protocol) accepts. */
+export const memberOptions = {
+  ...natsOptions,
+  cluster: { type: "string" },
+  id: { type: "string" },
+  data: { type: "string" },
+  "tick-ms": { type: "string" },
+  "log-level": { type: "string" },
 } as const satisfies Options;
 
 /** Parsed flags: booleans for `type: "boolean"` options, strings otherwise; all optional. */
@@ -83,4 +93,18 @@ export function natsConnectOptions(
 
 export function clusterName(value: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
   return value ?? env.QUORATE_CLUSTER ?? "quorate";
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+/** `--log-level`, else QUORATE_LOG_LEVEL, else info. */
+export function logLevel(value: string | undefined, env: Readonly<Record<string, string | undefined>>): LogLevel {
+  const level = value ?? env.QUORATE_LOG_LEVEL ?? "info";
+  if (!isLogLevel(level))
+    throw new QuorateError(ErrorCode.Config, `--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  return level;
 }

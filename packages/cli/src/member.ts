@@ -6,7 +6,14 @@ import {
   RequestError,
   type Subscription,
 } from "@nats-io/transport-node";
-import { type Logger, rpcSubject, SessionStateMachine, silentLogger, validateMembers } from "@quorate/core";
+import {
+  type Logger,
+  type PaxosBallot,
+  rpcSubject,
+  SessionStateMachine,
+  silentLogger,
+  validateMembers,
+} from "@quorate/core";
 import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
 import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
 import { openLmdbStorage, type RaftStorage } from "@quorate/storage";
@@ -17,11 +24,22 @@ export const KV_GROUP = "kv";
 /** Every member answers on this subject, so `quorate status` hears from all of them. */
 export const STATUS_SERVICE = "status";
 
-export interface MemberStatus extends RaftStatus {
-  protocol: "raft";
+/**
+ * One answer to `quorate status`: a Raft member, or one role of a Paxos member (shaped alike,
+ * so one table shows both; see PaxosMemberStatus).
+ */
+export interface MemberStatus extends Omit<RaftStatus, "role"> {
+  protocol: "raft" | "paxos";
+  /** Raft: the member's role; Paxos: "acceptor", "proposer:<mode>" or "learner". */
+  role: string;
+  /** Paxos: the ballot `term` is the round of. */
+  ballot?: PaxosBallot;
   cluster: string;
-  /** Hash of the replicated state at `appliedIndex`: members at the same index must agree. */
-  stateDigest: string;
+  /**
+   * Hash of the replicated state at `appliedIndex`: members at the same index must agree.
+   * Every Raft member has one; of the Paxos roles, learners.
+   */
+  stateDigest?: string;
 }
 
 export interface RaftKvMemberOptions {

@@ -15,17 +15,16 @@ import {
 } from "@quorate/paxos";
 import { openLmdbAcceptorStorage, openLmdbStorage } from "@quorate/storage";
 import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
-import { STATUS_SERVICE } from "./member.js";
+import { type MemberStatus, STATUS_SERVICE } from "./member.js";
 
 /** The consensus group that carries Multi-Paxos traffic between roles. */
 export const PAXOS_GROUP = "paxos";
 
-/** One role's answer to `quorate status`: Raft's columns plus the ballot and, for learners, a state digest. */
-export interface PaxosMemberStatus extends PaxosRoleStatus {
-  cluster: string;
-  /** Learners: hash of the replicated state at `appliedIndex`; learners at one index must agree. */
-  stateDigest?: string;
-}
+/**
+ * One role's answer to `quorate status`: Raft's columns plus the ballot and, for learners, a
+ * state digest. A MemberStatus, so `collectStatus` reads it like a Raft member's.
+ */
+export type PaxosMemberStatus = PaxosRoleStatus & MemberStatus;
 
 export interface PaxosMemberOptions {
   nc: NatsConnection;

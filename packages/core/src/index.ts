@@ -1,5 +1,6 @@
 export * from "./codec.js";
 export * from "./errors.js";
+export * from "./host.js";
 export * from "./ids.js";
 export * from "./log.js";
 export * from "./messages.js";

@@ -134,6 +134,31 @@ export const appendResponse = object({
 });
 export type AppendResponse = Infer<typeof appendResponse>;
 
+/**
+ * One chunk of a snapshot sent to a follower behind the leader's compaction point. Chunks are
+ * acknowledged one by one, so a transfer resumes where it stopped and never floods the link.
+ */
+export const installSnapshot = object({
+  term: uint,
+  /** Last index the snapshot covers, and the term of the entry there. */
+  index: uint,
+  lastTerm: uint,
+  /** Membership configuration at `index`. */
+  config: bytes,
+  offset: uint,
+  total: uint,
+  data: bytes,
+});
+export type InstallSnapshot = Infer<typeof installSnapshot>;
+
+export const installSnapshotResponse = object({
+  term: uint,
+  index: uint,
+  /** The offset the follower wants next; equal to the total once it has everything. */
+  next: uint,
+});
+export type InstallSnapshotResponse = Infer<typeof installSnapshotResponse>;
+
 export const timeoutNow = object({ term: uint });
 export type TimeoutNow = Infer<typeof timeoutNow>;
 
@@ -243,6 +268,8 @@ export const messageSchemas = {
   "raft.append": appendEntries,
   "raft.append.resp": appendResponse,
   "raft.timeout-now": timeoutNow,
+  "raft.snapshot": installSnapshot,
+  "raft.snapshot.resp": installSnapshotResponse,
   "paxos.p1a": paxosPrepare,
   "paxos.p1b": paxosPromise,
   "paxos.p2a": paxosAccept,

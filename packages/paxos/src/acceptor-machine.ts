@@ -1,18 +1,13 @@
 import type { NodeId, PaxosBallot } from "@quorate/core";
 import { setup } from "xstate";
 import { type AcceptorContext, type AcceptorLog, stepAcceptor } from "./acceptor-protocol.js";
-import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { AcceptorOutbox, PaxosMessage } from "./outbox.js";
+import { contextFromInput, type RoleInput } from "./role-input.js";
 import { ruleFor } from "./rule.js";
 
 export type AcceptorEvent = { type: "message"; from: NodeId; message: PaxosMessage };
 
-export interface AcceptorInput {
-  id: NodeId;
-  topology: PaxosTopology;
-  options: PaxosOptions;
-  log: AcceptorLog;
-  out: AcceptorOutbox;
+export interface AcceptorInput extends RoleInput<AcceptorLog, AcceptorOutbox> {
   /** The durable promise recovered from storage. */
   promised: PaxosBallot;
 }
@@ -36,11 +31,7 @@ export const acceptorMachine = setup({
 }).createMachine({
   id: "acceptor",
   context: ({ input }) => ({
-    id: input.id,
-    topology: input.topology,
-    options: input.options,
-    log: input.log,
-    out: input.out,
+    ...contextFromInput(input),
     promised: input.promised,
     checkpoints: {},
   }),

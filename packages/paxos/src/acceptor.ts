@@ -1,35 +1,17 @@
-import {
-  ErrorCode,
-  type Inbound,
-  type Logger,
-  type NodeId,
-  type PaxosAcceptance,
-  type PaxosBallot,
-  QuorateError,
-  silentLogger,
-  type Transport,
-} from "@quorate/core";
+import { type Inbound, type PaxosAcceptance, type PaxosBallot, silentLogger } from "@quorate/core";
 import type { AcceptorStorage, AcceptorWrite } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
-import { type AcceptorEvent, type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";
+import { type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";
 import { AcceptorLog } from "./acceptor-protocol.js";
-import { Courier } from "./courier.js";
-import { type PaxosOptions, type PaxosTopology, resolvePaxosOptions } from "./options.js";
-import { AcceptorOutbox, type PaxosMessage, type PaxosObservation } from "./outbox.js";
+import { DurableRoleHost } from "./durable-host.js";
+import { checkRoleId, messageEvent, type RoleHostOptions } from "./host.js";
+import { AcceptorOutbox } from "./outbox.js";
+import { roleInput } from "./role-input.js";
 import type { PaxosRoleStatus } from "./status.js";
 
-export interface AcceptorOptions {
-  /** This acceptor's role id, one of `topology.acceptors`. */
-  id: NodeId;
-  topology: PaxosTopology;
-  transport: Transport;
+/** `observe` receives the acceptor's promises, votes and truncations. */
+export interface AcceptorOptions extends RoleHostOptions<AcceptorMachine> {
   storage: AcceptorStorage;
-  paxos?: Partial<PaxosOptions>;
-  logger?: Logger;
-  /** Receives promises, votes and truncations, e.g. for the simulator's invariants. */
-  observe?: (observation: PaxosObservation) => void;
-  /** The rules; tests and simulators substitute broken variants with `provide()`. */
-  machine?: AcceptorMachine;
 }
 
 /**
@@ -37,54 +19,30 @@ export interface AcceptorOptions {
  * fsync for all that accumulated while the previous write was in flight) and sends each reply
  * only once the state it reports is durable.
  */
-export class Acceptor {
-  readonly id: NodeId;
+export class Acceptor extends DurableRoleHost {
   readonly #actor: Actor<AcceptorMachine>;
   readonly #log: AcceptorLog;
   readonly #out: AcceptorOutbox;
   readonly #options: AcceptorOptions;
-  readonly #logger: Logger;
-  readonly #courier: Courier;
-  #stopped = false;
-  #failure: Error | null = null;
 
   // Changes not yet handed to storage.
   #pendingPromise: PaxosBallot | null = null;
   #pendingAccepted = new Map<number, PaxosAcceptance>();
   #pendingTruncate: number | null = null;
-  #writing: Promise<void> | null = null;
 
   private constructor(options: AcceptorOptions, log: AcceptorLog, promised: PaxosBallot) {
-    this.id = options.id;
+    super(options.id, options.transport, options.logger ?? silentLogger, "acceptor");
     this.#options = options;
-    this.#logger = options.logger ?? silentLogger;
     this.#log = log;
     this.#out = new AcceptorOutbox();
-    this.#courier = new Courier(
-      options.transport,
-      () => this.#startWrite(),
-      (err) => this.#fail(err),
-    );
     this.#actor = createActor(options.machine ?? acceptorMachine, {
-      input: {
-        id: options.id,
-        topology: options.topology,
-        options: resolvePaxosOptions(options.paxos),
-        log,
-        out: this.#out,
-        promised,
-      },
+      input: { ...roleInput(options, log, this.#out), promised },
     });
   }
 
   /** Recovers the promise and votes from storage and starts serving. */
   static async start(options: AcceptorOptions): Promise<Acceptor> {
-    if (!options.topology.acceptors.includes(options.id)) {
-      throw new QuorateError(
-        ErrorCode.Config,
-        `acceptor '${options.id}' is not among the acceptors (${options.topology.acceptors.join(",")})`,
-      );
-    }
+    checkRoleId("acceptor", options.id, options.topology);
     const state = await options.storage.load();
     const acceptor = new Acceptor(
       options,
@@ -110,10 +68,6 @@ export class Acceptor {
     return this.#log.truncated;
   }
 
-  get failure(): Error | null {
-    return this.#failure;
-  }
-
   status(): PaxosRoleStatus {
     const promised = this.promised;
     return {
@@ -129,33 +83,13 @@ export class Acceptor {
     };
   }
 
-  /** Stops receiving and waits for the write in flight. */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#halt();
-    await this.#writing?.catch(() => undefined);
-  }
-
-  /** Halts at once, as a crash: the write in flight is left to the storage. */
-  kill(): void {
-    this.#halt();
-  }
-
-  #halt(): void {
-    this.#stopped = true;
-    this.#options.transport.listen(() => {});
-    this.#courier.close();
+  protected halted(): void {
     this.#actor.stop();
   }
 
   #receive(message: Inbound): void {
-    if (this.#stopped) return;
-    const event: AcceptorEvent = {
-      type: "message",
-      from: message.sender,
-      message: { type: message.type, body: message.body } as PaxosMessage,
-    };
-    this.#actor.send(event);
+    if (this.stopped) return;
+    this.#actor.send(messageEvent(message));
     const taken = this.#out.take();
     for (const observation of taken.observations) this.#options.observe?.(observation);
     if (taken.promised !== null) this.#pendingPromise = taken.promised;
@@ -166,11 +100,11 @@ export class Acceptor {
         if (slot <= taken.truncateThrough) this.#pendingAccepted.delete(slot);
       }
     }
-    this.#courier.push(taken.messages);
-    this.#courier.flush();
+    this.courier.push(taken.messages);
+    this.courier.flush();
   }
 
-  #startWrite(): Promise<void> | null {
+  protected startWrite(): Promise<void> | null {
     if (this.#pendingPromise === null && this.#pendingAccepted.size === 0 && this.#pendingTruncate === null) {
       return null;
     }
@@ -181,17 +115,6 @@ export class Acceptor {
     this.#pendingPromise = null;
     this.#pendingAccepted = new Map();
     this.#pendingTruncate = null;
-    const writing = this.#options.storage.write(write).finally(() => {
-      if (this.#writing === writing) this.#writing = null;
-    });
-    this.#writing = writing;
-    return writing;
-  }
-
-  #fail(err: Error): void {
-    if (this.#failure !== null) return;
-    this.#failure = err;
-    this.#logger.error("acceptor storage failed; stopping", { member: this.id, error: err.message });
-    this.#halt();
+    return this.#options.storage.write(write);
   }
 }

@@ -1,5 +1,5 @@
-import type { Transport } from "@quorate/core";
-import type { OutboundMessage } from "./outbox.js";
+import { asError, type OutboundMessage, type Transport } from "@quorate/core";
+import { transmit } from "./host.js";
 
 /**
  * Sends a role's messages, holding back those that depend on state not yet durable: the
@@ -8,7 +8,8 @@ import type { OutboundMessage } from "./outbox.js";
  * the write that covers the state they depend on is durable.
  */
 export class Courier {
-  #writing = false;
+  /** The write in flight, if any. */
+  #writing: Promise<void> | null = null;
   #held: OutboundMessage[] = [];
   #closed = false;
 
@@ -29,7 +30,7 @@ export class Courier {
 
   /** Starts the next write if none is in flight; with nothing to write, releases held messages. */
   flush(): void {
-    if (this.#writing || this.#closed) return;
+    if (this.#writing !== null || this.#closed) return;
     const held = this.#held;
     this.#held = [];
     const write = this.startWrite();
@@ -37,19 +38,24 @@ export class Courier {
       for (const message of held) this.#transmit(message);
       return;
     }
-    this.#writing = true;
+    this.#writing = write;
     write.then(
       () => {
-        this.#writing = false;
+        this.#writing = null;
         for (const message of held) this.#transmit(message);
         this.flush();
       },
       (err: unknown) => {
-        this.#writing = false;
+        this.#writing = null;
         this.#closed = true;
-        this.onWriteFailed(err instanceof Error ? err : new Error(String(err)));
+        this.onWriteFailed(asError(err));
       },
     );
+  }
+
+  /** Settles once the write in flight, if any, has succeeded or failed: a host stops after it. */
+  async writeSettled(): Promise<void> {
+    await this.#writing?.catch(() => undefined);
   }
 
   /** Stops sending; held messages are dropped, as a crashed process would drop them. */
@@ -59,8 +65,6 @@ export class Courier {
   }
 
   #transmit(message: OutboundMessage): void {
-    if (this.#closed) return;
-    if (message.to === null) this.transport.broadcast(message.type, message.body);
-    else this.transport.send(message.to, message.type, message.body);
+    if (!this.#closed) transmit(this.transport, message);
   }
 }

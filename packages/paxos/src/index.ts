@@ -1,3 +1,4 @@
+export type { Timers } from "@quorate/core";
 export { Acceptor, type AcceptorOptions } from "./acceptor.js";
 export { type AcceptorEvent, type AcceptorInput, type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";
 /** The rules of every role, for simulators that build deliberately broken variants. */
@@ -32,4 +33,3 @@ export * as proposerRules from "./proposer-protocol.js";
 export { NOOP, type ProposerContext, ProposerSlots } from "./proposer-protocol.js";
 export { type ScoutEvent, type ScoutMachine, scoutMachine } from "./scout.js";
 export type { PaxosRoleStatus } from "./status.js";
-export type { Timers } from "./timers.js";

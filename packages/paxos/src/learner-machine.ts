@@ -2,8 +2,8 @@ import type { NodeId } from "@quorate/core";
 import { NO_BALLOT } from "@quorate/storage";
 import { setup } from "xstate";
 import { type LearnerContext, type LearnerLog, propose, stepLearner, tick } from "./learner-protocol.js";
-import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";
+import { contextFromInput, type RoleInput } from "./role-input.js";
 import { ruleFor } from "./rule.js";
 
 /** Events the host sends. Time arrives only as `tick`. */
@@ -12,13 +12,7 @@ export type LearnerEvent =
   | { type: "message"; from: NodeId; message: PaxosMessage }
   | { type: "propose"; id: number; requests: readonly LearnerRequest[] };
 
-export interface LearnerInput {
-  id: NodeId;
-  topology: PaxosTopology;
-  options: PaxosOptions;
-  log: LearnerLog;
-  out: LearnerOutbox;
-}
+export type LearnerInput = RoleInput<LearnerLog, LearnerOutbox>;
 
 const rule = ruleFor<LearnerContext, LearnerEvent>();
 
@@ -37,11 +31,7 @@ export const learnerMachine = setup({
 }).createMachine({
   id: "learner",
   context: ({ input }) => ({
-    id: input.id,
-    topology: input.topology,
-    options: input.options,
-    log: input.log,
-    out: input.out,
+    ...contextFromInput(input),
     leader: null,
     leaderBallot: NO_BALLOT,
     leaderSilentTicks: 0,

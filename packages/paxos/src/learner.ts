@@ -1,45 +1,42 @@
 import {
+  asError,
   type ConsensusNode,
+  closedError,
   ErrorCode,
+  failBatches,
   type Inbound,
   type Logger,
   type NodeId,
   PaxosValueKind,
   QuorateError,
+  queueRequest,
+  realTimers,
+  rejectAll,
   type StateMachine,
   silentLogger,
-  type Transport,
+  TakenRequests,
+  type Timers,
 } from "@quorate/core";
 import type { RaftStorage } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
+import { checkRoleId, messageEvent, type TickingHostOptions, transmit } from "./host.js";
 import { type LearnerEvent, type LearnerMachine, learnerMachine } from "./learner-machine.js";
 import { type LearnerContext, LearnerLog } from "./learner-protocol.js";
-import { type PaxosOptions, type PaxosTopology, resolvePaxosOptions } from "./options.js";
-import { LearnerOutbox, type LearnerRequest, type PaxosMessage, type PaxosObservation } from "./outbox.js";
+import { LearnerOutbox, type LearnerRequest } from "./outbox.js";
+import { roleInput } from "./role-input.js";
 import type { PaxosRoleStatus } from "./status.js";
-import { realTimers, type Timers } from "./timers.js";
 
-export interface LearnerOptions {
-  /** This learner's role id, one of `topology.learners`. */
-  id: NodeId;
-  topology: PaxosTopology;
-  transport: Transport;
+export interface LearnerOptions extends TickingHostOptions<LearnerMachine> {
   /**
    * Durable checkpoints (stored as snapshots) and the incarnation counter (stored as the hard
    * state's term); any RaftStorage serves.
    */
   storage: RaftStorage;
   stateMachine: StateMachine;
-  paxos?: Partial<PaxosOptions>;
-  tickMs?: number;
   /** A request not applied within this time fails as Indeterminate. */
   proposalTimeoutMs?: number;
   /** Applied slots between durable checkpoints; acceptors truncate below checkpoints. */
   checkpointInterval?: number;
-  logger?: Logger;
-  timers?: Timers;
-  observe?: (observation: PaxosObservation) => void;
-  machine?: LearnerMachine;
 }
 
 /** Request seqs of one incarnation live in [incarnation * 2^32, (incarnation + 1) * 2^32). */
@@ -71,7 +68,6 @@ export class Learner implements ConsensusNode {
   readonly #options: LearnerOptions;
   readonly #logger: Logger;
   readonly #timers: Timers;
-  readonly #proposalTimeoutMs: number;
   readonly #checkpointInterval: number;
   #ticker: unknown;
   #stopped = false;
@@ -81,7 +77,8 @@ export class Learner implements ConsensusNode {
   #flushScheduled = false;
   #nextBatch = 1;
   readonly #batches = new Map<number, Queued[]>();
-  readonly #waiting = new Map<number, Waiter & { timer: unknown }>();
+  /** Requests handed to the proposer by seq, waiting to be applied here. */
+  readonly #waiting: TakenRequests<number, Waiter>;
   #checkpointRequested: number;
   #writing: Promise<void> | null = null;
 
@@ -90,29 +87,18 @@ export class Learner implements ConsensusNode {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     this.#timers = options.timers ?? realTimers;
-    this.#proposalTimeoutMs = options.proposalTimeoutMs ?? 10_000;
+    this.#waiting = new TakenRequests(this.#timers, options.proposalTimeoutMs ?? 10_000);
     this.#checkpointInterval = options.checkpointInterval ?? 1000;
     this.#log = log;
     this.#checkpointRequested = log.applied;
     this.#actor = createActor(options.machine ?? learnerMachine, {
-      input: {
-        id: options.id,
-        topology: options.topology,
-        options: resolvePaxosOptions(options.paxos),
-        log,
-        out: this.#out,
-      },
+      input: roleInput(options, log, this.#out),
     });
   }
 
   /** Restores the latest checkpoint, takes a new incarnation, and starts learning. */
   static async start(options: LearnerOptions): Promise<Learner> {
-    if (!options.topology.learners.includes(options.id)) {
-      throw new QuorateError(
-        ErrorCode.Config,
-        `learner '${options.id}' is not among the learners (${options.topology.learners.join(",")})`,
-      );
-    }
+    checkRoleId("learner", options.id, options.topology);
     const state = await options.storage.load();
     // A fresh incarnation numbers its requests apart from any earlier one's, which may still
     // be decided after this restart and must not be taken for ours.
@@ -165,18 +151,14 @@ export class Learner implements ConsensusNode {
   }
 
   propose(command: Uint8Array): Promise<Uint8Array> {
-    const closed = this.#closedError();
-    if (closed !== null) return Promise.reject(closed);
-    return new Promise((resolve, reject) => {
+    return queueRequest(this.#closedError(), (resolve, reject) => {
       this.#queue.push({ request: { kind: PaxosValueKind.Command, data: command }, resolve, reject });
       this.#scheduleFlush();
     });
   }
 
   readBarrier(): Promise<void> {
-    const closed = this.#closedError();
-    if (closed !== null) return Promise.reject(closed);
-    return new Promise((resolve, reject) => {
+    return queueRequest(this.#closedError(), (resolve, reject) => {
       this.#reads.push({ resolve: () => resolve(), reject });
       this.#scheduleFlush();
     });
@@ -200,12 +182,7 @@ export class Learner implements ConsensusNode {
   }
 
   #closedError(): QuorateError | null {
-    if (this.#failure !== null) {
-      return new QuorateError(ErrorCode.Closed, `learner ${this.id} failed: ${this.#failure.message}`, {
-        cause: this.#failure,
-      });
-    }
-    return this.#stopped ? new QuorateError(ErrorCode.Closed, `learner ${this.id} stopped`) : null;
+    return closedError(`learner ${this.id}`, this.#failure, this.#stopped);
   }
 
   #scheduleFlush(): void {
@@ -238,11 +215,7 @@ export class Learner implements ConsensusNode {
   }
 
   #receive(message: Inbound): void {
-    this.#event({
-      type: "message",
-      from: message.sender,
-      message: { type: message.type, body: message.body } as PaxosMessage,
-    });
+    this.#event(messageEvent(message));
   }
 
   #event(event: LearnerEvent): void {
@@ -264,34 +237,15 @@ export class Learner implements ConsensusNode {
         for (const q of batch) q.reject(err);
         continue;
       }
-      for (const [i, q] of batch.entries()) this.#await(outcome.firstSeq + i, q);
+      for (const [i, q] of batch.entries()) {
+        const seq = outcome.firstSeq + i;
+        this.#waiting.add(seq, q, `request ${seq} was not applied in time; it may still be chosen`);
+      }
     }
-    for (const message of taken.messages) {
-      const transport = this.#options.transport;
-      if (message.to === null) transport.broadcast(message.type, message.body);
-      else transport.send(message.to, message.type, message.body);
-    }
+    // Learners make nothing durable that a message depends on: every message leaves at once.
+    for (const message of taken.messages) transmit(this.#options.transport, message);
     if (taken.restore !== null) this.#restore(taken.restore.slot, taken.restore.data);
     this.#apply();
-  }
-
-  #await(seq: number, waiter: Waiter): void {
-    const timer = this.#timers.setTimeout(() => {
-      if (this.#waiting.get(seq)?.resolve !== waiter.resolve) return;
-      this.#waiting.delete(seq);
-      waiter.reject(
-        new QuorateError(ErrorCode.Indeterminate, `request ${seq} was not applied in time; it may still be chosen`),
-      );
-    }, this.#proposalTimeoutMs);
-    this.#waiting.set(seq, { ...waiter, timer });
-  }
-
-  #settle(seq: number, result: Uint8Array): void {
-    const waiter = this.#waiting.get(seq);
-    if (waiter === undefined) return;
-    this.#waiting.delete(seq);
-    this.#timers.clearTimeout(waiter.timer);
-    waiter.resolve(result);
   }
 
   #apply(): void {
@@ -304,13 +258,13 @@ export class Learner implements ConsensusNode {
           result = this.#options.stateMachine.apply(value.data, slot);
         } catch (err) {
           // Learners must not diverge: a state machine that throws stops this one.
-          this.#fail(err instanceof Error ? err : new Error(String(err)));
+          this.#fail(asError(err));
           return;
         }
       }
       log.markApplied(slot);
       this.#options.observe?.({ kind: "applied", learner: this.id, slot, value });
-      if (value.origin === this.id) this.#settle(value.seq, result);
+      if (value.origin === this.id) this.#waiting.take(value.seq)?.resolve(result);
     }
     if (log.applied >= this.#checkpointRequested + this.#checkpointInterval && this.#writing === null) {
       this.#checkpoint(log.applied, this.#options.stateMachine.snapshot());
@@ -344,7 +298,7 @@ export class Learner implements ConsensusNode {
         },
         (err: unknown) => {
           if (this.#writing === writing) this.#writing = null;
-          this.#fail(err instanceof Error ? err : new Error(String(err)));
+          this.#fail(asError(err));
         },
       );
     this.#writing = writing;
@@ -356,17 +310,12 @@ export class Learner implements ConsensusNode {
     this.#timers.clearInterval(this.#ticker);
     this.#options.transport.listen(() => {});
     this.#actor.stop();
-    for (const w of this.#waiting.values()) {
-      this.#timers.clearTimeout(w.timer);
-      // Handed to the proposer: the outcome is unknown.
-      w.reject(new QuorateError(ErrorCode.Indeterminate, err.message, { cause: err }));
-    }
-    this.#waiting.clear();
-    for (const batch of this.#batches.values()) for (const q of batch) q.reject(err);
-    this.#batches.clear();
-    for (const q of this.#queue) q.reject(err);
+    // Handed to the proposer: the outcome is unknown.
+    this.#waiting.failAll(err);
+    failBatches(this.#batches, err);
+    rejectAll(this.#queue, err);
     this.#queue = [];
-    for (const r of this.#reads) r.reject(err);
+    rejectAll(this.#reads, err);
     this.#reads = [];
   }
 

@@ -2,20 +2,16 @@ import type {
   MessageMap,
   MessageType,
   NodeId,
+  OutboundMessage,
   PaxosAcceptance,
   PaxosBallot,
   PaxosValue,
   PaxosValueKind,
 } from "@quorate/core";
 
-/** A message the host must send. `to === null` is a broadcast to every role of the group. */
-export interface OutboundMessage<T extends MessageType = MessageType> {
-  readonly to: NodeId | null;
-  readonly type: T;
-  readonly body: MessageMap[T];
-  /** Sent only once every write requested before it is durable (promises, acceptances, rounds). */
-  readonly afterPersist: boolean;
-}
+// A broadcast (`to === null`) reaches every role of the group; promises, acceptances and new
+// rounds wait for durability (`afterPersist`).
+export type { OutboundMessage } from "@quorate/core";
 
 /** A message as a role machine sees it: its type and validated body. */
 export type PaxosMessage = { [K in MessageType]: { type: K; body: MessageMap[K] } }[MessageType];

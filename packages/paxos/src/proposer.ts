@@ -1,75 +1,53 @@
 import {
-  ErrorCode,
   type Inbound,
   type Logger,
   type NodeId,
   type PaxosBallot,
-  QuorateError,
+  realTimers,
   silentLogger,
-  type Transport,
+  type Timers,
 } from "@quorate/core";
 import type { RaftStorage } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
-import { Courier } from "./courier.js";
-import { type PaxosOptions, type PaxosTopology, resolvePaxosOptions } from "./options.js";
-import { type PaxosMessage, type PaxosObservation, ProposerOutbox } from "./outbox.js";
+import { DurableRoleHost } from "./durable-host.js";
+import { checkRoleId, messageEvent, type TickingHostOptions } from "./host.js";
+import { resolvePaxosOptions } from "./options.js";
+import { type PaxosObservation, ProposerOutbox } from "./outbox.js";
 import { type ProposerEvent, type ProposerMachine, proposerMachine, proposerMode } from "./proposer-machine.js";
 import { type ProposerContext, ProposerSlots } from "./proposer-protocol.js";
 import type { PaxosRoleStatus } from "./status.js";
-import { realTimers, type Timers } from "./timers.js";
 
-export interface ProposerOptions {
-  /** This proposer's role id, one of `topology.proposers`. */
-  id: NodeId;
-  topology: PaxosTopology;
-  transport: Transport;
+export interface ProposerOptions extends TickingHostOptions<ProposerMachine> {
   /**
    * Where the highest round used is kept, so a restarted proposer never reuses a ballot. Any
    * RaftStorage serves: the round is stored as the hard state's term, which is what it is.
    */
   storage: RaftStorage;
-  paxos?: Partial<PaxosOptions>;
-  /** Milliseconds per tick. */
-  tickMs?: number;
-  logger?: Logger;
   /** Seeds the randomized leader timeout; defaults to the id. */
   seed?: number | string;
-  timers?: Timers;
-  observe?: (observation: PaxosObservation) => void;
-  /** The protocol machine; tests and simulators substitute broken variants with `provide()`. */
-  machine?: ProposerMachine;
 }
 
 /**
  * Hosts the proposer machine: ticks it, feeds it messages, makes each new round durable
  * before the p1a that carries it leaves, and sends everything else at once.
  */
-export class Proposer {
-  readonly id: NodeId;
+export class Proposer extends DurableRoleHost {
   readonly #actor: Actor<ProposerMachine>;
   readonly #out = new ProposerOutbox();
   readonly #slots = new ProposerSlots();
   readonly #options: ProposerOptions;
   readonly #logger: Logger;
   readonly #timers: Timers;
-  readonly #courier: Courier;
   #ticker: unknown;
-  #stopped = false;
-  #failure: Error | null = null;
   #pendingRound: number | null = null;
-  #writing: Promise<void> | null = null;
   #highestDecided = 0;
 
   private constructor(options: ProposerOptions, round: number) {
-    this.id = options.id;
+    const logger = options.logger ?? silentLogger;
+    super(options.id, options.transport, logger, "proposer");
     this.#options = options;
-    this.#logger = options.logger ?? silentLogger;
+    this.#logger = logger;
     this.#timers = options.timers ?? realTimers;
-    this.#courier = new Courier(
-      options.transport,
-      () => this.#startWrite(),
-      (err) => this.#fail(err),
-    );
     this.#actor = createActor(options.machine ?? proposerMachine, {
       input: {
         id: options.id,
@@ -84,12 +62,7 @@ export class Proposer {
   }
 
   static async start(options: ProposerOptions): Promise<Proposer> {
-    if (!options.topology.proposers.includes(options.id)) {
-      throw new QuorateError(
-        ErrorCode.Config,
-        `proposer '${options.id}' is not among the proposers (${options.topology.proposers.join(",")})`,
-      );
-    }
+    checkRoleId("proposer", options.id, options.topology);
     const state = await options.storage.load();
     const proposer = new Proposer(options, state.hardState.term);
     proposer.#actor.start();
@@ -113,10 +86,6 @@ export class Proposer {
     return this.#context().leader;
   }
 
-  get failure(): Error | null {
-    return this.#failure;
-  }
-
   status(): PaxosRoleStatus {
     const ctx = this.#context();
     const ballot = this.ballot;
@@ -133,22 +102,8 @@ export class Proposer {
     };
   }
 
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#halt();
-    await this.#writing?.catch(() => undefined);
-  }
-
-  /** Halts at once, as a crash. */
-  kill(): void {
-    this.#halt();
-  }
-
-  #halt(): void {
-    this.#stopped = true;
+  protected halted(): void {
     this.#timers.clearInterval(this.#ticker);
-    this.#options.transport.listen(() => {});
-    this.#courier.close();
     this.#actor.stop();
   }
 
@@ -157,15 +112,11 @@ export class Proposer {
   }
 
   #receive(message: Inbound): void {
-    this.#event({
-      type: "message",
-      from: message.sender,
-      message: { type: message.type, body: message.body } as PaxosMessage,
-    });
+    this.#event(messageEvent(message));
   }
 
   #event(event: ProposerEvent): void {
-    if (this.#stopped) return;
+    if (this.stopped) return;
     this.#actor.send(event);
     this.#drain();
   }
@@ -174,8 +125,8 @@ export class Proposer {
     const taken = this.#out.take();
     for (const observation of taken.observations) this.#observe(observation);
     if (taken.round !== null) this.#pendingRound = taken.round;
-    this.#courier.push(taken.messages);
-    this.#courier.flush();
+    this.courier.push(taken.messages);
+    this.courier.flush();
   }
 
   #observe(observation: PaxosObservation): void {
@@ -188,19 +139,10 @@ export class Proposer {
     this.#options.observe?.(observation);
   }
 
-  #startWrite(): Promise<void> | null {
+  protected startWrite(): Promise<void> | null {
     if (this.#pendingRound === null) return null;
     const round = this.#pendingRound;
     this.#pendingRound = null;
-    const writing = this.#options.storage.write({ hardState: { term: round, vote: null, commit: 0 } });
-    this.#writing = writing;
-    return writing;
-  }
-
-  #fail(err: Error): void {
-    if (this.#failure !== null) return;
-    this.#failure = err;
-    this.#logger.error("proposer storage failed; stopping", { member: this.id, error: err.message });
-    this.#halt();
+    return this.#options.storage.write({ hardState: { term: round, vote: null, commit: 0 } });
   }
 }

@@ -1,4 +1,4 @@
-import type { MessageMap, MessageType, NodeId, PaxosBallot, PaxosValue, Transport } from "@quorate/core";
+import type { MessageMap, MessageType, NodeId, PaxosBallot, PaxosValue, Timers, Transport } from "@quorate/core";
 import { emptyStats } from "@quorate/core";
 import { type PaxosMessage, resolvePaxosOptions, resolveTopology } from "../src/index.js";
 
@@ -58,5 +58,22 @@ export function manualDisk(): { schedule: (makeDurable: () => void) => void; flu
       for (const f of now) f();
     },
     pending: () => queue.length,
+  };
+}
+
+/** Timers whose interval the test fires by hand; timeouts never fire. */
+export function handTimers(): { timers: Timers; tick(): void } {
+  let tick: (() => void) | undefined;
+  return {
+    timers: {
+      setInterval: (cb: () => void) => {
+        tick = cb;
+        return 1;
+      },
+      clearInterval: () => {},
+      setTimeout: () => 0,
+      clearTimeout: () => {},
+    },
+    tick: () => tick?.(),
   };
 }

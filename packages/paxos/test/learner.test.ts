@@ -3,23 +3,14 @@ import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { Learner } from "../src/index.js";
-import { b, options, RecordingTransport, topology } from "./helpers.js";
+import { b, handTimers, options, RecordingTransport, topology } from "./helpers.js";
 
 function put(key: string, value: string, seq = 0, origin = "l9"): PaxosValue {
   return { kind: 0, data: encodeSessionCommand(null, encodeKvCommand({ op: "put", key, value })), origin, seq };
 }
 
 async function learner() {
-  let tick: (() => void) | undefined;
-  const timers = {
-    setInterval: (cb: () => void) => {
-      tick = cb;
-      return 1;
-    },
-    clearInterval: () => {},
-    setTimeout: () => 0,
-    clearTimeout: () => {},
-  };
+  const clock = handTimers();
   const transport = new RecordingTransport("l1");
   const store = new KvStateMachine();
   const stateMachine = new SessionStateMachine(store);
@@ -30,13 +21,20 @@ async function learner() {
     storage: createMemoryStorage(),
     stateMachine,
     paxos: options,
-    timers,
+    timers: clock.timers,
   });
   const choose = (slot: number, value: PaxosValue, ballot = b(1, "p1"), voters = ["a1", "a2"]) => {
     transport.deliver("p1", "paxos.p2a", { ballot, proposals: [{ slot, value }] });
     for (const a of voters) transport.deliver(a, "paxos.p2b", { ballot, slots: [slot], truncated: 0 });
   };
-  return { node, transport, store, stateMachine, choose, tick: (n = 1) => Array.from({ length: n }, () => tick?.()) };
+  return {
+    node,
+    transport,
+    store,
+    stateMachine,
+    choose,
+    tick: (n = 1) => Array.from({ length: n }, () => clock.tick()),
+  };
 }
 
 describe("learner", () => {

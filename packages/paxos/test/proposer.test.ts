@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
 import { NOOP, Proposer, ProposerSlots, proposerMachine, resolveTopology } from "../src/index.js";
 import { ProposerOutbox } from "../src/outbox.js";
-import { b, command, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
+import { b, command, handTimers, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 
 function proposer(id = "p1", round = 0) {
   const out = new ProposerOutbox();
@@ -189,23 +189,6 @@ describe("proposer: a new leader's phase 2", () => {
 });
 
 describe("proposer host", () => {
-  /** Timers whose interval the test fires by hand. */
-  function handTimers() {
-    let tick: (() => void) | undefined;
-    return {
-      timers: {
-        setInterval: (cb: () => void) => {
-          tick = cb;
-          return 1;
-        },
-        clearInterval: () => {},
-        setTimeout: () => 0,
-        clearTimeout: () => {},
-      },
-      tick: () => tick?.(),
-    };
-  }
-
   async function start(disk: MemoryDisk, schedule?: (f: () => void) => void) {
     const clock = handTimers();
     const transport = new RecordingTransport("p1");

@@ -1,8 +1,9 @@
+export type { Timers } from "@quorate/core";
 export type { LogEntry } from "./log.js";
 export { entryBytes, RaftLog } from "./log.js";
 export type { RaftEvent, RaftInput, RaftMachine } from "./machine.js";
 export { raftMachine, rule } from "./machine.js";
-export type { RaftNodeOptions, RaftStatus, Timers } from "./node.js";
+export type { RaftNodeOptions, RaftStatus } from "./node.js";
 export { RaftNode } from "./node.js";
 export type { RaftOptions } from "./options.js";
 export { DEFAULT_RAFT_OPTIONS, resolveRaftOptions } from "./options.js";

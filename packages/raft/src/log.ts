@@ -104,4 +104,26 @@ export class RaftLog {
     }
     return i;
   }
+
+  /** Forgets entries up to `index`, which a durable snapshot now covers. */
+  compact(index: number): void {
+    const term = this.term(index);
+    invariant(term !== undefined && index <= this.lastIndex, `compact to ${index} outside the log`);
+    this.#entries = this.#entries.slice(index - this.#snapshotIndex);
+    this.#snapshotIndex = index;
+    this.#snapshotTerm = term;
+  }
+
+  /**
+   * Replaces the log's prefix by a snapshot received from the leader. A suffix that matches the
+   * snapshot's last entry is kept (§7, compaction/memsnapshot.tex); otherwise the log is discarded.
+   * Returns whether the suffix was kept.
+   */
+  installSnapshot(index: number, term: number): boolean {
+    const keep = index <= this.lastIndex && this.term(index) === term;
+    this.#entries = keep ? this.#entries.slice(index - this.#snapshotIndex) : [];
+    this.#snapshotIndex = index;
+    this.#snapshotTerm = term;
+    return keep;
+  }
 }

@@ -7,10 +7,13 @@ import {
   becomeLeader,
   campaign,
   campaignPreVote,
+  compactLog,
   propose,
   type RaftContext,
   type RaftMessage,
+  type ReceivedSnapshot,
   type RoleChange,
+  receiveSnapshot,
   recordPersisted,
   rejectProposal,
   rejectRead,
@@ -32,6 +35,10 @@ export type RaftEvent =
   | { type: "persisted"; index: number; term: number }
   /** Leadership transfer to `to`, or to the most up-to-date follower. */
   | { type: "transfer"; to: NodeId | null }
+  /** A complete snapshot from the leader, assembled by the host from chunks. */
+  | ({ type: "snapshot"; from: NodeId } & ReceivedSnapshot)
+  /** The host made a snapshot at `index` durable. */
+  | { type: "compacted"; index: number }
   | RoleChange;
 
 export interface RaftInput {
@@ -115,6 +122,17 @@ export const raftMachine = setup({
       recordPersisted(d, "leader", e.index, e.term),
     ),
     transfer: rule<Extract<RaftEvent, { type: "transfer" }>>((d, e) => startTransfer(d, e.to)),
+    snapshotAsFollower: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
+      receiveSnapshot(d, "follower", e.from, e),
+    ),
+    snapshotAsPreCandidate: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
+      receiveSnapshot(d, "pre-candidate", e.from, e),
+    ),
+    snapshotAsCandidate: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
+      receiveSnapshot(d, "candidate", e.from, e),
+    ),
+    snapshotAsLeader: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) => receiveSnapshot(d, "leader", e.from, e)),
+    compacted: rule<Extract<RaftEvent, { type: "compacted" }>>((d, e) => compactLog(d, e.index)),
     rejectTransfer: rule((d) => rejectTransfer(d)),
   },
   guards: {
@@ -154,6 +172,7 @@ export const raftMachine = setup({
   },
   initial: "follower",
   on: {
+    compacted: { actions: "compacted" },
     "become.follower": { target: ".follower", reenter: true },
     "become.candidate": { target: ".candidate", reenter: true },
     "become.leader": { target: ".leader" },
@@ -164,6 +183,7 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickElection" },
         message: { actions: "stepFollower" },
+        snapshot: { actions: "snapshotAsFollower" },
         "election.timeout": [{ guard: "preVoteEnabled", target: "preCandidate" }, { target: "candidate" }],
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
@@ -176,6 +196,7 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickElection" },
         message: { actions: "stepPreCandidate" },
+        snapshot: { actions: "snapshotAsPreCandidate" },
         "election.timeout": { target: "preCandidate", reenter: true, actions: "timedOut" },
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
@@ -188,6 +209,7 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickElection" },
         message: { actions: "stepCandidate" },
+        snapshot: { actions: "snapshotAsCandidate" },
         "election.timeout": [
           { guard: "preVoteEnabled", target: "preCandidate", actions: "timedOut" },
           { target: "candidate", reenter: true, actions: "timedOut" },
@@ -203,6 +225,7 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickLeader" },
         message: { actions: "stepLeader" },
+        snapshot: { actions: "snapshotAsLeader" },
         propose: { actions: "propose" },
         read: { actions: "read" },
         persisted: { actions: "persistedAsLeader" },

@@ -1,13 +1,22 @@
 import {
+  asError,
   type ConsensusNode,
+  closedError,
   EntryKind,
   ErrorCode,
+  failBatches,
   type Inbound,
   type Logger,
   type NodeId,
+  type OutboundMessage,
   QuorateError,
+  queueRequest,
+  realTimers,
+  rejectAll,
   type StateMachine,
   silentLogger,
+  TakenRequests,
+  type Timers,
   type Transport,
 } from "@quorate/core";
 import type { RaftStorage } from "@quorate/storage";
@@ -16,24 +25,9 @@ import { type Actor, createActor } from "xstate";
 import { RaftLog } from "./log.js";
 import { type RaftMachine, raftMachine } from "./machine.js";
 import { type RaftOptions, resolveRaftOptions } from "./options.js";
-import { type OutboundMessage, Outbox, type RaftObservation, type Role } from "./outbox.js";
+import { Outbox, type RaftObservation, type Role } from "./outbox.js";
 import { isRaftMessageType, type RaftContext, type RaftMessage } from "./protocol.js";
 import { RaftTelemetry } from "./telemetry.js";
-
-/** Interval timers; the simulator substitutes virtual ones. */
-export interface Timers {
-  setInterval(callback: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const realTimers: Timers = {
-  setInterval: (cb, ms) => setInterval(cb, ms),
-  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
-  setTimeout: (cb, ms) => setTimeout(cb, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export interface RaftNodeOptions {
   id: NodeId;
@@ -71,7 +65,6 @@ interface PendingProposal {
   readonly term: number;
   readonly resolve: (result: Uint8Array) => void;
   readonly reject: (err: Error) => void;
-  readonly timer: unknown;
 }
 
 interface QueuedProposal {
@@ -127,7 +120,8 @@ export class RaftNode implements ConsensusNode {
   #nextBatchId = 1;
   readonly #proposalBatches = new Map<number, QueuedProposal[]>();
   readonly #readBatches = new Map<number, Waiter[]>();
-  readonly #pendingByIndex = new Map<number, PendingProposal>();
+  /** Appended proposals by log index, waiting to be applied. */
+  readonly #pendingByIndex: TakenRequests<number, PendingProposal>;
   /** Reads confirmed by the leader, waiting for the state machine to reach their index. */
   #appliedWaiters: { index: number; waiters: Waiter[] }[] = [];
   readonly #telemetry: RaftTelemetry;
@@ -137,6 +131,7 @@ export class RaftNode implements ConsensusNode {
     this.id = options.id;
     this.#options = { tickMs: 50, proposalTimeoutMs: 10_000, ...options };
     this.#timers = options.timers ?? realTimers;
+    this.#pendingByIndex = new TakenRequests(this.#timers, this.#options.proposalTimeoutMs);
     this.#logger = options.logger ?? silentLogger;
     this.#log = log;
     this.#actor = actor;
@@ -224,18 +219,14 @@ export class RaftNode implements ConsensusNode {
   }
 
   propose(command: Uint8Array): Promise<Uint8Array> {
-    const closed = this.#closedError();
-    if (closed !== null) return Promise.reject(closed);
-    return new Promise((resolve, reject) => {
+    return queueRequest(this.#closedError(), (resolve, reject) => {
       this.#proposalQueue.push({ command, context: activeContext(), resolve, reject });
       this.#scheduleFlush();
     });
   }
 
   readBarrier(): Promise<void> {
-    const closed = this.#closedError();
-    if (closed !== null) return Promise.reject(closed);
-    return new Promise((resolve, reject) => {
+    return queueRequest(this.#closedError(), (resolve, reject) => {
       this.#readQueue.push({ resolve, reject });
       this.#scheduleFlush();
     });
@@ -277,13 +268,7 @@ export class RaftNode implements ConsensusNode {
   }
 
   #closedError(): QuorateError | null {
-    if (this.#failure !== null) {
-      return new QuorateError(ErrorCode.Closed, `raft node ${this.id} failed: ${this.#failure.message}`, {
-        cause: this.#failure,
-      });
-    }
-    if (this.#stopped) return new QuorateError(ErrorCode.Closed, `raft node ${this.id} stopped`);
-    return null;
+    return closedError(`raft node ${this.id}`, this.#failure, this.#stopped);
   }
 
   #receive(message: Inbound): void {
@@ -382,7 +367,7 @@ export class RaftNode implements ConsensusNode {
       },
       (err: unknown) => {
         this.#writing = null;
-        this.#fail(err instanceof Error ? err : new Error(String(err)));
+        this.#fail(asError(err));
       },
     );
   }
@@ -409,15 +394,13 @@ export class RaftNode implements ConsensusNode {
           result = this.#options.stateMachine.apply(entry.data, index);
         } catch (err) {
           // Replicas must not diverge: a state machine that throws stops this node.
-          this.#fail(err instanceof Error ? err : new Error(String(err)));
+          this.#fail(asError(err));
           return;
         }
       }
       this.#applied = index;
-      const pending = this.#pendingByIndex.get(index);
+      const pending = this.#pendingByIndex.take(index);
       if (pending !== undefined) {
-        this.#pendingByIndex.delete(index);
-        this.#timers.clearTimeout(pending.timer);
         if (pending.term === entry.term && result !== null) pending.resolve(result);
         // Another leader's entry took this index: ours can never commit; a retry is safe.
         else pending.reject(notLeader(this.id, this.#context().leader));
@@ -457,17 +440,11 @@ export class RaftNode implements ConsensusNode {
     );
     batch.forEach((p, i) => {
       const index = outcome.firstIndex + i;
-      const timer = this.#timers.setTimeout(() => {
-        if (this.#pendingByIndex.get(index)?.resolve !== p.resolve) return;
-        this.#pendingByIndex.delete(index);
-        p.reject(
-          new QuorateError(
-            ErrorCode.Indeterminate,
-            `proposal at index ${index} was not applied in time; it may still commit`,
-          ),
-        );
-      }, this.#options.proposalTimeoutMs);
-      this.#pendingByIndex.set(index, { term: outcome.term, resolve: p.resolve, reject: p.reject, timer });
+      this.#pendingByIndex.add(
+        index,
+        { term: outcome.term, resolve: p.resolve, reject: p.reject },
+        `proposal at index ${index} was not applied in time; it may still commit`,
+      );
     });
   }
 
@@ -491,21 +468,15 @@ export class RaftNode implements ConsensusNode {
 
   #failAll(err: Error): void {
     this.#closeTelemetry();
-    for (const p of this.#pendingByIndex.values()) {
-      this.#timers.clearTimeout(p.timer);
-      // Already appended: the outcome is unknown, the entry may still commit elsewhere.
-      p.reject(new QuorateError(ErrorCode.Indeterminate, err.message, { cause: err }));
-    }
-    this.#pendingByIndex.clear();
-    for (const batch of this.#proposalBatches.values()) for (const p of batch) p.reject(err);
-    this.#proposalBatches.clear();
-    for (const p of this.#proposalQueue) p.reject(err);
+    // Already appended: the outcome is unknown, the entry may still commit elsewhere.
+    this.#pendingByIndex.failAll(err);
+    failBatches(this.#proposalBatches, err);
+    rejectAll(this.#proposalQueue, err);
     this.#proposalQueue = [];
-    for (const batch of this.#readBatches.values()) for (const w of batch) w.reject(err);
-    this.#readBatches.clear();
-    for (const w of this.#readQueue) w.reject(err);
+    failBatches(this.#readBatches, err);
+    rejectAll(this.#readQueue, err);
     this.#readQueue = [];
-    for (const r of this.#appliedWaiters) for (const w of r.waiters) w.reject(err);
+    for (const r of this.#appliedWaiters) rejectAll(r.waiters, err);
     this.#appliedWaiters = [];
   }
 

@@ -1,18 +1,9 @@
-import type { MessageMap, MessageType, NodeId } from "@quorate/core";
+import type { MessageMap, MessageType, NodeId, OutboundMessage } from "@quorate/core";
 
-/** A message the host must send. `to === null` is a broadcast to the whole group. */
-export interface OutboundMessage<T extends MessageType = MessageType> {
-  readonly to: NodeId | null;
-  readonly type: T;
-  readonly body: MessageMap[T];
-  /**
-   * True when the message depends on state not yet durable (a vote, an ack, a candidate's
-   * request): the host sends it only once every write requested before it is on disk.
-   * Only the leader's AppendEntries go out at once (thesis §10.2.1: the leader writes its
-   * own log in parallel with replication and counts itself only once durable).
-   */
-  readonly afterPersist: boolean;
-}
+// Every message but the leader's AppendEntries waits for durability (`afterPersist`): a vote, an
+// ack, a candidate's request. The leader's appends go out at once (thesis §10.2.1: the leader
+// writes its own log in parallel with replication and counts itself only once durable).
+export type { OutboundMessage } from "@quorate/core";
 
 export type Role = "follower" | "pre-candidate" | "candidate" | "leader";
 
@@ -25,11 +16,21 @@ export type RaftObservation =
   | { kind: "append"; firstIndex: number; lastIndex: number; term: number }
   | { kind: "ack"; from: NodeId; index: number }
   | { kind: "commit"; index: number; term: number }
-  | { kind: "step-down"; term: number; reason: "higher-term" | "check-quorum" };
+  | { kind: "step-down"; term: number; reason: "higher-term" | "check-quorum" }
+  | { kind: "transfer"; to: NodeId | null; status: "started" | "aborted" | "rejected" };
 
 export type ProposalOutcome =
   | { id: number; ok: true; firstIndex: number; term: number }
-  | { id: number; ok: false; reason: "not-leader" | "busy"; leader: NodeId | null };
+  | { id: number; ok: false; reason: "not-leader" | "busy" | "transferring"; leader: NodeId | null };
+
+export interface SnapshotInstall {
+  readonly index: number;
+  readonly term: number;
+  readonly config: Uint8Array;
+  readonly data: Uint8Array;
+  /** The local log did not match the snapshot and was dropped; storage must drop it too. */
+  readonly discardLog: boolean;
+}
 
 export type ReadOutcome = { id: number; ok: true; index: number } | { id: number; ok: false; leader: NodeId | null };
 
@@ -46,6 +47,10 @@ export class Outbox {
   proposals: ProposalOutcome[] = [];
   reads: ReadOutcome[] = [];
   observations: RaftObservation[] = [];
+  /** Followers that need the current snapshot: the host streams it in chunks. */
+  snapshotSends: NodeId[] = [];
+  /** A snapshot received from the leader, to persist and restore before applying further. */
+  install: SnapshotInstall | null = null;
 
   send<T extends MessageType>(to: NodeId | null, type: T, body: MessageMap[T], afterPersist: boolean): void {
     this.messages.push({ to, type, body, afterPersist } as OutboundMessage);
@@ -68,6 +73,8 @@ export class Outbox {
       proposals: this.proposals,
       reads: this.reads,
       observations: this.observations,
+      snapshotSends: this.snapshotSends,
+      install: this.install,
     };
     this.messages = [];
     this.unstableFrom = null;
@@ -75,6 +82,8 @@ export class Outbox {
     this.proposals = [];
     this.reads = [];
     this.observations = [];
+    this.snapshotSends = [];
+    this.install = null;
     return taken;
   }
 }

@@ -22,14 +22,17 @@ import type { Outbox, Role } from "./outbox.js";
  * in-memory log and queue effects in the outbox. No IO, no clock, no global randomness.
  */
 
-/** The message types Raft speaks; other protocols' frames on the same transport are not its business. */
-export type RaftMessageType = Extract<MessageType, `raft.${string}`>;
+/**
+ * The message types the Raft machine steps. Other protocols' frames are not its business, and
+ * snapshot chunks are assembled by the host, which hands the machine a whole snapshot.
+ */
+export type RaftMessageType = Exclude<Extract<MessageType, `raft.${string}`>, "raft.snapshot" | "raft.snapshot.resp">;
 
 /** A message as the machine sees it: its type and validated body. */
 export type RaftMessage = { [K in RaftMessageType]: { type: K; body: MessageMap[K] } }[RaftMessageType];
 
 export function isRaftMessageType(type: MessageType): type is RaftMessageType {
-  return type.startsWith("raft.");
+  return type.startsWith("raft.") && type !== "raft.snapshot" && type !== "raft.snapshot.resp";
 }
 
 /** Leader-side view of one follower (etcd's Progress). */
@@ -38,8 +41,13 @@ export interface Progress {
   readonly match: number;
   /** Next index to send. */
   readonly next: number;
-  /** probe: one message per heartbeat until a match is found; replicate: pipelined. */
-  readonly state: "probe" | "replicate";
+  /**
+   * probe: one message per heartbeat until a match is found; replicate: pipelined;
+   * snapshot: the follower is behind the compaction point and a snapshot is on its way.
+   */
+  readonly state: "probe" | "replicate" | "snapshot";
+  /** The snapshot index being sent, in the snapshot state. */
+  readonly pendingSnapshot: number;
   readonly probeSent: boolean;
   /** Last index and bytes of each pipelined message not yet acknowledged. */
   readonly inflight: readonly { readonly index: number; readonly bytes: number }[];
@@ -88,6 +96,9 @@ export interface RaftContext {
   /** Set by TimeoutNow: the next campaign skips pre-vote and tells voters it was asked for. */
   campaignTransfer: boolean;
 }
+
+/** Election timeouts a silent snapshot transfer may last before the leader starts it again. */
+const SNAPSHOT_STALL_ELECTIONS = 10;
 
 /** Internal events the rules raise to move the machine between roles. */
 export type RoleChange =
@@ -175,6 +186,15 @@ export function tickLeader(d: RaftContext): RoleChange | null {
         // One probe per heartbeat, as etcd does: a lost probe is retried here.
         setProgress(d, peer, { probeSent: false });
         sendAppend(d, peer);
+      } else if (pr.state === "snapshot") {
+        // The host streams and resumes the snapshot; only a transfer silent for long starts over.
+        const stalled = pr.stalledTicks + 1;
+        if (stalled >= SNAPSHOT_STALL_ELECTIONS * d.options.electionTicks) {
+          setProgress(d, peer, { state: "probe", probeSent: false, stalledTicks: 0 });
+          sendAppend(d, peer);
+        } else {
+          setProgress(d, peer, { stalledTicks: stalled });
+        }
       } else if (pr.inflight.length > 0) {
         const stalled = pr.stalledTicks + 1;
         if (stalled >= d.options.electionTicks) {
@@ -416,6 +436,7 @@ export function becomeLeader(d: RaftContext): void {
       match: 0,
       next: d.log.lastIndex + 1,
       state: "probe",
+      pendingSnapshot: 0,
       probeSent: false,
       inflight: [],
       stalledTicks: 0,
@@ -437,6 +458,7 @@ function inflightBytes(pr: Progress): number {
 }
 
 function canSend(d: RaftContext, pr: Progress): boolean {
+  if (pr.state === "snapshot") return false;
   if (pr.state === "probe") return !pr.probeSent;
   return pr.inflight.length < d.options.maxInflightMessages && inflightBytes(pr) < d.options.maxInflightBytes;
 }
@@ -489,7 +511,12 @@ function sendAppend(d: RaftContext, peer: NodeId): void {
   if (!canSend(d, pr)) return;
   const prev = pr.next - 1;
   const prevTerm = d.log.term(prev);
-  invariant(prevTerm !== undefined, `no term for index ${prev} (snapshot ${d.log.snapshotIndex})`);
+  if (prevTerm === undefined) {
+    // What the follower needs next was compacted away: it gets the snapshot instead (§7).
+    setProgress(d, peer, { state: "snapshot", pendingSnapshot: d.log.snapshotIndex, inflight: [], stalledTicks: 0 });
+    d.out.snapshotSends.push(peer);
+    return;
+  }
   const entries = pr.next <= d.log.lastIndex ? d.log.slice(pr.next, d.log.lastIndex, d.options.maxMessageBytes) : [];
   d.seq++;
   d.out.send(
@@ -557,6 +584,7 @@ function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): 
     return;
   }
   // A rejection matters only if it refers to what we sent this follower; others are stale.
+  if (pr.state === "snapshot") return;
   const relevant = pr.state === "replicate" ? m.index > pr.match && m.index < pr.next : m.index === pr.next - 1;
   if (!relevant) return;
   let hint = m.conflictIndex;
@@ -679,4 +707,62 @@ export function startTransfer(d: RaftContext, to: NodeId | null): void {
 
 export function rejectTransfer(d: RaftContext): void {
   d.out.observe({ kind: "transfer", to: null, status: "rejected" });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots (§7)
+
+/** A whole snapshot the host assembled from a leader's chunks. */
+export interface ReceivedSnapshot {
+  readonly term: number;
+  readonly index: number;
+  readonly lastTerm: number;
+  readonly config: Uint8Array;
+  readonly data: Uint8Array;
+}
+
+export function receiveSnapshot(
+  d: RaftContext,
+  role: Role,
+  from: NodeId,
+  snapshot: ReceivedSnapshot,
+): RoleChange | null {
+  if (snapshot.term < d.term) return null;
+  let change: RoleChange | null = null;
+  if (snapshot.term > d.term || role !== "follower") {
+    if (role === "leader") invariant(snapshot.term > d.term, `two leaders in term ${d.term}: ${d.id} and ${from}`);
+    becomeFollower(d, snapshot.term, from);
+    if (role !== "follower") change = { type: "become.follower" };
+  }
+  d.leader = from;
+  d.electionElapsed = 0;
+  const ack = (index: number) =>
+    d.out.send(
+      from,
+      "raft.append.resp",
+      { term: d.term, success: true, index, lastIndex: d.log.lastIndex, conflictIndex: 0, conflictTerm: 0, seq: 0 },
+      true,
+    );
+  if (snapshot.index <= d.commitIndex) {
+    // Stale: we already have everything it covers. Saying so ends the transfer, never a loop.
+    ack(d.commitIndex);
+    return change;
+  }
+  const kept = d.log.installSnapshot(snapshot.index, snapshot.lastTerm);
+  d.commitIndex = snapshot.index;
+  d.persistedIndex = Math.max(Math.min(d.persistedIndex, kept ? d.log.lastIndex : snapshot.index), snapshot.index);
+  d.out.install = {
+    index: snapshot.index,
+    term: snapshot.lastTerm,
+    config: snapshot.config,
+    data: snapshot.data,
+    discardLog: !kept,
+  };
+  ack(snapshot.index);
+  return change;
+}
+
+/** The host made a snapshot at `index` durable; the log before it can go. */
+export function compactLog(d: RaftContext, index: number): void {
+  if (index > d.log.snapshotIndex && index <= d.log.lastIndex && index <= d.commitIndex) d.log.compact(index);
 }

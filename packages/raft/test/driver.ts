@@ -1,7 +1,7 @@
 import type { NodeId } from "@quorate/core";
 import { type Actor, createActor } from "xstate";
 import { type LogEntry, Outbox, RaftLog, type RaftOptions, raftMachine, resolveRaftOptions } from "../src/index.js";
-import type { ProposalOutcome, ReadOutcome } from "../src/outbox.js";
+import type { ProposalOutcome, ReadOutcome, SnapshotInstall } from "../src/outbox.js";
 import type { RaftMessage } from "../src/protocol.js";
 
 export interface Envelope {
@@ -27,6 +27,8 @@ export class Driver {
   queue: Envelope[] = [];
   readonly proposals: ProposalOutcome[] = [];
   readonly reads: ReadOutcome[] = [];
+  readonly snapshotSends: { from: NodeId; to: NodeId }[] = [];
+  readonly installs: { at: NodeId; install: SnapshotInstall }[] = [];
   /** Messages exactly as drained, with the persistence flags of their batch, for ordering tests. */
   readonly batches: { from: NodeId; hardStateChanged: boolean; unstableFrom: number | null; messages: Envelope[] }[] =
     [];
@@ -104,6 +106,8 @@ export class Driver {
     this.queue.push(...envelopes);
     this.proposals.push(...taken.proposals);
     this.reads.push(...taken.reads);
+    for (const to of taken.snapshotSends) this.snapshotSends.push({ from: id, to });
+    if (taken.install !== null) this.installs.push({ at: id, install: taken.install });
     if (taken.unstableFrom !== null) {
       m.actor.send({ type: "persisted", index: m.log.lastIndex, term: m.log.lastTerm });
       this.drain(id);

@@ -89,8 +89,9 @@ describe("Raft §5.3 log replication", () => {
     c.propose("a", "1", "2", "3", "4");
     const appends = c.queue.slice(before).filter((e) => e.message.type === "raft.append");
     expect(appends).toHaveLength(2); // one broadcast, fanned out to b and c
-    const body = appends[0]?.message.body as { entries: { terms: number[] } };
-    expect(body.entries.terms).toHaveLength(4);
+    const first = appends[0]?.message;
+    const terms = first?.type === "raft.append" ? first.body.entries.terms : undefined;
+    expect(terms).toHaveLength(4);
   });
 
   it("log matching: a follower rejects AppendEntries whose prevLogTerm does not match, heartbeats included", () => {
@@ -428,5 +429,106 @@ describe("Leadership transfer (thesis §3.10)", () => {
     c.send("b", { type: "transfer", to: "c" });
     expect(c.role("b")).toBe("follower");
     expect(c.role("a")).toBe("leader");
+  });
+});
+
+describe("Raft §7 log compaction and InstallSnapshot", () => {
+  const snapshotOf = (c: Driver, leader: string, index: number) => ({
+    type: "snapshot" as const,
+    from: leader,
+    term: c.ctx(leader).term,
+    index,
+    lastTerm: c.member(leader).log.term(index) ?? 0,
+    config: new Uint8Array(0),
+    data: new TextEncoder().encode(`state@${index}`),
+  });
+
+  it("a leader sends a snapshot to a follower that needs entries it has compacted away", () => {
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    c.drop((e) => e.to === "c");
+    c.propose("a", "1", "2", "3");
+    c.stabilize((e) => e.to !== "c");
+    c.tick("a");
+    c.stabilize((e) => e.to !== "c");
+    const commit = c.ctx("a").commitIndex;
+    c.send("a", { type: "compacted", index: commit });
+    expect(c.member("a").log.snapshotIndex).toBe(commit);
+    c.drop((e) => e.to === "c");
+    c.tick("a"); // the heartbeat finds c behind; probing it needs compacted entries
+    c.stabilize();
+    expect(c.snapshotSends).toContainEqual({ from: "a", to: "c" });
+    expect(c.ctx("a").progress.c?.state).toBe("snapshot");
+  });
+
+  it("a follower installs a snapshot, discarding a log that does not match it, and acknowledges its index", () => {
+    const c = new Driver(["a", "b"]);
+    c.elect("a");
+    c.propose("a", "x", "y");
+    c.stabilize();
+    c.tick("a");
+    c.stabilize();
+    const fresh = new Driver(["a", "b"]);
+    fresh.elect("a");
+    // b of the fresh cluster has only its own short log; a snapshot at the other leader's index replaces it.
+    const snap = { ...snapshotOf(c, "a", 3), term: fresh.ctx("a").term + 1, lastTerm: 9 };
+    fresh.send("b", snap);
+    expect(fresh.installs.at(-1)).toMatchObject({ at: "b", install: { index: 3, term: 9, discardLog: true } });
+    expect(fresh.member("b").log.snapshotIndex).toBe(3);
+    expect(fresh.member("b").log.lastIndex).toBe(3);
+    expect(fresh.ctx("b").commitIndex).toBe(3);
+    const ack = fresh.queue.findLast((e) => e.from === "b" && e.message.type === "raft.append.resp");
+    expect(ack?.message.body).toMatchObject({ success: true, index: 3 });
+    expect(ack?.afterPersist).toBe(true);
+  });
+
+  it("a follower keeps the suffix of its log that follows a matching snapshot", () => {
+    const c = new Driver(["a", "b"]);
+    c.elect("a");
+    c.propose("a", "1", "2", "3", "4");
+    c.stabilize();
+    const before = c.member("b").log.lastIndex;
+    c.send("b", { ...snapshotOf(c, "a", 3) });
+    expect(c.installs.at(-1)?.install.discardLog).toBe(false);
+    expect(c.member("b").log.lastIndex).toBe(before);
+    expect(c.member("b").log.snapshotIndex).toBe(3);
+  });
+
+  it("a stale snapshot (at or below the commit index) is acknowledged, not installed, so transfers never loop", () => {
+    const c = new Driver(["a", "b"]);
+    c.elect("a");
+    c.propose("a", "1", "2");
+    c.stabilize();
+    c.tick("a");
+    c.stabilize();
+    const commit = c.ctx("b").commitIndex;
+    const installs = c.installs.length;
+    c.send("b", snapshotOf(c, "a", 2));
+    expect(c.installs.length).toBe(installs);
+    const ack = c.queue.findLast((e) => e.from === "b" && e.message.type === "raft.append.resp");
+    expect(ack?.message.body).toMatchObject({ success: true, index: commit });
+  });
+
+  it("the leader resumes replication once the follower acknowledges the snapshot", () => {
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    c.drop((e) => e.to === "c");
+    c.propose("a", "1", "2", "3");
+    c.stabilize((e) => e.to !== "c");
+    c.tick("a");
+    c.stabilize((e) => e.to !== "c");
+    c.send("a", { type: "compacted", index: c.ctx("a").commitIndex });
+    c.drop((e) => e.to === "c");
+    c.tick("a");
+    c.stabilize((e) => e.message.type !== "raft.append" || e.to !== "c");
+    c.drop((e) => e.to === "c");
+    c.send("c", snapshotOf(c, "a", c.member("a").log.snapshotIndex));
+    c.stabilize();
+    c.propose("a", "after");
+    c.stabilize();
+    c.tick("a");
+    c.stabilize();
+    expect(c.ctx("a").progress.c?.state).toBe("replicate");
+    expect(c.member("c").log.lastIndex).toBe(c.member("a").log.lastIndex);
   });
 });

@@ -1,4 +1,3 @@
-import { mkdir } from "node:fs/promises";
 import {
   ErrorCode,
   type PaxosAcceptance,
@@ -10,16 +9,20 @@ import {
   silentLogger,
   unpackValue,
 } from "@quorate/core";
-import { type Database, open, type RootDatabase } from "lmdb";
+import type { Database, RootDatabase } from "lmdb";
 import { AcceptorShape } from "./acceptor-shape.js";
 import { type AcceptorState, type AcceptorStorage, type AcceptorWrite, NO_BALLOT } from "./acceptor-types.js";
 import { corrupt } from "./lmdb-codec.js";
+import { type OwnedEnvironment, openOwnedEnvironment, type StoreLayout } from "./lmdb-directory.js";
 import type { OpenOptions } from "./types.js";
 
-/** Bumped whenever the acceptor's on-disk layout changes; another format is refused. */
-const FORMAT_VERSION = 1;
+const LAYOUT: StoreLayout = {
+  metaName: "acceptor-meta",
+  identityKey: "acceptorIdentity",
+  formatVersion: 1,
+  maxDbs: 2,
+};
 
-const IDENTITY = "acceptorIdentity";
 const PROMISED = "promised";
 const TRUNCATED = "truncated";
 
@@ -30,43 +33,11 @@ const TRUNCATED = "truncated";
 export async function openLmdbAcceptorStorage(options: OpenOptions): Promise<LmdbAcceptorStorage> {
   const { dir, cluster, member } = options;
   const logger = options.logger ?? silentLogger;
-  let env: RootDatabase;
-  try {
-    await mkdir(dir, { recursive: true });
-    env = open({ path: dir, noSubdir: false, maxDbs: 2 });
-  } catch (cause) {
-    throw new QuorateError(ErrorCode.Storage, `cannot open acceptor data directory ${dir}: ${String(cause)}`, {
-      cause,
-    });
-  }
-  try {
-    const meta = env.openDB<unknown, string>({ name: "acceptor-meta" });
-    const accepted = env.openDB<Uint8Array, number>({ name: "acceptor-accepted", encoding: "binary" });
-    const recorded = meta.get(IDENTITY);
-    if (recorded !== undefined) {
-      const ok =
-        typeof recorded === "object" &&
-        recorded !== null &&
-        (recorded as Record<string, unknown>).cluster === cluster &&
-        (recorded as Record<string, unknown>).member === member &&
-        (recorded as Record<string, unknown>).formatVersion === FORMAT_VERSION;
-      if (!ok) {
-        throw new QuorateError(
-          ErrorCode.Storage,
-          `data directory ${dir} belongs to ${JSON.stringify(recorded)}, not cluster ${cluster} acceptor ${member} (format ${FORMAT_VERSION})`,
-        );
-      }
-    }
-    // Rewritten and flushed on every open: whatever a killed predecessor committed but had not
-    // flushed becomes durable before load() shows it.
-    await env.transaction(() => meta.putSync(IDENTITY, { cluster, member, formatVersion: FORMAT_VERSION }));
-    await env.flushed;
-    logger.info("acceptor storage opened", { dir, cluster, member, created: recorded === undefined });
-    return new LmdbAcceptorStorage(dir, env, meta, accepted);
-  } catch (err) {
-    await env.close();
-    throw err;
-  }
+  return openOwnedEnvironment(options, LAYOUT, (owned) => {
+    const accepted = owned.env.openDB<Uint8Array, number>({ name: "acceptor-accepted", encoding: "binary" });
+    logger.info("acceptor storage opened", { dir, cluster, member, created: owned.created });
+    return new LmdbAcceptorStorage(dir, owned, accepted);
+  });
 }
 
 /**
@@ -81,12 +52,17 @@ export class LmdbAcceptorStorage implements AcceptorStorage {
   #failure: QuorateError | null = null;
   #closing: Promise<void> | null = null;
 
+  private readonly env: RootDatabase;
+  private readonly meta: Database<unknown, string>;
+
   constructor(
     readonly dir: string,
-    private readonly env: RootDatabase,
-    private readonly meta: Database<unknown, string>,
+    private readonly owned: OwnedEnvironment,
     private readonly accepted: Database<Uint8Array, number>,
-  ) {}
+  ) {
+    this.env = owned.env;
+    this.meta = owned.meta;
+  }
 
   async load(): Promise<AcceptorState> {
     this.#checkUsable();
@@ -130,7 +106,7 @@ export class LmdbAcceptorStorage implements AcceptorStorage {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#latest.catch(() => undefined).then(() => this.env.close());
+    this.#closing ??= this.#latest.catch(() => undefined).then(() => this.owned.close());
     return this.#closing;
   }
 

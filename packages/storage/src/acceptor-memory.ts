@@ -2,7 +2,7 @@ import { ErrorCode, type PaxosAcceptance, type PaxosBallot, QuorateError } from 
 import { AcceptorShape } from "./acceptor-shape.js";
 import { type AcceptorState, type AcceptorStorage, type AcceptorWrite, NO_BALLOT } from "./acceptor-types.js";
 import { copyBytes } from "./bytes.js";
-import type { DurabilitySchedule, MemoryStorageOptions } from "./memory.js";
+import { DiskTenancy, DurabilityQueue, type MemoryStorageOptions, never } from "./memory-durability.js";
 
 /** What an attached storage may do with its disk. */
 interface DiskAttachment {
@@ -20,7 +20,7 @@ export class MemoryAcceptorDisk {
   #promised: PaxosBallot = NO_BALLOT;
   #truncated = 0;
   readonly #accepted = new Map<number, PaxosAcceptance>();
-  #crashAttached: (() => void) | null = null;
+  readonly #tenancy = new DiskTenancy("memory acceptor disk is in use; close() it or crash() the disk first");
 
   static {
     attach = (disk, onCrash) => disk.#attach(onCrash);
@@ -31,9 +31,7 @@ export class MemoryAcceptorDisk {
    * (its promises never settle). A new MemoryAcceptorStorage then loads only what was durable.
    */
   crash(): void {
-    const crashAttached = this.#crashAttached;
-    this.#crashAttached = null;
-    crashAttached?.();
+    this.#tenancy.crash();
   }
 
   /** A copy of what is durable now, for checkers; needs no attached storage. */
@@ -43,16 +41,8 @@ export class MemoryAcceptorDisk {
   }
 
   #attach(onCrash: () => void): DiskAttachment {
-    if (this.#crashAttached !== null) {
-      throw new QuorateError(ErrorCode.Storage, "memory acceptor disk is in use; close() it or crash() the disk first");
-    }
-    this.#crashAttached = onCrash;
-    return {
-      apply: (write) => this.#apply(write),
-      detach: () => {
-        if (this.#crashAttached === onCrash) this.#crashAttached = null;
-      },
-    };
+    const detach = this.#tenancy.attach(onCrash);
+    return { apply: (write) => this.#apply(write), detach };
   }
 
   #apply({ truncateThrough, accepted, promised }: AcceptorWrite): void {
@@ -67,11 +57,6 @@ export class MemoryAcceptorDisk {
   }
 }
 
-interface PendingWrite {
-  readonly write: AcceptorWrite;
-  readonly resolve: () => void;
-}
-
 /**
  * AcceptorStorage over a MemoryAcceptorDisk with crash semantics, for tests and the simulator,
  * the acceptor's counterpart of MemoryRaftStorage: a write is pending until the schedule calls
@@ -80,72 +65,44 @@ interface PendingWrite {
 export class MemoryAcceptorStorage implements AcceptorStorage {
   readonly #disk: MemoryAcceptorDisk;
   readonly #attachment: DiskAttachment;
-  readonly #schedule: DurabilitySchedule;
+  readonly #queue: DurabilityQueue<AcceptorWrite>;
   #shape: AcceptorShape | null = null;
-  #pending: PendingWrite[] = [];
-  #latest: Promise<void> = Promise.resolve();
-  #crashed = false;
-  #closing: Promise<void> | null = null;
 
   constructor(disk: MemoryAcceptorDisk, options?: MemoryStorageOptions) {
     this.#disk = disk;
-    this.#schedule = options?.schedule ?? queueMicrotask;
-    this.#attachment = attach(disk, () => {
-      this.#crashed = true;
-      this.#pending = [];
-    });
+    this.#queue = new DurabilityQueue(
+      options?.schedule ?? queueMicrotask,
+      (write) => this.#attachment.apply(write),
+      "memory acceptor storage",
+    );
+    this.#attachment = attach(disk, () => this.#queue.crash());
   }
 
   async load(): Promise<AcceptorState> {
-    if (this.#crashed) return never();
-    this.#checkOpen();
+    if (this.#queue.crashed) return never();
+    this.#queue.checkOpen();
     const state = this.#disk.durableState();
     this.#shape = new AcceptorShape(state.promised, state.truncated);
     return state;
   }
 
   async write(write: AcceptorWrite): Promise<void> {
-    if (this.#crashed) return never();
-    this.#checkOpen();
+    if (this.#queue.crashed) return never();
+    this.#queue.checkOpen();
     if (this.#shape === null)
       throw new QuorateError(ErrorCode.Invariant, "load() must complete before the first write");
     this.#shape.accept(write);
-    const accepted = copyWrite(write);
-    this.#latest = new Promise((resolve) => {
-      const pending = { write: accepted, resolve };
-      this.#pending.push(pending);
-      this.#schedule(() => this.#makeDurableThrough(pending));
-    });
-    return this.#latest;
+    return this.#queue.enqueue(copyWrite(write));
   }
 
   close(): Promise<void> {
-    if (this.#crashed) return Promise.resolve();
-    this.#closing ??= this.#latest.then(() => this.#attachment.detach());
-    return this.#closing;
-  }
-
-  #makeDurableThrough(target: PendingWrite): void {
-    if (this.#crashed) return;
-    const position = this.#pending.indexOf(target);
-    if (position < 0) return;
-    const durable = this.#pending.splice(0, position + 1);
-    for (const { write } of durable) this.#attachment.apply(write);
-    for (const { resolve } of durable) resolve();
-  }
-
-  #checkOpen(): void {
-    if (this.#closing !== null) throw new QuorateError(ErrorCode.Closed, "memory acceptor storage is closed");
+    return this.#queue.close(() => this.#attachment.detach());
   }
 }
 
 /** A MemoryAcceptorStorage over a fresh disk. */
 export function createMemoryAcceptorStorage(options?: MemoryStorageOptions): MemoryAcceptorStorage {
   return new MemoryAcceptorStorage(new MemoryAcceptorDisk(), options);
-}
-
-function never(): Promise<never> {
-  return new Promise(() => undefined);
 }
 
 function copyAcceptance(a: PaxosAcceptance): PaxosAcceptance {

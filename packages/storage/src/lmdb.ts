@@ -1,33 +1,25 @@
-import { constants } from "node:fs";
-import { access, mkdir, realpath, stat } from "node:fs/promises";
 import { ErrorCode, invariant, type Logger, QuorateError, silentLogger } from "@quorate/core";
-import { type Database, open, type RootDatabase } from "lmdb";
+import type { Database, RootDatabase } from "lmdb";
 import { corrupt, decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot } from "./lmdb-codec.js";
+import {
+  describe,
+  isRecord,
+  type OwnedEnvironment,
+  openOwnedEnvironment,
+  type StoreLayout,
+  storageError,
+} from "./lmdb-directory.js";
 import { LogShape } from "./log-shape.js";
 import type { HardState, OpenOptions, RaftState, RaftStorage, RaftWrite, StoredEntry } from "./types.js";
 
-/** Bumped whenever the on-disk layout changes; a store of another format is refused, never guessed at. */
-const FORMAT_VERSION = 1;
+const LAYOUT: StoreLayout = { metaName: "meta", identityKey: "identity", formatVersion: 1, maxDbs: 3 };
 
 // Keys of the meta database.
-const IDENTITY = "identity";
 const HARD_STATE = "hardState";
 /** Sequence number of the last applied write; see `LmdbRaftStorage.#commit`. */
 const APPLIED_WRITE = "appliedWrite";
 /** Key of the one snapshot in the snapshot database. */
 const SNAPSHOT = "latest";
-
-interface Identity {
-  cluster: string;
-  member: string;
-  formatVersion: number;
-}
-
-/**
- * Real paths of the directories open in this process. LMDB shares one environment per path within
- * a process, so a second storage on the same directory would interleave its writes with the first.
- */
-const openDirs = new Set<string>();
 
 /**
  * Opens (creating on first use) the LMDB store in `dir` and checks that it belongs to this
@@ -37,45 +29,19 @@ const openDirs = new Set<string>();
 export async function openLmdbStorage(options: OpenOptions): Promise<LmdbRaftStorage> {
   const { dir, cluster, member } = options;
   const logger = options.logger ?? silentLogger;
-  const path = await prepareDirectory(dir);
-  if (openDirs.has(path)) throw storageError(`data directory ${dir} is already open in this process`);
-
-  let env: RootDatabase;
-  try {
-    env = open({ path, noSubdir: false, maxDbs: 3 });
-  } catch (cause) {
-    throw storageError(`cannot open data directory ${dir}: ${describe(cause)}`, cause);
-  }
-  openDirs.add(path);
-  try {
-    const meta = env.openDB<unknown, string>({ name: "meta" });
-    const recorded = meta.get(IDENTITY);
-    if (recorded !== undefined) checkIdentity(dir, recorded, cluster, member);
-    const log = env.openDB<Uint8Array, number>({ name: "log", encoding: "binary" });
-    const snapshots = env.openDB<Uint8Array, string>({ name: "snapshot", encoding: "binary" });
-    // Rewritten on every open, not just the first: the fsync that follows also makes durable
-    // whatever a killed predecessor committed but had not yet flushed, so load() never shows
-    // state that a power loss could still take back.
-    const identity: Identity = { cluster, member, formatVersion: FORMAT_VERSION };
-    await env.transaction(() => meta.putSync(IDENTITY, identity));
-    await env.flushed;
-    const appliedWrite = meta.get(APPLIED_WRITE) ?? 0;
+  return openOwnedEnvironment(options, LAYOUT, (owned) => {
+    const log = owned.env.openDB<Uint8Array, number>({ name: "log", encoding: "binary" });
+    const snapshots = owned.env.openDB<Uint8Array, string>({ name: "snapshot", encoding: "binary" });
+    const appliedWrite = owned.meta.get(APPLIED_WRITE) ?? 0;
     if (typeof appliedWrite !== "number") throw corrupt(dir, "the applied write counter is not a number");
-    logger.info("storage opened", { dir, cluster, member, created: recorded === undefined });
-    return new LmdbRaftStorage({ dir, path, env, meta, log, snapshots, appliedWrite, logger });
-  } catch (err) {
-    await env.close();
-    openDirs.delete(path);
-    if (err instanceof QuorateError) throw err;
-    throw storageError(`cannot open data directory ${dir}: ${describe(err)}`, err);
-  }
+    logger.info("storage opened", { dir, cluster, member, created: owned.created });
+    return new LmdbRaftStorage({ dir, owned, log, snapshots, appliedWrite, logger });
+  });
 }
 
 interface LmdbParts {
   dir: string;
-  path: string;
-  env: RootDatabase;
-  meta: Database<unknown, string>;
+  owned: OwnedEnvironment;
   log: Database<Uint8Array, number>;
   snapshots: Database<Uint8Array, string>;
   appliedWrite: number;
@@ -93,7 +59,7 @@ interface LmdbParts {
  */
 export class LmdbRaftStorage implements RaftStorage {
   readonly dir: string;
-  readonly #path: string;
+  readonly #owned: OwnedEnvironment;
   readonly #env: RootDatabase;
   readonly #meta: Database<unknown, string>;
   readonly #log: Database<Uint8Array, number>;
@@ -109,9 +75,9 @@ export class LmdbRaftStorage implements RaftStorage {
 
   constructor(parts: LmdbParts) {
     this.dir = parts.dir;
-    this.#path = parts.path;
-    this.#env = parts.env;
-    this.#meta = parts.meta;
+    this.#owned = parts.owned;
+    this.#env = parts.owned.env;
+    this.#meta = parts.owned.meta;
     this.#log = parts.log;
     this.#snapshots = parts.snapshots;
     this.#lastWrite = parts.appliedWrite;
@@ -173,8 +139,7 @@ export class LmdbRaftStorage implements RaftStorage {
 
   async #shutDown(): Promise<void> {
     await this.#latest.catch(() => undefined);
-    await this.#env.close();
-    openDirs.delete(this.#path);
+    await this.#owned.close();
     this.#logger.info("storage closed", { dir: this.dir });
   }
 
@@ -229,56 +194,6 @@ export class LmdbRaftStorage implements RaftStorage {
   }
 }
 
-/**
- * Creates `dir` if it is missing and returns its real path. Fails, having written nothing, if
- * `dir` is not a directory this process can read and write.
- */
-async function prepareDirectory(dir: string): Promise<string> {
-  try {
-    const stats = await stat(dir);
-    if (!stats.isDirectory()) throw storageError(`data directory ${dir} is not a directory`);
-    await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
-  } catch (err) {
-    if (err instanceof QuorateError) throw err;
-    if (errorCode(err) !== "ENOENT") {
-      throw storageError(`data directory ${dir} is not readable and writable: ${describe(err)}`, err);
-    }
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (cause) {
-      throw storageError(`cannot create data directory ${dir}: ${describe(cause)}`, cause);
-    }
-  }
-  return realpath(dir);
-}
-
-function checkIdentity(dir: string, recorded: unknown, cluster: string, member: string): void {
-  if (!isIdentity(recorded)) throw corrupt(dir, "its identity record is malformed");
-  if (recorded.formatVersion !== FORMAT_VERSION) {
-    throw storageError(
-      `data directory ${dir} uses storage format ${recorded.formatVersion}; this version reads format ${FORMAT_VERSION}`,
-    );
-  }
-  if (recorded.cluster !== cluster || recorded.member !== member) {
-    throw storageError(
-      `data directory ${dir} belongs to cluster ${recorded.cluster} member ${recorded.member}, not cluster ${cluster} member ${member}`,
-    );
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null;
-}
-
-function isIdentity(value: unknown): value is Identity {
-  return (
-    isRecord(value) &&
-    typeof value.cluster === "string" &&
-    typeof value.member === "string" &&
-    typeof value.formatVersion === "number"
-  );
-}
-
 function isHardState(value: unknown): value is HardState {
   return (
     isRecord(value) &&
@@ -286,16 +201,4 @@ function isHardState(value: unknown): value is HardState {
     (value.vote === null || typeof value.vote === "string") &&
     typeof value.commit === "number"
   );
-}
-
-function storageError(message: string, cause?: unknown): QuorateError {
-  return new QuorateError(ErrorCode.Storage, message, cause === undefined ? undefined : { cause });
-}
-
-function errorCode(err: unknown): unknown {
-  return isRecord(err) ? err.code : undefined;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

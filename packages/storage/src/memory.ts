@@ -1,15 +1,10 @@
-import { ErrorCode, invariant, QuorateError } from "@quorate/core";
+import { invariant } from "@quorate/core";
 import { copyBytes } from "./bytes.js";
 import { LogShape } from "./log-shape.js";
+import { DiskTenancy, DurabilityQueue, type MemoryStorageOptions, never } from "./memory-durability.js";
 import type { HardState, RaftState, RaftStorage, RaftWrite, StoredEntry, StoredSnapshot } from "./types.js";
 
-/** Decides when a pending write reaches the disk: it calls `makeDurable` then, or never. */
-export type DurabilitySchedule = (makeDurable: () => void) => void;
-
-export interface MemoryStorageOptions {
-  /** decides when a pending write becomes durable; default: queueMicrotask */
-  schedule?: DurabilitySchedule;
-}
+export type { DurabilitySchedule, MemoryStorageOptions } from "./memory-durability.js";
 
 /** What an attached storage may do with its disk. */
 interface DiskAttachment {
@@ -30,8 +25,7 @@ export class MemoryDisk {
   #snapshot: StoredSnapshot | null = null;
   /** The entries after the snapshot, in index order. */
   #entries: StoredEntry[] = [];
-  /** Kills the attached storage; null when none is attached. */
-  #crashAttached: (() => void) | null = null;
+  readonly #tenancy = new DiskTenancy("memory disk is in use by another storage; close() it or crash() the disk first");
 
   static {
     attach = (disk, onCrash) => disk.#attach(onCrash);
@@ -43,9 +37,7 @@ export class MemoryDisk {
    * observes nothing. A new MemoryRaftStorage on this disk then loads only what was durable.
    */
   crash(): void {
-    const crashAttached = this.#crashAttached;
-    this.#crashAttached = null;
-    crashAttached?.();
+    this.#tenancy.crash();
   }
 
   /** A copy of what is durable now, for checkers; needs no attached storage. */
@@ -58,20 +50,8 @@ export class MemoryDisk {
   }
 
   #attach(onCrash: () => void): DiskAttachment {
-    if (this.#crashAttached !== null) {
-      throw new QuorateError(
-        ErrorCode.Storage,
-        "memory disk is in use by another storage; close() it or crash() the disk first",
-      );
-    }
-    this.#crashAttached = onCrash;
-    return {
-      read: () => this.durableState(),
-      apply: (write) => this.#apply(write),
-      detach: () => {
-        if (this.#crashAttached === onCrash) this.#crashAttached = null;
-      },
-    };
+    const detach = this.#tenancy.attach(onCrash);
+    return { read: () => this.durableState(), apply: (write) => this.#apply(write), detach };
   }
 
   #apply({ truncateFrom, snapshot, entries, hardState }: RaftWrite): void {
@@ -85,11 +65,6 @@ export class MemoryDisk {
   }
 }
 
-interface PendingWrite {
-  readonly write: RaftWrite;
-  readonly resolve: () => void;
-}
-
 /**
  * RaftStorage over a MemoryDisk with crash semantics, for tests and the simulator. A write is
  * pending until the schedule calls back; then it becomes durable together with every earlier
@@ -98,23 +73,21 @@ interface PendingWrite {
  */
 export class MemoryRaftStorage implements RaftStorage {
   readonly #disk: DiskAttachment;
-  readonly #schedule: DurabilitySchedule;
+  readonly #queue: DurabilityQueue<RaftWrite>;
   #shape: LogShape | null = null;
-  /** Accepted writes that are not yet durable, oldest first. */
-  #pending: PendingWrite[] = [];
-  /** Settles when the last accepted write is durable. */
-  #latest: Promise<void> = Promise.resolve();
-  #crashed = false;
-  #closing: Promise<void> | null = null;
 
   constructor(disk: MemoryDisk, options?: MemoryStorageOptions) {
-    this.#schedule = options?.schedule ?? queueMicrotask;
-    this.#disk = attach(disk, () => this.#crash());
+    this.#queue = new DurabilityQueue(
+      options?.schedule ?? queueMicrotask,
+      (write) => this.#disk.apply(write),
+      "memory storage",
+    );
+    this.#disk = attach(disk, () => this.#queue.crash());
   }
 
   async load(): Promise<RaftState> {
-    if (this.#crashed) return never();
-    this.#checkOpen();
+    if (this.#queue.crashed) return never();
+    this.#queue.checkOpen();
     invariant(this.#shape === null, "load() is called once, before any write");
     const state = this.#disk.read();
     this.#shape = LogShape.of(state);
@@ -122,50 +95,23 @@ export class MemoryRaftStorage implements RaftStorage {
   }
 
   async write(write: RaftWrite): Promise<void> {
-    if (this.#crashed) return never();
-    this.#checkOpen();
+    if (this.#queue.crashed) return never();
+    this.#queue.checkOpen();
     this.#loadedShape().accept(write);
-    const accepted = copyWrite(write);
-    this.#latest = new Promise((resolve) => {
-      const pending = { write: accepted, resolve };
-      this.#pending.push(pending);
-      this.#schedule(() => this.#makeDurableThrough(pending));
-    });
-    return this.#latest;
+    return this.#queue.enqueue(copyWrite(write));
   }
 
   async compact(upTo: number): Promise<void> {
-    if (this.#crashed) return never();
-    this.#checkOpen();
+    if (this.#queue.crashed) return never();
+    this.#queue.checkOpen();
     this.#loadedShape().acceptCompaction(upTo);
     // Nothing to delete (see acceptCompaction); resolving after the previous write keeps the order.
-    return this.#latest;
+    return this.#queue.latest;
   }
 
   /** Waits until every accepted write is durable, then releases the disk. */
   close(): Promise<void> {
-    if (this.#crashed) return Promise.resolve();
-    this.#closing ??= this.#latest.then(() => this.#disk.detach());
-    return this.#closing;
-  }
-
-  #makeDurableThrough(target: PendingWrite): void {
-    if (this.#crashed) return;
-    const position = this.#pending.indexOf(target);
-    // Not pending any more: it became durable along with a later write.
-    if (position < 0) return;
-    const durable = this.#pending.splice(0, position + 1);
-    for (const { write } of durable) this.#disk.apply(write);
-    for (const { resolve } of durable) resolve();
-  }
-
-  #crash(): void {
-    this.#crashed = true;
-    this.#pending = [];
-  }
-
-  #checkOpen(): void {
-    if (this.#closing !== null) throw new QuorateError(ErrorCode.Closed, "memory storage is closed");
+    return this.#queue.close(() => this.#disk.detach());
   }
 
   #loadedShape(): LogShape {
@@ -177,11 +123,6 @@ export class MemoryRaftStorage implements RaftStorage {
 /** A MemoryRaftStorage over a fresh MemoryDisk. */
 export function createMemoryStorage(options?: MemoryStorageOptions): MemoryRaftStorage {
   return new MemoryRaftStorage(new MemoryDisk(), options);
-}
-
-/** The promise of a dead process: it never settles. */
-function never(): Promise<never> {
-  return new Promise(() => undefined);
 }
 
 function copyEntry(entry: StoredEntry): StoredEntry {

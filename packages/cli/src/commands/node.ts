@@ -1,6 +1,6 @@
-import { createLogger, ErrorCode, type LogLevel, QuorateError, validateMembers } from "@quorate/core";
+import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
 import { connectNats } from "@quorate/transport-nats";
-import { clusterName, natsConnectOptions, natsOptions, parse, positiveInt, required } from "../args.js";
+import { clusterName, logLevel, memberOptions, natsConnectOptions, parse, positiveInt, required } from "../args.js";
 import { type CommandIo, Exit } from "../io.js";
 import { startRaftKvMember } from "../member.js";
 import { startTelemetry } from "../otel.js";
@@ -9,25 +9,10 @@ import { isPaxosNode, paxosNodeCommand } from "./paxos.js";
 const USAGE =
   "quorate node --protocol raft --cluster <name> --id <id> --peers <id,id,...> --data <dir> [--nats <url>] [--tick-ms 50] [--log-level info]";
 
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
-
 /** Runs one member until SIGINT/SIGTERM, then shuts down cleanly. */
 export async function nodeCommand(args: readonly string[], io: CommandIo): Promise<number> {
   if (isPaxosNode(args)) return paxosNodeCommand(args, io);
-  const { values } = parse(
-    args,
-    {
-      ...natsOptions,
-      protocol: { type: "string" },
-      cluster: { type: "string" },
-      id: { type: "string" },
-      peers: { type: "string" },
-      data: { type: "string" },
-      "tick-ms": { type: "string" },
-      "log-level": { type: "string" },
-    },
-    USAGE,
-  );
+  const { values } = parse(args, { ...memberOptions, protocol: { type: "string" }, peers: { type: "string" } }, USAGE);
   const protocol = values.protocol ?? "raft";
   if (protocol !== "raft") {
     throw new QuorateError(ErrorCode.Config, `--protocol ${protocol} is not supported (supported: raft, paxos)`);
@@ -40,9 +25,7 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   validateMembers(peers, id);
   const dataDir = required(values.data, "data", USAGE);
   const tickMs = positiveInt(values["tick-ms"], "tick-ms", 50);
-  const level = (values["log-level"] ?? io.env.QUORATE_LOG_LEVEL ?? "info") as LogLevel;
-  if (!LEVELS.includes(level))
-    throw new QuorateError(ErrorCode.Config, `--log-level must be one of ${LEVELS.join(", ")}`);
+  const level = logLevel(values["log-level"], io.env);
   const logger = createLogger(level, { member: id, cluster }, (line) => io.stderr(`${line}\n`));
 
   const telemetry = await startTelemetry(io.env, id);

@@ -1,7 +1,7 @@
-import { createLogger, ErrorCode, type LogLevel, QuorateError, validateMembers } from "@quorate/core";
+import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
 import type { PaxosRoleName } from "@quorate/paxos";
 import { connectNats } from "@quorate/transport-nats";
-import { clusterName, natsConnectOptions, natsOptions, parse, positiveInt, required } from "../args.js";
+import { clusterName, logLevel, memberOptions, natsConnectOptions, parse, positiveInt, required } from "../args.js";
 import { type CommandIo, Exit } from "../io.js";
 import { startPaxosMember } from "../paxos-member.js";
 
@@ -10,19 +10,13 @@ const ROLE_USAGE =
 const NODE_USAGE =
   "quorate node --protocol paxos --cluster <name> --id <id> --peers <id,id,...> --data <dir> [--nats <url>] [--q1 n] [--q2 n] [--tick-ms 50] [--log-level info]";
 
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
 const ROLES: readonly PaxosRoleName[] = ["acceptor", "proposer", "learner"];
 
 const paxosOptions = {
-  ...natsOptions,
-  cluster: { type: "string" },
-  id: { type: "string" },
-  data: { type: "string" },
+  ...memberOptions,
   q1: { type: "string" },
   q2: { type: "string" },
-  "tick-ms": { type: "string" },
   "checkpoint-interval": { type: "string" },
-  "log-level": { type: "string" },
 } as const;
 
 function ids(value: string | undefined, flag: string, usage: string): string[] {
@@ -83,10 +77,7 @@ async function run(
   const id = required(values.id, "id", members.usage);
   const dataDir = required(values.data, "data", members.usage);
   const tickMs = positiveInt(values["tick-ms"], "tick-ms", 50);
-  const level = (values["log-level"] ?? io.env.QUORATE_LOG_LEVEL ?? "info") as LogLevel;
-  if (!LEVELS.includes(level)) {
-    throw new QuorateError(ErrorCode.Config, `--log-level must be one of ${LEVELS.join(", ")}`);
-  }
+  const level = logLevel(values["log-level"], io.env);
   const q1 = optionalInt(values.q1, "q1");
   const q2 = optionalInt(values.q2, "q2");
   const checkpointInterval = optionalInt(values["checkpoint-interval"], "checkpoint-interval");

@@ -1,0 +1,52 @@
+import {
+  ErrorCode,
+  type Inbound,
+  type Logger,
+  type NodeId,
+  type OutboundMessage,
+  QuorateError,
+  type Timers,
+  type Transport,
+} from "@quorate/core";
+import type { PaxosOptions, PaxosRoleName, PaxosTopology } from "./options.js";
+import type { PaxosMessage, PaxosObservation } from "./outbox.js";
+
+/** What the host of every role is started with; `M` is the role's machine. */
+export interface RoleHostOptions<M> {
+  /** This role instance's id, one of the topology's ids for its role. */
+  id: NodeId;
+  topology: PaxosTopology;
+  transport: Transport;
+  paxos?: Partial<PaxosOptions>;
+  logger?: Logger;
+  /** Receives the role's observations, e.g. for the simulator's invariants. */
+  observe?: (observation: PaxosObservation) => void;
+  /** The rules; tests and simulators substitute broken variants with `provide()`. */
+  machine?: M;
+}
+
+/** The hosts that tick (proposers and learners): time reaches their machines only as ticks. */
+export interface TickingHostOptions<M> extends RoleHostOptions<M> {
+  /** Milliseconds per tick. */
+  tickMs?: number;
+  timers?: Timers;
+}
+
+/** Refuses to start a role instance under an id the topology does not give that role. */
+export function checkRoleId(role: PaxosRoleName, id: NodeId, topology: PaxosTopology): void {
+  const ids = { acceptor: topology.acceptors, proposer: topology.proposers, learner: topology.learners }[role];
+  if (!ids.includes(id)) {
+    throw new QuorateError(ErrorCode.Config, `${role} '${id}' is not among the ${role}s (${ids.join(",")})`);
+  }
+}
+
+/** The machine event for a message from the transport; every role's machine takes this one. */
+export function messageEvent(message: Inbound): { type: "message"; from: NodeId; message: PaxosMessage } {
+  return { type: "message", from: message.sender, message: { type: message.type, body: message.body } as PaxosMessage };
+}
+
+/** Sends a message as the machine addressed it: to one role instance, or to the whole group. */
+export function transmit(transport: Transport, message: OutboundMessage): void {
+  if (message.to === null) transport.broadcast(message.type, message.body);
+  else transport.send(message.to, message.type, message.body);
+}
