@@ -40,7 +40,7 @@ interface InFlight {
 export interface MemoryNetworkOptions {
   /** Seed for fault decisions; everything the network does derives from it. */
   seed?: number;
-  /** Virtual time source. Defaults to a clock that only `advanceTo` moves. */
+  /** Virtual time source; by default time stands still (auto delivery ignores delays anyway). */
   now?: () => number;
   /**
    * "auto" delivers in a later macrotask without delay (tests, demos);
@@ -71,14 +71,9 @@ export class MemoryNetwork {
 
   constructor(private readonly options: MemoryNetworkOptions = {}) {
     this.#prng = new Prng(options.seed ?? 1);
-    let time = 0;
-    this.#now = options.now ?? (() => time);
-    if (options.now === undefined) this.advanceTo = (t: number) => void (time = Math.max(time, t));
+    this.#now = options.now ?? (() => 0);
     this.#delivery = options.delivery ?? "auto";
   }
-
-  /** Moves the default clock; replaced when a clock is injected. */
-  advanceTo: (time: number) => void = () => {};
 
   /** Attaches a member. One transport per (cluster, group, member). */
   connect(scope: { cluster: string; group: string; self: NodeId }): MemoryTransport {

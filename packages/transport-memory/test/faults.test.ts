@@ -16,7 +16,10 @@ function cluster(seed: number) {
       return [self, t];
     }),
   );
-  return { network, transports, received, advance: (ms: number) => void (now += ms) };
+  const advance = (ms: number): void => {
+    now += ms;
+  };
+  return { network, transports, received, advance };
 }
 
 describe("MemoryNetwork faults", () => {
