@@ -9,6 +9,7 @@ import {
   type Logger,
   type NodeId,
   type OutboundMessage,
+  packValue,
   QuorateError,
   queueRequest,
   realTimers,
@@ -19,15 +20,18 @@ import {
   type Timers,
   type Transport,
 } from "@quorate/core";
-import type { RaftStorage } from "@quorate/storage";
+import type { RaftStorage, StoredSnapshot } from "@quorate/storage";
 import { Attr, activeContext, type Context, observeMember } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
 import { RaftLog } from "./log.js";
 import { type RaftMachine, raftMachine } from "./machine.js";
 import { type RaftOptions, resolveRaftOptions } from "./options.js";
-import { Outbox, type RaftObservation, type Role } from "./outbox.js";
+import { Outbox, type RaftObservation, type Role, type SnapshotInstall } from "./outbox.js";
 import { isRaftMessageType, type RaftContext, type RaftMessage } from "./protocol.js";
+import { SnapshotReceiver, SnapshotSender } from "./snapshots.js";
 import { RaftTelemetry } from "./telemetry.js";
+
+const DEFAULT_SNAPSHOT_THRESHOLD = 8192;
 
 export interface RaftNodeOptions {
   id: NodeId;
@@ -49,6 +53,11 @@ export interface RaftNodeOptions {
   observe?: (observation: RaftObservation) => void;
   /** The protocol machine; tests substitute deliberately broken variants with `provide()`. */
   machine?: RaftMachine;
+  /**
+   * Entries applied since the last snapshot that trigger a new one; the log before it is then
+   * compacted. Followers behind the compaction point receive the snapshot in chunks.
+   */
+  snapshotThreshold?: number;
 }
 
 export interface RaftStatus {
@@ -113,6 +122,15 @@ export class RaftNode implements ConsensusNode {
   #pendingHardState = false;
   #pendingMessages: OutboundMessage[] = [];
 
+  // Snapshots: the latest durable one (sent to laggards), one being written, streaming both ways.
+  #snapshot: StoredSnapshot | null;
+  #storedSnapshotIndex: number;
+  #pendingSnapshot: { snapshot: StoredSnapshot; discardLog: boolean } | null = null;
+  #snapshotting = false;
+  readonly #snapshotSender: SnapshotSender;
+  readonly #snapshotReceiver = new SnapshotReceiver();
+  #transferWaiters: { resolve(leader: NodeId): void; reject(err: Error): void }[] = [];
+
   // Proposals and reads, batched per microtask into one machine event.
   #proposalQueue: QueuedProposal[] = [];
   #readQueue: Waiter[] = [];
@@ -127,16 +145,25 @@ export class RaftNode implements ConsensusNode {
   readonly #telemetry: RaftTelemetry;
   #unobserve: () => void = () => {};
 
-  private constructor(options: RaftNodeOptions, log: RaftLog, actor: Actor<RaftMachine>, out: Outbox, applied: number) {
+  private constructor(
+    options: RaftNodeOptions,
+    log: RaftLog,
+    actor: Actor<RaftMachine>,
+    out: Outbox,
+    snapshot: StoredSnapshot | null,
+  ) {
     this.id = options.id;
     this.#options = { tickMs: 50, proposalTimeoutMs: 10_000, ...options };
+    this.#snapshot = snapshot;
+    this.#storedSnapshotIndex = snapshot?.index ?? 0;
+    this.#snapshotSender = new SnapshotSender(options.transport);
     this.#timers = options.timers ?? realTimers;
     this.#pendingByIndex = new TakenRequests(this.#timers, this.#options.proposalTimeoutMs);
     this.#logger = options.logger ?? silentLogger;
     this.#log = log;
     this.#actor = actor;
     this.#out = out;
-    this.#applied = applied;
+    this.#applied = snapshot?.index ?? 0;
     this.#telemetry = new RaftTelemetry(
       options.id,
       options.transport.cluster,
@@ -171,11 +198,16 @@ export class RaftNode implements ConsensusNode {
         seed: options.seed ?? options.id,
       },
     });
-    const node = new RaftNode(options, log, actor, out, snapshot?.index ?? 0);
+    const node = new RaftNode(options, log, actor, out, snapshot);
+    // A throwing action (an invariant) must stop this member loudly, not leave it deaf.
+    actor.subscribe({ error: (err) => node.#fail(asError(err)) });
     actor.start();
     node.#drain();
     options.transport.listen((message) => node.#receive(message));
-    node.#ticker = node.#timers.setInterval(() => node.#event({ type: "tick" }), node.#options.tickMs);
+    node.#ticker = node.#timers.setInterval(() => {
+      node.#snapshotSender.tick();
+      node.#event({ type: "tick" });
+    }, node.#options.tickMs);
     node.#unobserve = observeMember({ [Attr.cluster]: options.transport.cluster, [Attr.member]: options.id }, () => {
       const ctx = node.#context();
       return {
@@ -232,8 +264,54 @@ export class RaftNode implements ConsensusNode {
     });
   }
 
-  /** Stops ticking and receiving, waits for the write in flight, fails what is pending. */
+  /**
+   * Moves leadership to `to`, or to the most up-to-date follower (thesis §3.10). Resolves with
+   * the new leader once this member has seen it take over.
+   */
+  transferLeadership(to?: NodeId): Promise<NodeId> {
+    const closed = this.#closedError();
+    if (closed !== null) return Promise.reject(closed);
+    if (this.role() !== "leader") return Promise.reject(notLeader(this.id, this.leader()));
+    if (to !== undefined && !this.#options.members.includes(to)) {
+      return Promise.reject(
+        new QuorateError(ErrorCode.Config, `'${to}' is not a member (${this.#options.members.join(",")})`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      // Bounded: the machine aborts after an election timeout, but a member that stepped down
+      // and has not yet heard the new leader would otherwise wait without end.
+      const limit = 2 * resolveRaftOptions(this.#options.raft).electionTicks * this.#options.tickMs;
+      const timer = this.#timers.setTimeout(() => {
+        const i = this.#transferWaiters.indexOf(waiter);
+        if (i >= 0) this.#transferWaiters.splice(i, 1);
+        reject(new QuorateError(ErrorCode.Rejected, `leadership transfer did not complete within ${limit} ms`));
+      }, limit);
+      const waiter = {
+        resolve: (leader: NodeId) => {
+          this.#timers.clearTimeout(timer);
+          resolve(leader);
+        },
+        reject: (err: Error) => {
+          this.#timers.clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.#transferWaiters.push(waiter);
+      this.#event({ type: "transfer", to: to ?? null });
+    });
+  }
+
+  /**
+   * Stops ticking and receiving, waits for the write in flight, fails what is pending. A leader
+   * hands leadership to another member first, so the cluster does not wait out an election.
+   */
   async stop(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.role() === "leader" && this.#options.members.length > 1) {
+      await this.transferLeadership().catch((err: unknown) =>
+        this.#logger.warn("leadership transfer before shutdown failed", { member: this.id, error: String(err) }),
+      );
+    }
     if (this.#stopped) return;
     this.#stopped = true;
     this.#timers.clearInterval(this.#ticker);
@@ -272,6 +350,14 @@ export class RaftNode implements ConsensusNode {
   }
 
   #receive(message: Inbound): void {
+    if (message.type === "raft.snapshot") {
+      this.#receiveSnapshotChunk(message.sender, message.body as Inbound<"raft.snapshot">["body"]);
+      return;
+    }
+    if (message.type === "raft.snapshot.resp") {
+      this.#snapshotSender.onResponse(message.sender, message.body as Inbound<"raft.snapshot.resp">["body"]);
+      return;
+    }
     if (!isRaftMessageType(message.type)) return;
     this.#telemetry.received(message);
     this.#event({
@@ -279,6 +365,13 @@ export class RaftNode implements ConsensusNode {
       from: message.sender,
       message: { type: message.type, body: message.body } as RaftMessage,
     });
+  }
+
+  #receiveSnapshotChunk(from: NodeId, chunk: Inbound<"raft.snapshot">["body"]): void {
+    if (this.#stopped || chunk.term < this.#context().term) return;
+    const { response, complete } = this.#snapshotReceiver.onChunk(from, chunk);
+    this.#options.transport.send(from, "raft.snapshot.resp", response);
+    if (complete !== null) this.#event({ type: "snapshot", from, ...complete });
   }
 
   #event(event: Parameters<Actor<RaftMachine>["send"]>[0]): void {
@@ -320,6 +413,10 @@ export class RaftNode implements ConsensusNode {
       if (outcome.ok) this.#waitForApplied(outcome.index, waiters);
       else for (const w of waiters) w.reject(notLeader(this.id, outcome.leader));
     }
+    if (taken.install !== null) this.#install(taken.install);
+    for (const peer of taken.snapshotSends) {
+      if (this.#snapshot !== null) this.#snapshotSender.start(peer, this.#snapshot, this.#context().term);
+    }
     for (const message of taken.messages) {
       if (message.afterPersist) this.#pendingMessages.push(message);
       else this.#transmit(message);
@@ -331,36 +428,52 @@ export class RaftNode implements ConsensusNode {
     this.#pendingHardState ||= taken.hardStateChanged;
     if (this.#writing === null) this.#startWrite();
     this.#apply();
+    const leader = this.#context().leader;
+    if (this.#transferWaiters.length > 0 && leader !== null && leader !== this.id) {
+      for (const w of this.#transferWaiters.splice(0)) w.resolve(leader);
+    }
   }
 
   /** Starts the next durable write, or sends waiting messages at once when nothing needs writing. */
   #startWrite(): void {
     const messages = this.#pendingMessages;
     this.#pendingMessages = [];
-    if (this.#pendingFrom === null && !this.#pendingHardState) {
+    if (this.#pendingFrom === null && !this.#pendingHardState && this.#pendingSnapshot === null) {
       for (const m of messages) this.#transmit(m);
       return;
     }
-    const from = this.#pendingFrom;
-    this.#pendingFrom = null;
-    this.#pendingHardState = false;
-    const ctx = this.#context();
+    const snapshot = this.#pendingSnapshot;
     const lastIndex = this.#log.lastIndex;
     const lastTerm = this.#log.lastTerm;
+    // Entries the snapshot covers are not written: storage drops them with the snapshot.
+    const from = this.#pendingFrom === null ? null : Math.max(this.#pendingFrom, this.#log.snapshotIndex + 1);
+    let truncateFrom = from;
+    if (snapshot?.discardLog) truncateFrom = this.#storedSnapshotIndex + 1;
+    this.#pendingFrom = null;
+    this.#pendingHardState = false;
+    this.#pendingSnapshot = null;
+    const ctx = this.#context();
     const entries =
       from === null || from > lastIndex
         ? []
         : this.#log
             .slice(from, lastIndex)
             .map((e, i) => ({ index: from + i, term: e.term, kind: e.kind, data: e.data }));
+    if (snapshot !== null) this.#storedSnapshotIndex = snapshot.snapshot.index;
     const write = this.#options.storage.write({
       hardState: { term: ctx.term, vote: ctx.vote, commit: ctx.commitIndex },
-      ...(from === null ? {} : { truncateFrom: from, entries }),
+      ...(truncateFrom === null ? {} : { truncateFrom, entries }),
+      ...(snapshot === null ? {} : { snapshot: snapshot.snapshot }),
     });
     this.#writing = write.then(
       () => {
         this.#writing = null;
         if (this.#stopped) return;
+        if (snapshot !== null) {
+          this.#snapshot = snapshot.snapshot;
+          this.#snapshotting = false;
+          this.#actor.send({ type: "compacted", index: snapshot.snapshot.index });
+        }
         // Durable now: the messages that depended on this state may leave.
         for (const m of messages) this.#transmit(m);
         this.#event({ type: "persisted", index: lastIndex, term: lastTerm });
@@ -370,6 +483,42 @@ export class RaftNode implements ConsensusNode {
         this.#fail(asError(err));
       },
     );
+  }
+
+  /** A snapshot from the leader replaces our state; it is written with the next write. */
+  #install(install: SnapshotInstall): void {
+    try {
+      this.#options.stateMachine.restore(install.data);
+    } catch (err) {
+      this.#fail(asError(err));
+      return;
+    }
+    this.#applied = install.index;
+    this.#pendingSnapshot = {
+      snapshot: { index: install.index, term: install.term, config: install.config, data: install.data },
+      discardLog: install.discardLog,
+    };
+  }
+
+  /** Takes a snapshot of the state machine once enough entries were applied since the last. */
+  #maybeSnapshot(): void {
+    const threshold = this.#options.snapshotThreshold ?? DEFAULT_SNAPSHOT_THRESHOLD;
+    if (this.#snapshotting || this.#pendingSnapshot !== null || this.#applied - this.#storedSnapshotIndex < threshold)
+      return;
+    const index = this.#applied;
+    const term = this.#log.term(index);
+    if (term === undefined) return;
+    this.#snapshotting = true;
+    this.#pendingSnapshot = {
+      snapshot: {
+        index,
+        term,
+        config: packValue([...this.#options.members]),
+        data: this.#options.stateMachine.snapshot(),
+      },
+      discardLog: false,
+    };
+    if (this.#writing === null) this.#startWrite();
   }
 
   #transmit(message: OutboundMessage): void {
@@ -407,6 +556,7 @@ export class RaftNode implements ConsensusNode {
       }
     }
     this.#telemetry.applied(this.#applied, (i) => this.#log.term(i));
+    this.#maybeSnapshot();
     if (this.#appliedWaiters.length > 0) {
       const ready = this.#appliedWaiters.filter((w) => w.index <= this.#applied);
       this.#appliedWaiters = this.#appliedWaiters.filter((w) => w.index > this.#applied);
@@ -449,8 +599,15 @@ export class RaftNode implements ConsensusNode {
   }
 
   #observe(observation: RaftObservation): void {
-    if (observation.kind === "role" || observation.kind === "step-down") {
+    if (observation.kind === "role" || observation.kind === "step-down" || observation.kind === "transfer") {
       this.#logger.info(`raft ${observation.kind}`, { member: this.id, ...observation });
+    }
+    if (observation.kind === "role" && observation.role !== "leader") this.#snapshotSender.clear();
+    if (this.#transferWaiters.length > 0) {
+      if (observation.kind === "transfer" && observation.status !== "started") {
+        const err = new QuorateError(ErrorCode.Rejected, `leadership transfer ${observation.status}`);
+        for (const w of this.#transferWaiters.splice(0)) w.reject(err);
+      }
     }
     this.#telemetry.observe(observation);
     this.#options.observe?.(observation);
@@ -468,6 +625,7 @@ export class RaftNode implements ConsensusNode {
 
   #failAll(err: Error): void {
     this.#closeTelemetry();
+    rejectAll(this.#transferWaiters.splice(0), err);
     // Already appended: the outcome is unknown, the entry may still commit elsewhere.
     this.#pendingByIndex.failAll(err);
     failBatches(this.#proposalBatches, err);

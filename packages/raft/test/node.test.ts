@@ -112,3 +112,78 @@ describe("RaftNode host", () => {
     cluster.nodes.clear();
   });
 });
+
+describe("RaftNode snapshots and compaction", () => {
+  it("compacts the log after a snapshot, and a member that was down catches up from the snapshot in chunks", async () => {
+    cluster = new LocalCluster(["a", "b", "c"], { snapshotThreshold: 20 });
+    await cluster.startAll();
+    const leader = await cluster.leader();
+    const laggard = cluster.ids.find((id) => id !== leader.id) as string;
+    await cluster.crash(laggard);
+    // Big commands make the snapshot span several 256 KiB chunks.
+    const big = "x".repeat(40_000);
+    for (let i = 0; i < 60; i++) await leader.propose(encode(`${i}:${big}`));
+    await cluster.waitFor(() => leader.log.firstIndex > 20);
+    expect(leader.log.firstIndex).toBeGreaterThan(20);
+    const restarted = await cluster.start(laggard);
+    await cluster.waitFor(() => cluster!.machines.get(laggard)?.items.length === 60, 10_000);
+    expect(cluster.machines.get(laggard)?.items).toEqual(cluster.machines.get(leader.id)?.items);
+    // It installed a snapshot rather than replaying from index 1, and keeps replicating after it.
+    expect(restarted.log.firstIndex).toBeGreaterThan(1);
+    await leader.propose(encode("after-snapshot"));
+    await cluster.waitFor(() => cluster!.machines.get(laggard)?.items.at(-1) === "after-snapshot");
+  });
+
+  it("a member restarted on its disk recovers from its own snapshot plus the log after it", async () => {
+    cluster = new LocalCluster(["a", "b", "c"], { snapshotThreshold: 10 });
+    await cluster.startAll();
+    const leader = await cluster.leader();
+    for (let i = 0; i < 35; i++) await leader.propose(encode(`c${i}`));
+    const follower = cluster.ids.find((id) => id !== leader.id) as string;
+    await cluster.waitFor(() => cluster!.machines.get(follower)?.items.length === 35);
+    await cluster.waitFor(() => cluster!.node(follower).log.firstIndex > 1);
+    await cluster.crash(follower);
+    const restarted = await cluster.start(follower);
+    expect(restarted.log.firstIndex).toBeGreaterThan(1);
+    await cluster.waitFor(() => cluster!.machines.get(follower)?.items.length === 35);
+    expect(cluster.machines.get(follower)?.items).toEqual(Array.from({ length: 35 }, (_, i) => `c${i}`));
+  });
+});
+
+describe("RaftNode leadership transfer", () => {
+  it("transferLeadership hands leadership to the named member", async () => {
+    cluster = new LocalCluster(["a", "b", "c"]);
+    await cluster.startAll();
+    const leader = await cluster.leader();
+    const target = cluster.ids.find((id) => id !== leader.id) as string;
+    await leader.propose(encode("before"));
+    expect(await leader.transferLeadership(target)).toBe(target);
+    await cluster.waitFor(() => cluster!.node(target).role() === "leader");
+    expect(unpackValue(await cluster.node(target).propose(encode("after")))).toBe(2);
+  });
+
+  it("a follower cannot transfer leadership, and an unknown target is refused", async () => {
+    cluster = new LocalCluster(["a", "b", "c"]);
+    await cluster.startAll();
+    const leader = await cluster.leader();
+    const follower = [...cluster.nodes.values()].find((n) => n !== leader);
+    expect(isQuorateError(await follower?.transferLeadership().catch((e: unknown) => e), ErrorCode.NotLeader)).toBe(
+      true,
+    );
+    expect(isQuorateError(await leader.transferLeadership("zz").catch((e: unknown) => e), ErrorCode.Config)).toBe(true);
+  });
+
+  it("a leader that stops hands leadership over first, so the others need no election timeout", async () => {
+    cluster = new LocalCluster(["a", "b", "c"]);
+    await cluster.startAll();
+    const leader = await cluster.leader();
+    await leader.propose(encode("x"));
+    const termBefore = leader.status().term;
+    await leader.stop();
+    cluster.nodes.delete(leader.id);
+    const next = [...cluster.nodes.values()].find((n) => n.role() === "leader");
+    expect(next).toBeDefined();
+    // A transfer campaign takes exactly one more term.
+    expect(next?.status().term).toBe(termBefore + 1);
+  });
+});
