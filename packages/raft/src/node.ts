@@ -125,6 +125,10 @@ export class RaftNode implements ConsensusNode {
   // Snapshots: the latest durable one (sent to laggards), one being written, streaming both ways.
   #snapshot: StoredSnapshot | null;
   #storedSnapshotIndex: number;
+  /** The last index storage holds once every write issued so far applies. */
+  #storedLastIndex: number;
+  /** The commit index of the last write issued: storage refuses to truncate at or below it. */
+  #storedCommit: number;
   #pendingSnapshot: { snapshot: StoredSnapshot; discardLog: boolean } | null = null;
   #snapshotting = false;
   readonly #snapshotSender: SnapshotSender;
@@ -151,11 +155,14 @@ export class RaftNode implements ConsensusNode {
     actor: Actor<RaftMachine>,
     out: Outbox,
     snapshot: StoredSnapshot | null,
+    commitIndex: number,
   ) {
     this.id = options.id;
     this.#options = { tickMs: 50, proposalTimeoutMs: 10_000, ...options };
     this.#snapshot = snapshot;
     this.#storedSnapshotIndex = snapshot?.index ?? 0;
+    this.#storedLastIndex = log.lastIndex;
+    this.#storedCommit = commitIndex;
     this.#snapshotSender = new SnapshotSender(options.transport);
     this.#timers = options.timers ?? realTimers;
     this.#pendingByIndex = new TakenRequests(this.#timers, this.#options.proposalTimeoutMs);
@@ -198,7 +205,7 @@ export class RaftNode implements ConsensusNode {
         seed: options.seed ?? options.id,
       },
     });
-    const node = new RaftNode(options, log, actor, out, snapshot);
+    const node = new RaftNode(options, log, actor, out, snapshot, state.hardState.commit);
     // A throwing action (an invariant) must stop this member loudly, not leave it deaf.
     actor.subscribe({ error: (err) => node.#fail(asError(err)) });
     actor.start();
@@ -445,10 +452,17 @@ export class RaftNode implements ConsensusNode {
     const snapshot = this.#pendingSnapshot;
     const lastIndex = this.#log.lastIndex;
     const lastTerm = this.#log.lastTerm;
-    // Entries the snapshot covers are not written: storage drops them with the snapshot.
-    const from = this.#pendingFrom === null ? null : Math.max(this.#pendingFrom, this.#log.snapshotIndex + 1);
-    let truncateFrom = from;
-    if (snapshot?.discardLog) truncateFrom = this.#storedSnapshotIndex + 1;
+    // Entries a snapshot covers are not written: storage drops them with the snapshot, and the
+    // snapshot may cover entries that were not durable yet (applied as soon as committed).
+    const floor = (snapshot?.snapshot.index ?? this.#log.snapshotIndex) + 1;
+    const from = this.#pendingFrom === null ? null : Math.max(this.#pendingFrom, floor);
+    // Storage truncates before it installs a snapshot, and only within what it holds.
+    let truncateFrom = from === null ? null : Math.min(from, this.#storedLastIndex + 1);
+    // A snapshot that does not match our log replaces it: drop what storage holds past the
+    // commit point (entries up to it match the leader's and the snapshot covers them anyway).
+    if (snapshot?.discardLog) {
+      truncateFrom = Math.min(this.#storedLastIndex + 1, Math.max(this.#storedCommit, this.#storedSnapshotIndex) + 1);
+    }
     this.#pendingFrom = null;
     this.#pendingHardState = false;
     this.#pendingSnapshot = null;
@@ -459,7 +473,14 @@ export class RaftNode implements ConsensusNode {
         : this.#log
             .slice(from, lastIndex)
             .map((e, i) => ({ index: from + i, term: e.term, kind: e.kind, data: e.data }));
-    if (snapshot !== null) this.#storedSnapshotIndex = snapshot.snapshot.index;
+    // What storage will hold once this write applies (writes apply in order).
+    let storedLast = truncateFrom === null ? this.#storedLastIndex : Math.min(this.#storedLastIndex, truncateFrom - 1);
+    if (snapshot !== null) {
+      this.#storedSnapshotIndex = snapshot.snapshot.index;
+      storedLast = Math.max(storedLast, snapshot.snapshot.index);
+    }
+    this.#storedLastIndex = entries.at(-1)?.index ?? storedLast;
+    this.#storedCommit = ctx.commitIndex;
     const write = this.#options.storage.write({
       hardState: { term: ctx.term, vote: ctx.vote, commit: ctx.commitIndex },
       ...(truncateFrom === null ? {} : { truncateFrom, entries }),

@@ -22,6 +22,11 @@ export interface RaftAdapterOptions {
  * 40 ms, so a few virtual seconds hold many elections while faults come and go.
  */
 export const SIM_TICK_MS = 20;
+/**
+ * Snapshots are taken every few dozen entries, so compaction, InstallSnapshot in chunks and
+ * restarts from a snapshot all happen under faults in ordinary runs.
+ */
+export const SIM_SNAPSHOT_THRESHOLD = 25;
 export const SIM_RAFT_OPTIONS: Partial<RaftOptions> = { electionTicks: 6, heartbeatTicks: 2 };
 
 export function raftAdapter(options: RaftAdapterOptions = {}): ProtocolAdapter {
@@ -107,6 +112,7 @@ class RaftRun implements ProtocolRun {
       stateMachine: env.stateMachine,
       raft: SIM_RAFT_OPTIONS,
       tickMs: SIM_TICK_MS,
+      snapshotThreshold: SIM_SNAPSHOT_THRESHOLD,
       seed: env.seed,
       timers: env.timers,
       machine: guardMachine(this.options.machine ?? raftMachine, (err) =>

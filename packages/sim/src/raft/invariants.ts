@@ -53,6 +53,9 @@ interface IncarnationTrack {
 /** What is durable on one member's disk, rebuilt from the writes storage acknowledged. */
 interface DurableTrack {
   hardState: HardState;
+  /** The durable snapshot's last index and term (0 without one); `entries` follow it. */
+  snapshotIndex: number;
+  snapshotTerm: number;
   entries: CanonicalEntry[];
   /** Every durable vote of the run, by term. */
   readonly votes: Map<number, NodeId>;
@@ -141,9 +144,17 @@ export class RaftInvariants {
   /** A write storage acknowledged as durable; writes become durable in call order. */
   writeDurable(member: NodeId, write: RaftWrite): void {
     const durable = this.#durableOf(member);
-    const { hardState, truncateFrom, entries } = write;
-    // RaftNode writes no snapshots yet; a write that carries one would need modelling here.
-    if (truncateFrom !== undefined) durable.entries.length = Math.min(durable.entries.length, truncateFrom - 1);
+    const { hardState, truncateFrom, entries, snapshot } = write;
+    // The parts apply in storage's order: truncation, snapshot installation, append.
+    if (truncateFrom !== undefined) {
+      durable.entries.length = Math.min(durable.entries.length, truncateFrom - 1 - durable.snapshotIndex);
+    }
+    if (snapshot !== undefined) {
+      const covered = snapshot.index - durable.snapshotIndex;
+      durable.entries = covered <= durable.entries.length ? durable.entries.slice(covered) : [];
+      durable.snapshotIndex = snapshot.index;
+      durable.snapshotTerm = snapshot.term;
+    }
     for (const entry of entries ?? []) durable.entries.push({ term: entry.term, kind: entry.kind, data: entry.data });
     if (hardState === undefined) return;
     const before = durable.hardState;
@@ -182,16 +193,26 @@ export class RaftInvariants {
       );
       return;
     }
+    const snapshotIndex = state.snapshot?.index ?? 0;
+    const snapshotTerm = state.snapshot?.term ?? 0;
+    if (snapshotIndex !== durable.snapshotIndex || snapshotTerm !== durable.snapshotTerm) {
+      this.fail(
+        "durability",
+        `${member} recovered a snapshot at ${snapshotIndex} (term ${snapshotTerm}); ` +
+          `durable was one at ${durable.snapshotIndex} (term ${durable.snapshotTerm})`,
+      );
+      return;
+    }
     const entries = state.entries;
     const firstMismatch = durable.entries.findIndex((entry, i) => {
       const loaded = entries[i];
-      return loaded === undefined || loaded.index !== i + 1 || !sameEntry(entry, loaded);
+      return loaded === undefined || loaded.index !== snapshotIndex + i + 1 || !sameEntry(entry, loaded);
     });
     if (firstMismatch >= 0 || entries.length !== durable.entries.length) {
       this.fail(
         "durability",
-        `${member} recovered ${entries.length} entries, ${durable.entries.length} were durable` +
-          (firstMismatch >= 0 ? `; entry ${firstMismatch + 1} differs` : ""),
+        `${member} recovered ${entries.length} entries after index ${snapshotIndex}, ${durable.entries.length} were durable` +
+          (firstMismatch >= 0 ? `; entry ${snapshotIndex + firstMismatch + 1} differs` : ""),
       );
     }
   }
@@ -239,7 +260,13 @@ export class RaftInvariants {
   #durableOf(member: NodeId): DurableTrack {
     let durable = this.#durable.get(member);
     if (durable === undefined) {
-      durable = { hardState: { term: 0, vote: null, commit: 0 }, entries: [], votes: new Map() };
+      durable = {
+        hardState: { term: 0, vote: null, commit: 0 },
+        snapshotIndex: 0,
+        snapshotTerm: 0,
+        entries: [],
+        votes: new Map(),
+      };
       this.#durable.set(member, durable);
     }
     return durable;
@@ -295,7 +322,11 @@ export class RaftInvariants {
         const committed = this.#committed[index];
         if (committed !== undefined && term > committed.commitTerm) this.#checkHasCommitted(id, node, term, index);
       }
-    } else if (log.lastIndex < leading.lastIndex || log.entry(leading.lastIndex) !== leading.lastEntry) {
+    } else if (
+      log.lastIndex < leading.lastIndex ||
+      // Compaction may drop the entry from memory; a snapshot only ever covers committed entries.
+      (leading.lastIndex >= log.firstIndex && log.entry(leading.lastIndex) !== leading.lastEntry)
+    ) {
       this.fail(
         "leader-append-only",
         `${id}, leader of term ${term}, removed or replaced entries at or before index ${leading.lastIndex}`,
