@@ -14,6 +14,17 @@ import { entries } from "./reference-model.js";
 
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 const crashWriter = fileURLToPath(new URL("./fixtures/crash-writer.mjs", import.meta.url));
+const openErrors = fileURLToPath(new URL("./fixtures/open-errors.mjs", import.meta.url));
+
+/**
+ * Child processes run the built package, as a host process would. Once core is built, only this
+ * package is rebuilt, against core's declarations, so that a core change in progress in the
+ * working tree cannot break this suite.
+ */
+function buildStorage(): void {
+  const coreBuilt = existsSync(join(repoRoot, "packages/core/dist/index.d.ts"));
+  execFileSync("npx", ["tsc", coreBuilt ? "-p" : "-b", "packages/storage"], { cwd: repoRoot, stdio: "inherit" });
+}
 
 const tempDir = () => mkdtemp(join(tmpdir(), "quorate-storage-"));
 const identity = { cluster: "c1", member: "m1" };
@@ -98,23 +109,42 @@ describe("LMDB data directory", () => {
     expect(await readFile(file, "utf8")).toBe("keep me");
   });
 
-  // Permission bits do not stop root.
-  it.skipIf(process.getuid?.() === 0)(
-    "fails clearly on a directory without permission, and writes nothing",
-    async () => {
-      const locked = join(dir, "locked");
-      await mkdir(locked);
-      await chmod(locked, 0o500);
-      await expectStorageError(openLmdbStorage({ dir: locked, ...identity }), /is not readable and writable/);
-      await chmod(locked, 0o700);
-      const denied = join(dir, "denied");
-      await mkdir(denied, { mode: 0o500 });
-      await expectStorageError(
-        openLmdbStorage({ dir: join(denied, "sub"), ...identity }),
-        /cannot create data directory/,
-      );
-    },
-  );
+  // Permission bits do not stop root, so as root the opens run in a child as user nobody.
+  it("fails clearly on a directory without permission, and writes nothing", async () => {
+    await chmod(dir, 0o755);
+    const locked = join(dir, "locked");
+    await mkdir(locked, { mode: 0o555 });
+    await chmod(locked, 0o555);
+    const denied = join(dir, "denied");
+    await mkdir(denied, { mode: 0o555 });
+    await chmod(denied, 0o555);
+    const targets = [locked, join(denied, "sub")];
+    let results: ({ code: string; message: string } | null)[];
+    if (process.getuid?.() === 0) {
+      buildStorage();
+      const out = execFileSync(process.execPath, [openErrors, ...targets], { uid: 65534, gid: 65534 });
+      results = JSON.parse(out.toString());
+    } else {
+      results = [];
+      for (const target of targets) {
+        const err = await openLmdbStorage({ dir: target, ...identity }).then(
+          () => null,
+          (e: QuorateError) => e,
+        );
+        results.push(err === null ? null : { code: err.code, message: err.message });
+      }
+    }
+    expect(results[0]).toMatchObject({
+      code: ErrorCode.Storage,
+      message: expect.stringMatching(/is not readable and writable/),
+    });
+    expect(results[1]).toMatchObject({
+      code: ErrorCode.Storage,
+      message: expect.stringMatching(/cannot create data directory/),
+    });
+    expect(existsSync(join(locked, "data.mdb"))).toBe(false);
+    expect(existsSync(join(denied, "sub"))).toBe(false);
+  });
 
   it("is opened by one storage at a time within a process", async () => {
     const storage = await openLmdbStorage({ dir, ...identity });
@@ -125,13 +155,7 @@ describe("LMDB data directory", () => {
 });
 
 describe("LMDB durability across SIGKILL", () => {
-  beforeAll(() => {
-    // The child runs the built package, as a host process would. Once core is built, only this
-    // package is rebuilt, against core's declarations, so that a core change in progress in the
-    // same checkout cannot fail these tests.
-    const coreBuilt = existsSync(join(repoRoot, "packages/core/dist/index.d.ts"));
-    execFileSync("npx", ["tsc", coreBuilt ? "-p" : "-b", "packages/storage"], { cwd: repoRoot, stdio: "inherit" });
-  }, 120_000);
+  beforeAll(buildStorage, 120_000);
 
   /** Runs the crash writer until it has acknowledged `acks` writes, then kills it with SIGKILL. */
   async function killAfterAcks(dir: string, acks: number): Promise<{ lastIndex: number; term: number }[]> {
