@@ -114,14 +114,18 @@ export async function startNatsCluster(size, { jetstream = false } = {}) {
   };
 }
 
-/** `quorate node` processes, member i connected to NATS server i (mod the cluster size). */
-export async function startMembers({ protocol = "raft", cluster, ids, urls, env = {}, extraArgs = [] }) {
+/**
+ * `quorate node` processes, member i on NATS server i (mod the cluster size). `nodeArgs` go to
+ * Node itself: `["--cpu-prof", "--cpu-prof-dir", dir]` profiles every member.
+ */
+export async function startMembers({ protocol = "raft", cluster, ids, urls, env = {}, extraArgs = [], nodeArgs = [] }) {
   const root = mkdtempSync(join(tmpdir(), `quorate-bench-${cluster}-`));
   const procs = ids.map((id, i) =>
     track(
       spawn(
         process.execPath,
         [
+          ...nodeArgs,
           CLI,
           "node",
           "--protocol",
