@@ -70,6 +70,20 @@ describe("quorate start, kv and status end to end", () => {
     expect(table).toMatch(/^ID\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED\s+LAST/);
   });
 
+  it("leader transfer moves leadership to the named member", async () => {
+    const q = (...args: string[]) => run(process.execPath, [CLI, ...args, "--cluster", "itstart", "--nats", natsUrl]);
+    const before = JSON.parse((await q("status", "--json")).stdout) as { members: { id: string; role: string }[] };
+    const leader = before.members.find((m) => m.role === "leader")?.id;
+    const target = before.members.find((m) => m.role !== "leader")?.id as string;
+    const moved = JSON.parse((await q("leader", "transfer", "--to", target, "--json")).stdout);
+    expect(moved).toEqual({ from: leader, to: target });
+    const after = JSON.parse((await q("status", "--json")).stdout) as { members: { id: string; role: string }[] };
+    expect(after.members.find((m) => m.role === "leader")?.id).toBe(target);
+    const self = await q("leader", "transfer", "--to", target).catch((e: { code: number; stderr: string }) => e);
+    expect(self).toMatchObject({ code: 2 });
+    expect((self as { stderr: string }).stderr).toContain("is already the leader");
+  });
+
   it("stops everything on Ctrl-C and exits 0", async () => {
     const exited = new Promise<number | null>((resolve) => start.once("exit", (code) => resolve(code)));
     start.kill("SIGINT");

@@ -1,6 +1,7 @@
 import { QuorateError } from "@quorate/core";
 import { checkCommand } from "./commands/check.js";
 import { kvCommand } from "./commands/kv.js";
+import { leaderCommand } from "./commands/leader.js";
 import { nodeCommand } from "./commands/node.js";
 import { paxosCommand } from "./commands/paxos.js";
 import { startCommand } from "./commands/start.js";
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: CommandIo) => Promi
   kv: kvCommand,
   status: statusCommand,
   check: checkCommand,
+  leader: leaderCommand,
   paxos: paxosCommand,
 };
 
@@ -23,6 +25,7 @@ const HELP = `quorate — consensus for NATS platforms
   quorate paxos <role> ...      run one Multi-Paxos role: acceptor, proposer or learner
   quorate kv get|put|del|cas    use the replicated KV store
   quorate status                show every member: role, term, leader, commit and applied indexes
+  quorate leader transfer       move Raft leadership (--to <id>, else the most up-to-date follower)
   quorate check <history>       check a Jepsen-style EDN history for linearizability
 
 Environment: NATS_URL (default nats://127.0.0.1:4222), QUORATE_CLUSTER (default "quorate").

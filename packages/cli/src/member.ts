@@ -18,6 +18,15 @@ import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
 import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
 import { openLmdbStorage, type RaftStorage } from "@quorate/storage";
 import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
+import { serveAdmin } from "./admin.js";
+import {
+  type Discovery,
+  memberEndpoints,
+  ServiceName,
+  serviceInstanceId,
+  startDiscovery,
+} from "./service/discovery.js";
+import { countingConnection } from "./service/endpoints.js";
 
 /** The consensus group that replicates the KV store. */
 export const KV_GROUP = "kv";
@@ -51,10 +60,14 @@ export interface RaftKvMemberOptions {
   tickMs?: number;
   raft?: Partial<RaftOptions>;
   logger?: Logger;
+  /** Answer NATS micro discovery (`$SRV.PING|INFO|STATS`) as `quorate-raft`. Default true. */
+  discovery?: boolean;
 }
 
 export interface RaftKvMember {
   readonly node: RaftNode;
+  /** The `$SRV` responder, unless disabled. */
+  readonly discovery: Discovery | null;
   status(): MemberStatus;
   /** Stops serving, waits for the write in flight, closes storage. Leaves the NATS connection open. */
   stop(): Promise<void>;
@@ -85,24 +98,45 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
       ...(options.raft === undefined ? {} : { raft: options.raft }),
       logger,
     });
-    const kv: KvService = createKvService({ nc, cluster, node, store, logger });
+    // Services subscribe through a view of the connection that counts their requests for `$SRV.STATS`.
+    const endpoints = memberEndpoints({ cluster, instance: id, servesKv: true, statusService: STATUS_SERVICE });
+    const counted = countingConnection(nc, endpoints.all);
+    const kv: KvService = createKvService({ nc: counted, cluster, node, store, logger });
     const status = (): MemberStatus => ({
       protocol: "raft",
       cluster,
       ...node.status(),
       stateDigest: createHash("sha256").update(stateMachine.snapshot()).digest("hex").slice(0, 16),
     });
-    const statusSubscription: Subscription = nc.subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
+    const statusSubscription: Subscription = counted.subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
       callback: (err: Error | null, msg: Msg) => {
         if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
       },
     });
+    const admin = serveAdmin(nc, cluster, node);
     const openTransport = transport;
+    const discovery =
+      options.discovery === false
+        ? null
+        : startDiscovery({
+            nc,
+            name: ServiceName.raft,
+            id: serviceInstanceId(cluster, id),
+            description: `Quorate Raft member ${id} of cluster ${cluster}: replicated KV store`,
+            metadata: { cluster, member: id, protocol: "raft", group: KV_GROUP },
+            endpoints: endpoints.all,
+            // No state digest here: hashing the whole state on every STATS request is `quorate status`'s job.
+            state: () => ({ protocol: "raft", cluster, ...node.status(), transport: openTransport.stats }),
+            logger,
+          });
     return {
       node,
+      discovery,
       status,
       async stop() {
+        await discovery?.stop();
         statusSubscription.unsubscribe();
+        admin.unsubscribe();
         await kv.close();
         await node.stop();
         await openTransport.close();

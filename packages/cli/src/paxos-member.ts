@@ -16,6 +16,15 @@ import {
 import { openLmdbAcceptorStorage, openLmdbStorage } from "@quorate/storage";
 import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
 import { type MemberStatus, STATUS_SERVICE } from "./member.js";
+import {
+  type Discovery,
+  type MemberEndpoints,
+  memberEndpoints,
+  ServiceName,
+  serviceInstanceId,
+  startDiscovery,
+} from "./service/discovery.js";
+import { countingConnection } from "./service/endpoints.js";
 
 /** The consensus group that carries Multi-Paxos traffic between roles. */
 export const PAXOS_GROUP = "paxos";
@@ -44,12 +53,28 @@ export interface PaxosMemberOptions {
   checkpointInterval?: number;
   paxos?: Partial<PaxosOptions>;
   logger?: Logger;
+  /** Each role answers NATS micro discovery (`$SRV.PING|INFO|STATS`) as `quorate-paxos-<role>`. Default true. */
+  discovery?: boolean;
+}
+
+/** One running role, as status and discovery see it. */
+interface ServedRole {
+  readonly role: PaxosRoleName;
+  /** The role's transport identity (`n1-acceptor`). */
+  readonly self: string;
+  readonly status: () => PaxosMemberStatus;
+  /** The status without the learner's state digest: cheap enough for every `$SRV.STATS`. */
+  readonly state: () => PaxosMemberStatus;
+  readonly endpoints: MemberEndpoints;
+  readonly transport: NatsTransport;
 }
 
 export interface PaxosMember {
   readonly acceptor: Acceptor | null;
   readonly proposer: Proposer | null;
   readonly learner: Learner | null;
+  /** One `$SRV` responder per role, unless disabled. */
+  readonly discoveries: readonly Discovery[];
   statuses(): PaxosMemberStatus[];
   /** Stops serving, waits for writes in flight, closes storage. Leaves the NATS connection open. */
   stop(): Promise<void>;
@@ -71,8 +96,11 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
     ...(options.q2 === undefined ? {} : { q2: options.q2 }),
   });
   const closers: (() => Promise<void>)[] = [];
-  const statuses: (() => PaxosMemberStatus)[] = [];
+  const served: ServedRole[] = [];
   const subscriptions: Subscription[] = [];
+  const discoveries: Discovery[] = [];
+  const endpointsOf = (self: string, servesKv: boolean) =>
+    memberEndpoints({ cluster, instance: self, servesKv, statusService: STATUS_SERVICE });
   const transportFor = (self: string): NatsTransport => {
     const transport = createNatsTransport({ nc, cluster, group: PAXOS_GROUP, self, logger });
     closers.push(() => transport.close());
@@ -91,7 +119,8 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
       const transport = transportFor(self);
       const started = await Acceptor.start({ id: self, topology, transport, storage, logger, ...paxos });
       closers.push(() => started.stop());
-      statuses.push(() => ({ ...started.status(), cluster }));
+      const status = () => ({ ...started.status(), cluster });
+      served.push({ role: "acceptor", self, status, state: status, endpoints: endpointsOf(self, false), transport });
       acceptor = started;
     }
     if (options.roles.includes("learner")) {
@@ -113,13 +142,17 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
         ...(options.checkpointInterval === undefined ? {} : { checkpointInterval: options.checkpointInterval }),
       });
       closers.push(() => started.stop());
-      const kv: KvService = createKvService({ nc, cluster, node: started, store, logger });
+      const endpoints = endpointsOf(self, true);
+      // The KV service subscribes through a view of the connection that counts its requests for `$SRV.STATS`.
+      const counted = countingConnection(nc, endpoints.all);
+      const kv: KvService = createKvService({ nc: counted, cluster, node: started, store, logger });
       closers.push(() => kv.close());
-      statuses.push(() => ({
-        ...started.status(),
-        cluster,
+      const state = () => ({ ...started.status(), cluster });
+      const status = () => ({
+        ...state(),
         stateDigest: createHash("sha256").update(stateMachine.snapshot()).digest("hex").slice(0, 16),
-      }));
+      });
+      served.push({ role: "learner", self, status, state, endpoints, transport });
       learner = started;
     }
     if (options.roles.includes("proposer")) {
@@ -129,15 +162,29 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
       const transport = transportFor(self);
       const started = await Proposer.start({ id: self, topology, transport, storage, logger, ...tick, ...paxos });
       closers.push(() => started.stop());
-      statuses.push(() => ({ ...started.status(), cluster }));
+      const status = () => ({ ...started.status(), cluster });
+      served.push({ role: "proposer", self, status, state: status, endpoints: endpointsOf(self, false), transport });
       proposer = started;
     }
-    for (const status of statuses) {
+    for (const { role, self, status, state, endpoints, transport } of served) {
       subscriptions.push(
-        nc.subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
+        countingConnection(nc, [endpoints.status]).subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
           callback: (err: Error | null, msg: Msg) => {
             if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
           },
+        }),
+      );
+      if (options.discovery === false) continue;
+      discoveries.push(
+        startDiscovery({
+          nc,
+          name: ServiceName[role],
+          id: serviceInstanceId(cluster, self),
+          description: `Quorate Multi-Paxos ${role} ${self} of cluster ${cluster}`,
+          metadata: { cluster, member: id, instance: self, protocol: "paxos", role, group: PAXOS_GROUP },
+          endpoints: endpoints.all,
+          state: () => ({ ...state(), transport: transport.stats }),
+          logger,
         }),
       );
     }
@@ -149,8 +196,10 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
     acceptor,
     proposer,
     learner,
-    statuses: () => statuses.map((s) => s()),
+    discoveries,
+    statuses: () => served.map((s) => s.status()),
     async stop() {
+      await Promise.all(discoveries.map((d) => d.stop()));
       for (const s of subscriptions) s.unsubscribe();
       await closeAll(closers);
     },

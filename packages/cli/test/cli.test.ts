@@ -61,8 +61,12 @@ describe("quorate CLI input validation", () => {
   it("fails with Unreachable when NATS cannot be reached, writing nothing", async () => {
     const dir = join(mkdtempSync(join(tmpdir(), "quorate-cli-")), "data");
     const c = capture();
+    // A member waits for NATS by default; --nats-wait-ms 0 asks it to fail at once instead.
     const code = await main(
-      ["node", "--cluster", "c", "--id", "n1", "--peers", "n1", "--data", dir, "--nats", "nats://127.0.0.1:1"],
+      [
+        ...["node", "--cluster", "c", "--id", "n1", "--peers", "n1", "--data", dir],
+        ...["--nats", "nats://127.0.0.1:1", "--nats-wait-ms", "0"],
+      ],
       c.io,
     );
     expect(code).toBe(Exit.Error);

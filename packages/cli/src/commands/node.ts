@@ -1,22 +1,41 @@
 import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
-import { connectNats } from "@quorate/transport-nats";
 import { clusterName, logLevel, memberOptions, natsConnectOptions, parse, positiveInt, required } from "../args.js";
-import { type CommandIo, Exit } from "../io.js";
+import { rejectInapplicable, resolveSettings, serviceOptions, serviceSettings, settingValues } from "../config.js";
+import type { CommandIo } from "../io.js";
 import { startRaftKvMember } from "../member.js";
 import { startTelemetry } from "../otel.js";
-import { isPaxosNode, paxosNodeCommand } from "./paxos.js";
+import { failureReason, replicaNotReady } from "../service/health.js";
+import { runMember } from "../service/run.js";
+import { PAXOS_ONLY_KEYS, paxosNodeCommand, paxosOptions } from "./paxos.js";
 
 const USAGE =
-  "quorate node --protocol raft --cluster <name> --id <id> --peers <id,id,...> --data <dir> [--nats <url>] [--tick-ms 50] [--log-level info]";
+  "quorate node --protocol raft|paxos --cluster <name> --id <id> --peers <id,id,...> --data <dir> [--nats <url>] [--config <file.json>] [--health-port <port>] [--nats-wait-ms <ms>] [--tick-ms 50] [--log-level info] (paxos: [--q1 n] [--q2 n] [--checkpoint-interval n])";
 
-/** Runs one member until SIGINT/SIGTERM, then shuts down cleanly. */
+const nodeOptions = {
+  ...memberOptions,
+  ...serviceOptions,
+  ...paxosOptions,
+  protocol: { type: "string" },
+  peers: { type: "string" },
+} as const;
+
+type NodeKey = keyof typeof nodeOptions;
+const NODE_KEYS = Object.keys(nodeOptions) as NodeKey[];
+
+/**
+ * Runs one member until SIGINT/SIGTERM, then shuts down cleanly. Settings come from flags, then
+ * QUORATE_* variables, then `--config` (see config.ts); all are checked before anything starts.
+ */
 export async function nodeCommand(args: readonly string[], io: CommandIo): Promise<number> {
-  if (isPaxosNode(args)) return paxosNodeCommand(args, io);
-  const { values } = parse(args, { ...memberOptions, protocol: { type: "string" }, peers: { type: "string" } }, USAGE);
-  const protocol = values.protocol ?? "raft";
+  const parsed = parse(args, nodeOptions, USAGE);
+  const settings = await resolveSettings(NODE_KEYS, parsed.values, io.env);
+  const protocol = settings.get("protocol") ?? "raft";
+  if (protocol === "paxos") return paxosNodeCommand(settings, io, USAGE);
   if (protocol !== "raft") {
     throw new QuorateError(ErrorCode.Config, `--protocol ${protocol} is not supported (supported: raft, paxos)`);
   }
+  rejectInapplicable(settings, PAXOS_ONLY_KEYS, "applies to --protocol paxos only");
+  const values = settingValues(settings, NODE_KEYS);
   const cluster = clusterName(values.cluster, io.env);
   const id = required(values.id, "id", USAGE);
   const peers = required(values.peers, "peers", USAGE)
@@ -26,25 +45,27 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   const dataDir = required(values.data, "data", USAGE);
   const tickMs = positiveInt(values["tick-ms"], "tick-ms", 50);
   const level = logLevel(values["log-level"], io.env);
+  const service = serviceSettings(settings);
+  const nats = natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`);
   const logger = createLogger(level, { member: id, cluster }, (line) => io.stderr(`${line}\n`));
 
   const telemetry = await startTelemetry(io.env, id);
   try {
-    // NATS first: if it is unreachable we exit before anything is written to the data directory.
-    const nc = await connectNats(natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`), logger);
-    let member: Awaited<ReturnType<typeof startRaftKvMember>>;
-    try {
-      member = await startRaftKvMember({ nc, cluster, id, members: peers, dataDir, tickMs, logger });
-    } catch (err) {
-      await nc.close();
-      throw err;
-    }
-    logger.info("member running", { peers, dataDir, nats: nc.getServer(), telemetry: telemetry.enabled });
-    const signal = await io.stopSignal;
-    logger.info("shutting down", { signal });
-    await member.stop();
-    await nc.drain();
-    return Exit.Ok;
+    return await runMember({
+      io,
+      logger,
+      nats,
+      ...service,
+      // NATS first (in runMember): while it is unreachable nothing is written to the data directory.
+      start: (nc) => startRaftKvMember({ nc, cluster, id, members: peers, dataDir, tickMs, logger }),
+      probe: (member) => ({
+        failures: () => failureReason("raft node", member.node.failure),
+        notReady: () => replicaNotReady(member.node.status()),
+        status: () => member.node.status(),
+      }),
+      stop: (member) => member.stop(),
+      describe: (_member, nc) => ({ peers, dataDir, nats: nc.getServer(), telemetry: telemetry.enabled }),
+    });
   } finally {
     // Flush spans and metrics even when start-up failed: the failure may be what the user looks for.
     await telemetry.shutdown();

@@ -1,23 +1,47 @@
 import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
-import type { PaxosRoleName } from "@quorate/paxos";
-import { connectNats } from "@quorate/transport-nats";
+import { type PaxosRoleName, paxosRoleId, resolveTopology } from "@quorate/paxos";
 import { clusterName, logLevel, memberOptions, natsConnectOptions, parse, positiveInt, required } from "../args.js";
-import { type CommandIo, Exit } from "../io.js";
-import { startPaxosMember } from "../paxos-member.js";
+import {
+  resolveSettings,
+  type ServiceKey,
+  type Settings,
+  serviceOptions,
+  serviceSettings,
+  settingValues,
+} from "../config.js";
+import type { CommandIo } from "../io.js";
+import { type PaxosMember, startPaxosMember } from "../paxos-member.js";
+import { failureReason, replicaNotReady } from "../service/health.js";
+import { runMember } from "../service/run.js";
 
 const ROLE_USAGE =
-  "quorate paxos acceptor|proposer|learner --cluster <name> --id <id> --acceptors <ids> --proposers <ids> --learners <ids> --data <dir> [--nats <url>] [--q1 n] [--q2 n] [--tick-ms 50] [--checkpoint-interval 1000] [--log-level info]";
-const NODE_USAGE =
-  "quorate node --protocol paxos --cluster <name> --id <id> --peers <id,id,...> --data <dir> [--nats <url>] [--q1 n] [--q2 n] [--tick-ms 50] [--log-level info]";
+  "quorate paxos acceptor|proposer|learner --cluster <name> --id <id> --acceptors <ids> --proposers <ids> --learners <ids> --data <dir> [--nats <url>] [--config <file.json>] [--health-port <port>] [--nats-wait-ms <ms>] [--q1 n] [--q2 n] [--tick-ms 50] [--checkpoint-interval 1000] [--log-level info]";
 
 const ROLES: readonly PaxosRoleName[] = ["acceptor", "proposer", "learner"];
 
-const paxosOptions = {
-  ...memberOptions,
+/** Options only Multi-Paxos members take; `quorate node` accepts them with `--protocol paxos`. */
+export const paxosOptions = {
   q1: { type: "string" },
   q2: { type: "string" },
   "checkpoint-interval": { type: "string" },
 } as const;
+
+export const PAXOS_ONLY_KEYS = Object.keys(paxosOptions) as (keyof typeof paxosOptions)[];
+
+const roleOptions = {
+  ...memberOptions,
+  ...serviceOptions,
+  ...paxosOptions,
+  acceptors: { type: "string" },
+  proposers: { type: "string" },
+  learners: { type: "string" },
+} as const;
+
+const ROLE_KEYS = Object.keys(roleOptions) as (keyof typeof roleOptions)[];
+
+/** The settings every Paxos run reads. */
+type PaxosKey = keyof typeof memberOptions | keyof typeof paxosOptions | ServiceKey;
+const PAXOS_KEYS = [...Object.keys(memberOptions), ...PAXOS_ONLY_KEYS, ...Object.keys(serviceOptions)] as PaxosKey[];
 
 function ids(value: string | undefined, flag: string, usage: string): string[] {
   const list = required(value, flag, usage)
@@ -31,48 +55,39 @@ function optionalInt(value: string | undefined, flag: string): number | undefine
   return value === undefined ? undefined : positiveInt(value, flag, 1);
 }
 
-/** True when `quorate node` was asked for Multi-Paxos; that command then hands over to this one. */
-export function isPaxosNode(args: readonly string[]): boolean {
-  const i = args.indexOf("--protocol");
-  return args.includes("--protocol=paxos") || (i >= 0 && args[i + 1] === "paxos");
-}
-
 /** `quorate paxos <role> ...`: one role per process. */
 export async function paxosCommand(args: readonly string[], io: CommandIo): Promise<number> {
   const [role, ...rest] = args;
   if (!ROLES.includes(role as PaxosRoleName)) {
     throw new QuorateError(ErrorCode.Config, `unknown paxos role '${role ?? ""}'\nusage: ${ROLE_USAGE}`);
   }
-  const { values } = parse(
-    rest,
-    { ...paxosOptions, acceptors: { type: "string" }, proposers: { type: "string" }, learners: { type: "string" } },
-    ROLE_USAGE,
-  );
-  return run(io, values, [role as PaxosRoleName], {
-    acceptors: ids(values.acceptors, "acceptors", ROLE_USAGE),
-    proposers: ids(values.proposers, "proposers", ROLE_USAGE),
-    learners: ids(values.learners, "learners", ROLE_USAGE),
+  const parsed = parse(rest, roleOptions, ROLE_USAGE);
+  const settings = await resolveSettings(ROLE_KEYS, parsed.values, io.env);
+  return run(io, settings, [role as PaxosRoleName], {
+    acceptors: ids(settings.get("acceptors"), "acceptors", ROLE_USAGE),
+    proposers: ids(settings.get("proposers"), "proposers", ROLE_USAGE),
+    learners: ids(settings.get("learners"), "learners", ROLE_USAGE),
     usage: ROLE_USAGE,
   });
 }
 
 /** `quorate node --protocol paxos ...`: member X runs acceptor X, proposer X and learner X. */
-export async function paxosNodeCommand(args: readonly string[], io: CommandIo): Promise<number> {
-  const { values } = parse(
-    args,
-    { ...paxosOptions, protocol: { type: "string" }, peers: { type: "string" } },
-    NODE_USAGE,
-  );
-  const peers = ids(values.peers, "peers", NODE_USAGE);
-  return run(io, values, ROLES, { acceptors: peers, proposers: peers, learners: peers, usage: NODE_USAGE });
+export async function paxosNodeCommand(
+  settings: Settings<PaxosKey | "peers">,
+  io: CommandIo,
+  usage: string,
+): Promise<number> {
+  const peers = ids(settings.get("peers"), "peers", usage);
+  return run(io, settings, ROLES, { acceptors: peers, proposers: peers, learners: peers, usage });
 }
 
 async function run(
   io: CommandIo,
-  values: { [K in keyof typeof paxosOptions]?: string | undefined },
+  settings: Settings<PaxosKey>,
   roles: readonly PaxosRoleName[],
   members: { acceptors: string[]; proposers: string[]; learners: string[]; usage: string },
 ): Promise<number> {
+  const values = settingValues(settings, PAXOS_KEYS);
   const cluster = clusterName(values.cluster, io.env);
   const id = required(values.id, "id", members.usage);
   const dataDir = required(values.data, "data", members.usage);
@@ -81,35 +96,66 @@ async function run(
   const q1 = optionalInt(values.q1, "q1");
   const q2 = optionalInt(values.q2, "q2");
   const checkpointInterval = optionalInt(values["checkpoint-interval"], "checkpoint-interval");
+  // Checked now, before NATS or the data directory are touched: the id must run each role it
+  // is asked to, and the quorums must intersect.
+  for (const role of roles) validateMembers(members[`${role}s`], id);
+  resolveTopology({
+    acceptors: members.acceptors.map((m) => paxosRoleId(m, "acceptor")),
+    proposers: members.proposers.map((m) => paxosRoleId(m, "proposer")),
+    learners: members.learners.map((m) => paxosRoleId(m, "learner")),
+    ...(q1 === undefined ? {} : { q1 }),
+    ...(q2 === undefined ? {} : { q2 }),
+  });
+  const service = serviceSettings(settings);
+  const nats = natsConnectOptions(values, io.env, `quorate-${cluster}-${id}-paxos`);
   const logger = createLogger(level, { member: id, cluster, roles: roles.join(",") }, (line) => io.stderr(`${line}\n`));
 
-  // NATS first: if it is unreachable we exit before anything is written to the data directory.
-  const nc = await connectNats(natsConnectOptions(values, io.env, `quorate-${cluster}-${id}-paxos`), logger);
-  let member: Awaited<ReturnType<typeof startPaxosMember>>;
-  try {
-    member = await startPaxosMember({
-      nc,
-      cluster,
-      id,
-      roles,
-      acceptors: members.acceptors,
-      proposers: members.proposers,
-      learners: members.learners,
-      dataDir,
-      tickMs,
-      logger,
-      ...(q1 === undefined ? {} : { q1 }),
-      ...(q2 === undefined ? {} : { q2 }),
-      ...(checkpointInterval === undefined ? {} : { checkpointInterval }),
-    });
-  } catch (err) {
-    await nc.close();
-    throw err;
+  return runMember<PaxosMember>({
+    io,
+    logger,
+    nats,
+    ...service,
+    start: (nc) =>
+      startPaxosMember({
+        nc,
+        cluster,
+        id,
+        roles,
+        acceptors: members.acceptors,
+        proposers: members.proposers,
+        learners: members.learners,
+        dataDir,
+        tickMs,
+        logger,
+        ...(q1 === undefined ? {} : { q1 }),
+        ...(q2 === undefined ? {} : { q2 }),
+        ...(checkpointInterval === undefined ? {} : { checkpointInterval }),
+      }),
+    probe: (member) => ({
+      failures: () => [
+        ...failureReason("acceptor", member.acceptor?.failure ?? null),
+        ...failureReason("proposer", member.proposer?.failure ?? null),
+        ...failureReason("learner", member.learner?.failure ?? null),
+      ],
+      notReady: () => paxosNotReady(member),
+      status: () => member.statuses(),
+    }),
+    stop: (member) => member.stop(),
+    describe: (_member, nc) => ({ roles, dataDir, nats: nc.getServer() }),
+  });
+}
+
+/**
+ * An acceptor is ready once it runs (it only answers proposers); a proposer once it knows the
+ * active proposer (itself or another); a learner once it also applied what it knows is chosen.
+ */
+function paxosNotReady(member: PaxosMember): string[] {
+  const reasons: string[] = [];
+  if (member.proposer !== null && member.proposer.status().leader === null) {
+    reasons.push("proposer: no active proposer known");
   }
-  logger.info("paxos roles running", { roles, dataDir, nats: nc.getServer() });
-  const signal = await io.stopSignal;
-  logger.info("shutting down", { signal });
-  await member.stop();
-  await nc.drain();
-  return Exit.Ok;
+  if (member.learner !== null) {
+    reasons.push(...replicaNotReady(member.learner.status(), "active proposer").map((r) => `learner: ${r}`));
+  }
+  return reasons;
 }
