@@ -1,4 +1,11 @@
-import { type Inbound, type PaxosAcceptance, type PaxosBallot, silentLogger } from "@quorate/core";
+import {
+  type Headers,
+  type Inbound,
+  type OutboundMessage,
+  type PaxosAcceptance,
+  type PaxosBallot,
+  silentLogger,
+} from "@quorate/core";
 import type { AcceptorStorage, AcceptorWrite } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
 import { type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";
@@ -8,6 +15,7 @@ import { checkRoleId, messageEvent, type RoleHostOptions } from "./host.js";
 import { AcceptorOutbox } from "./outbox.js";
 import { roleInput } from "./role-input.js";
 import type { PaxosRoleStatus } from "./status.js";
+import { AcceptorTelemetry } from "./telemetry.js";
 
 /** `observe` receives the acceptor's promises, votes and truncations. */
 export interface AcceptorOptions extends RoleHostOptions<AcceptorMachine> {
@@ -24,6 +32,7 @@ export class Acceptor extends DurableRoleHost {
   readonly #log: AcceptorLog;
   readonly #out: AcceptorOutbox;
   readonly #options: AcceptorOptions;
+  readonly #telemetry: AcceptorTelemetry;
 
   // Changes not yet handed to storage.
   #pendingPromise: PaxosBallot | null = null;
@@ -38,6 +47,12 @@ export class Acceptor extends DurableRoleHost {
     this.#actor = createActor(options.machine ?? acceptorMachine, {
       input: { ...roleInput(options, log, this.#out), promised },
     });
+    this.#telemetry = new AcceptorTelemetry(options.transport, () => ({
+      term: this.promised[0],
+      applyLag: 0,
+      inflight: 0,
+      dropped: options.transport.stats.dropped,
+    }));
   }
 
   /** Recovers the promise and votes from storage and starts serving. */
@@ -85,12 +100,19 @@ export class Acceptor extends DurableRoleHost {
 
   protected halted(): void {
     this.#actor.stop();
+    this.#telemetry.close();
+  }
+
+  protected sending(message: OutboundMessage): Headers | undefined {
+    return this.#telemetry.sending(message);
   }
 
   #receive(message: Inbound): void {
     if (this.stopped) return;
+    const consumer = this.#telemetry.received(message);
     this.#actor.send(messageEvent(message));
     const taken = this.#out.take();
+    this.#telemetry.handled(consumer, taken.messages);
     for (const observation of taken.observations) this.#options.observe?.(observation);
     if (taken.promised !== null) this.#pendingPromise = taken.promised;
     for (const a of taken.accepted) this.#pendingAccepted.set(a.slot, a);

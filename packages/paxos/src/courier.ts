@@ -1,4 +1,4 @@
-import { asError, type OutboundMessage, type Transport } from "@quorate/core";
+import { asError, type Headers, type OutboundMessage, type Transport } from "@quorate/core";
 import { transmit } from "./host.js";
 
 /**
@@ -18,6 +18,8 @@ export class Courier {
     /** Starts writing every change accumulated so far; null when there is nothing to write. */
     private readonly startWrite: () => Promise<void> | null,
     private readonly onWriteFailed: (err: Error) => void,
+    /** Called as each message leaves; returns the trace headers it carries. */
+    private readonly sending: (message: OutboundMessage) => Headers | undefined,
   ) {}
 
   /** Queues messages: those needing no durability go out now. Call `flush()` after. */
@@ -65,6 +67,6 @@ export class Courier {
   }
 
   #transmit(message: OutboundMessage): void {
-    if (!this.#closed) transmit(this.transport, message);
+    if (!this.#closed) transmit(this.transport, message, this.sending(message));
   }
 }

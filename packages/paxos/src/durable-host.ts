@@ -1,4 +1,4 @@
-import type { Logger, NodeId, Transport } from "@quorate/core";
+import type { Headers, Logger, NodeId, OutboundMessage, Transport } from "@quorate/core";
 import { Courier } from "./courier.js";
 
 /**
@@ -24,6 +24,7 @@ export abstract class DurableRoleHost {
       transport,
       () => this.startWrite(),
       (err) => this.#fail(err),
+      (message) => this.sending(message),
     );
   }
 
@@ -51,8 +52,11 @@ export abstract class DurableRoleHost {
   /** Starts writing every change accumulated so far; null when there is nothing to write. */
   protected abstract startWrite(): Promise<void> | null;
 
-  /** Stops what the host runs besides its transport and courier: its machine, its ticker. */
+  /** Stops what the host runs besides its transport and courier: its machine, its ticker, its telemetry. */
   protected abstract halted(): void;
+
+  /** A message leaves: its trace headers, if it carries any. */
+  protected abstract sending(message: OutboundMessage): Headers | undefined;
 
   #halt(): void {
     this.#stopped = true;

@@ -1,5 +1,6 @@
 import {
   ErrorCode,
+  type Headers,
   type Inbound,
   type Logger,
   type NodeId,
@@ -45,8 +46,11 @@ export function messageEvent(message: Inbound): { type: "message"; from: NodeId;
   return { type: "message", from: message.sender, message: { type: message.type, body: message.body } as PaxosMessage };
 }
 
-/** Sends a message as the machine addressed it: to one role instance, or to the whole group. */
-export function transmit(transport: Transport, message: OutboundMessage): void {
-  if (message.to === null) transport.broadcast(message.type, message.body);
-  else transport.send(message.to, message.type, message.body);
+/**
+ * Sends a message as the machine addressed it: to one role instance, or to the whole group;
+ * `headers` carry trace context.
+ */
+export function transmit(transport: Transport, message: OutboundMessage, headers?: Headers): void {
+  if (message.to === null) transport.broadcast(message.type, message.body, headers);
+  else transport.send(message.to, message.type, message.body, headers);
 }

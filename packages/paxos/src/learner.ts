@@ -18,13 +18,15 @@ import {
   type Timers,
 } from "@quorate/core";
 import type { RaftStorage } from "@quorate/storage";
+import { activeContext, type Context } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
 import { checkRoleId, messageEvent, type TickingHostOptions, transmit } from "./host.js";
 import { type LearnerEvent, type LearnerMachine, learnerMachine } from "./learner-machine.js";
 import { type LearnerContext, LearnerLog } from "./learner-protocol.js";
-import { LearnerOutbox, type LearnerRequest } from "./outbox.js";
+import { LearnerOutbox, type LearnerRequest, type PaxosObservation } from "./outbox.js";
 import { roleInput } from "./role-input.js";
 import type { PaxosRoleStatus } from "./status.js";
+import { LearnerTelemetry } from "./telemetry.js";
 
 export interface LearnerOptions extends TickingHostOptions<LearnerMachine> {
   /**
@@ -50,6 +52,12 @@ interface Waiter {
 
 interface Queued extends Waiter {
   readonly request: LearnerRequest;
+  /** The caller's trace context: its request carries it to the proposer's phase 2. */
+  readonly context: Context;
+}
+
+interface Reader extends Waiter {
+  readonly context: Context;
 }
 
 /**
@@ -73,7 +81,7 @@ export class Learner implements ConsensusNode {
   #stopped = false;
   #failure: Error | null = null;
   #queue: Queued[] = [];
-  #reads: Waiter[] = [];
+  #reads: Reader[] = [];
   #flushScheduled = false;
   #nextBatch = 1;
   readonly #batches = new Map<number, Queued[]>();
@@ -81,6 +89,7 @@ export class Learner implements ConsensusNode {
   readonly #waiting: TakenRequests<number, Waiter>;
   #checkpointRequested: number;
   #writing: Promise<void> | null = null;
+  readonly #telemetry: LearnerTelemetry;
 
   private constructor(options: LearnerOptions, log: LearnerLog) {
     this.id = options.id;
@@ -94,6 +103,12 @@ export class Learner implements ConsensusNode {
     this.#actor = createActor(options.machine ?? learnerMachine, {
       input: roleInput(options, log, this.#out),
     });
+    this.#telemetry = new LearnerTelemetry(options.transport, () => ({
+      term: this.#context().leaderBallot[0],
+      applyLag: this.#log.highestChosen - this.#log.applied,
+      inflight: this.#log.pending.size,
+      dropped: options.transport.stats.dropped,
+    }));
   }
 
   /** Restores the latest checkpoint, takes a new incarnation, and starts learning. */
@@ -152,14 +167,19 @@ export class Learner implements ConsensusNode {
 
   propose(command: Uint8Array): Promise<Uint8Array> {
     return queueRequest(this.#closedError(), (resolve, reject) => {
-      this.#queue.push({ request: { kind: PaxosValueKind.Command, data: command }, resolve, reject });
+      this.#queue.push({
+        request: { kind: PaxosValueKind.Command, data: command },
+        context: activeContext(),
+        resolve,
+        reject,
+      });
       this.#scheduleFlush();
     });
   }
 
   readBarrier(): Promise<void> {
     return queueRequest(this.#closedError(), (resolve, reject) => {
-      this.#reads.push({ resolve: () => resolve(), reject });
+      this.#reads.push({ resolve: () => resolve(), reject, context: activeContext() });
       this.#scheduleFlush();
     });
   }
@@ -199,6 +219,8 @@ export class Learner implements ConsensusNode {
         this.#reads = [];
         batch.push({
           request: { kind: PaxosValueKind.Read, data: new Uint8Array(0) },
+          // The marker is traced as the first reader's; the others share its round.
+          context: (reads[0] as Reader).context,
           resolve: () => {
             for (const r of reads) r.resolve(new Uint8Array(0));
           },
@@ -215,6 +237,7 @@ export class Learner implements ConsensusNode {
   }
 
   #receive(message: Inbound): void {
+    if (!this.#stopped) this.#telemetry.received(message, (slot) => this.#log.isOpen(slot));
     this.#event(messageEvent(message));
   }
 
@@ -226,7 +249,8 @@ export class Learner implements ConsensusNode {
 
   #drain(): void {
     const taken = this.#out.take();
-    for (const observation of taken.observations) this.#options.observe?.(observation);
+    this.#telemetry.following(this.#context().leader);
+    for (const observation of taken.observations) this.#observe(observation);
     for (const outcome of taken.proposals) {
       const batch = this.#batches.get(outcome.id) ?? [];
       this.#batches.delete(outcome.id);
@@ -239,11 +263,14 @@ export class Learner implements ConsensusNode {
       }
       for (const [i, q] of batch.entries()) {
         const seq = outcome.firstSeq + i;
+        this.#telemetry.requested(seq, q.context);
         this.#waiting.add(seq, q, `request ${seq} was not applied in time; it may still be chosen`);
       }
     }
     // Learners make nothing durable that a message depends on: every message leaves at once.
-    for (const message of taken.messages) transmit(this.#options.transport, message);
+    for (const message of taken.messages) {
+      transmit(this.#options.transport, message, this.#telemetry.sending(message));
+    }
     if (taken.restore !== null) this.#restore(taken.restore.slot, taken.restore.data);
     this.#apply();
   }
@@ -263,7 +290,7 @@ export class Learner implements ConsensusNode {
         }
       }
       log.markApplied(slot);
-      this.#options.observe?.({ kind: "applied", learner: this.id, slot, value });
+      this.#observe({ kind: "applied", learner: this.id, slot, value });
       if (value.origin === this.id) this.#waiting.take(value.seq)?.resolve(result);
     }
     if (log.applied >= this.#checkpointRequested + this.#checkpointInterval && this.#writing === null) {
@@ -280,7 +307,7 @@ export class Learner implements ConsensusNode {
       return;
     }
     this.#log.restoredTo(slot);
-    this.#options.observe?.({ kind: "restored", learner: this.id, slot });
+    this.#observe({ kind: "restored", learner: this.id, slot });
     this.#logger.info("restored a snapshot from another learner", { member: this.id, slot });
     this.#checkpoint(slot, data);
   }
@@ -304,12 +331,18 @@ export class Learner implements ConsensusNode {
     this.#writing = writing;
   }
 
+  #observe(observation: PaxosObservation): void {
+    this.#telemetry.observe(observation);
+    this.#options.observe?.(observation);
+  }
+
   #halt(err: Error): void {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#timers.clearInterval(this.#ticker);
     this.#options.transport.listen(() => {});
     this.#actor.stop();
+    this.#telemetry.close();
     // Handed to the proposer: the outcome is unknown.
     this.#waiting.failAll(err);
     failBatches(this.#batches, err);

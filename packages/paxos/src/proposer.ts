@@ -1,7 +1,9 @@
 import {
+  type Headers,
   type Inbound,
   type Logger,
   type NodeId,
+  type OutboundMessage,
   type PaxosBallot,
   realTimers,
   silentLogger,
@@ -16,6 +18,7 @@ import { type PaxosObservation, ProposerOutbox } from "./outbox.js";
 import { type ProposerEvent, type ProposerMachine, proposerMachine, proposerMode } from "./proposer-machine.js";
 import { type ProposerContext, ProposerSlots } from "./proposer-protocol.js";
 import type { PaxosRoleStatus } from "./status.js";
+import { ProposerTelemetry } from "./telemetry.js";
 
 export interface ProposerOptions extends TickingHostOptions<ProposerMachine> {
   /**
@@ -38,6 +41,7 @@ export class Proposer extends DurableRoleHost {
   readonly #options: ProposerOptions;
   readonly #logger: Logger;
   readonly #timers: Timers;
+  readonly #telemetry: ProposerTelemetry;
   #ticker: unknown;
   #pendingRound: number | null = null;
   #highestDecided = 0;
@@ -59,6 +63,17 @@ export class Proposer extends DurableRoleHost {
         seed: options.seed ?? options.id,
       },
     });
+    this.#telemetry = new ProposerTelemetry(
+      options.transport,
+      () => ({
+        term: this.ballot[0],
+        applyLag: 0,
+        inflight: this.#slots.undecided,
+        dropped: options.transport.stats.dropped,
+      }),
+      options.topology,
+      () => performance.now(),
+    );
   }
 
   static async start(options: ProposerOptions): Promise<Proposer> {
@@ -105,6 +120,11 @@ export class Proposer extends DurableRoleHost {
   protected halted(): void {
     this.#timers.clearInterval(this.#ticker);
     this.#actor.stop();
+    this.#telemetry.close();
+  }
+
+  protected sending(message: OutboundMessage): Headers | undefined {
+    return this.#telemetry.sending(message);
   }
 
   #context(): ProposerContext {
@@ -112,6 +132,7 @@ export class Proposer extends DurableRoleHost {
   }
 
   #receive(message: Inbound): void {
+    if (!this.stopped) this.#telemetry.received(message);
     this.#event(messageEvent(message));
   }
 
@@ -136,6 +157,7 @@ export class Proposer extends DurableRoleHost {
     if (observation.kind === "decided") {
       for (const slot of observation.slots) if (slot > this.#highestDecided) this.#highestDecided = slot;
     }
+    this.#telemetry.observe(observation);
     this.#options.observe?.(observation);
   }
 

@@ -7,6 +7,15 @@ export {
   HEALTHY_NETWORK,
   type NemesisOptions,
 } from "./faults.js";
+export {
+  PAXOS_FAULT_PERIOD_MS,
+  type PaxosAdapterOptions,
+  paxosAdapter,
+  SIM_CHECKPOINT_INTERVAL,
+  SIM_PAXOS_OPTIONS,
+  SIM_PAXOS_TICK_MS,
+} from "./paxos/adapter.js";
+export type { PaxosInvariant } from "./paxos/invariants.js";
 export type { MemberEnvironment, ProtocolAdapter, ProtocolRun, Violation } from "./protocol.js";
 export { type RaftAdapterOptions, raftAdapter, SIM_RAFT_OPTIONS, SIM_TICK_MS } from "./raft/adapter.js";
 export type { RaftInvariant } from "./raft/invariants.js";

@@ -1,5 +1,6 @@
 import type { ConsensusNode, NodeId, StateMachine, Transport } from "@quorate/core";
 import type { VirtualTimers } from "./scheduler.js";
+import type { SimulationMode } from "./simulation.js";
 
 /** A broken invariant or a failed check: ends the run. */
 export interface Violation {
@@ -13,6 +14,31 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * A protocol machine with failures made visible: XState reports an error thrown by an actor
+ * nobody observes on a timer, as an uncaught exception outside the simulation's control. Here
+ * the step that threw (or whose child actor threw, which errors the parent) is reported at once
+ * and the event is dropped; the run ends with it.
+ */
+export function guardMachine<M extends object>(machine: M, onError: (err: unknown) => void): M {
+  return new Proxy(machine, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (property !== "transition" || typeof value !== "function") return value;
+      return (...args: unknown[]): unknown => {
+        try {
+          const next: unknown = Reflect.apply(value, target, args);
+          if (typeof next !== "object" || next === null || !("status" in next) || next.status !== "error") return next;
+          onError("error" in next ? next.error : next);
+        } catch (err) {
+          onError(err);
+        }
+        return args[0];
+      };
+    },
+  });
+}
+
 /** What the simulator gives one incarnation of one member. */
 export interface MemberEnvironment {
   readonly id: NodeId;
@@ -21,6 +47,11 @@ export interface MemberEnvironment {
   readonly incarnation: number;
   /** A fresh connection to the simulated network. */
   readonly transport: Transport;
+  /**
+   * A further connection under another identity (a Paxos role's own, `n1-acceptor`): observed
+   * like `transport`, closed when the member crashes, and cut off by the member's partitions.
+   */
+  readonly connect: (self: NodeId) => Transport;
   /** Timers on the virtual clock, cancelled when the member crashes. */
   readonly timers: VirtualTimers;
   /** A fresh replica of the replicated state machine; recovery replays the log into it. */
@@ -52,10 +83,16 @@ export interface ProtocolRun {
 
 /**
  * Everything protocol-specific the simulator needs. The network, clock, faults, clients and the
- * linearizability check are shared; Raft implements this today, Multi-Paxos will later.
+ * linearizability check are shared; `src/raft/` and `src/paxos/` implement it.
  */
 export interface ProtocolAdapter {
   readonly name: string;
+  /**
+   * Virtual milliseconds of faults per mode for runs that do not set them, sized to what a
+   * virtual second of the protocol costs; the simulator's defaults when absent. The CLI and the
+   * tests both take them from here, so a printed replay command re-runs a test's seed exactly.
+   */
+  readonly faultPeriodMs?: Readonly<Record<SimulationMode, number>>;
   /** Starts a run for these members; called once per seed. */
   createRun(members: readonly NodeId[]): ProtocolRun;
 }

@@ -1,5 +1,5 @@
 import { type CheckResult, checkOperations, HistoryRecorder, type Verdict } from "@quorate/checker";
-import { type ConsensusNode, type NodeId, Prng, SessionStateMachine, seedPrng } from "@quorate/core";
+import { type ConsensusNode, type NodeId, Prng, SessionStateMachine, seedPrng, type Transport } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
 import { MemoryNetwork } from "@quorate/transport-memory";
 import {
@@ -30,7 +30,10 @@ export interface SimulationOptions {
   readonly members?: number;
   /** Concurrent client processes; by default 2 to 4, drawn from the seed. */
   readonly clients?: number;
-  /** Virtual milliseconds of faults: the whole run in safety mode (default 5 s), 3 s before the heal in liveness mode. */
+  /**
+   * Virtual milliseconds of faults: the whole run in safety mode, before the heal in liveness
+   * mode. By default the protocol's own (`ProtocolAdapter.faultPeriodMs`), else 5 s and 3 s.
+   */
   readonly faultPeriodMs?: number;
   readonly livenessBoundMs?: number;
   readonly nemesis?: NemesisOptions;
@@ -96,9 +99,52 @@ function drainMicrotasks(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * The memory network for members that may have several identities on it (Paxos roles each have
+ * their own): a link cut between two members cuts every identity of one from every identity of
+ * the other, as when the members are machines and the identities processes on them.
+ */
+class MemberNetwork extends MemoryNetwork {
+  /** Every identity of a member, the member's own first. */
+  readonly #identities = new Map<NodeId, NodeId[]>();
+  /** Links cut between members, to cut identities that connect later too. */
+  readonly #cuts: (readonly [NodeId, NodeId])[] = [];
+
+  addIdentity(member: NodeId, identity: NodeId): void {
+    const identities = this.#identitiesOf(member);
+    if (identities.includes(identity)) return;
+    identities.push(identity);
+    for (const [from, to] of this.#cuts) if (from === member || to === member) this.#blockIdentities(from, to);
+  }
+
+  override block(from: NodeId, to: NodeId): void {
+    this.#cuts.push([from, to]);
+    this.#blockIdentities(from, to);
+  }
+
+  override heal(): void {
+    super.heal();
+    this.#cuts.length = 0;
+  }
+
+  #identitiesOf(member: NodeId): NodeId[] {
+    let identities = this.#identities.get(member);
+    if (identities === undefined) {
+      identities = [member];
+      this.#identities.set(member, identities);
+    }
+    return identities;
+  }
+
+  #blockIdentities(from: NodeId, to: NodeId): void {
+    for (const a of this.#identitiesOf(from)) for (const b of this.#identitiesOf(to)) super.block(a, b);
+  }
+}
+
 /** A running incarnation of a member. */
 interface Incarnation {
-  readonly transport: ObservedTransport;
+  /** The member's connections: its own, then those it opened for further identities. */
+  readonly transports: ObservedTransport[];
   readonly timers: VirtualTimers;
   readonly store: KvStateMachine;
   node: ConsensusNode | null;
@@ -113,7 +159,7 @@ class Simulation implements ClusterAccess {
   readonly members: readonly NodeId[];
   readonly #options: SimulationOptions;
   readonly #scheduler = new Scheduler();
-  readonly #network: MemoryNetwork;
+  readonly #network: MemberNetwork;
   readonly #trace: Trace;
   readonly #run: ProtocolRun;
   readonly #nemesis: Nemesis;
@@ -143,7 +189,7 @@ class Simulation implements ClusterAccess {
     const size = options.members ?? this.#config.pick([3, 5]);
     this.members = Array.from({ length: size }, (_, i) => `n${i + 1}`);
     this.#clientCount = options.clients ?? this.#config.int(2, 4);
-    this.#network = new MemoryNetwork({
+    this.#network = new MemberNetwork({
       seed: deriveSeed(seed, "network"),
       now: () => this.#scheduler.now,
       delivery: "manual",
@@ -166,8 +212,13 @@ class Simulation implements ClusterAccess {
       options.nemesis ?? DEFAULT_NEMESIS,
       (fault: FaultKind, detail: string) => this.#record({ kind: "fault", fault, detail }),
     );
-    const faultPeriod = options.faultPeriodMs ?? DEFAULT_FAULT_PERIOD_MS[options.mode];
+    const faultPeriod = this.#faultPeriod;
     this.#endAt = options.mode === "safety" ? faultPeriod : faultPeriod + this.#livenessBound;
+  }
+
+  get #faultPeriod(): number {
+    const { faultPeriodMs, protocol, mode } = this.#options;
+    return faultPeriodMs ?? protocol.faultPeriodMs?.[mode] ?? DEFAULT_FAULT_PERIOD_MS[mode];
   }
 
   get #livenessBound(): number {
@@ -189,10 +240,7 @@ class Simulation implements ClusterAccess {
     }
     for (let i = 0; i < this.#clientCount; i++) this.#startClient(this.#config.int(0, CLIENT_SPREAD_MS));
     this.#nemesis.start();
-    if (this.#options.mode === "liveness") {
-      const faultPeriod = this.#options.faultPeriodMs ?? DEFAULT_FAULT_PERIOD_MS.liveness;
-      this.#scheduler.at(faultPeriod, () => this.#heal());
-    }
+    if (this.#options.mode === "liveness") this.#scheduler.at(this.#faultPeriod, () => this.#heal());
     await this.#loop();
     let verdict: Verdict = "unknown";
     if (this.#violation === null) verdict = this.#checkLinearizability();
@@ -251,15 +299,23 @@ class Simulation implements ClusterAccess {
   #boot(id: NodeId): void {
     const number = (this.#incarnations.get(id) ?? 0) + 1;
     this.#incarnations.set(id, number);
-    const transport = new ObservedTransport(
-      this.#network.connect({ cluster: "sim", group: this.#options.protocol.name, self: id }),
-      (m) => this.#record({ kind: "deliver", from: m.sender, to: id, type: m.type, body: m.body }),
-      (err) => this.#fail({ kind: "member-failure", message: `${id} threw handling a message: ${errorMessage(err)}` }),
-    );
     const timers = new VirtualTimers(this.#scheduler, this.#clockRates.get(id));
     const store = new KvStateMachine();
-    const incarnation: Incarnation = { transport, timers, store, node: null };
+    const incarnation: Incarnation = { transports: [], timers, store, node: null };
     this.#running.set(id, incarnation);
+    const connect = (self: NodeId): Transport => {
+      if (this.#running.get(id) !== incarnation) throw new Error(`${self} connected after ${id} crashed`);
+      this.#network.addIdentity(id, self);
+      const transport = new ObservedTransport(
+        this.#network.connect({ cluster: "sim", group: this.#options.protocol.name, self }),
+        (m) => this.#record({ kind: "deliver", from: m.sender, to: self, type: m.type, body: m.body }),
+        (err) =>
+          this.#fail({ kind: "member-failure", message: `${self} threw handling a message: ${errorMessage(err)}` }),
+      );
+      incarnation.transports.push(transport);
+      return transport;
+    };
+    const transport = connect(id);
     const seed = deriveSeed(this.#options.seed, `member/${id}/${number}`);
     this.#run
       .start({
@@ -267,6 +323,7 @@ class Simulation implements ClusterAccess {
         members: this.members,
         incarnation: number,
         transport,
+        connect,
         timers,
         stateMachine: new SessionStateMachine(store),
         seed,
@@ -291,7 +348,7 @@ class Simulation implements ClusterAccess {
     this.#running.delete(id);
     this.#run.crash(id);
     incarnation.timers.cancelAll();
-    void incarnation.transport.close();
+    for (const transport of incarnation.transports) void transport.close();
   }
 
   /** Disk latency from the run's PRNG; writes become durable in order per member. */

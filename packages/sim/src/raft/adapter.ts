@@ -3,6 +3,7 @@ import { type RaftMachine, RaftNode, type RaftOptions, raftMachine } from "@quor
 import { MemoryDisk, MemoryRaftStorage, type RaftState, type RaftStorage, type RaftWrite } from "@quorate/storage";
 import {
   errorMessage,
+  guardMachine,
   type MemberEnvironment,
   type ProtocolAdapter,
   type ProtocolRun,
@@ -59,27 +60,6 @@ class ObservedStorage implements RaftStorage {
   close(): Promise<void> {
     return this.inner.close();
   }
-}
-
-/**
- * The machine with failures made visible: XState reports an error thrown by an actor nobody
- * observes on a timer, as an uncaught exception outside the simulation's control. Here the
- * step that threw is reported at once and the event is dropped; the run ends with it.
- */
-function guardMachine(machine: RaftMachine, onError: (err: unknown) => void): RaftMachine {
-  return new Proxy(machine, {
-    get(target, property, receiver) {
-      if (property !== "transition") return Reflect.get(target, property, receiver);
-      return (...args: Parameters<RaftMachine["transition"]>) => {
-        try {
-          return target.transition(...args);
-        } catch (err) {
-          onError(err);
-          return args[0];
-        }
-      };
-    },
-  });
 }
 
 class RaftRun implements ProtocolRun {

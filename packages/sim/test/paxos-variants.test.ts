@@ -1,0 +1,158 @@
+import type { PaxosBallot } from "@quorate/core";
+import {
+  AcceptorLog,
+  type AcceptorMachine,
+  acceptorMachine,
+  acceptorRules,
+  type LearnerMachine,
+  learnerMachine,
+  learnerRules,
+} from "@quorate/paxos";
+import type { AcceptorStorage, RaftStorage } from "@quorate/storage";
+import { describe, expect, test } from "vitest";
+import {
+  formatFailure,
+  type PaxosAdapterOptions,
+  paxosAdapter,
+  type SimulationMode,
+  type SimulationResult,
+  simulate,
+} from "../src/index.js";
+
+/*
+ * Deliberately broken variants of the real Paxos roles: storage that forgets, and machines
+ * whose `step` rule is replaced with `provide()`. Without XState here, a replaced rule runs the
+ * real rules on a draft of the context and copies the draft back, as the machines' own
+ * `rule` helper does with an assign.
+ */
+
+const NO_BALLOT: PaxosBallot = [0, ""];
+
+/** (1) A restarted acceptor comes back without the promise it had made durable. */
+function forgetPromiseOnRestart(storage: AcceptorStorage): AcceptorStorage {
+  return {
+    load: async () => ({ ...(await storage.load()), promised: NO_BALLOT }),
+    write: (write) => storage.write(write),
+    close: () => storage.close(),
+  };
+}
+
+/** (2) An acceptor that votes on every p2a, whatever it promised; everything else as the real one. */
+const acceptBelowPromiseMachine: AcceptorMachine = acceptorMachine.provide({
+  actions: {
+    step: ({ context, event }) => {
+      const m = event.message;
+      if (m.type === "paxos.p2a") {
+        // Judged as if it had promised exactly this ballot; the promise it holds stays as it was.
+        acceptorRules.handleAccept({ ...context, promised: m.body.ballot }, event.from, m.body);
+        return;
+      }
+      const draft = { ...context };
+      acceptorRules.stepAcceptor(draft, event.from, m);
+      Object.assign(context, draft);
+    },
+  },
+});
+
+/**
+ * (3) An acceptor that promises without reporting its votes, so a new leader may take a chosen
+ * slot for a hole. Nothing local looks wrong: only the chosen values tell.
+ */
+const hideVotesMachine: AcceptorMachine = acceptorMachine.provide({
+  actions: {
+    step: ({ context, event }) => {
+      const m = event.message;
+      if (m.type === "paxos.p1a") {
+        const withoutVotes = { ...context, log: new AcceptorLog({ truncated: context.log.truncated, accepted: [] }) };
+        acceptorRules.handlePrepare(withoutVotes, event.from, m.body);
+        Object.assign(context, { ...withoutVotes, log: context.log });
+        return;
+      }
+      const draft = { ...context };
+      acceptorRules.stepAcceptor(draft, event.from, m);
+      Object.assign(context, draft);
+    },
+  },
+});
+
+/** (4) A restarted proposer comes back without its durable round, so it may start a round it used. */
+function forgetRoundOnRestart(storage: RaftStorage): RaftStorage {
+  return {
+    load: async () => {
+      const state = await storage.load();
+      return { ...state, hardState: { ...state.hardState, term: 0 } };
+    },
+    write: (write) => storage.write(write),
+    compact: (upTo) => storage.compact(upTo),
+    close: () => storage.close(),
+  };
+}
+
+/** (5) A learner that takes a value as chosen on the first vote it hears for it. */
+const learnOnOneVoteMachine: LearnerMachine = learnerMachine.provide({
+  actions: {
+    step: ({ context, event }) => {
+      if (event.type !== "message") return;
+      const draft = { ...context, topology: { ...context.topology, q2: 1 } };
+      learnerRules.stepLearner(draft, event.from, event.message);
+      Object.assign(context, { ...draft, topology: context.topology });
+    },
+  },
+});
+
+/** (6) Learners that refuse every client request as if no proposer were active: safe, but nothing is ever committed. */
+const refuseRequestsMachine: LearnerMachine = learnerMachine.provide({
+  actions: {
+    propose: ({ context, event }) => {
+      if (event.type !== "propose") return;
+      context.out.proposals.push({ id: event.id, ok: false, leader: null });
+    },
+  },
+});
+
+const VARIANTS = {
+  "forget-promise": { wrapAcceptorStorage: forgetPromiseOnRestart },
+  "accept-below-promise": { acceptorMachine: acceptBelowPromiseMachine },
+  "hide-votes": { acceptorMachine: hideVotesMachine },
+  "forget-round": { wrapProposerStorage: forgetRoundOnRestart },
+  "learn-on-one-vote": { learnerMachine: learnOnOneVoteMachine },
+  "refuse-requests": { learnerMachine: refuseRequestsMachine },
+} satisfies Record<string, PaxosAdapterOptions>;
+
+/** The net must catch each broken variant within this many seeds. */
+const MAX_SEEDS = 200;
+
+/** Runs seeds from 1 until one fails; returns that run, or null if none did within MAX_SEEDS. */
+async function firstCaught(variant: keyof typeof VARIANTS, mode: SimulationMode): Promise<SimulationResult | null> {
+  for (let seed = 1; seed <= MAX_SEEDS; seed++) {
+    const result = await simulate({ seed, mode, protocol: paxosAdapter(VARIANTS[variant]) });
+    if (result.violation !== null) return result;
+  }
+  return null;
+}
+
+describe("broken variants of the Paxos roles are caught", () => {
+  const cases: { variant: keyof typeof VARIANTS; caughtBy: string }[] = [
+    { variant: "forget-promise", caughtBy: "promise-regression" },
+    { variant: "accept-below-promise", caughtBy: "accept-below-promise" },
+    { variant: "hide-votes", caughtBy: "at-most-one-chosen" },
+    { variant: "forget-round", caughtBy: "ballot-reuse" },
+    { variant: "learn-on-one-vote", caughtBy: "learned-unchosen" },
+  ];
+  for (const { variant, caughtBy } of cases) {
+    test(`${variant}: caught by ${caughtBy} within ${MAX_SEEDS} seeds`, async () => {
+      const caught = await firstCaught(variant, "safety");
+      expect(caught, `${variant} was not caught in ${MAX_SEEDS} seeds`).not.toBeNull();
+      const result = caught as SimulationResult;
+      console.info(
+        `${variant}: caught at seed ${result.seed} by ${result.violation?.kind}: ${result.violation?.message}`,
+      );
+      expect(result.violation?.kind, formatFailure(result)).toBe(caughtBy);
+    }, 300_000);
+  }
+
+  test("a cluster that never commits a client write fails liveness mode", async () => {
+    const result = await simulate({ seed: 1, mode: "liveness", protocol: paxosAdapter(VARIANTS["refuse-requests"]) });
+    expect(result.violation?.kind, formatFailure(result)).toBe("liveness");
+  });
+});
