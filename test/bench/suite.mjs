@@ -242,7 +242,7 @@ function svgChart(rows) {
         `<rect x="${70 + i * 170}" y="12" width="12" height="12" fill="${colors[i]}"/><text x="${88 + i * 170}" y="22" font-size="12">${s}</text>`,
     )
     .join("");
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>${legend}<text x="10" y="${h / 2}" font-size="12" transform="rotate(-90 10 ${h / 2})">puts/s (100 B)</text>${bars.join("")}</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif"><title>Puts per second (100 B values) by system and concurrency</title><rect width="100%" height="100%" fill="white"/>${legend}<text x="10" y="${h / 2}" font-size="12" transform="rotate(-90 10 ${h / 2})">puts/s (100 B)</text>${bars.join("")}</svg>\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
