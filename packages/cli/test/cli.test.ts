@@ -3,25 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Exit, main } from "../src/index.js";
-
-function capture(env: Record<string, string> = {}) {
-  let stdout = "";
-  let stderr = "";
-  return {
-    io: {
-      stdout: (t: string) => {
-        stdout += t;
-      },
-      stderr: (t: string) => {
-        stderr += t;
-      },
-      env,
-      stopSignal: new Promise<string>(() => {}),
-    },
-    out: () => stdout,
-    err: () => stderr,
-  };
-}
+import { capture } from "./helpers.js";
 
 describe("quorate CLI input validation", () => {
   it("prints help and exits non-zero without a command", async () => {
