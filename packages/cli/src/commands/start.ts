@@ -98,8 +98,9 @@ export async function startCommand(args: readonly string[], io: CommandIo): Prom
     USAGE,
   );
   // --otlp points every member's OpenTelemetry exporter at a collector (Jaeger's OTLP port, say).
-  const childEnv =
-    values.otlp === undefined ? process.env : { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: values.otlp };
+  // A health port is per process: three members on one machine cannot share it.
+  const { QUORATE_HEALTH_PORT: _healthPort, ...inherited } = process.env;
+  const childEnv = values.otlp === undefined ? inherited : { ...inherited, OTEL_EXPORTER_OTLP_ENDPOINT: values.otlp };
   const cluster = clusterName(values.cluster ?? "local", io.env);
   const count = positiveInt(values.nodes, "nodes", 3);
   const dataRoot = resolve(values.data ?? ".quorate", cluster);
