@@ -122,7 +122,17 @@ describe("LMDB data directory", () => {
     let results: ({ code: string; message: string } | null)[];
     if (process.getuid?.() === 0) {
       buildStorage();
-      const out = execFileSync(process.execPath, [openErrors, ...targets], { uid: 65534, gid: 65534 });
+      // The test's own Node may sit in a directory user nobody cannot enter (a private temp dir):
+      // then the machine's `node` on PATH runs the child.
+      const runAsNobody = (node: string) =>
+        execFileSync(node, [openErrors, ...targets], { uid: 65534, gid: 65534, env: process.env });
+      let out: Buffer;
+      try {
+        out = runAsNobody(process.execPath);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EACCES") throw err;
+        out = runAsNobody("node");
+      }
       results = JSON.parse(out.toString());
     } else {
       results = [];
