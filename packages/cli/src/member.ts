@@ -37,8 +37,11 @@ export const STATUS_SERVICE = "status";
  * One answer to `quorate status`: a Raft member, or one role of a Paxos member (shaped alike,
  * so one table shows both; see PaxosMemberStatus).
  */
-export interface MemberStatus extends Omit<RaftStatus, "role"> {
+export interface MemberStatus extends Omit<RaftStatus, "role" | "voters" | "learners"> {
   protocol: "raft" | "paxos";
+  /** Raft: the membership in this member's log. */
+  voters?: readonly string[];
+  learners?: readonly string[];
   /** Raft: the member's role; Paxos: "acceptor", "proposer:<mode>" or "learner". */
   role: string;
   /** Paxos: the ballot `term` is the round of. */

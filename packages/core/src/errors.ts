@@ -21,6 +21,10 @@ export const ErrorCode = {
   Storage: "QUORATE_STORAGE",
   /** The cluster is busy (too many uncommitted proposals); retry later. */
   Busy: "QUORATE_BUSY",
+  /** An impossible membership change: adding a member twice, removing the last voter or a non-member. */
+  Membership: "QUORATE_MEMBERSHIP",
+  /** Another membership change or a leadership transfer is under way, or a learner has not caught up; retry. */
+  ChangeInProgress: "QUORATE_CHANGE_IN_PROGRESS",
   /** An invariant the protocol depends on was violated: a bug, never a user error. */
   Invariant: "QUORATE_INVARIANT",
 } as const;

@@ -79,6 +79,8 @@ const REPLY_FAILURES: Record<KvReplyCode, { code: ErrorCode; uncertain: boolean;
   [ErrorCode.Indeterminate]: { code: ErrorCode.Indeterminate, uncertain: true, retriable: true },
   [ErrorCode.Rejected]: { code: ErrorCode.Rejected, uncertain: false, retriable: false },
   [ErrorCode.Config]: { code: ErrorCode.Config, uncertain: false, retriable: false },
+  [ErrorCode.Membership]: { code: ErrorCode.Membership, uncertain: false, retriable: false },
+  [ErrorCode.ChangeInProgress]: { code: ErrorCode.ChangeInProgress, uncertain: false, retriable: true },
   [ErrorCode.Invariant]: { code: ErrorCode.Invariant, uncertain: true, retriable: false },
   [SessionErrorCode.MalformedCommand]: { code: ErrorCode.Rejected, uncertain: false, retriable: false },
   // The seq was applied (or abandoned) before; its result is gone.

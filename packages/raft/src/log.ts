@@ -1,4 +1,5 @@
-import { type EntryRecord, invariant } from "@quorate/core";
+import { EntryKind, type EntryRecord, invariant } from "@quorate/core";
+import { type ClusterConfig, decodeConfig, type IndexedConfig } from "./config.js";
 
 /** An entry of the replicated log. Its index is its position; terms never decrease along the log. */
 export type LogEntry = EntryRecord;
@@ -10,22 +11,52 @@ export function entryBytes(entry: LogEntry): number {
   return entry.data.length + ENTRY_OVERHEAD_BYTES;
 }
 
+export interface RaftLogInit {
+  readonly snapshotIndex: number;
+  readonly snapshotTerm: number;
+  /** The configuration in force at `snapshotIndex`: the snapshot's, or the bootstrap one. */
+  readonly snapshotConfig: ClusterConfig;
+  readonly entries: readonly LogEntry[];
+}
+
 /**
  * The in-memory mirror of the log, owned by the host and referenced (never copied) by the
  * machine. Indexes start at 1; `snapshotIndex` is the last index covered by a snapshot,
  * and entries after it are held in order.
+ *
+ * It also tracks membership: a member uses the latest configuration in its log, committed or
+ * not (thesis §4.1), so a configuration changes with the log, and a truncated configuration
+ * entry brings back the one before it.
  */
 export class RaftLog {
   #entries: LogEntry[] = [];
   #snapshotIndex = 0;
   #snapshotTerm = 0;
+  #snapshotConfig: IndexedConfig;
+  /** Configuration entries after the snapshot, in log order. */
+  #configs: IndexedConfig[] = [];
 
-  constructor(init?: { snapshotIndex: number; snapshotTerm: number; entries: readonly LogEntry[] }) {
-    if (init !== undefined) {
-      this.#snapshotIndex = init.snapshotIndex;
-      this.#snapshotTerm = init.snapshotTerm;
-      this.#entries = [...init.entries];
+  constructor(init: RaftLogInit) {
+    this.#snapshotIndex = init.snapshotIndex;
+    this.#snapshotTerm = init.snapshotTerm;
+    this.#snapshotConfig = { index: init.snapshotIndex, ...init.snapshotConfig };
+    this.append(init.entries);
+  }
+
+  /** The configuration in force: the latest in the log. */
+  get config(): IndexedConfig {
+    return this.#configs.at(-1) ?? this.#snapshotConfig;
+  }
+
+  /** The configuration in force at `index` (at or after the snapshot), for a snapshot taken there. */
+  configAt(index: number): IndexedConfig {
+    invariant(index >= this.#snapshotIndex, `configuration at ${index} is inside snapshot ${this.#snapshotIndex}`);
+    let found = this.#snapshotConfig;
+    for (const config of this.#configs) {
+      if (config.index > index) break;
+      found = config;
     }
+    return found;
   }
 
   get snapshotIndex(): number {
@@ -77,6 +108,7 @@ export class RaftLog {
       invariant(entry.term >= prevTerm, `log terms must not decrease (${entry.term} after ${prevTerm})`);
       prevTerm = entry.term;
       this.#entries.push(entry);
+      if (entry.kind === EntryKind.Config) this.#configs.push({ index: this.lastIndex, ...decodeConfig(entry.data) });
     }
   }
 
@@ -84,6 +116,7 @@ export class RaftLog {
   truncateFrom(index: number): void {
     invariant(index > this.#snapshotIndex, `truncate at ${index} inside snapshot ${this.#snapshotIndex}`);
     this.#entries.length = Math.max(0, index - this.#snapshotIndex - 1);
+    while ((this.#configs.at(-1)?.index ?? 0) >= index) this.#configs.pop();
   }
 
   /** Raft §5.4.1: a candidate's log is at least as up to date as ours. */
@@ -109,6 +142,8 @@ export class RaftLog {
   compact(index: number): void {
     const term = this.term(index);
     invariant(term !== undefined && index <= this.lastIndex, `compact to ${index} outside the log`);
+    this.#snapshotConfig = this.configAt(index);
+    this.#configs = this.#configs.filter((c) => c.index > index);
     this.#entries = this.#entries.slice(index - this.#snapshotIndex);
     this.#snapshotIndex = index;
     this.#snapshotTerm = term;
@@ -119,9 +154,11 @@ export class RaftLog {
    * snapshot's last entry is kept (§7, compaction/memsnapshot.tex); otherwise the log is discarded.
    * Returns whether the suffix was kept.
    */
-  installSnapshot(index: number, term: number): boolean {
+  installSnapshot(index: number, term: number, config: ClusterConfig): boolean {
     const keep = index <= this.lastIndex && this.term(index) === term;
     this.#entries = keep ? this.#entries.slice(index - this.#snapshotIndex) : [];
+    this.#configs = keep ? this.#configs.filter((c) => c.index > index) : [];
+    this.#snapshotConfig = { index, ...config };
     this.#snapshotIndex = index;
     this.#snapshotTerm = term;
     return keep;

@@ -1,5 +1,6 @@
-import { type NodeId, seedPrng, validateMembers } from "@quorate/core";
+import { type NodeId, seedPrng } from "@quorate/core";
 import { enqueueActions, setup } from "xstate";
+import type { MembershipChange } from "./config.js";
 import type { RaftLog } from "./log.js";
 import type { RaftOptions } from "./options.js";
 import type { Outbox, Role } from "./outbox.js";
@@ -14,7 +15,9 @@ import {
   type ReceivedSnapshot,
   type RoleChange,
   receiveSnapshot,
+  reconfigure,
   recordPersisted,
+  rejectChange,
   rejectProposal,
   rejectRead,
   rejectTransfer,
@@ -35,6 +38,8 @@ export type RaftEvent =
   | { type: "persisted"; index: number; term: number }
   /** Leadership transfer to `to`, or to the most up-to-date follower. */
   | { type: "transfer"; to: NodeId | null }
+  /** A membership change, answered in the outbox's `changes` under `id`. */
+  | { type: "reconfigure"; id: number; change: MembershipChange }
   /** A complete snapshot from the leader, assembled by the host from chunks. */
   | ({ type: "snapshot"; from: NodeId } & ReceivedSnapshot)
   /** The host made a snapshot at `index` durable. */
@@ -43,8 +48,8 @@ export type RaftEvent =
 
 export interface RaftInput {
   id: NodeId;
-  voters: readonly NodeId[];
   options: RaftOptions;
+  /** The log, holding the membership configuration as well. */
   log: RaftLog;
   out: Outbox;
   /** Durable state recovered from storage. */
@@ -134,6 +139,8 @@ export const raftMachine = setup({
     snapshotAsLeader: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) => receiveSnapshot(d, "leader", e.from, e)),
     compacted: rule<Extract<RaftEvent, { type: "compacted" }>>((d, e) => compactLog(d, e.index)),
     rejectTransfer: rule((d) => rejectTransfer(d)),
+    reconfigure: rule<Extract<RaftEvent, { type: "reconfigure" }>>((d, e) => reconfigure(d, e.id, e.change)),
+    rejectChange: rule<Extract<RaftEvent, { type: "reconfigure" }>>((d, e) => rejectChange(d, e.id)),
   },
   guards: {
     preVoteEnabled: ({ context }) => context.options.preVote,
@@ -141,10 +148,8 @@ export const raftMachine = setup({
 }).createMachine({
   id: "raft",
   context: ({ input }) => {
-    validateMembers(input.voters, input.id);
     const context: RaftContext = {
       id: input.id,
-      voters: [...input.voters],
       options: input.options,
       log: input.log,
       out: input.out,
@@ -166,6 +171,10 @@ export const raftMachine = setup({
       transferee: null,
       transferElapsed: 0,
       campaignTransfer: false,
+      leaderTicks: 0,
+      leaseRound: null,
+      leaseExpires: 0,
+      restartQuiet: input.options.leaseReads,
     };
     resetElectionTimer(context);
     return context;
@@ -189,6 +198,7 @@ export const raftMachine = setup({
         read: { actions: "rejectRead" },
         persisted: { actions: "persistedAsFollower" },
         transfer: { actions: "rejectTransfer" },
+        reconfigure: { actions: "rejectChange" },
       },
     },
     preCandidate: {
@@ -202,6 +212,7 @@ export const raftMachine = setup({
         read: { actions: "rejectRead" },
         persisted: { actions: "persistedAsFollower" },
         transfer: { actions: "rejectTransfer" },
+        reconfigure: { actions: "rejectChange" },
       },
     },
     candidate: {
@@ -218,6 +229,7 @@ export const raftMachine = setup({
         read: { actions: "rejectRead" },
         persisted: { actions: "persistedAsFollower" },
         transfer: { actions: "rejectTransfer" },
+        reconfigure: { actions: "rejectChange" },
       },
     },
     leader: {
@@ -230,6 +242,7 @@ export const raftMachine = setup({
         read: { actions: "read" },
         persisted: { actions: "persistedAsLeader" },
         transfer: { actions: "transfer" },
+        reconfigure: { actions: "reconfigure" },
       },
     },
   },

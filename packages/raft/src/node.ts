@@ -6,10 +6,10 @@ import {
   ErrorCode,
   failBatches,
   type Inbound,
+  isQuorateError,
   type Logger,
   type NodeId,
   type OutboundMessage,
-  packValue,
   QuorateError,
   queueRequest,
   realTimers,
@@ -19,15 +19,24 @@ import {
   TakenRequests,
   type Timers,
   type Transport,
+  unpackEntries,
+  validateMembers,
 } from "@quorate/core";
 import type { RaftStorage, StoredSnapshot } from "@quorate/storage";
 import { Attr, activeContext, type Context, observeMember } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
+import {
+  type ClusterConfig,
+  decodeConfig,
+  EMPTY_CONFIG,
+  encodeConfig,
+  type MembershipChange,
+} from "./config.js";
 import { RaftLog } from "./log.js";
 import { type RaftMachine, raftMachine } from "./machine.js";
 import { type RaftOptions, resolveRaftOptions } from "./options.js";
-import { Outbox, type RaftObservation, type Role, type SnapshotInstall } from "./outbox.js";
-import { isRaftMessageType, type RaftContext, type RaftMessage } from "./protocol.js";
+import { type ChangeOutcome, Outbox, type RaftObservation, type Role, type SnapshotInstall } from "./outbox.js";
+import { isRaftMessageType, quorum, type RaftContext, type RaftMessage } from "./protocol.js";
 import { SnapshotReceiver, SnapshotSender } from "./snapshots.js";
 import { RaftTelemetry } from "./telemetry.js";
 
@@ -35,8 +44,16 @@ const DEFAULT_SNAPSHOT_THRESHOLD = 8192;
 
 export interface RaftNodeOptions {
   id: NodeId;
-  /** Voting members, this node included. */
+  /**
+   * The voters a new cluster starts with, this node included. Once the log or a snapshot holds a
+   * configuration (after the first membership change), that one is used and this is ignored.
+   */
   members: readonly NodeId[];
+  /**
+   * Start as a member joining a running cluster: with no configuration, so it never campaigns,
+   * until the leader adds it (`addMember`) and replicates the log to it. `members` is ignored.
+   */
+  join?: boolean;
   transport: Transport;
   storage: RaftStorage;
   stateMachine: StateMachine;
@@ -68,6 +85,23 @@ export interface RaftStatus {
   commitIndex: number;
   appliedIndex: number;
   lastLogIndex: number;
+  voters: readonly NodeId[];
+  learners: readonly NodeId[];
+}
+
+/** The membership as one member sees it: the latest configuration in its log. */
+export interface Membership extends ClusterConfig {
+  /** Log index of the configuration entry; 0 for the bootstrap configuration. */
+  readonly index: number;
+  /** Whether this member knows the configuration to be committed. */
+  readonly committed: boolean;
+}
+
+export interface AddMemberOptions {
+  /** Stop once the member is a learner: it receives the log but never votes. */
+  learner?: boolean;
+  /** How long the new member may take to catch up before it is promoted. Default 5 minutes. */
+  catchUpTimeoutMs?: number;
 }
 
 interface PendingProposal {
@@ -81,6 +115,11 @@ interface QueuedProposal {
   /** The caller's trace context: the parent (or a link) of the round that replicates it. */
   readonly context: Context;
   readonly resolve: (result: Uint8Array) => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface PendingChange {
+  readonly resolve: (outcome: Extract<ChangeOutcome, { ok: true }>) => void;
   readonly reject: (err: Error) => void;
 }
 
@@ -134,6 +173,7 @@ export class RaftNode implements ConsensusNode {
   readonly #snapshotSender: SnapshotSender;
   readonly #snapshotReceiver = new SnapshotReceiver();
   #transferWaiters: { resolve(leader: NodeId): void; reject(err: Error): void }[] = [];
+  readonly #changeRequests = new Map<number, PendingChange>();
 
   // Proposals and reads, batched per microtask into one machine event.
   #proposalQueue: QueuedProposal[] = [];
@@ -175,7 +215,7 @@ export class RaftNode implements ConsensusNode {
       options.id,
       options.transport.cluster,
       options.transport.group,
-      Math.floor(options.members.length / 2) + 1,
+      () => quorum(this.#context()),
       () => performance.now(),
     );
   }
@@ -185,9 +225,12 @@ export class RaftNode implements ConsensusNode {
     const raftOptions = resolveRaftOptions(options.raft);
     const state = await options.storage.load();
     const snapshot = state.snapshot;
+    if (options.join !== true) validateMembers(options.members, options.id);
+    const bootstrap: ClusterConfig = options.join === true ? EMPTY_CONFIG : { voters: options.members, learners: [] };
     const log = new RaftLog({
       snapshotIndex: snapshot?.index ?? 0,
       snapshotTerm: snapshot?.term ?? 0,
+      snapshotConfig: snapshot === null ? bootstrap : decodeConfig(snapshot.config),
       entries: state.entries,
     });
     if (snapshot !== null) options.stateMachine.restore(snapshot.data);
@@ -195,7 +238,6 @@ export class RaftNode implements ConsensusNode {
     const actor = createActor(options.machine ?? raftMachine, {
       input: {
         id: options.id,
-        voters: options.members,
         options: raftOptions,
         log,
         out,
@@ -245,11 +287,19 @@ export class RaftNode implements ConsensusNode {
       commitIndex: ctx.commitIndex,
       appliedIndex: this.#applied,
       lastLogIndex: this.#log.lastIndex,
+      voters: this.#log.config.voters,
+      learners: this.#log.config.learners,
     };
   }
 
+  /** The latest configuration in this member's log. */
+  membership(): Membership {
+    const config = this.#log.config;
+    return { ...config, committed: config.index <= this.#context().commitIndex };
+  }
+
   /** The in-memory log, read-only, for status and invariant checks. */
-  get log(): Pick<RaftLog, "lastIndex" | "term" | "entry" | "firstIndex"> {
+  get log(): Pick<RaftLog, "lastIndex" | "term" | "entry" | "firstIndex" | "snapshotIndex" | "config" | "configAt"> {
     return this.#log;
   }
 
@@ -279,10 +329,9 @@ export class RaftNode implements ConsensusNode {
     const closed = this.#closedError();
     if (closed !== null) return Promise.reject(closed);
     if (this.role() !== "leader") return Promise.reject(notLeader(this.id, this.leader()));
-    if (to !== undefined && !this.#options.members.includes(to)) {
-      return Promise.reject(
-        new QuorateError(ErrorCode.Config, `'${to}' is not a member (${this.#options.members.join(",")})`),
-      );
+    const { voters } = this.#log.config;
+    if (to !== undefined && !voters.includes(to)) {
+      return Promise.reject(new QuorateError(ErrorCode.Config, `'${to}' is not a voter (${voters.join(",")})`));
     }
     return new Promise((resolve, reject) => {
       // Bounded: the machine aborts after an election timeout, but a member that stepped down
@@ -309,12 +358,77 @@ export class RaftNode implements ConsensusNode {
   }
 
   /**
+   * Applies one membership change through the leader's log (thesis §4.1: one server at a time).
+   * Resolves with the new configuration once it is committed. Fails with Membership for an
+   * impossible change, ChangeInProgress while another change or a leadership transfer is under
+   * way (retry), and NotLeader on a follower.
+   */
+  changeMembership(change: MembershipChange): Promise<Membership> {
+    const closed = this.#closedError();
+    if (closed !== null) return Promise.reject(closed);
+    return new Promise<Extract<ChangeOutcome, { ok: true }>>((resolve, reject) => {
+      const id = this.#nextBatchId++;
+      this.#changeRequests.set(id, { resolve, reject });
+      this.#event({ type: "reconfigure", id, change });
+    }).then(
+      (outcome) =>
+        new Promise<Membership>((resolve, reject) => {
+          this.#pendingByIndex.add(
+            outcome.index,
+            {
+              term: outcome.term,
+              resolve: () => resolve({ ...outcome.config, index: outcome.index, committed: true }),
+              reject,
+            },
+            `membership change at index ${outcome.index} was not committed in time; it may still commit`,
+          );
+        }),
+    );
+  }
+
+  /**
+   * Adds `member`: first as a learner, which receives the log (by snapshot if it is far behind)
+   * without voting, then, once it has caught up, as a voter (thesis §4.2.1). With `learner` it
+   * stays a learner. The member itself starts with `join`.
+   */
+  async addMember(member: NodeId, options: AddMemberOptions = {}): Promise<Membership> {
+    const config = this.#log.config;
+    let membership: Membership;
+    if (config.learners.includes(member) && options.learner !== true) {
+      membership = this.membership();
+    } else {
+      membership = await this.changeMembership({ type: "add-learner", member });
+    }
+    if (options.learner === true) return membership;
+    return this.promoteMember(member, options.catchUpTimeoutMs);
+  }
+
+  /** Makes learner `member` a voter once it has caught up, retrying until `catchUpTimeoutMs`. */
+  async promoteMember(member: NodeId, catchUpTimeoutMs = 300_000): Promise<Membership> {
+    // Catching up and the previous change committing both take replication rounds: retry every two ticks.
+    const retryMs = this.#options.tickMs * 2;
+    for (let waited = 0; ; waited += retryMs) {
+      try {
+        return await this.changeMembership({ type: "promote", member });
+      } catch (err) {
+        if (!isQuorateError(err, ErrorCode.ChangeInProgress) || waited >= catchUpTimeoutMs) throw err;
+      }
+      await new Promise<void>((resolve) => this.#timers.setTimeout(resolve, retryMs));
+    }
+  }
+
+  /** Removes voter or learner `member`. A leader removing itself steps down once that commits. */
+  removeMember(member: NodeId): Promise<Membership> {
+    return this.changeMembership({ type: "remove", member });
+  }
+
+  /**
    * Stops ticking and receiving, waits for the write in flight, fails what is pending. A leader
    * hands leadership to another member first, so the cluster does not wait out an election.
    */
   async stop(): Promise<void> {
     if (this.#stopped) return;
-    if (this.role() === "leader" && this.#options.members.length > 1) {
+    if (this.role() === "leader" && this.#log.config.voters.length > 1) {
       await this.transferLeadership().catch((err: unknown) =>
         this.#logger.warn("leadership transfer before shutdown failed", { member: this.id, error: String(err) }),
       );
@@ -366,6 +480,10 @@ export class RaftNode implements ConsensusNode {
       return;
     }
     if (!isRaftMessageType(message.type)) return;
+    if (message.type === "raft.append" && !configEntriesValid(message.body as Inbound<"raft.append">["body"])) {
+      this.#logger.warn("dropped an AppendEntries with a malformed configuration entry", { from: message.sender });
+      return;
+    }
     this.#telemetry.received(message);
     this.#event({
       type: "message",
@@ -414,6 +532,7 @@ export class RaftNode implements ConsensusNode {
     const taken = this.#out.take();
     for (const observation of taken.observations) this.#observe(observation);
     for (const outcome of taken.proposals) this.#settleProposals(outcome);
+    for (const outcome of taken.changes) this.#settleChange(outcome);
     for (const outcome of taken.reads) {
       const waiters = this.#readBatches.get(outcome.id) ?? [];
       this.#readBatches.delete(outcome.id);
@@ -456,8 +575,10 @@ export class RaftNode implements ConsensusNode {
     // snapshot may cover entries that were not durable yet (applied as soon as committed).
     const floor = (snapshot?.snapshot.index ?? this.#log.snapshotIndex) + 1;
     const from = this.#pendingFrom === null ? null : Math.max(this.#pendingFrom, floor);
-    // Storage truncates before it installs a snapshot, and only within what it holds.
-    let truncateFrom = from === null ? null : Math.min(from, this.#storedLastIndex + 1);
+    // Storage truncates before it installs a snapshot, and only within what it holds. The
+    // truncation starts where the log changed even below the snapshot: entries that a new
+    // leader replaced may have committed (and been snapshotted) before this write started.
+    let truncateFrom = this.#pendingFrom === null ? null : Math.min(this.#pendingFrom, this.#storedLastIndex + 1);
     // A snapshot that does not match our log replaces it: drop what storage holds past the
     // commit point (entries up to it match the leader's and the snapshot covers them anyway).
     if (snapshot?.discardLog) {
@@ -516,7 +637,7 @@ export class RaftNode implements ConsensusNode {
     }
     this.#applied = install.index;
     this.#pendingSnapshot = {
-      snapshot: { index: install.index, term: install.term, config: install.config, data: install.data },
+      snapshot: { index: install.index, term: install.term, config: encodeConfig(install.config), data: install.data },
       discardLog: install.discardLog,
     };
   }
@@ -534,7 +655,7 @@ export class RaftNode implements ConsensusNode {
       snapshot: {
         index,
         term,
-        config: packValue([...this.#options.members]),
+        config: encodeConfig(this.#log.configAt(index)),
         data: this.#options.stateMachine.snapshot(),
       },
       discardLog: false,
@@ -558,7 +679,8 @@ export class RaftNode implements ConsensusNode {
         this.#fail(new QuorateError(ErrorCode.Invariant, `committed entry ${index} is missing from the log`));
         return;
       }
-      let result: Uint8Array | null = null;
+      // A configuration entry's result is the configuration: what a waiting change resolves with.
+      let result: Uint8Array | null = entry.kind === EntryKind.Config ? entry.data : null;
       if (entry.kind === EntryKind.Command) {
         try {
           result = this.#options.stateMachine.apply(entry.data, index);
@@ -619,6 +741,23 @@ export class RaftNode implements ConsensusNode {
     });
   }
 
+  #settleChange(outcome: ChangeOutcome): void {
+    const request = this.#changeRequests.get(outcome.id);
+    if (request === undefined) return;
+    this.#changeRequests.delete(outcome.id);
+    if (outcome.ok) {
+      request.resolve(outcome);
+      return;
+    }
+    const code =
+      outcome.reason === "invalid"
+        ? ErrorCode.Membership
+        : outcome.reason === "not-leader"
+          ? ErrorCode.NotLeader
+          : ErrorCode.ChangeInProgress;
+    request.reject(new QuorateError(code, outcome.message, { leader: outcome.leader }));
+  }
+
   #observe(observation: RaftObservation): void {
     if (observation.kind === "role" || observation.kind === "step-down" || observation.kind === "transfer") {
       this.#logger.info(`raft ${observation.kind}`, { member: this.id, ...observation });
@@ -647,6 +786,8 @@ export class RaftNode implements ConsensusNode {
   #failAll(err: Error): void {
     this.#closeTelemetry();
     rejectAll(this.#transferWaiters.splice(0), err);
+    rejectAll([...this.#changeRequests.values()], err);
+    this.#changeRequests.clear();
     // Already appended: the outcome is unknown, the entry may still commit elsewhere.
     this.#pendingByIndex.failAll(err);
     failBatches(this.#proposalBatches, err);
@@ -662,6 +803,17 @@ export class RaftNode implements ConsensusNode {
   /** Why the node stopped on its own, if it did. */
   get failure(): Error | null {
     return this.#failure;
+  }
+}
+
+/** The codec validated the frame's shape; a configuration entry's payload is checked here, before the log decodes it. */
+function configEntriesValid(body: Inbound<"raft.append">["body"]): boolean {
+  if (!body.entries.kinds.includes(EntryKind.Config)) return true;
+  try {
+    for (const entry of unpackEntries(body.entries)) if (entry.kind === EntryKind.Config) decodeConfig(entry.data);
+    return true;
+  } catch {
+    return false;
   }
 }
 

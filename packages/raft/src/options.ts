@@ -17,6 +17,15 @@ export interface RaftOptions {
   maxMessageBytes: number;
   /** Proposals beyond this many uncommitted entries are refused with Busy. */
   maxUncommittedEntries: number;
+  /** A learner is promoted to voter only once it trails the leader's log by at most this many entries. */
+  maxPromotionLag: number;
+  /**
+   * Serve linearizable reads from the leader's lease instead of a heartbeat round (ReadIndex).
+   * Safe only while clocks run at rates within `maxClockDriftPercent` of each other; needs checkQuorum.
+   */
+  leaseReads: boolean;
+  /** How much faster one member's clock may run than another's; the lease is shortened by it. */
+  maxClockDriftPercent: number;
 }
 
 export const DEFAULT_RAFT_OPTIONS: RaftOptions = {
@@ -28,6 +37,9 @@ export const DEFAULT_RAFT_OPTIONS: RaftOptions = {
   maxInflightBytes: 8 * 1024 * 1024,
   maxMessageBytes: 512 * 1024,
   maxUncommittedEntries: 50_000,
+  maxPromotionLag: 1024,
+  leaseReads: false,
+  maxClockDriftPercent: 10,
 };
 
 export function resolveRaftOptions(options: Partial<RaftOptions> = {}): RaftOptions {
@@ -42,6 +54,16 @@ export function resolveRaftOptions(options: Partial<RaftOptions> = {}): RaftOpti
       ErrorCode.Config,
       `heartbeatTicks (${resolved.heartbeatTicks}) must be below electionTicks (${resolved.electionTicks})`,
     );
+  }
+  if (resolved.maxClockDriftPercent >= 100) {
+    throw new QuorateError(
+      ErrorCode.Config,
+      `maxClockDriftPercent must be below 100 (got ${resolved.maxClockDriftPercent})`,
+    );
+  }
+  if (resolved.leaseReads && !resolved.checkQuorum) {
+    // Without CheckQuorum a deposed leader keeps serving from its lease while another leads.
+    throw new QuorateError(ErrorCode.Config, "leaseReads requires checkQuorum");
   }
   return resolved;
 }

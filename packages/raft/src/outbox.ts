@@ -1,4 +1,5 @@
 import type { MessageMap, MessageType, NodeId, OutboundMessage } from "@quorate/core";
+import type { ClusterConfig } from "./config.js";
 
 // Every message but the leader's AppendEntries waits for durability (`afterPersist`): a vote, an
 // ack, a candidate's request. The leader's appends go out at once (thesis §10.2.1: the leader
@@ -16,17 +17,27 @@ export type RaftObservation =
   | { kind: "append"; firstIndex: number; lastIndex: number; term: number }
   | { kind: "ack"; from: NodeId; index: number }
   | { kind: "commit"; index: number; term: number }
-  | { kind: "step-down"; term: number; reason: "higher-term" | "check-quorum" }
+  | { kind: "step-down"; term: number; reason: "higher-term" | "check-quorum" | "removed" }
   | { kind: "transfer"; to: NodeId | null; status: "started" | "aborted" | "rejected" };
 
 export type ProposalOutcome =
   | { id: number; ok: true; firstIndex: number; term: number }
   | { id: number; ok: false; reason: "not-leader" | "busy" | "transferring"; leader: NodeId | null };
 
+export type ChangeOutcome =
+  | { id: number; ok: true; index: number; term: number; config: ClusterConfig }
+  | {
+      id: number;
+      ok: false;
+      reason: "not-leader" | "in-progress" | "invalid" | "not-caught-up";
+      message: string;
+      leader: NodeId | null;
+    };
+
 export interface SnapshotInstall {
   readonly index: number;
   readonly term: number;
-  readonly config: Uint8Array;
+  readonly config: ClusterConfig;
   readonly data: Uint8Array;
   /** The local log did not match the snapshot and was dropped; storage must drop it too. */
   readonly discardLog: boolean;
@@ -46,6 +57,7 @@ export class Outbox {
   hardStateChanged = false;
   proposals: ProposalOutcome[] = [];
   reads: ReadOutcome[] = [];
+  changes: ChangeOutcome[] = [];
   observations: RaftObservation[] = [];
   /** Followers that need the current snapshot: the host streams it in chunks. */
   snapshotSends: NodeId[] = [];
@@ -72,6 +84,7 @@ export class Outbox {
       hardStateChanged: this.hardStateChanged,
       proposals: this.proposals,
       reads: this.reads,
+      changes: this.changes,
       observations: this.observations,
       snapshotSends: this.snapshotSends,
       install: this.install,
@@ -81,6 +94,7 @@ export class Outbox {
     this.hardStateChanged = false;
     this.proposals = [];
     this.reads = [];
+    this.changes = [];
     this.observations = [];
     this.snapshotSends = [];
     this.install = null;

@@ -12,6 +12,7 @@ import {
   unpackEntries,
   type VoteResponse,
 } from "@quorate/core";
+import { applyChange, type ClusterConfig, encodeConfig, type MembershipChange } from "./config.js";
 import { entryBytes, type LogEntry, type RaftLog } from "./log.js";
 import type { RaftOptions } from "./options.js";
 import type { Outbox, Role } from "./outbox.js";
@@ -65,9 +66,11 @@ export interface PendingRead {
 
 export interface RaftContext {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
   readonly options: RaftOptions;
-  /** The log, shared by reference with the host: never copied into context snapshots. */
+  /**
+   * The log, shared by reference with the host: never copied into context snapshots. It holds
+   * the membership too (`log.config`): voters and learners change with the log.
+   */
   readonly log: RaftLog;
   /** Effects for the host, shared by reference. */
   readonly out: Outbox;
@@ -95,6 +98,17 @@ export interface RaftContext {
   transferElapsed: number;
   /** Set by TimeoutNow: the next campaign skips pre-vote and tells voters it was asked for. */
   campaignTransfer: boolean;
+  /** Ticks since this member became leader: the clock of its read lease. */
+  leaderTicks: number;
+  /** The heartbeat round whose quorum acknowledgement extends the lease, while one is out. */
+  leaseRound: { readonly seq: number; readonly tick: number } | null;
+  /** The lease holds while leaderTicks is below this. */
+  leaseExpires: number;
+  /**
+   * With lease reads, a member that just started refuses votes for an election timeout, as if
+   * it had heard from a leader: it may have acknowledged a lease it no longer remembers.
+   */
+  restartQuiet: boolean;
 }
 
 /** Election timeouts a silent snapshot transfer may last before the leader starts it again. */
@@ -107,12 +121,32 @@ export type RoleChange =
   | { type: "become.candidate" }
   | { type: "become.leader" };
 
-export function quorum(ctx: RaftContext): number {
-  return Math.floor(ctx.voters.length / 2) + 1;
+export function voters(ctx: RaftContext): readonly NodeId[] {
+  return ctx.log.config.voters;
 }
 
-function peers(ctx: RaftContext): NodeId[] {
-  return ctx.voters.filter((v) => v !== ctx.id);
+export function isVoter(ctx: RaftContext, id: NodeId): boolean {
+  return ctx.log.config.voters.includes(id);
+}
+
+export function quorum(ctx: RaftContext): number {
+  return Math.floor(voters(ctx).length / 2) + 1;
+}
+
+/** Voters other than this member: those whose answers count towards a quorum. */
+function peerVoters(ctx: RaftContext): NodeId[] {
+  return voters(ctx).filter((v) => v !== ctx.id);
+}
+
+/** Everyone the leader replicates to: voters and learners other than itself. */
+function replicas(ctx: RaftContext): NodeId[] {
+  const { voters, learners } = ctx.log.config;
+  return [...voters, ...learners].filter((m) => m !== ctx.id);
+}
+
+/** This member's own vote towards a quorum: a leader being removed leads on without counting itself. */
+function selfVote(ctx: RaftContext): number {
+  return isVoter(ctx, ctx.id) ? 1 : 0;
 }
 
 export function resetElectionTimer(d: RaftContext): void {
@@ -151,7 +185,9 @@ function failPendingReads(d: RaftContext): void {
 
 export function tickElection(d: RaftContext): RoleChange | null {
   d.electionElapsed++;
-  if (d.electionElapsed >= d.randomizedElectionTimeout && d.voters.includes(d.id)) {
+  if (d.restartQuiet && d.electionElapsed >= d.options.electionTicks) d.restartQuiet = false;
+  // Learners and members outside the configuration never campaign.
+  if (d.electionElapsed >= d.randomizedElectionTimeout && isVoter(d, d.id)) {
     return { type: "election.timeout" };
   }
   return null;
@@ -160,6 +196,7 @@ export function tickElection(d: RaftContext): RoleChange | null {
 export function tickLeader(d: RaftContext): RoleChange | null {
   d.electionElapsed++;
   d.heartbeatElapsed++;
+  d.leaderTicks++;
   if (d.transferee !== null && ++d.transferElapsed >= d.options.electionTicks) {
     // The target did not take over within an election timeout: resume as leader (etcd does the same).
     d.out.observe({ kind: "transfer", to: d.transferee, status: "aborted" });
@@ -168,7 +205,7 @@ export function tickLeader(d: RaftContext): RoleChange | null {
   if (d.electionElapsed >= d.options.electionTicks) {
     d.electionElapsed = 0;
     if (d.options.checkQuorum) {
-      const active = 1 + peers(d).filter((p) => d.recentActive[p] === true).length;
+      const active = selfVote(d) + peerVoters(d).filter((p) => d.recentActive[p] === true).length;
       d.recentActive = {};
       if (active < quorum(d)) {
         d.out.observe({ kind: "step-down", term: d.term, reason: "check-quorum" });
@@ -180,7 +217,8 @@ export function tickLeader(d: RaftContext): RoleChange | null {
   if (d.heartbeatElapsed >= d.options.heartbeatTicks) {
     d.heartbeatElapsed = 0;
     broadcastHeartbeat(d);
-    for (const peer of peers(d)) {
+    if (d.options.leaseReads && d.leaseRound === null) d.leaseRound = { seq: d.seq, tick: d.leaderTicks };
+    for (const peer of replicas(d)) {
       const pr = d.progress[peer] as Progress;
       if (pr.state === "probe") {
         // One probe per heartbeat, as etcd does: a lost probe is retried here.
@@ -261,7 +299,7 @@ function handleVoteResponse(d: RaftContext, role: Role, from: NodeId, m: VoteRes
   const expectedTerm = role === "pre-candidate" ? d.term + 1 : d.term;
   const expectedPreVote = role === "pre-candidate";
   if (m.preVote !== expectedPreVote || (m.granted && m.term !== expectedTerm)) return null;
-  if (!d.voters.includes(from) || d.votes[from] !== undefined) return null;
+  if (!isVoter(d, from) || d.votes[from] !== undefined) return null;
   d.votes = { ...d.votes, [from]: m.granted };
   d.out.observe({ kind: "vote", from, granted: m.granted, preVote: m.preVote, term: expectedTerm });
   const granted = Object.values(d.votes).filter((v) => v).length;
@@ -288,7 +326,7 @@ export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage)
     if (msg.type === "raft.vote") {
       const inLease =
         d.options.checkQuorum &&
-        d.leader !== null &&
+        (d.leader !== null || d.restartQuiet) &&
         d.electionElapsed < d.options.electionTicks &&
         msg.body.transfer !== true;
       // A live leader exists: a higher-term campaign is a disruptive server, not news (§9.6 / §4.2.3).
@@ -338,11 +376,11 @@ export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage)
       handleAppend(d, from, msg.body);
       return change;
     case "raft.append.resp":
-      if (role === "leader") handleAppendResponse(d, from, msg.body);
+      if (role === "leader") return handleAppendResponse(d, from, msg.body) ?? change;
       return change;
     case "raft.timeout-now":
       // The leader asks us to campaign at once (leadership transfer); only a voter that knows it as leader obeys.
-      if (role === "follower" && d.leader === from && d.voters.includes(d.id)) {
+      if (role === "follower" && d.leader === from && isVoter(d, d.id)) {
         d.campaignTransfer = true;
         return { type: "become.candidate" };
       }
@@ -430,9 +468,21 @@ export function becomeLeader(d: RaftContext): void {
   d.recentActive = {};
   d.ackedSeq = {};
   d.pendingReads = [];
+  d.leaderTicks = 0;
+  d.leaseRound = null;
+  d.leaseExpires = 0;
+  d.progress = {};
+  trackReplicas(d);
+  // §5.4.2 / §8: a no-op of the new term lets earlier entries commit, and lets ReadIndex start.
+  appendAndBroadcast(d, [{ term: d.term, kind: EntryKind.Noop, data: new Uint8Array(0) }]);
+}
+
+/** Keeps one Progress per replica of the current configuration: new members start probing. */
+function trackReplicas(d: RaftContext): void {
+  const members = replicas(d);
   const progress: Record<NodeId, Progress> = {};
-  for (const peer of peers(d)) {
-    progress[peer] = {
+  for (const peer of members) {
+    progress[peer] = d.progress[peer] ?? {
       match: 0,
       next: d.log.lastIndex + 1,
       state: "probe",
@@ -443,8 +493,6 @@ export function becomeLeader(d: RaftContext): void {
     };
   }
   d.progress = progress;
-  // §5.4.2 / §8: a no-op of the new term lets earlier entries commit, and lets ReadIndex start.
-  appendAndBroadcast(d, [{ term: d.term, kind: EntryKind.Noop, data: new Uint8Array(0) }]);
 }
 
 function setProgress(d: RaftContext, peer: NodeId, patch: Partial<Progress>): void {
@@ -466,7 +514,9 @@ function canSend(d: RaftContext, pr: Progress): boolean {
 /** Appends entries of the current term and sends them to everyone in one broadcast per chunk. */
 export function appendAndBroadcast(d: RaftContext, entries: readonly LogEntry[]): void {
   const first = d.log.lastIndex + 1;
+  const configIndex = d.log.config.index;
   d.log.append(entries);
+  if (d.log.config.index !== configIndex) trackReplicas(d);
   d.out.logChangedFrom(first);
   d.out.observe({ kind: "append", firstIndex: first, lastIndex: d.log.lastIndex, term: d.term });
   let prev = first - 1;
@@ -492,7 +542,7 @@ function broadcastAppend(d: RaftContext, prev: number, entries: readonly LogEntr
   const last = prev + entries.length;
   let bytes = 0;
   for (const e of entries) bytes += entryBytes(e);
-  for (const peer of peers(d)) {
+  for (const peer of replicas(d)) {
     const pr = d.progress[peer] as Progress;
     // The broadcast counts as this follower's next pipelined message only if it continues its stream.
     if (pr.state === "replicate" && pr.next === prev + 1 && canSend(d, pr)) {
@@ -542,14 +592,16 @@ function sendAppend(d: RaftContext, peer: NodeId): void {
   }
 }
 
-function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): void {
+function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): RoleChange | null {
   const pr = d.progress[from];
-  if (pr === undefined) return;
+  if (pr === undefined) return null;
   d.recentActive = d.recentActive[from] ? d.recentActive : { ...d.recentActive, [from]: true };
   if ((d.ackedSeq[from] ?? 0) < m.seq) {
     d.ackedSeq = { ...d.ackedSeq, [from]: m.seq };
     confirmReads(d);
+    extendLease(d);
   }
+  let change: RoleChange | null = null;
   if (m.success) {
     const advanced = m.index > pr.match;
     const match = Math.max(pr.match, m.index);
@@ -573,7 +625,8 @@ function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): 
     }
     if (advanced) {
       d.out.observe({ kind: "ack", from, index: match });
-      maybeCommit(d);
+      change = maybeCommit(d);
+      if (change !== null) return change;
     }
     if (d.transferee === from && match === d.log.lastIndex) {
       d.out.send(from, "raft.timeout-now", { term: d.term }, false);
@@ -581,36 +634,60 @@ function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): 
     while (canSend(d, d.progress[from] as Progress) && (d.progress[from] as Progress).next <= d.log.lastIndex) {
       sendAppend(d, from);
     }
-    return;
+    return null;
   }
   // A rejection matters only if it refers to what we sent this follower; others are stale.
-  if (pr.state === "snapshot") return;
+  if (pr.state === "snapshot") return null;
   const relevant = pr.state === "replicate" ? m.index > pr.match && m.index < pr.next : m.index === pr.next - 1;
-  if (!relevant) return;
+  if (!relevant) return null;
   let hint = m.conflictIndex;
   if (m.conflictTerm > 0) hint = d.log.findConflictByTerm(m.conflictIndex, m.conflictTerm);
   const next = Math.max(pr.match + 1, Math.min(hint + 1, m.lastIndex + 1, m.index));
   setProgress(d, from, { state: "probe", next, probeSent: false, inflight: [], stalledTicks: 0 });
   sendAppend(d, from);
+  return null;
 }
 
-function maybeCommit(d: RaftContext): void {
-  const matches = d.voters
+/** The highest index a quorum of voters holds: the leader's own counts once durable. */
+export function quorumMatch(d: RaftContext): number {
+  const matches = voters(d)
     .map((v) => (v === d.id ? d.persistedIndex : (d.progress[v]?.match ?? 0)))
     .sort((a, b) => b - a);
-  const n = matches[quorum(d) - 1] as number;
+  return matches[quorum(d) - 1] ?? 0;
+}
+
+function maybeCommit(d: RaftContext): RoleChange | null {
+  const n = quorumMatch(d);
   // Figure 8: only entries of the current term commit by counting replicas.
   if (n > d.commitIndex && d.log.term(n) === d.term) {
     d.commitIndex = n;
     d.out.observe({ kind: "commit", index: n, term: d.term });
     startWaitingReads(d);
+    return stepDownIfRemoved(d);
   }
+  return null;
 }
 
-export function recordPersisted(d: RaftContext, role: Role, index: number, term: number): void {
-  if (d.log.term(index) !== term || index <= d.persistedIndex) return;
+/**
+ * A leader that committed its own removal stops leading (thesis §4.2.2) and, so the cluster
+ * does not wait out an election timeout, asks the most up-to-date voter to campaign at once.
+ */
+function stepDownIfRemoved(d: RaftContext): RoleChange | null {
+  const config = d.log.config;
+  if (config.index > d.commitIndex || config.voters.includes(d.id)) return null;
+  const successor = [...config.voters].sort((a, b) => (d.progress[b]?.match ?? 0) - (d.progress[a]?.match ?? 0))[0];
+  if (successor !== undefined && d.progress[successor]?.match === d.log.lastIndex) {
+    d.out.send(successor, "raft.timeout-now", { term: d.term }, false);
+  }
+  d.out.observe({ kind: "step-down", term: d.term, reason: "removed" });
+  becomeFollower(d, d.term, null);
+  return { type: "become.follower" };
+}
+
+export function recordPersisted(d: RaftContext, role: Role, index: number, term: number): RoleChange | null {
+  if (d.log.term(index) !== term || index <= d.persistedIndex) return null;
   d.persistedIndex = index;
-  if (role === "leader") maybeCommit(d);
+  return role === "leader" ? maybeCommit(d) : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -646,7 +723,8 @@ export function rejectRead(d: RaftContext, id: number): void {
 /** ReadIndex (thesis §6.4): remember the commit index, confirm leadership with a heartbeat quorum. */
 export function startRead(d: RaftContext, id: number): void {
   const committedInTerm = d.log.term(d.commitIndex) === d.term;
-  if (quorum(d) === 1 && committedInTerm) {
+  const leased = d.options.leaseReads && d.transferee === null && d.leaderTicks < d.leaseExpires;
+  if (committedInTerm && (leased || (quorum(d) === 1 && selfVote(d) === 1))) {
     d.out.reads.push({ id, ok: true, index: d.commitIndex });
     return;
   }
@@ -660,7 +738,7 @@ export function startRead(d: RaftContext, id: number): void {
 
 function startWaitingReads(d: RaftContext): void {
   if (!d.pendingReads.some((r) => r.index === null)) return;
-  if (quorum(d) === 1) {
+  if (quorum(d) === 1 && selfVote(d) === 1) {
     for (const r of d.pendingReads) d.out.reads.push({ id: r.id, ok: true, index: r.index ?? d.commitIndex });
     d.pendingReads = [];
     return;
@@ -678,11 +756,29 @@ function confirmReads(d: RaftContext): void {
       remaining.push(read);
       continue;
     }
-    const acks = 1 + peers(d).filter((p) => (d.ackedSeq[p] ?? 0) >= read.seq).length;
-    if (acks >= quorum(d)) d.out.reads.push({ id: read.id, ok: true, index: read.index });
+    if (quorumAcked(d, read.seq)) d.out.reads.push({ id: read.id, ok: true, index: read.index });
     else remaining.push(read);
   }
   d.pendingReads = remaining;
+}
+
+/** Whether a quorum of voters acknowledged leader round `seq` or a later one. */
+function quorumAcked(d: RaftContext, seq: number): boolean {
+  return selfVote(d) + peerVoters(d).filter((p) => (d.ackedSeq[p] ?? 0) >= seq).length >= quorum(d);
+}
+
+/**
+ * A quorum acknowledged a heartbeat sent at `tick`: none of them grants a vote until an election
+ * timeout after receiving it (CheckQuorum), so no other leader exists before `tick` plus that
+ * timeout, shortened for clock drift and for the up to one tick each side may be off.
+ */
+function extendLease(d: RaftContext): void {
+  const round = d.leaseRound;
+  if (round === null || !quorumAcked(d, round.seq)) return;
+  const { electionTicks, maxClockDriftPercent } = d.options;
+  const leaseTicks = Math.floor(((electionTicks - 1) * 100) / (100 + maxClockDriftPercent)) - 1;
+  d.leaseExpires = Math.max(d.leaseExpires, round.tick + leaseTicks);
+  d.leaseRound = null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -690,9 +786,9 @@ function confirmReads(d: RaftContext): void {
 
 /** Starts moving leadership to `to`, or to the most up-to-date follower when `to` is null. */
 export function startTransfer(d: RaftContext, to: NodeId | null): void {
-  const candidates = peers(d).sort((a, b) => (d.progress[b]?.match ?? 0) - (d.progress[a]?.match ?? 0));
+  const candidates = peerVoters(d).sort((a, b) => (d.progress[b]?.match ?? 0) - (d.progress[a]?.match ?? 0));
   const target = to ?? candidates[0] ?? null;
-  if (target === null || target === d.id || !d.voters.includes(target)) {
+  if (target === null || target === d.id || !isVoter(d, target)) {
     d.out.observe({ kind: "transfer", to: target, status: "rejected" });
     return;
   }
@@ -710,6 +806,64 @@ export function rejectTransfer(d: RaftContext): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Membership (thesis §4.1: one server at a time)
+
+/**
+ * Appends a configuration entry for `change`. It takes effect as soon as it is in the log; the
+ * next change waits until it commits. A leader also waits until it has committed an entry of its
+ * own term: otherwise a change it appends could overlap a change of an earlier leader that it
+ * never saw committed, and two disjoint majorities could elect two leaders (Ongaro, raft-dev 2015).
+ */
+export function reconfigure(d: RaftContext, id: number, change: MembershipChange): void {
+  const reject = (reason: "in-progress" | "invalid" | "not-caught-up", message: string) =>
+    d.out.changes.push({ id, ok: false, reason, message, leader: d.id });
+  if (d.transferee !== null) {
+    reject("in-progress", `leadership is moving to ${d.transferee}; retry with the new leader`);
+    return;
+  }
+  if (d.log.term(d.commitIndex) !== d.term) {
+    reject("in-progress", "the leader has not yet committed an entry of its term; retry shortly");
+    return;
+  }
+  const current = d.log.config;
+  if (current.index > d.commitIndex) {
+    reject("in-progress", `the membership change at index ${current.index} is not committed yet; one change at a time`);
+    return;
+  }
+  const next = applyChange(current, change);
+  if (typeof next === "string") {
+    reject("invalid", next);
+    return;
+  }
+  if (change.type === "promote") {
+    // A voter that is far behind would stall commits until it caught up (thesis §4.2.1).
+    const pr = d.progress[change.member];
+    const lag = d.log.lastIndex - (pr?.match ?? 0);
+    if (pr === undefined || pr.state !== "replicate" || lag > d.options.maxPromotionLag) {
+      reject("not-caught-up", `learner '${change.member}' trails the log by ${lag} entries; retry once it caught up`);
+      return;
+    }
+  }
+  const index = d.log.lastIndex + 1;
+  appendAndBroadcast(d, [configEntry(d.term, next)]);
+  d.out.changes.push({ id, ok: true, index, term: d.term, config: next });
+}
+
+export function configEntry(term: number, config: ClusterConfig): LogEntry {
+  return { term, kind: EntryKind.Config, data: encodeConfig(config) };
+}
+
+export function rejectChange(d: RaftContext, id: number): void {
+  d.out.changes.push({
+    id,
+    ok: false,
+    reason: "not-leader",
+    message: "only the leader changes the membership",
+    leader: d.leader,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Snapshots (§7)
 
 /** A whole snapshot the host assembled from a leader's chunks. */
@@ -717,7 +871,8 @@ export interface ReceivedSnapshot {
   readonly term: number;
   readonly index: number;
   readonly lastTerm: number;
-  readonly config: Uint8Array;
+  /** The membership at `index`, decoded and validated by the host. */
+  readonly config: ClusterConfig;
   readonly data: Uint8Array;
 }
 
@@ -748,7 +903,7 @@ export function receiveSnapshot(
     ack(d.commitIndex);
     return change;
   }
-  const kept = d.log.installSnapshot(snapshot.index, snapshot.lastTerm);
+  const kept = d.log.installSnapshot(snapshot.index, snapshot.lastTerm, snapshot.config);
   d.commitIndex = snapshot.index;
   d.persistedIndex = Math.max(Math.min(d.persistedIndex, kept ? d.log.lastIndex : snapshot.index), snapshot.index);
   d.out.install = {

@@ -1,5 +1,6 @@
 import type { InstallSnapshot, InstallSnapshotResponse, NodeId, Transport } from "@quorate/core";
 import type { StoredSnapshot } from "@quorate/storage";
+import { type ClusterConfig, decodeConfig } from "./config.js";
 import type { ReceivedSnapshot } from "./protocol.js";
 
 /** Bytes per snapshot chunk: well under NATS's 1 MiB max_payload with the envelope around it. */
@@ -127,15 +128,16 @@ export class SnapshotReceiver {
     const response = { term: chunk.term, index: chunk.index, next: current.received };
     if (current.received < current.buffer.length) return { response, complete: null };
     this.#current = null;
+    let config: ClusterConfig;
+    try {
+      config = decodeConfig(chunk.config);
+    } catch {
+      // Not a snapshot any member of ours wrote: ignore it, as the codec ignores a foreign frame.
+      return { response, complete: null };
+    }
     return {
       response,
-      complete: {
-        term: chunk.term,
-        index: chunk.index,
-        lastTerm: chunk.lastTerm,
-        config: chunk.config,
-        data: current.buffer,
-      },
+      complete: { term: chunk.term, index: chunk.index, lastTerm: chunk.lastTerm, config, data: current.buffer },
     };
   }
 }

@@ -48,7 +48,8 @@ export class RaftTelemetry {
     private readonly member: NodeId,
     cluster: string,
     group: string,
-    private readonly quorumSize: number,
+    /** The quorum size now: it changes with the membership. */
+    private readonly quorumSize: () => number,
     private readonly now: () => number,
   ) {
     this.#attributes = { [Attr.cluster]: cluster, [Attr.group]: group, [Attr.member]: member };
@@ -82,7 +83,7 @@ export class RaftTelemetry {
           [Attr.firstIndex]: firstIndex,
           [Attr.lastIndex]: lastIndex,
           [Attr.batchSize]: count,
-          [Attr.quorumSize]: this.quorumSize,
+          [Attr.quorumSize]: this.quorumSize(),
         },
       },
       parent,

@@ -1,7 +1,16 @@
 import type { NodeId } from "@quorate/core";
 import { type Actor, createActor } from "xstate";
-import { type LogEntry, Outbox, RaftLog, type RaftOptions, raftMachine, resolveRaftOptions } from "../src/index.js";
-import type { ProposalOutcome, ReadOutcome, SnapshotInstall } from "../src/outbox.js";
+import { EMPTY_CONFIG } from "../src/config.js";
+import {
+  type LogEntry,
+  type MembershipChange,
+  Outbox,
+  RaftLog,
+  type RaftOptions,
+  raftMachine,
+  resolveRaftOptions,
+} from "../src/index.js";
+import type { ChangeOutcome, ProposalOutcome, ReadOutcome, SnapshotInstall } from "../src/outbox.js";
 import type { RaftMessage } from "../src/protocol.js";
 
 export interface Envelope {
@@ -27,6 +36,7 @@ export class Driver {
   queue: Envelope[] = [];
   readonly proposals: ProposalOutcome[] = [];
   readonly reads: ReadOutcome[] = [];
+  readonly changes: ChangeOutcome[] = [];
   readonly snapshotSends: { from: NodeId; to: NodeId }[] = [];
   readonly installs: { at: NodeId; install: SnapshotInstall }[] = [];
   /** Messages exactly as drained, with the persistence flags of their batch, for ordering tests. */
@@ -34,20 +44,29 @@ export class Driver {
     [];
   readonly options: RaftOptions;
 
+  /**
+   * Every member in `ids` hears broadcasts; those in `voters` (all by default) start with them as
+   * the configuration, the others start empty, as members joining with `join` do.
+   */
   constructor(
     readonly ids: NodeId[],
     options: Partial<RaftOptions> = {},
     logs: Partial<Record<NodeId, { term: number; entries: LogEntry[] }>> = {},
+    voters: NodeId[] = ids,
   ) {
     this.options = resolveRaftOptions(options);
     for (const id of ids) {
       const init = logs[id];
-      const log = new RaftLog({ snapshotIndex: 0, snapshotTerm: 0, entries: init?.entries ?? [] });
+      const log = new RaftLog({
+        snapshotIndex: 0,
+        snapshotTerm: 0,
+        snapshotConfig: voters.includes(id) ? { voters, learners: [] } : EMPTY_CONFIG,
+        entries: init?.entries ?? [],
+      });
       const out = new Outbox();
       const actor = createActor(raftMachine, {
         input: {
           id,
-          voters: ids,
           options: this.options,
           log,
           out,
@@ -106,6 +125,7 @@ export class Driver {
     this.queue.push(...envelopes);
     this.proposals.push(...taken.proposals);
     this.reads.push(...taken.reads);
+    this.changes.push(...taken.changes);
     for (const to of taken.snapshotSends) this.snapshotSends.push({ from: id, to });
     if (taken.install !== null) this.installs.push({ at: id, install: taken.install });
     if (taken.unstableFrom !== null) {
@@ -151,6 +171,12 @@ export class Driver {
       id: this.proposals.length + 1,
       commands: commands.map((c) => new TextEncoder().encode(c)),
     });
+  }
+
+  reconfigure(id: NodeId, change: MembershipChange): ChangeOutcome | undefined {
+    const request = this.changes.length + 1000;
+    this.send(id, { type: "reconfigure", id: request, change });
+    return this.changes.find((c) => c.id === request);
   }
 
   ctx(id: NodeId) {

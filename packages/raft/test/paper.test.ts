@@ -439,7 +439,7 @@ describe("Raft §7 log compaction and InstallSnapshot", () => {
     term: c.ctx(leader).term,
     index,
     lastTerm: c.member(leader).log.term(index) ?? 0,
-    config: new Uint8Array(0),
+    config: c.member(leader).log.configAt(index),
     data: new TextEncoder().encode(`state@${index}`),
   });
 

@@ -15,4 +15,9 @@ describe("regression seeds", () => {
     // Host bug: discarding a log that did not match truncated from its start, below the commit index.
     expect(await failingSeeds("liveness", 1, 1)).toEqual([]);
   });
+
+  it("liveness seed 155: a snapshot over entries a new leader replaced was written without truncating the old ones", async () => {
+    // Host bug: the write truncated only above the snapshot, so storage held a replaced entry at its index.
+    expect(await failingSeeds("liveness", 155, 1)).toEqual([]);
+  });
 });

@@ -29,6 +29,7 @@ describe("broken variants of the Raft machine are caught", () => {
     { variant: "old-term-commit", caughtBy: "leader-completeness" },
     { variant: "double-vote", caughtBy: "double-vote" },
     { variant: "forget-vote", caughtBy: "double-vote" },
+    { variant: "concurrent-changes", caughtBy: "membership-overlap" },
   ];
   for (const { variant, caughtBy } of cases) {
     test(`${variant}: caught by ${caughtBy} within ${MAX_SEEDS} seeds`, async () => {

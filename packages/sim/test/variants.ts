@@ -1,4 +1,12 @@
-import { protocol, type RaftContext, type RaftEvent, type RaftMachine, raftMachine, rule } from "@quorate/raft";
+import {
+  applyChange,
+  protocol,
+  type RaftContext,
+  type RaftEvent,
+  type RaftMachine,
+  raftMachine,
+  rule,
+} from "@quorate/raft";
 import type { RaftStorage } from "@quorate/storage";
 import { type RaftAdapterOptions, raftAdapter } from "../src/index.js";
 
@@ -12,10 +20,7 @@ type PersistedEvent = Extract<RaftEvent, { type: "persisted" }>;
 
 /** Commits the quorum's match index whatever its term: Figure 8's bug (no current-term check). */
 function commitByCounting(d: RaftContext): void {
-  const matches = d.voters
-    .map((v) => (v === d.id ? d.persistedIndex : (d.progress[v]?.match ?? 0)))
-    .sort((a, b) => b - a);
-  const quorumMatch = matches[protocol.quorum(d) - 1] ?? 0;
+  const quorumMatch = protocol.quorumMatch(d);
   if (quorumMatch > d.commitIndex) d.commitIndex = quorumMatch;
 }
 
@@ -71,7 +76,28 @@ export const refuseProposalsMachine: RaftMachine = raftMachine.provide({
   },
 });
 
+/**
+ * Appends every valid membership change at once, without waiting for the previous one to commit
+ * or for an entry of the leader's own term: two voters can change between committed
+ * configurations, and majorities of the two need not overlap.
+ */
+export const concurrentChangesMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    reconfigure: rule<Extract<RaftEvent, { type: "reconfigure" }>>((d, e) => {
+      const next = applyChange(d.log.config, e.change);
+      if (typeof next === "string") {
+        d.out.changes.push({ id: e.id, ok: false, reason: "invalid", message: next, leader: d.id });
+        return;
+      }
+      const index = d.log.lastIndex + 1;
+      protocol.appendAndBroadcast(d, [protocol.configEntry(d.term, next)]);
+      d.out.changes.push({ id: e.id, ok: true, index, term: d.term, config: next });
+    }),
+  },
+});
+
 export const BROKEN_VARIANTS: Record<string, RaftAdapterOptions> = {
+  "concurrent-changes": { machine: concurrentChangesMachine },
   "old-term-commit": { machine: oldTermCommitMachine },
   "double-vote": { machine: doubleVoteMachine },
   "forget-vote": { wrapStorage: forgetVoteOnRestart },

@@ -1,5 +1,5 @@
-import type { ConsensusNode, NodeId } from "@quorate/core";
-import { type RaftMachine, RaftNode, type RaftOptions, raftMachine } from "@quorate/raft";
+import { type ConsensusNode, type NodeId, Prng } from "@quorate/core";
+import { type MembershipChange, type RaftMachine, RaftNode, type RaftOptions, raftMachine } from "@quorate/raft";
 import { MemoryDisk, MemoryRaftStorage, type RaftState, type RaftStorage, type RaftWrite } from "@quorate/storage";
 import {
   errorMessage,
@@ -29,6 +29,10 @@ export const SIM_TICK_MS = 20;
  */
 export const SIM_SNAPSHOT_THRESHOLD = 25;
 export const SIM_RAFT_OPTIONS: Partial<RaftOptions> = { electionTicks: 6, heartbeatTicks: 2 };
+/** The bootstrap voters; further members start with `join` and wait for the operator to add them. */
+export const SIM_BOOTSTRAP_VOTERS = 3;
+/** How often, in virtual ms, a leader's operator considers a membership change or a leadership transfer. */
+export const SIM_OPERATOR_INTERVAL_MS = 200;
 
 export function raftAdapter(options: RaftAdapterOptions = {}): ProtocolAdapter {
   return { name: "raft", createRun: (members) => new RaftRun(members, options) };
@@ -84,9 +88,11 @@ class RaftRun implements ProtocolRun {
     const invariants = this.#invariants;
     const observed = new ObservedStorage(storage, id, invariants);
     invariants.started(id);
+    const voters = this.members.slice(0, SIM_BOOTSTRAP_VOTERS);
     const node = await RaftNode.start({
       id,
-      members: this.members,
+      members: voters,
+      join: !voters.includes(id),
       transport: env.transport,
       storage: this.options.wrapStorage?.(observed) ?? observed,
       stateMachine: env.stateMachine,
@@ -104,7 +110,38 @@ class RaftRun implements ProtocolRun {
       },
     });
     this.#nodes.set(id, node);
+    const operator = new Prng(`${env.seed}/operator`);
+    env.timers.setInterval(() => this.#operate(node, operator), SIM_OPERATOR_INTERVAL_MS);
     return node;
+  }
+
+  /**
+   * An operator at the leader: now and then it adds, promotes or removes a member, sometimes two
+   * changes at once (the second must be refused while the first is uncommitted), or moves
+   * leadership. Outcomes do not matter to the run, only that every invariant holds throughout.
+   */
+  #operate(node: RaftNode, prng: Prng): void {
+    if (node.role() !== "leader" || !prng.chance(0.7)) return;
+    if (prng.chance(0.15)) {
+      node.transferLeadership(prng.chance(0.5) ? undefined : prng.pick(this.members)).catch(() => {});
+      return;
+    }
+    const changes = prng.chance(0.3) ? 2 : 1;
+    for (let i = 0; i < changes; i++) node.changeMembership(this.#pickChange(node, prng)).catch(() => {});
+  }
+
+  #pickChange(node: RaftNode, prng: Prng): MembershipChange {
+    const { voters, learners } = node.membership();
+    // A learner is usually on its way to becoming a voter.
+    if (learners.length > 0 && prng.chance(0.6)) return { type: "promote", member: prng.pick(learners) };
+    const outside = this.members.filter((m) => !voters.includes(m) && !learners.includes(m));
+    const choices: MembershipChange[] = [
+      ...outside.map((member) => ({ type: "add-learner" as const, member })),
+      ...learners.map((member) => ({ type: "remove" as const, member })),
+      // Fewer than two voters leaves too little to partition; the leader may remove itself.
+      ...(voters.length > 2 ? voters.map((member) => ({ type: "remove" as const, member })) : []),
+    ];
+    return choices.length > 0 ? prng.pick(choices) : { type: "remove", member: prng.pick(voters) };
   }
 
   crash(member: NodeId): void {

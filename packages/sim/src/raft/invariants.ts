@@ -23,6 +23,11 @@ export type RaftInvariant =
   | "double-vote"
   /** A restarted member recovers exactly what was durable when it crashed. */
   | "durability"
+  /**
+   * A leader's configuration differs from the committed one by at most one voter, so every
+   * majority of the one overlaps every majority of the other (thesis §4.1).
+   */
+  | "membership-overlap"
   /** A member's machine threw or its host stopped on an internal error. */
   | "member-failure";
 
@@ -237,6 +242,7 @@ export class RaftInvariants {
       if (status.role === "leader") {
         this.#leader(id, status.term);
         this.#checkLeaderAppendOnly(id, node, track, status.term);
+        this.#checkMembershipOverlap(id, node);
         leaders.push({ id, node, term: status.term });
       } else {
         track.leading = null;
@@ -333,6 +339,24 @@ export class RaftInvariants {
       );
     }
     track.leading = { term, lastIndex: log.lastIndex, lastEntry: log.entry(log.lastIndex) };
+  }
+
+  #checkMembershipOverlap(id: NodeId, node: RaftNode): void {
+    const log = node.log;
+    const committedIndex = Math.max(log.snapshotIndex, Math.min(this.#committed.length - 1, log.lastIndex));
+    const committed = log.configAt(committedIndex).voters;
+    const latest = log.config;
+    const changed = [
+      ...latest.voters.filter((v) => !committed.includes(v)),
+      ...committed.filter((v) => !latest.voters.includes(v)),
+    ];
+    if (changed.length > 1) {
+      this.fail(
+        "membership-overlap",
+        `${id}'s configuration at ${latest.index} (voters ${latest.voters.join(",")}) differs from the committed one ` +
+          `(voters ${committed.join(",")}) in ${changed.length} voters: two majorities may not overlap`,
+      );
+    }
   }
 
   #checkHasCommitted(id: NodeId, node: RaftNode, term: number, index: number): void {
