@@ -606,7 +606,8 @@ function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): 
     const advanced = m.index > pr.match;
     const match = Math.max(pr.match, m.index);
     const inflight = pr.inflight.filter((f) => f.index > m.index);
-    if (pr.state === "probe") {
+    // A probe that matched, or an installed snapshot (the follower acknowledges its index), starts the pipeline.
+    if (pr.state === "probe" || (pr.state === "snapshot" && match >= pr.pendingSnapshot)) {
       setProgress(d, from, {
         state: "replicate",
         match,

@@ -531,4 +531,31 @@ describe("Raft §7 log compaction and InstallSnapshot", () => {
     expect(c.ctx("a").progress.c?.state).toBe("replicate");
     expect(c.member("c").log.lastIndex).toBe(c.member("a").log.lastIndex);
   });
+
+  it("after the snapshot is acknowledged, entries the follower missed are sent to it directly, without waiting", () => {
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    c.drop((e) => e.to === "c");
+    c.propose("a", "1", "2", "3");
+    c.stabilize((e) => e.to !== "c");
+    c.tick("a");
+    c.stabilize((e) => e.to !== "c");
+    c.send("a", { type: "compacted", index: c.ctx("a").commitIndex });
+    // c's pipeline stalls; probing it again finds what it needs compacted away.
+    for (let i = 0; i < c.options.electionTicks; i++) {
+      c.tick("a");
+      c.stabilize((e) => e.to !== "c");
+      c.drop((e) => e.to === "c");
+    }
+    expect(c.ctx("a").progress.c?.state).toBe("snapshot");
+    c.send("c", snapshotOf(c, "a", c.member("a").log.snapshotIndex));
+    c.stabilize();
+    expect(c.ctx("a").progress.c?.state).toBe("replicate");
+    // c misses one broadcast while the load goes on: the next one does not follow its log.
+    c.propose("a", "missed");
+    c.drop((e) => e.to === "c");
+    c.propose("a", "next");
+    c.stabilize();
+    expect(c.member("c").log.lastIndex).toBe(c.member("a").log.lastIndex);
+  });
 });
