@@ -38,7 +38,7 @@ export interface Settings<K extends string> {
 
 /**
  * Merges flags, environment and an optional config file for the given keys. `flags` are the
- * parsed command-line values (strings; booleans are not used by member commands).
+ * parsed command-line values: strings, or true for a boolean flag that is present.
  */
 export async function resolveSettings<K extends string>(
   keys: readonly K[],
@@ -49,7 +49,8 @@ export async function resolveSettings<K extends string>(
   const fromEnv = (key: string): string | undefined => nonEmpty(env[envVariable(key)]);
   const fromFlag = (key: string): string | undefined => {
     const value = flags[key];
-    return typeof value === "string" ? value : undefined;
+    // A boolean flag is only ever present as true; false is its absence.
+    return typeof value === "string" ? value : value === true ? "true" : undefined;
   };
   const path = fromFlag(CONFIG_KEY) ?? fromEnv(CONFIG_KEY);
   const file = path === undefined ? new Map<string, string>() : await readConfigFile(path, known);
@@ -128,6 +129,14 @@ function settingText(path: string, key: string, value: unknown): string {
     ErrorCode.Config,
     `config file ${path}: '${key}' must be a string, a number, a boolean or a list of strings (got ${JSON.stringify(value)})`,
   );
+}
+
+/** A yes/no setting: true/false (also 1/0, yes/no) from a flag, the environment or the file. */
+export function booleanSetting<K extends string>(settings: Settings<K>, key: K): boolean {
+  const value = settings.get(key)?.trim().toLowerCase();
+  if (value === undefined || value === "false" || value === "0" || value === "no") return false;
+  if (value === "true" || value === "1" || value === "yes") return true;
+  throw new QuorateError(ErrorCode.Config, `${describeSetting(settings, key)} must be true or false (got '${value}')`);
 }
 
 /** How a setting is named in errors: the flag and, when it came from elsewhere, where. */

@@ -2,6 +2,7 @@ import { QuorateError } from "@quorate/core";
 import { checkCommand } from "./commands/check.js";
 import { kvCommand } from "./commands/kv.js";
 import { leaderCommand } from "./commands/leader.js";
+import { memberCommand } from "./commands/member.js";
 import { nodeCommand } from "./commands/node.js";
 import { paxosCommand } from "./commands/paxos.js";
 import { startCommand } from "./commands/start.js";
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: CommandIo) => Promi
   status: statusCommand,
   check: checkCommand,
   leader: leaderCommand,
+  member: memberCommand,
   paxos: paxosCommand,
 };
 
@@ -26,6 +28,8 @@ const HELP = `quorate — consensus for NATS platforms
   quorate kv get|put|del|cas    use the replicated KV store
   quorate status                show every member: role, term, leader, commit and applied indexes
   quorate leader transfer       move Raft leadership (--to <id>, else the most up-to-date follower)
+  quorate member list|add|promote|remove
+                                change Raft membership one member at a time (new members start with --join)
   quorate check <history>       check a Jepsen-style EDN history for linearizability
 
 Environment: NATS_URL (default nats://127.0.0.1:4222), QUORATE_CLUSTER (default "quorate").

@@ -37,11 +37,12 @@ export const STATUS_SERVICE = "status";
  * One answer to `quorate status`: a Raft member, or one role of a Paxos member (shaped alike,
  * so one table shows both; see PaxosMemberStatus).
  */
-export interface MemberStatus extends Omit<RaftStatus, "role" | "voters" | "learners"> {
+export interface MemberStatus extends Omit<RaftStatus, "role" | "voters" | "learners" | "snapshotIndex"> {
   protocol: "raft" | "paxos";
-  /** Raft: the membership in this member's log. */
+  /** Raft: the membership in this member's log, and the index its snapshot covers. */
   voters?: readonly string[];
   learners?: readonly string[];
+  snapshotIndex?: number;
   /** Raft: the member's role; Paxos: "acceptor", "proposer:<mode>" or "learner". */
   role: string;
   /** Paxos: the ballot `term` is the round of. */
@@ -58,7 +59,12 @@ export interface RaftKvMemberOptions {
   nc: NatsConnection;
   cluster: string;
   id: string;
+  /** The voters a new cluster starts with; ignored with `join` and once the log holds a configuration. */
   members: readonly string[];
+  /** Start with no configuration and wait to be added by the leader (`quorate member add`). */
+  join?: boolean;
+  /** Applied entries between snapshots; the log before a snapshot is compacted. */
+  snapshotThreshold?: number;
   dataDir: string;
   tickMs?: number;
   raft?: Partial<RaftOptions>;
@@ -84,7 +90,7 @@ export interface RaftKvMember {
 export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<RaftKvMember> {
   const { nc, cluster, id } = options;
   const logger = options.logger ?? silentLogger;
-  validateMembers(options.members, id);
+  if (options.join !== true) validateMembers(options.members, id);
   const storage: RaftStorage = await openLmdbStorage({ dir: options.dataDir, cluster, member: id, logger });
   let transport: NatsTransport | undefined;
   try {
@@ -94,6 +100,8 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
     const node = await RaftNode.start({
       id,
       members: options.members,
+      join: options.join === true,
+      ...(options.snapshotThreshold === undefined ? {} : { snapshotThreshold: options.snapshotThreshold }),
       transport,
       storage,
       stateMachine,

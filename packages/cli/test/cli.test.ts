@@ -64,6 +64,14 @@ describe("quorate CLI input validation", () => {
     expect(c.err()).toContain("--protocol zab is not supported");
   });
 
+  it("member rejects an unknown action or a missing id with the usage line", async () => {
+    for (const args of [["member"], ["member", "demote", "n1"], ["member", "add"], ["member", "list", "n1"]]) {
+      const c = capture();
+      expect(await main(args, c.io)).toBe(Exit.Error);
+      expect(c.err()).toContain("usage: quorate member list | add <id> [--learner]");
+    }
+  });
+
   it("kv rejects a wrong number of arguments", async () => {
     const c = capture();
     expect(await main(["kv", "put", "only-key"], c.io)).toBe(Exit.Error);

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { envVariable, resolveSettings } from "../src/config.js";
+import { booleanSetting, envVariable, resolveSettings } from "../src/config.js";
 import { Exit, main } from "../src/index.js";
 import { capture } from "./helpers.js";
 
@@ -127,6 +127,32 @@ describe("quorate node validates its configuration before touching NATS or the d
     expect(tooBig.err).toContain("the phase-2 quorum must be an integer from 1 to 3 (got 4)");
     const raft = await runNode(["--id", "n1", "--peers", "n1", "--data", data, "--q1", "2"]);
     expect(raft.err).toContain("error (QUORATE_CONFIG): --q1 applies to --protocol paxos only");
+  });
+
+  it("reads yes/no settings from a flag, the environment or the file, and rejects anything else", async () => {
+    const keys = ["join", "lease-reads"] as const;
+    const fromFlag = await resolveSettings(keys, { join: true }, {});
+    expect(booleanSetting(fromFlag, "join")).toBe(true);
+    expect(booleanSetting(fromFlag, "lease-reads")).toBe(false);
+    const fromEnv = await resolveSettings(keys, {}, { QUORATE_JOIN: "false", QUORATE_LEASE_READS: "1" });
+    expect(booleanSetting(fromEnv, "join")).toBe(false);
+    expect(booleanSetting(fromEnv, "lease-reads")).toBe(true);
+    const fromFile = await resolveSettings(keys, { config: configFile({ join: true }) }, {});
+    expect(booleanSetting(fromFile, "join")).toBe(true);
+    const bad = await resolveSettings(keys, {}, { QUORATE_JOIN: "maybe" });
+    expect(() => booleanSetting(bad, "join")).toThrow("QUORATE_JOIN (--join) must be true or false (got 'maybe')");
+  });
+
+  it("a joining Raft member takes no peers, and Raft-only settings are refused for Paxos", async () => {
+    const data = join(tempDir(), "data");
+    const both = await runNode(["--id", "n4", "--join", "--peers", "n1,n2,n3", "--data", data]);
+    expect(both.code).toBe(Exit.Error);
+    expect(both.err).toContain("--join and --peers exclude each other");
+    const paxos = await runNode(["--protocol", "paxos", "--id", "n1", "--peers", "n1", "--data", data, "--join"]);
+    expect(paxos.err).toContain("error (QUORATE_CONFIG): --join applies to --protocol raft only");
+    const threshold = await runNode(["--id", "n1", "--peers", "n1", "--data", data, "--snapshot-threshold", "0"]);
+    expect(threshold.err).toContain("--snapshot-threshold must be a positive integer (got '0')");
+    expect(existsSync(data)).toBe(false);
   });
 
   it("rejects a Paxos role whose id is not among that role's members, writing nothing", async () => {

@@ -6,7 +6,7 @@ export { entryBytes, RaftLog } from "./log.js";
 export type { RaftEvent, RaftInput, RaftMachine } from "./machine.js";
 export { raftMachine, rule } from "./machine.js";
 export type { AddMemberOptions, Membership, RaftNodeOptions, RaftStatus } from "./node.js";
-export { RaftNode } from "./node.js";
+export { DEFAULT_SNAPSHOT_THRESHOLD, RaftNode } from "./node.js";
 export type { RaftOptions } from "./options.js";
 export { DEFAULT_RAFT_OPTIONS, resolveRaftOptions } from "./options.js";
 export type {

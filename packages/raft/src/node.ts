@@ -25,13 +25,7 @@ import {
 import type { RaftStorage, StoredSnapshot } from "@quorate/storage";
 import { Attr, activeContext, type Context, observeMember } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
-import {
-  type ClusterConfig,
-  decodeConfig,
-  EMPTY_CONFIG,
-  encodeConfig,
-  type MembershipChange,
-} from "./config.js";
+import { type ClusterConfig, decodeConfig, EMPTY_CONFIG, encodeConfig, type MembershipChange } from "./config.js";
 import { RaftLog } from "./log.js";
 import { type RaftMachine, raftMachine } from "./machine.js";
 import { type RaftOptions, resolveRaftOptions } from "./options.js";
@@ -40,7 +34,7 @@ import { isRaftMessageType, quorum, type RaftContext, type RaftMessage } from ".
 import { SnapshotReceiver, SnapshotSender } from "./snapshots.js";
 import { RaftTelemetry } from "./telemetry.js";
 
-const DEFAULT_SNAPSHOT_THRESHOLD = 8192;
+export const DEFAULT_SNAPSHOT_THRESHOLD = 8192;
 
 export interface RaftNodeOptions {
   id: NodeId;
@@ -85,6 +79,8 @@ export interface RaftStatus {
   commitIndex: number;
   appliedIndex: number;
   lastLogIndex: number;
+  /** The last index this member's durable snapshot covers (0 without one). */
+  snapshotIndex: number;
   voters: readonly NodeId[];
   learners: readonly NodeId[];
 }
@@ -287,6 +283,7 @@ export class RaftNode implements ConsensusNode {
       commitIndex: ctx.commitIndex,
       appliedIndex: this.#applied,
       lastLogIndex: this.#log.lastIndex,
+      snapshotIndex: this.#storedSnapshotIndex,
       voters: this.#log.config.voters,
       learners: this.#log.config.learners,
     };
@@ -636,6 +633,12 @@ export class RaftNode implements ConsensusNode {
       return;
     }
     this.#applied = install.index;
+    this.#logger.info("installed a snapshot from the leader", {
+      member: this.id,
+      index: install.index,
+      bytes: install.data.length,
+      keptLog: !install.discardLog,
+    });
     this.#pendingSnapshot = {
       snapshot: { index: install.index, term: install.term, config: encodeConfig(install.config), data: install.data },
       discardLog: install.discardLog,

@@ -1,6 +1,14 @@
 import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
+import { DEFAULT_SNAPSHOT_THRESHOLD } from "@quorate/raft";
 import { clusterName, logLevel, memberOptions, natsConnectOptions, parse, positiveInt, required } from "../args.js";
-import { rejectInapplicable, resolveSettings, serviceOptions, serviceSettings, settingValues } from "../config.js";
+import {
+  booleanSetting,
+  rejectInapplicable,
+  resolveSettings,
+  serviceOptions,
+  serviceSettings,
+  settingValues,
+} from "../config.js";
 import type { CommandIo } from "../io.js";
 import { startRaftKvMember } from "../member.js";
 import { startTelemetry } from "../otel.js";
@@ -9,7 +17,7 @@ import { runMember } from "../service/run.js";
 import { PAXOS_ONLY_KEYS, paxosNodeCommand, paxosOptions } from "./paxos.js";
 
 const USAGE =
-  "quorate node --protocol raft|paxos --cluster <name> --id <id> --peers <id,id,...> --data <dir> [--nats <url>] [--config <file.json>] [--health-port <port>] [--nats-wait-ms <ms>] [--tick-ms 50] [--log-level info] (paxos: [--q1 n] [--q2 n] [--checkpoint-interval n])";
+  "quorate node --protocol raft|paxos --cluster <name> --id <id> --peers <id,id,...>|--join --data <dir> [--lease-reads] [--snapshot-threshold 8192] [--nats <url>] [--config <file.json>] [--health-port <port>] [--nats-wait-ms <ms>] [--tick-ms 50] [--log-level info] (paxos: [--q1 n] [--q2 n] [--checkpoint-interval n])";
 
 const nodeOptions = {
   ...memberOptions,
@@ -17,10 +25,14 @@ const nodeOptions = {
   ...paxosOptions,
   protocol: { type: "string" },
   peers: { type: "string" },
+  join: { type: "boolean" },
+  "lease-reads": { type: "boolean" },
+  "snapshot-threshold": { type: "string" },
 } as const;
 
 type NodeKey = keyof typeof nodeOptions;
 const NODE_KEYS = Object.keys(nodeOptions) as NodeKey[];
+const RAFT_ONLY_KEYS: NodeKey[] = ["join", "lease-reads", "snapshot-threshold"];
 
 /**
  * Runs one member until SIGINT/SIGTERM, then shuts down cleanly. Settings come from flags, then
@@ -30,7 +42,10 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   const parsed = parse(args, nodeOptions, USAGE);
   const settings = await resolveSettings(NODE_KEYS, parsed.values, io.env);
   const protocol = settings.get("protocol") ?? "raft";
-  if (protocol === "paxos") return paxosNodeCommand(settings, io, USAGE);
+  if (protocol === "paxos") {
+    rejectInapplicable(settings, RAFT_ONLY_KEYS, "applies to --protocol raft only");
+    return paxosNodeCommand(settings, io, USAGE);
+  }
   if (protocol !== "raft") {
     throw new QuorateError(ErrorCode.Config, `--protocol ${protocol} is not supported (supported: raft, paxos)`);
   }
@@ -38,10 +53,22 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   const values = settingValues(settings, NODE_KEYS);
   const cluster = clusterName(values.cluster, io.env);
   const id = required(values.id, "id", USAGE);
-  const peers = required(values.peers, "peers", USAGE)
-    .split(",")
-    .map((p) => p.trim());
-  validateMembers(peers, id);
+  // A joining member learns the membership from the leader; its peers are not its to decide.
+  const join = booleanSetting(settings, "join");
+  if (join && values.peers !== undefined) {
+    throw new QuorateError(
+      ErrorCode.Config,
+      "--join and --peers exclude each other: a joining member is added by the leader (quorate member add)",
+    );
+  }
+  const peers = join
+    ? []
+    : required(values.peers, "peers", USAGE)
+        .split(",")
+        .map((p) => p.trim());
+  if (!join) validateMembers(peers, id);
+  const leaseReads = booleanSetting(settings, "lease-reads");
+  const snapshotThreshold = positiveInt(values["snapshot-threshold"], "snapshot-threshold", DEFAULT_SNAPSHOT_THRESHOLD);
   const dataDir = required(values.data, "data", USAGE);
   const tickMs = positiveInt(values["tick-ms"], "tick-ms", 50);
   const level = logLevel(values["log-level"], io.env);
@@ -57,14 +84,32 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
       nats,
       ...service,
       // NATS first (in runMember): while it is unreachable nothing is written to the data directory.
-      start: (nc) => startRaftKvMember({ nc, cluster, id, members: peers, dataDir, tickMs, logger }),
+      start: (nc) =>
+        startRaftKvMember({
+          nc,
+          cluster,
+          id,
+          members: peers,
+          join,
+          snapshotThreshold,
+          dataDir,
+          tickMs,
+          logger,
+          ...(leaseReads ? { raft: { leaseReads } } : {}),
+        }),
       probe: (member) => ({
         failures: () => failureReason("raft node", member.node.failure),
         notReady: () => replicaNotReady(member.node.status()),
         status: () => member.node.status(),
       }),
       stop: (member) => member.stop(),
-      describe: (_member, nc) => ({ peers, dataDir, nats: nc.getServer(), telemetry: telemetry.enabled }),
+      describe: (member, nc) => ({
+        ...member.node.membership(),
+        join,
+        dataDir,
+        nats: nc.getServer(),
+        telemetry: telemetry.enabled,
+      }),
     });
   } finally {
     // Flush spans and metrics even when start-up failed: the failure may be what the user looks for.

@@ -1,0 +1,42 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ErrorCode, QuorateError, rpcSubject } from "@quorate/core";
+import { ADMIN_SERVICE, type AdminReply, type AdminRequest } from "./admin.js";
+import { collectStatus } from "./member.js";
+
+/** The leader's id, asked of every member: the one whose own status says it leads. */
+export async function findLeader(nc: NatsConnection, cluster: string): Promise<string> {
+  const members = await collectStatus(nc, cluster, 1000);
+  const leader = members.find((m) => m.protocol === "raft" && m.role === "leader");
+  if (leader === undefined) {
+    throw new QuorateError(
+      ErrorCode.NoQuorum,
+      members.length === 0 ? `no member of cluster '${cluster}' answered` : `cluster '${cluster}' has no leader now`,
+    );
+  }
+  return leader.id;
+}
+
+/** Sends `request` to member `to`'s admin subject; a refusal becomes the QuorateError it was. */
+export async function adminRequest(
+  nc: NatsConnection,
+  cluster: string,
+  to: string,
+  request: AdminRequest,
+  timeoutMs: number,
+): Promise<Extract<AdminReply, { ok: true }>> {
+  let reply: AdminReply;
+  try {
+    const msg = await nc.request(rpcSubject({ cluster }, ADMIN_SERVICE, to), JSON.stringify(request), {
+      timeout: timeoutMs,
+    });
+    reply = msg.json<AdminReply>();
+  } catch (err) {
+    throw new QuorateError(
+      ErrorCode.Indeterminate,
+      `no answer from ${to} within ${timeoutMs} ms; the request may still take effect (check with quorate member list)`,
+      { cause: err },
+    );
+  }
+  if (!reply.ok) throw new QuorateError(reply.code as ErrorCode, reply.message);
+  return reply;
+}
