@@ -3,11 +3,11 @@ import { parseArgs } from "node:util";
 import { formatProgress, formatSummary, runSeeds } from "./batch.js";
 import { paxosAdapter } from "./paxos/adapter.js";
 import { errorMessage, type ProtocolAdapter } from "./protocol.js";
-import { raftAdapter } from "./raft/adapter.js";
+import { leaseRaftAdapter, raftAdapter } from "./raft/adapter.js";
 import { formatFailure, replayCommand } from "./report.js";
 import type { SimulationMode } from "./simulation.js";
 
-const USAGE = `usage: pnpm sim [--protocol raft|paxos] [--seeds N] [--seed S] [--mode safety|liveness] [--soak]
+const USAGE = `usage: pnpm sim [--protocol raft|raft-lease|paxos] [--seeds N] [--seed S] [--mode safety|liveness] [--soak]
 
   --seed S     replay seed S alone; with --seeds or --soak, the first seed (default 1)
   --seeds N    run N consecutive seeds (default 100)
@@ -16,7 +16,11 @@ const USAGE = `usage: pnpm sim [--protocol raft|paxos] [--seeds N] [--seed S] [-
 Exits 1 on any violation.
 `;
 
-const PROTOCOLS: Record<string, () => ProtocolAdapter> = { raft: () => raftAdapter(), paxos: () => paxosAdapter() };
+const PROTOCOLS: Record<string, () => ProtocolAdapter> = {
+  raft: () => raftAdapter(),
+  "raft-lease": leaseRaftAdapter,
+  paxos: () => paxosAdapter(),
+};
 
 function fail(text: string): never {
   process.stderr.write(`${text}\n\n${USAGE}`);

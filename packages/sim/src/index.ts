@@ -17,7 +17,14 @@ export {
 } from "./paxos/adapter.js";
 export type { PaxosInvariant } from "./paxos/invariants.js";
 export type { MemberEnvironment, ProtocolAdapter, ProtocolRun, Violation } from "./protocol.js";
-export { type RaftAdapterOptions, raftAdapter, SIM_RAFT_OPTIONS, SIM_TICK_MS } from "./raft/adapter.js";
+export {
+  LEASE_RAFT_OPTIONS,
+  leaseRaftAdapter,
+  type RaftAdapterOptions,
+  raftAdapter,
+  SIM_RAFT_OPTIONS,
+  SIM_TICK_MS,
+} from "./raft/adapter.js";
 export type { RaftInvariant } from "./raft/invariants.js";
 export { formatFailure, replayCommand } from "./report.js";
 export { Scheduler, VirtualTimers } from "./scheduler.js";
