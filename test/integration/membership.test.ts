@@ -17,7 +17,8 @@ const run = promisify(execFile);
  * every change made with `quorate member ...` as an operator would: a 4th member joins and catches
  * up from a snapshot before it votes, a member is removed, another is wiped and added back, and
  * leadership moves, all while clients write. No acknowledged write may be lost, and every member
- * of the final configuration converges to the same state.
+ * of the final configuration converges to the same state. Members serve reads from leader leases
+ * (--lease-reads), so reading back every acknowledged write also checks leases across leader changes.
  */
 
 const CLUSTER = "itmember";
@@ -54,7 +55,7 @@ describe("Raft membership changes under load, over real NATS", () => {
     cliProcess(id, dataDir, [
       "node",
       ...["--protocol", "raft", "--cluster", CLUSTER, "--id", id, "--join", "--data", dataDir],
-      ...["--snapshot-threshold", SNAPSHOT_THRESHOLD],
+      ...["--snapshot-threshold", SNAPSHOT_THRESHOLD, "--lease-reads"],
       ...["--nats", nats.url, "--user", nats.user, "--password", nats.pass, "--log-level", "info"],
     ]);
 
@@ -98,7 +99,7 @@ describe("Raft membership changes under load, over real NATS", () => {
       natsUrl: nats.url,
       user: nats.user,
       pass: nats.pass,
-      protocolArgs: ["--protocol", "raft", "--snapshot-threshold", SNAPSHOT_THRESHOLD],
+      protocolArgs: ["--protocol", "raft", "--snapshot-threshold", SNAPSHOT_THRESHOLD, "--lease-reads"],
     }));
     for (const m of members) m.start();
     await waitForCluster(nc, CLUSTER, (s) => s.length === 3 && s.some((m) => m.role === "leader"));
