@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { GenericContainer, type StartedNetwork, type StartedTestContainer, Wait } from "testcontainers";
-import { freeLoopbackPort, HARNESS_LABEL, harnessOwner, natsImage, OWNER_LABEL } from "./nats.js";
+import { GenericContainer, type StartedNetwork, Wait } from "testcontainers";
+import { HARNESS_LABEL, harnessOwner, natsImage, OWNER_LABEL, onFreeLoopbackPort } from "./nats.js";
 
 /**
  * One NATS server started from a configuration file, for tests of authorization. NatsContainer
@@ -24,8 +24,7 @@ export async function startNatsWithConfig(options: {
   network?: { network: StartedNetwork; alias: string };
 }): Promise<ConfiguredNats> {
   const content = readFileSync(options.configFile, "utf8");
-  for (let attempt = 1; ; attempt++) {
-    const port = await freeLoopbackPort();
+  return onFreeLoopbackPort(async (port) => {
     let container = new GenericContainer(natsImage())
       .withCopyContentToContainer([{ content, target: CONFIG_PATH }])
       .withCommand(["--config", CONFIG_PATH])
@@ -37,15 +36,7 @@ export async function startNatsWithConfig(options: {
     if (options.network !== undefined) {
       container = container.withNetwork(options.network.network).withNetworkAliases(options.network.alias);
     }
-    let started: StartedTestContainer;
-    try {
-      started = await container.start();
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      // Docker may grab the probed port first; any other failure is the test's to see.
-      if (attempt >= 3 || !/port is already allocated|address already in use/i.test(message)) throw err;
-      continue;
-    }
+    const started = await container.start();
     let stopped = false;
     return {
       url: `nats://127.0.0.1:${port}`,
@@ -55,5 +46,5 @@ export async function startNatsWithConfig(options: {
         await started.stop();
       },
     };
-  }
+  });
 }

@@ -126,23 +126,16 @@ interface StartedServer extends NatsServer {
   readonly containerId: string;
 }
 
-async function startServer(configure: (container: NatsContainer) => NatsContainer): Promise<StartedServer> {
-  // Docker may still grab the port between our probe and its bind: try a few ports.
-  for (let attempt = 1; ; attempt++) {
-    const port = await freeLoopbackPort();
+function startServer(configure: (container: NatsContainer) => NatsContainer): Promise<StartedServer> {
+  return onFreeLoopbackPort(async (port) => {
     const container = configure(
       new NatsContainer(natsImage())
         .withExposedPorts({ container: 4222, host: port })
         .withArg("--http_port", "8222")
         .withLabels(labels()),
     );
-    try {
-      return wrap(await container.start(), port);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (attempt >= 3 || !/port is already allocated|address already in use/i.test(message)) throw err;
-    }
-  }
+    return wrap(await container.start(), port);
+  });
 }
 
 function wrap(container: StartedNatsContainer, port: number): StartedServer {
@@ -167,6 +160,22 @@ function wrap(container: StartedNatsContainer, port: number): StartedServer {
       await container.stop();
     },
   };
+}
+
+/**
+ * Runs `start` with a free loopback port. Docker may still grab the port between our probe and
+ * its bind: then it runs again with another, a few times; any other failure is the caller's.
+ */
+export async function onFreeLoopbackPort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freeLoopbackPort();
+    try {
+      return await start(port);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (attempt >= 3 || !/port is already allocated|address already in use/i.test(message)) throw err;
+    }
+  }
 }
 
 /** A port nothing listens on right now, on 127.0.0.1. */

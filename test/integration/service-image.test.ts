@@ -1,123 +1,80 @@
-import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import {
-  GenericContainer,
-  getContainerRuntimeClient,
-  StartedNetwork,
-  type StartedTestContainer,
-  Wait,
-} from "testcontainers";
+import { getContainerRuntimeClient } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { MemberStatus } from "../../packages/cli/src/index.js";
 import { KvClient } from "../../packages/kv/src/index.js";
+import {
+  buildQuorateImage,
+  type MemberContainer,
+  type MemberNetwork,
+  removeQuorateImage,
+  startMemberNetwork,
+} from "../harness/containers.js";
 import { waitForCluster } from "../harness/members.js";
-import { freeLoopbackPort, HARNESS_LABEL, harnessOwner, OWNER_LABEL } from "../harness/nats.js";
-import { type ConfiguredNats, startNatsWithConfig } from "../harness/nats-config.js";
 import { eventually, probe } from "../harness/service.js";
-
-const run = promisify(execFile);
+import { acknowledgedMore, emptyLedger, lostWrites, writeUntil } from "../harness/write-load.js";
 
 /**
  * The container image end to end: deploy/node-local/build.sh builds a Node base from this
  * machine's node (no Docker Hub), deploy/build-image.sh the quorate image on it. Three Raft
  * members then run as containers on a Docker network with a NATS server secured by
  * deploy/nats-server.conf, configured only through the environment, as deploy/compose.yaml
- * runs them, hardened as deploy/k8s runs them (read-only root, no capabilities). `docker kill`
- * of the leader must not stop writes.
+ * runs them, hardened as deploy/k8s runs them (read-only root, no capabilities). Under
+ * concurrent writes the leader's container is killed and started again, another member is
+ * paused and one is cut off the network: no acknowledged write may be lost, and the members
+ * must end with the same state.
  */
 
-const REPO = resolve(import.meta.dirname, "../..");
-const BASE_IMAGE = "quorate/node-local:latest";
 const IMAGE = "quorate/quorate:integration-test";
+const CLUSTER = "prod";
 const RAFT = ["n1", "n2", "n3"];
-const USERS = [...RAFT, "app"];
+/** How long a member stays paused: well above its election timeout (at most 19 ticks of 50 ms). */
+const PAUSE_MS = 3_000;
+/** Writes acknowledged while a fault lasts: the remaining majority makes progress. */
+const PROGRESS = 30;
 
-/** A container started as deploy/k8s starts members: read-only root filesystem. */
-class ReadOnlyRootContainer extends GenericContainer {
-  constructor(image: string) {
-    super(image);
-    this.hostConfig.ReadonlyRootfs = true;
-  }
-}
-
-const labels = () => ({ [HARNESS_LABEL]: "quorate-image", [OWNER_LABEL]: harnessOwner() });
+const leaderOf = (s: MemberStatus[]) => s.find((m) => m.role === "leader")?.id;
 
 describe("the quorate container image", () => {
-  let network: StartedNetwork;
-  let nats: ConfiguredNats;
+  let net: MemberNetwork;
   let app: NatsConnection;
-  const members = new Map<string, StartedTestContainer>();
-  const healthPorts = new Map<string, number>();
-  const passwords = new Map(USERS.map((u) => [u, `pw${randomBytes(12).toString("hex")}`]));
-  const password = (user: string) => passwords.get(user) as string;
+  const members = new Map<string, MemberContainer>();
+  const member = (id: string) => members.get(id) as MemberContainer;
+  let clients: KvClient[] = [];
+  const ledger = emptyLedger();
+  const status = (predicate: (s: MemberStatus[]) => boolean, timeoutMs?: number) =>
+    waitForCluster(app, CLUSTER, predicate, timeoutMs);
+
+  /** Until `id` answers again and has applied everything the leader had committed when this was called. */
+  const caughtUp = async (id: string, timeoutMs = 60_000): Promise<MemberStatus> => {
+    const now = await status((s) => leaderOf(s) !== undefined);
+    const committed = now.find((m) => m.role === "leader")?.commitIndex ?? 0;
+    const s = await status((x) => (x.find((m) => m.id === id)?.appliedIndex ?? -1) >= committed, timeoutMs);
+    return s.find((m) => m.id === id) as MemberStatus;
+  };
 
   beforeAll(async () => {
-    await run("bash", [resolve(REPO, "deploy/node-local/build.sh"), BASE_IMAGE], { cwd: REPO });
-    await run("bash", [resolve(REPO, "deploy/build-image.sh"), IMAGE], {
-      cwd: REPO,
-      env: { ...process.env, BASE_IMAGE },
-    });
-
-    const client = await getContainerRuntimeClient();
-    const name = `quorate-image-${harnessOwner()}-${Date.now().toString(36)}`;
-    network = new StartedNetwork(
-      client,
-      name,
-      await client.network.create({ Name: name, Driver: "bridge", Labels: labels() }),
-    );
-    nats = await startNatsWithConfig({
-      configFile: resolve(REPO, "deploy/nats-server.conf"),
-      // Only the Raft users and the application user log in here; the others need some value.
-      env: Object.fromEntries(
-        ["n1", "n2", "n3", "a1", "a2", "a3", "p1", "p2", "l1", "l2", "app"].map((u) => [
-          `${u.toUpperCase()}_PASSWORD`,
-          `"${passwords.get(u) ?? "unused"}"`,
-        ]),
-      ),
-      network: { network, alias: "nats" },
-    });
-    app = await connect({ servers: nats.url, user: "app", pass: password("app"), name: "image-test-app" });
+    await buildQuorateImage(IMAGE);
+    net = await startMemberNetwork();
+    app = await connect({ ...net.login("app"), name: "image-test-app" });
     await Promise.all(
       RAFT.map(async (id) => {
-        const port = await freeLoopbackPort();
-        healthPorts.set(id, port);
-        const container = await new ReadOnlyRootContainer(IMAGE)
-          .withNetwork(network)
-          .withNetworkAliases(id)
-          .withLabels(labels())
-          .withDroppedCapabilities("ALL")
-          .withSecurityOpt("no-new-privileges")
-          .withEnvironment({
-            QUORATE_PROTOCOL: "raft",
-            QUORATE_CLUSTER: "prod",
-            QUORATE_ID: id,
-            QUORATE_PEERS: RAFT.join(","),
-            NATS_URL: "nats://nats:4222",
-            QUORATE_USER: id,
-            QUORATE_PASSWORD: password(id),
-          })
-          .withExposedPorts({ container: 8080, host: port })
-          .withWaitStrategy(Wait.forLogMessage(/"member running"/))
-          .withStartupTimeout(60_000)
-          .start();
-        members.set(id, container);
+        const started = await net.startMember({
+          image: IMAGE,
+          id,
+          env: { QUORATE_PROTOCOL: "raft", QUORATE_CLUSTER: CLUSTER, QUORATE_PEERS: RAFT.join(",") },
+        });
+        members.set(id, started);
       }),
     );
   });
 
   afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
     await app?.close();
-    await Promise.allSettled([...members.values()].map((m) => m.stop({ timeout: 1_000 })));
-    await nats?.stop();
-    await network?.stop().catch(() => {});
-    // Each run builds it afresh; keeping old ones would only fill the disk.
-    const client = await getContainerRuntimeClient();
-    await client.container.dockerode
-      .getImage(IMAGE)
-      .remove()
-      .catch(() => {});
+    await net?.stop();
+    await removeQuorateImage(IMAGE);
   });
 
   it("is small, runs as uid 1000 on a read-only root, and its HEALTHCHECK passes", async () => {
@@ -126,7 +83,7 @@ describe("the quorate container image", () => {
     // The runtime holds node and the production dependencies, not the workspace's dev tooling.
     expect(image.Size).toBeLessThan(250_000_000);
     expect(image.Config.User).toBe("1000:1000");
-    const n1 = members.get("n1") as StartedTestContainer;
+    const n1 = member("n1").container;
     const uid = await n1.exec(["node", "-e", "process.stdout.write(String(process.getuid()))"]);
     expect(uid.output).toBe("1000");
     const check = image.Config.Healthcheck?.Test ?? [];
@@ -135,35 +92,73 @@ describe("the quorate container image", () => {
   });
 
   it("three members in containers elect a leader and each reports ready", async () => {
-    await waitForCluster(app, "prod", (s) => s.length === 3 && s.some((m) => m.role === "leader"));
+    await waitForCluster(app, CLUSTER, (s) => s.length === 3 && s.some((m) => m.role === "leader"));
     for (const id of RAFT) {
       const ready = await eventually(`${id} ready`, async () => {
-        const r = await probe(healthPorts.get(id) as number, "/readyz");
+        const r = await probe(member(id).healthPort, "/readyz");
         return r.status === 200 ? r : undefined;
       });
       expect(ready.body.status).toBe("ok");
     }
   });
 
-  it("docker kill of the leader: a new leader is elected and writes continue", async () => {
-    const kv = await KvClient.connect({
-      nats: { servers: nats.url, user: "app", pass: password("app") },
-      cluster: "prod",
-      timeoutMs: 20_000,
-    });
-    try {
-      await kv.put("before", "1");
-      const status = await waitForCluster(app, "prod", (s) => s.some((m) => m.role === "leader"));
-      const leader = status.find((m) => m.role === "leader")?.id as string;
-      const client = await getContainerRuntimeClient();
-      await client.container.dockerode.getContainer((members.get(leader) as StartedTestContainer).getId()).kill();
-      for (let i = 0; i < 5; i++) await kv.put(`after-${i}`, String(i));
-      const after = await waitForCluster(app, "prod", (s) => s.some((m) => m.role === "leader" && m.id !== leader));
-      expect(after.map((m) => m.id)).not.toContain(leader);
-      expect(await kv.get("before")).toBe("1");
-      expect(await kv.get("after-4")).toBe("4");
-    } finally {
-      await kv.close();
-    }
+  it("under concurrent writes: the leader's container killed and started again, a member paused, the leader cut off the network", async () => {
+    clients = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        KvClient.connect({ nats: net.login("app"), cluster: CLUSTER, timeoutMs: 20_000 }),
+      ),
+    );
+    /** Back as a follower, having applied everything it missed. */
+    const rejoined = async (id: string) => expect((await caughtUp(id)).role).toBe("follower");
+    const faults = async () => {
+      await acknowledgedMore(ledger, PROGRESS);
+
+      const killed = leaderOf(await status((s) => leaderOf(s) !== undefined)) as string;
+      await member(killed).kill();
+      const successor = await status((s) => leaderOf(s) !== undefined && leaderOf(s) !== killed);
+      expect(successor.map((m) => m.id)).not.toContain(killed);
+      await acknowledgedMore(ledger, PROGRESS);
+      await member(killed).start();
+      await rejoined(killed);
+
+      const leader = leaderOf(await status((s) => s.length === 3 && leaderOf(s) !== undefined));
+      const paused = RAFT.find((id) => id !== killed && id !== leader) as string;
+      await member(paused).pause();
+      await Promise.all([sleep(PAUSE_MS), acknowledgedMore(ledger, PROGRESS)]);
+      expect((await status(() => true)).map((m) => m.id)).not.toContain(paused);
+      await member(paused).unpause();
+      await rejoined(paused);
+
+      const cut = leaderOf(await status((s) => s.length === 3 && leaderOf(s) !== undefined)) as string;
+      await member(cut).disconnect();
+      const rest = await status((s) => leaderOf(s) !== undefined && leaderOf(s) !== cut);
+      expect(rest.map((m) => m.id)).not.toContain(cut);
+      await acknowledgedMore(ledger, PROGRESS);
+      await member(cut).reconnect();
+      await rejoined(cut);
+    };
+    const faulting = faults();
+    await Promise.all([writeUntil(clients, "chaos", ledger, faulting), faulting]);
+    expect(ledger.acknowledged.size).toBeGreaterThan(4 * PROGRESS);
+  });
+
+  it("no acknowledged write is lost", async () => {
+    expect(await lostWrites(clients, ledger)).toEqual([]);
+  });
+
+  it("all members converge: the same applied index and state digest", async () => {
+    const settled = await status(
+      (s) =>
+        s.length === 3 &&
+        leaderOf(s) !== undefined &&
+        new Set(s.map((m) => m.appliedIndex)).size === 1 &&
+        new Set(s.map((m) => m.stateDigest)).size === 1,
+      60_000,
+    );
+    // Every acknowledged write is an entry of the log each member applied.
+    expect(settled[0]?.appliedIndex).toBeGreaterThanOrEqual(ledger.acknowledged.size);
+    expect(settled.every((m) => m.stateDigest !== undefined)).toBe(true);
+    // deploy/nats-server.conf lets every member do all it needs, also across its reconnects and restarts.
+    for (const id of RAFT) expect(await member(id).log()).not.toMatch(/Permissions Violation/i);
   });
 });
