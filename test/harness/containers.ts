@@ -28,6 +28,7 @@ const NATS_CONFIG = resolve(REPO, "deploy/nats-server.conf");
 const BASE_IMAGE = "quorate/node-local:latest";
 
 const run = promisify(execFile);
+const NATS_PING_MS = 2_000;
 const labels = () => ({ [HARNESS_LABEL]: "quorate-image", [OWNER_LABEL]: harnessOwner() });
 
 /** Builds the quorate image from this checkout as `tag`, with deploy/build-image.sh on a local Node base. */
@@ -158,6 +159,8 @@ export async function startMemberNetwork(): Promise<MemberNetwork> {
           NATS_URL: "nats://nats:4222",
           QUORATE_USER: options.id,
           QUORATE_PASSWORD: password(options.id),
+          // A member cut off the network notices after two unanswered PINGs: 2 s apart, not 10.
+          QUORATE_NATS_PING_MS: String(NATS_PING_MS),
         })
         .withExposedPorts({ container: 8080, host: port })
         .withWaitStrategy(Wait.forLogMessage(/"member running"/))
@@ -173,7 +176,7 @@ export async function startMemberNetwork(): Promise<MemberNetwork> {
       const count = async () => (await log()).split(line).length - 1;
       const before = await count();
       await change();
-      // A client notices a dead connection after 2 unanswered PINGs, 10 s apart.
+      // A client notices a dead connection after 2 unanswered PINGs, NATS_PING_MS apart.
       await eventually(`${options.id} logs ${line}`, async () => ((await count()) > before ? true : undefined), 60_000);
     };
     const member: MemberContainer = {
@@ -214,6 +217,15 @@ export async function startMemberNetwork(): Promise<MemberNetwork> {
       await network.stop().catch(() => {});
     },
   };
+}
+
+/**
+ * Publishes the NATS server refused a member, from its log. A reply to a request that arrived
+ * before the member reconnected is refused by design (`allow_responses` covers requests received
+ * on the same connection; the requester has long given up and retries), so those are not counted.
+ */
+export function refusedPublishes(log: string): string[] {
+  return log.split("\n").filter((line) => /Permissions Violation/i.test(line) && !/Publish to \\"_INBOX\./.test(line));
 }
 
 /**

@@ -184,12 +184,19 @@ export function rejectInapplicable<K extends string>(settings: Settings<K>, keys
   }
 }
 
+function positiveMilliseconds<K extends string>(settings: Settings<K>, key: K): number | null {
+  const ms = millisecondsSetting(settings, key);
+  if (ms === 0) throw new QuorateError(ErrorCode.Config, `${describeSetting(settings, key)} must be above 0`);
+  return ms ?? null;
+}
+
 /** Options of every long-running member command, besides its protocol's own. */
 export const serviceOptions = {
   config: { type: "string" },
   "health-port": { type: "string" },
   "health-host": { type: "string" },
   "nats-wait-ms": { type: "string" },
+  "nats-ping-ms": { type: "string" },
 } as const;
 
 export type ServiceKey = keyof typeof serviceOptions;
@@ -209,6 +216,8 @@ export interface ServiceSettings {
   natsWaitMs: number | null;
   /** null: no health server. */
   health: { port: number; host: string } | null;
+  /** NATS client PING interval; a dead connection is noticed after two unanswered. null: the default (10 s). */
+  natsPingMs: number | null;
 }
 
 /**
@@ -223,6 +232,7 @@ export function serviceSettings<K extends string>(settings: Settings<K | Service
   }
   return {
     natsWaitMs: millisecondsSetting(settings, "nats-wait-ms") ?? null,
+    natsPingMs: positiveMilliseconds(settings, "nats-ping-ms"),
     health: port === undefined ? null : { port, host: settings.get("health-host") ?? "0.0.0.0" },
   };
 }

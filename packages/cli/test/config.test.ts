@@ -190,5 +190,8 @@ describe("quorate node validates its configuration before touching NATS or the d
     const c = capture();
     await main(["node", ...base, "--nats-wait-ms", "soon"], c.io);
     expect(c.err()).toContain("--nats-wait-ms must be a whole number of milliseconds, 0 or more (got 'soon')");
+    expect((await runNode(base, { QUORATE_NATS_PING_MS: "0" })).err).toContain(
+      "QUORATE_NATS_PING_MS (--nats-ping-ms) must be above 0",
+    );
   });
 });

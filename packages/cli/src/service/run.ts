@@ -13,6 +13,8 @@ export interface RunMemberOptions<M> {
    * a NATS that starts after it), 0 fails at once.
    */
   natsWaitMs: number | null;
+  /** NATS client PING interval in ms; null keeps the transport's default. */
+  natsPingMs: number | null;
   /** Where to serve /livez and /readyz; null for no health server. */
   health: { port: number; host: string } | null;
   /** Starts the member's roles on the connection. Nothing may be written before this runs. */
@@ -45,6 +47,7 @@ export async function runMember<M>(options: RunMemberOptions<M>): Promise<number
       {
         ...options.nats,
         waitOnFirstConnect: wait !== 0,
+        ...(options.natsPingMs === null ? {} : { pingIntervalMs: options.natsPingMs }),
         ...(wait === null || wait === 0 ? {} : { firstConnectTimeoutMs: wait }),
       },
       logger,
