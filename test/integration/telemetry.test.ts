@@ -110,11 +110,22 @@ describe("OpenTelemetry across processes", () => {
 
     const deadline = Date.now() + 20_000;
     let inTrace: OtlpSpan[] = [];
+    // Members export spans as they end: a round ends after its sends, so wait for whole families.
+    const complete = (spans: OtlpSpan[]) => {
+      const roundIds = new Set(spans.filter((s) => s.name === "raft.round").map((s) => s.spanId));
+      const sends = spans.filter((s) => s.name === "publish raft.append");
+      const sendIds = new Set(sends.map((s) => s.spanId));
+      const receipts = spans.filter((s) => s.name === "process raft.append");
+      return (
+        roundIds.size > 0 &&
+        receipts.length > 0 &&
+        sends.every((p) => roundIds.has(p.parentSpanId ?? "")) &&
+        receipts.every((c) => sendIds.has(c.parentSpanId ?? ""))
+      );
+    };
     while (Date.now() < deadline) {
       inTrace = receiver.spans.filter((s) => s.traceId === traceId);
-      const round = inTrace.find((s) => s.name === "raft.round");
-      const followers = new Set(inTrace.filter((s) => s.name === "process raft.append").map((s) => s.instance));
-      if (round !== undefined && followers.size >= 1) break;
+      if (complete(inTrace)) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     const round = inTrace.find((s) => s.name === "raft.round");
