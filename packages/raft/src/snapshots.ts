@@ -17,6 +17,8 @@ interface Transfer {
   acked: number;
   /** Bytes sent so far. */
   sent: number;
+  /** An empty snapshot still goes out as one (empty) chunk; this says it went. */
+  sentEmpty: boolean;
   idleTicks: number;
 }
 
@@ -33,7 +35,7 @@ export class SnapshotSender {
   start(peer: NodeId, snapshot: StoredSnapshot, term: number): void {
     const running = this.#transfers.get(peer);
     if (running !== undefined && running.snapshot.index === snapshot.index && running.term === term) return;
-    const transfer: Transfer = { snapshot, term, acked: 0, sent: 0, idleTicks: 0 };
+    const transfer: Transfer = { snapshot, term, acked: 0, sent: 0, sentEmpty: false, idleTicks: 0 };
     this.#transfers.set(peer, transfer);
     this.#fill(peer, transfer);
   }
@@ -46,10 +48,18 @@ export class SnapshotSender {
       this.#transfers.delete(from);
       return;
     }
-    if (response.next > transfer.acked) transfer.idleTicks = 0;
-    transfer.acked = Math.max(transfer.acked, response.next);
-    // A follower that asks for an earlier offset lost chunks (or restarted): resume there.
-    if (response.next < transfer.sent) transfer.sent = Math.max(response.next, transfer.acked);
+    if (response.next < transfer.acked) {
+      // The follower lost what it had acknowledged (it restarted): go on from where it is.
+      transfer.acked = response.next;
+      transfer.sent = response.next;
+      transfer.idleTicks = 0;
+    } else if (response.next > transfer.acked) {
+      transfer.acked = response.next;
+      transfer.idleTicks = 0;
+    }
+    // An acknowledgement that repeats the last one means a chunk went missing. Rewinding on each
+    // would resend the window once per chunk still in flight, and each resent chunk draws another
+    // such acknowledgement: a storm. The resend after RESEND_TICKS idle ticks recovers instead.
     this.#fill(from, transfer);
   }
 
@@ -58,6 +68,7 @@ export class SnapshotSender {
       if (++transfer.idleTicks < RESEND_TICKS) continue;
       transfer.idleTicks = 0;
       transfer.sent = transfer.acked;
+      transfer.sentEmpty = false;
       this.#fill(peer, transfer);
     }
   }
@@ -74,8 +85,9 @@ export class SnapshotSender {
   #fill(peer: NodeId, transfer: Transfer): void {
     const { snapshot } = transfer;
     const total = snapshot.data.length;
-    // An empty snapshot is still one chunk, so the follower learns it is complete.
-    do {
+    for (;;) {
+      // An empty snapshot is still one chunk, so the follower learns it is complete.
+      if (transfer.sent >= total && (total > 0 || transfer.sentEmpty)) return;
       if (transfer.sent - transfer.acked >= WINDOW_CHUNKS * SNAPSHOT_CHUNK_BYTES) return;
       const end = Math.min(total, transfer.sent + SNAPSHOT_CHUNK_BYTES);
       this.transport.send(peer, "raft.snapshot", {
@@ -88,7 +100,8 @@ export class SnapshotSender {
         data: snapshot.data.subarray(transfer.sent, end),
       });
       transfer.sent = end;
-    } while (transfer.sent < total);
+      transfer.sentEmpty = true;
+    }
   }
 }
 
