@@ -1,13 +1,14 @@
 // Shared by the benchmarks: a local nats-server or NATS cluster from the nats-server binary,
-// `quorate node` processes, and a closed-loop KV workload that reports throughput and latency
-// percentiles.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+// `quorate node` processes and their status, a closed-loop KV workload that reports throughput
+// and latency percentiles, and plain NATS request/reply as the baseline.
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { collectStatus } from "../../packages/cli/dist/index.js";
+import { ServiceName, serviceControlSubject, serviceInstanceId } from "../../packages/cli/dist/service/discovery.js";
 import { KvClient } from "../../packages/kv/dist/index.js";
 import { connectNats } from "../../packages/transport-nats/dist/index.js";
 
@@ -68,12 +69,22 @@ export async function startNatsServer() {
   return { url, urls: [url], version, stop: () => child.kill("SIGTERM") };
 }
 
-/** `size` routed nats-server processes on loopback (JetStream on when asked); resolves with their URLs. */
-export async function startNatsCluster(size, { jetstream = false } = {}) {
+/**
+ * `size` routed nats-server processes on loopback (JetStream on when asked); resolves with their URLs.
+ * `syncAlways` makes JetStream fsync every write (`sync_interval: always`, nats-server 2.10 and later).
+ */
+export async function startNatsCluster(size, { jetstream = false, syncAlways = false } = {}) {
   const ports = await Promise.all(Array.from({ length: size }, freePort));
   const routePorts = await Promise.all(Array.from({ length: size }, freePort));
   const root = mkdtempSync(join(tmpdir(), "quorate-bench-nats-"));
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
+  // JetStream settings go in a config file: `sync_interval` has no command-line flag.
+  const jetstreamConfig = (name) => {
+    const file = join(root, `${name}.conf`);
+    const sync = syncAlways ? "\n  sync_interval: always" : "";
+    writeFileSync(file, `jetstream {\n  store_dir: ${JSON.stringify(join(root, name))}${sync}\n}\n`);
+    return ["-c", file];
+  };
   const servers = ports.map((port, i) =>
     track(
       spawn(
@@ -91,7 +102,7 @@ export async function startNatsCluster(size, { jetstream = false } = {}) {
           `nats://127.0.0.1:${routePorts[i]}`,
           "--routes",
           routes,
-          ...(jetstream ? ["-js", "-sd", join(root, `s${i + 1}`)] : []),
+          ...(jetstream ? jetstreamConfig(`s${i + 1}`) : []),
         ],
         { stdio: "ignore" },
       ),
@@ -116,11 +127,24 @@ export async function startNatsCluster(size, { jetstream = false } = {}) {
 
 /**
  * `quorate node` processes, member i on NATS server i (mod the cluster size). `nodeArgs` go to
- * Node itself: `["--cpu-prof", "--cpu-prof-dir", dir]` profiles every member.
+ * Node itself: `["--cpu-prof", "--cpu-prof-dir", dir]` profiles every member. `stopMember` and
+ * `startMember` stop and restart one member on its data directory (`dataDirs[id]`), which may be
+ * wiped in between.
  */
-export async function startMembers({ protocol = "raft", cluster, ids, urls, env = {}, extraArgs = [], nodeArgs = [] }) {
+export async function startMembers({
+  protocol = "raft",
+  cluster,
+  ids,
+  urls,
+  env = {},
+  extraArgs = [],
+  nodeArgs = [],
+  joiners = [],
+}) {
   const root = mkdtempSync(join(tmpdir(), `quorate-bench-${cluster}-`));
-  const procs = ids.map((id, i) =>
+  const all = [...ids, ...joiners];
+  const dataDirs = Object.fromEntries(all.map((id) => [id, join(root, id)]));
+  const spawnMember = (id) =>
     track(
       spawn(
         process.execPath,
@@ -134,20 +158,24 @@ export async function startMembers({ protocol = "raft", cluster, ids, urls, env 
           cluster,
           "--id",
           id,
-          "--peers",
-          ids.join(","),
+          // Joiners start with no configuration and wait for `quorate member add`: started by startMember.
+          ...(joiners.includes(id) ? ["--join"] : ["--peers", ids.join(",")]),
           "--data",
-          join(root, id),
+          dataDirs[id],
           "--nats",
-          urls[i % urls.length],
+          urls[all.indexOf(id) % urls.length],
           "--log-level",
           "warn",
           ...extraArgs,
         ],
         { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } },
       ),
-    ),
-  );
+    );
+  const procs = new Map(ids.map((id) => [id, spawnMember(id)]));
+  const stopProc = (p) =>
+    p.exitCode !== null || p.signalCode !== null
+      ? undefined
+      : new Promise((done) => p.once("exit", done).kill("SIGTERM"));
   const nc = await connectNats({ servers: urls[0] });
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -157,16 +185,39 @@ export async function startMembers({ protocol = "raft", cluster, ids, urls, env 
   }
   await nc.close();
   return {
-    pids: procs.map((p) => p.pid),
+    get pids() {
+      return ids.map((id) => procs.get(id).pid);
+    },
+    pid(id) {
+      return procs.get(id)?.pid;
+    },
+    dataDirs,
+    async stopMember(id) {
+      await stopProc(procs.get(id));
+    },
+    startMember(id) {
+      procs.set(id, spawnMember(id));
+    },
     async stop() {
-      await Promise.all(
-        procs.map((p) =>
-          p.exitCode !== null ? undefined : new Promise((done) => p.once("exit", done).kill("SIGTERM")),
-        ),
-      );
+      await Promise.all([...procs.values()].map(stopProc));
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One member's consensus status (role, term, leader, indexes) from its `$SRV.STATS` reply, or
+ * null if it does not answer within `timeoutMs`. Unlike `quorate status`, it does not hash the
+ * whole replicated state, so it is cheap to poll however large the state is.
+ */
+export async function memberStatus(nc, cluster, id, timeoutMs = 1000) {
+  const subject = serviceControlSubject("STATS", ServiceName.raft, serviceInstanceId(cluster, id));
+  try {
+    const reply = await nc.request(subject, "", { timeout: timeoutMs });
+    return reply.json().endpoints[0]?.data ?? null;
+  } catch {
+    return null;
+  }
 }
 
 export function percentile(sorted, p) {
@@ -176,8 +227,9 @@ export function percentile(sorted, p) {
 
 /**
  * Closed loop: `concurrency` KV clients (over a few shared connections) each do one operation
- * after another for `seconds` after `warmupSeconds`. `op(client, i, worker, round)` runs one
- * operation: `i` counts operations across all clients, `round` those of client number `worker`.
+ * after another for `seconds` after `warmupSeconds`; or, instead of `seconds`, until `operations`
+ * operations are done, or until the promise `until` settles. `op(client, i, worker, round)` runs
+ * one operation: `i` counts operations across all clients, `round` those of client number `worker`.
  * Clients share up to 8 connections round-robin, or, with `clientsPerConnection`, fill one
  * connection after another.
  */
@@ -186,7 +238,9 @@ export async function runWorkload({
   cluster,
   concurrency,
   seconds,
-  warmupSeconds,
+  operations,
+  until,
+  warmupSeconds = 0,
   op,
   onProgress,
   clientsPerConnection,
@@ -209,7 +263,7 @@ export async function runWorkload({
   let stop = false;
   let counter = 0;
   const workers = clients.map(async (client, worker) => {
-    for (let round = 0; !stop; round++) {
+    for (let round = 0; !stop && (operations === undefined || counter < operations); round++) {
       const i = counter++;
       const t0 = performance.now();
       try {
@@ -225,13 +279,14 @@ export async function runWorkload({
   const cpu0 = process.cpuUsage();
   const started = performance.now();
   const progress = setInterval(() => onProgress?.(latencies.length, (performance.now() - started) / 1000), 1000);
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const finished = Promise.all(workers);
+  await (operations !== undefined ? finished : (until ?? new Promise((r) => setTimeout(r, seconds * 1000))));
   const elapsed = (performance.now() - started) / 1000;
   const measured = latencies.length;
   measuring = false;
   stop = true;
   clearInterval(progress);
-  await Promise.all(workers);
+  await finished;
   const clientCpu = process.cpuUsage(cpu0);
   await Promise.all(clients.map((c) => c.close()));
   await Promise.all(connections.map((c) => c.close()));
@@ -242,8 +297,51 @@ export async function runWorkload({
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     p999: percentile(sorted, 99.9),
+    max: sorted.at(-1) ?? Number.NaN,
     errors,
     clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
+  };
+}
+
+/**
+ * Request/reply through NATS alone: `warmup` and then `count` requests of `bytes` each, one after
+ * another, from a connection to the first server to a responder on the second (the same one if
+ * there is only one) that echoes them, or replies with `replyBytes` bytes. The floor for anything
+ * that rides on NATS requests. Returns the measured latencies in ms, sorted, and their total.
+ */
+export async function natsRequests(urls, { count, bytes, replyBytes, warmup = 0 }) {
+  const responder = await connectNats({ servers: urls[0] });
+  const requester = await connectNats({ servers: urls[1 % urls.length] });
+  const reply = replyBytes === undefined ? null : new Uint8Array(replyBytes);
+  responder.subscribe("bench.echo", { callback: (_err, msg) => msg.respond(reply ?? msg.data) });
+  await responder.flush();
+  const payload = new Uint8Array(bytes).fill("x".charCodeAt(0));
+  const samples = [];
+  let totalMs = 0;
+  for (let i = 0; i < warmup + count; i++) {
+    const t0 = performance.now();
+    await requester.request("bench.echo", payload, { timeout: 10_000 });
+    const ms = performance.now() - t0;
+    if (i >= warmup) {
+      samples.push(ms);
+      totalMs += ms;
+    }
+  }
+  await responder.close();
+  await requester.close();
+  return { samples: samples.sort((a, b) => a - b), totalMs };
+}
+
+/** What a run's numbers depend on: versions, the machine, the time. */
+export function benchInfo() {
+  const nats = execFileSync("nats-server", ["--version"], { encoding: "utf8" }).trim();
+  const cpu = cpus();
+  return {
+    node: process.version,
+    natsServer: nats,
+    quorate: JSON.parse(readFileSync(resolve(import.meta.dirname, "../../packages/cli/package.json"), "utf8")).version,
+    machine: `${cpu.length} × ${cpu[0]?.model ?? "unknown CPU"}, ${fmt(totalmem() / 2 ** 30, 1)} GiB`,
+    date: new Date().toISOString(),
   };
 }
 

@@ -2,16 +2,19 @@
 // `pnpm bench`: Quorate Raft, Quorate Multi-Paxos and JetStream KV (R3) side by side, on the
 // same local 3-server NATS cluster, in one run. Prints a live progress line and a summary, and
 // writes docs/benchmarks/results.md, results.json and throughput.svg. Numbers, not a test.
+// With nats-server 2.10 or later, JetStream runs a second time on a cluster that fsyncs every
+// write (`sync_interval: always`), like-for-like with Quorate; with an older one, the results say
+// that row was not measured and why.
 //   BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_CONCURRENCY=1,16,256 BENCH_MEMBERS=3,5,7 BENCH_PAYLOADS=100,1024,10240
-import { execFileSync } from "node:child_process";
+//   BENCH_OUT=dir writes the results there instead (a quick run that leaves docs/ alone)
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Kvm } from "@nats-io/kv";
 import { KvClient } from "../../packages/kv/dist/index.js";
 import { connectNats } from "../../packages/transport-nats/dist/index.js";
-import { fmt, percentile, startMembers, startNatsCluster, table } from "./cluster.mjs";
+import { benchInfo, fmt, natsRequests, percentile, startMembers, startNatsCluster, table } from "./cluster.mjs";
+import { SYNC_ALWAYS_SINCE, versionAtLeast } from "./nats-version.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1);
@@ -19,7 +22,7 @@ const LEVELS = (process.env.BENCH_CONCURRENCY ?? "1,16,256").split(",").map(Numb
 const MEMBER_COUNTS = (process.env.BENCH_MEMBERS ?? "3,5,7").split(",").map(Number);
 const PAYLOADS = (process.env.BENCH_PAYLOADS ?? "100,1024,10240").split(",").map(Number);
 const SCALING_CLIENTS = 16;
-const OUT = resolve(import.meta.dirname, "../../docs/benchmarks");
+const OUT = resolve(process.env.BENCH_OUT ?? resolve(import.meta.dirname, "../../docs/benchmarks"));
 
 const watchdog = setTimeout(() => {
   console.error("benchmark exceeded 40 minutes; aborting");
@@ -121,39 +124,44 @@ function quorateSystem(protocol) {
   };
 }
 
-const jetstreamSystem = {
-  name: "JetStream KV R3",
-  durability: "nats-server default (fsync every 2 min); allow_direct off so gets go to the stream leader",
-  async start(nats) {
-    const connections = await Promise.all(nats.urls.map((url) => connectNats({ servers: url })));
-    const bucket = `bench${Math.random().toString(36).slice(2, 7)}`;
-    const kvm = new Kvm(connections[0]);
-    // The JetStream meta leader needs a few seconds after the cluster forms.
-    let created;
-    for (let attempt = 0; created === undefined; attempt++) {
-      try {
-        created = await kvm.create(bucket, { replicas: 3, history: 1, allow_direct: false });
-      } catch (err) {
-        if (attempt > 60) throw err;
-        await new Promise((r) => setTimeout(r, 500));
+/** JetStream KV R3; `syncAlways` when its servers fsync every write. */
+function jetstreamSystem(syncAlways) {
+  return {
+    name: syncAlways ? "JetStream KV R3 (fsync always)" : "JetStream KV R3 (fsync every 2 min)",
+    durability: syncAlways
+      ? "`sync_interval: always`, fsync before every acknowledgement; allow_direct off"
+      : "nats-server default (fsync every 2 min); allow_direct off so gets go to the stream leader",
+    async start(nats) {
+      const connections = await Promise.all(nats.urls.map((url) => connectNats({ servers: url })));
+      const bucket = `bench${Math.random().toString(36).slice(2, 7)}`;
+      const kvm = new Kvm(connections[0]);
+      // The JetStream meta leader needs a few seconds after the cluster forms.
+      let created;
+      for (let attempt = 0; created === undefined; attempt++) {
+        try {
+          created = await kvm.create(bucket, { replicas: 3, history: 1, allow_direct: false });
+        } catch (err) {
+          if (attempt > 60) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
       }
-    }
-    const stores = await Promise.all(connections.map((nc) => new Kvm(nc).open(bucket)));
-    return {
-      pids: nats.pids,
-      async clients(n) {
-        return Array.from({ length: n }, (_, i) => stores[i % stores.length]);
-      },
-      put: (kv, key, value) => kv.put(key, value),
-      get: (kv, key) => kv.get(key),
-      async closeClients() {},
-      async stop() {
-        await stores[0].destroy().catch(() => {});
-        await Promise.all(connections.map((c) => c.close()));
-      },
-    };
-  },
-};
+      const stores = await Promise.all(connections.map((nc) => new Kvm(nc).open(bucket)));
+      return {
+        pids: nats.pids,
+        async clients(n) {
+          return Array.from({ length: n }, (_, i) => stores[i % stores.length]);
+        },
+        put: (kv, key, value) => kv.put(key, value),
+        get: (kv, key) => kv.get(key),
+        async closeClients() {},
+        async stop() {
+          await stores[0].destroy().catch(() => {});
+          await Promise.all(connections.map((c) => c.close()));
+        },
+      };
+    },
+  };
+}
 
 /** Runs puts or gets of `payload`-byte values at `concurrency` against a started system. */
 async function measure(system, started, { op, concurrency, payload, label }) {
@@ -181,43 +189,17 @@ async function measure(system, started, { op, concurrency, payload, label }) {
   };
 }
 
-/** Two NATS request/reply round trips, the floor for a replicated write's latency. */
-async function natsRoundTrip(nats) {
-  const responder = await connectNats({ servers: nats.urls[0] });
-  const requester = await connectNats({ servers: nats.urls[1] });
-  responder.subscribe("bench.echo", { callback: (_err, msg) => msg.respond(msg.data) });
-  await responder.flush();
-  const samples = [];
-  for (let i = 0; i < 2000; i++) {
-    const t0 = performance.now();
-    await requester.request("bench.echo", "x".repeat(100), { timeout: 2000 });
-    if (i >= 200) samples.push(performance.now() - t0);
-  }
-  await responder.close();
-  await requester.close();
-  samples.sort((a, b) => a - b);
-  return percentile(samples, 50);
-}
-
-function versions() {
-  const nats = execFileSync("nats-server", ["--version"], { encoding: "utf8" }).trim();
-  const cpu = cpus();
-  return {
-    node: process.version,
-    natsServer: nats,
-    quorate: JSON.parse(readFileSync(resolve(import.meta.dirname, "../../packages/cli/package.json"), "utf8")).version,
-    machine: `${cpu.length} × ${cpu[0]?.model ?? "unknown CPU"}, ${fmt(totalmem() / 2 ** 30, 1)} GiB`,
-    date: new Date().toISOString(),
-  };
-}
-
 function svgChart(rows) {
   const puts = rows.filter((r) => r.op === "put" && r.payload === 100 && r.members === 3);
   const systems = [...new Set(puts.map((r) => r.system))];
-  const colors = ["#2b6cb0", "#38a169", "#dd6b20"];
+  const colors = ["#2b6cb0", "#38a169", "#dd6b20", "#805ad5"];
   const max = Math.max(...puts.map((r) => r.opsPerSecond), 1);
   const w = 640;
-  const h = 320;
+  // Two legend entries per line: system names with their durability are long.
+  const legendLines = Math.ceil(systems.length / 2);
+  const top = 26 + legendLines * 18;
+  const plot = 240;
+  const h = top + plot + 40;
   const groupWidth = (w - 80) / LEVELS.length;
   const barWidth = groupWidth / (systems.length + 1);
   const bars = [];
@@ -225,62 +207,84 @@ function svgChart(rows) {
     systems.forEach((system, s) => {
       const row = puts.find((r) => r.system === system && r.concurrency === level);
       const v = row?.opsPerSecond ?? 0;
-      const bh = ((h - 80) * v) / max;
+      const bh = (plot * v) / max;
       const x = 60 + g * groupWidth + s * barWidth;
       bars.push(
-        `<rect x="${x}" y="${h - 40 - bh}" width="${barWidth - 4}" height="${bh}" fill="${colors[s]}"/>` +
-          `<text x="${x + barWidth / 2 - 2}" y="${h - 44 - bh}" font-size="10" text-anchor="middle">${fmt(v)}</text>`,
+        `<rect x="${x}" y="${top + plot - bh}" width="${barWidth - 4}" height="${bh}" fill="${colors[s]}"/>` +
+          `<text x="${x + barWidth / 2 - 2}" y="${top + plot - 4 - bh}" font-size="10" text-anchor="middle">${fmt(v)}</text>`,
       );
     });
     bars.push(
-      `<text x="${60 + g * groupWidth + (systems.length * barWidth) / 2}" y="${h - 22}" font-size="12" text-anchor="middle">${level} clients</text>`,
+      `<text x="${60 + g * groupWidth + (systems.length * barWidth) / 2}" y="${top + plot + 18}" font-size="12" text-anchor="middle">${level} clients</text>`,
     );
   });
   const legend = systems
-    .map(
-      (s, i) =>
-        `<rect x="${70 + i * 170}" y="12" width="12" height="12" fill="${colors[i]}"/><text x="${88 + i * 170}" y="22" font-size="12">${s}</text>`,
-    )
+    .map((s, i) => {
+      const x = 70 + (i % 2) * 280;
+      const y = 12 + Math.floor(i / 2) * 18;
+      return `<rect x="${x}" y="${y}" width="12" height="12" fill="${colors[i]}"/><text x="${x + 18}" y="${y + 10}" font-size="12">${s}</text>`;
+    })
     .join("");
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif"><title>Puts per second (100 B values) by system and concurrency</title><rect width="100%" height="100%" fill="white"/>${legend}<text x="10" y="${h / 2}" font-size="12" transform="rotate(-90 10 ${h / 2})">puts/s (100 B)</text>${bars.join("")}</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif"><title>Puts per second (100 B values) by system and concurrency</title><rect width="100%" height="100%" fill="white"/>${legend}<text x="10" y="${top + plot / 2}" font-size="12" transform="rotate(-90 10 ${top + plot / 2})">puts/s (100 B)</text>${bars.join("")}</svg>\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
 
-const info = versions();
+const info = benchInfo();
+const raftSystem = quorateSystem("raft");
+const paxosSystem = quorateSystem("paxos");
+const jetstreamDefault = jetstreamSystem(false);
+const jetstreamSync = jetstreamSystem(true);
+const syncAlways = versionAtLeast(info.natsServer, SYNC_ALWAYS_SINCE);
+const notMeasured = syncAlways
+  ? []
+  : [
+      {
+        system: jetstreamSync.name,
+        reason: `\`sync_interval: always\` needs nats-server ${SYNC_ALWAYS_SINCE} or later; found ${info.natsServer.replace(/^nats-server:\s*/, "")}`,
+      },
+    ];
+const notMeasuredLines = notMeasured.map((n) => `${n.system} not measured: ${n.reason}`);
 console.log(
   `pnpm bench — ${info.date}\n${info.machine}; Node ${info.node}; ${info.natsServer}; quorate ${info.quorate}`,
 );
 console.log(
-  `${SECONDS}s per point after ${WARMUP}s warm-up; 3 nats-server processes with JetStream, clustered on loopback\n`,
+  `${SECONDS}s per point after ${WARMUP}s warm-up; 3 nats-server processes with JetStream, clustered on loopback`,
 );
-const nats = await startNatsCluster(3, { jetstream: true });
+for (const line of notMeasuredLines) console.log(line);
+console.log();
+
+/** Every 3-member row of one system: puts and gets at each concurrency, then puts of each payload. */
+async function measureSystem(system, nats) {
+  const measured = [];
+  const started = await system.start(nats);
+  try {
+    for (const op of ["put", "get"]) {
+      for (const concurrency of LEVELS) {
+        const label = `${system.name} ${op} ×${concurrency}`;
+        measured.push({ members: 3, ...(await measure(system, started, { op, concurrency, payload: 100, label })) });
+      }
+    }
+    for (const payload of PAYLOADS.filter((p) => p !== 100)) {
+      const label = `${system.name} put ${payload} B ×${SCALING_CLIENTS}`;
+      measured.push({
+        members: 3,
+        ...(await measure(system, started, { op: "put", concurrency: SCALING_CLIENTS, payload, label })),
+      });
+    }
+  } finally {
+    await started.stop();
+  }
+  return measured;
+}
+
 const rows = [];
 let roundTrip = Number.NaN;
+const nats = await startNatsCluster(3, { jetstream: true });
 try {
-  roundTrip = await natsRoundTrip(nats);
-  const systems = [quorateSystem("raft"), quorateSystem("paxos"), jetstreamSystem];
-  for (const system of systems) {
-    const started = await system.start(nats);
-    try {
-      for (const op of ["put", "get"]) {
-        for (const concurrency of LEVELS) {
-          const label = `${system.name} ${op} ×${concurrency}`;
-          rows.push({ members: 3, ...(await measure(system, started, { op, concurrency, payload: 100, label })) });
-        }
-      }
-      for (const payload of PAYLOADS.filter((p) => p !== 100)) {
-        const label = `${system.name} put ${payload} B ×${SCALING_CLIENTS}`;
-        rows.push({
-          members: 3,
-          ...(await measure(system, started, { op: "put", concurrency: SCALING_CLIENTS, payload, label })),
-        });
-      }
-    } finally {
-      await started.stop();
-    }
-  }
-  for (const system of systems.slice(0, 2)) {
+  roundTrip = percentile((await natsRequests(nats.urls, { count: 1800, bytes: 100, warmup: 200 })).samples, 50);
+  for (const system of [raftSystem, paxosSystem, jetstreamDefault]) rows.push(...(await measureSystem(system, nats)));
+  for (const system of [raftSystem, paxosSystem]) {
     for (const members of MEMBER_COUNTS.filter((m) => m !== 3)) {
       const started = await system.start(nats, members);
       try {
@@ -297,11 +301,27 @@ try {
 } finally {
   nats.stop();
 }
+if (syncAlways) {
+  // Its own cluster: the sync interval is a server setting, which the other rows must not pay for.
+  const synced = await startNatsCluster(3, { jetstream: true, syncAlways: true });
+  try {
+    rows.push(...(await measureSystem(jetstreamSync, synced)));
+  } finally {
+    synced.stop();
+  }
+}
+// Stable: the 3-member rows of every system first, in the order they ran.
+rows.sort((a, b) => a.members - b.members);
 
-const js = (r) =>
+const jetstreams = [jetstreamDefault, jetstreamSync];
+const baselines = [
+  [jetstreamDefault, "vs JetStream"],
+  [jetstreamSync, "vs JetStream always"],
+].filter(([system]) => rows.some((r) => r.system === system.name));
+const baselineRow = (system, r) =>
   rows.find(
     (x) =>
-      x.system === jetstreamSystem.name &&
+      x.system === system.name &&
       x.op === r.op &&
       x.concurrency === r.concurrency &&
       x.payload === r.payload &&
@@ -319,12 +339,14 @@ const header = [
   "p99.9 ms",
   "cpu s/1k ops",
   "peak RSS MB",
-  "vs JetStream",
+  ...baselines.map(([, label]) => label),
   "errors",
 ];
 const body = rows.map((r) => {
-  const base = js(r);
-  const ratio = base && r.system !== jetstreamSystem.name ? `${fmt(r.opsPerSecond / base.opsPerSecond, 2)}×` : "";
+  const ratios = baselines.map(([system]) => {
+    const base = baselineRow(system, r);
+    return base && !jetstreams.some((j) => j.name === r.system) ? `${fmt(r.opsPerSecond / base.opsPerSecond, 2)}×` : "";
+  });
   return [
     r.system,
     r.op,
@@ -337,24 +359,26 @@ const body = rows.map((r) => {
     fmt(r.p999, 2),
     fmt(r.cpuSecondsPer1000, 3),
     fmt(r.peakRssMb, 0),
-    ratio,
+    ...ratios,
     r.errors,
   ];
 });
 console.log(table(header, body));
+for (const line of notMeasuredLines) console.log(line);
 
 const raft256 = rows.find(
-  (r) => r.system === "Quorate Raft" && r.op === "put" && r.concurrency === 256 && r.payload === 100 && r.members === 3,
+  (r) =>
+    r.system === raftSystem.name && r.op === "put" && r.concurrency === 256 && r.payload === 100 && r.members === 3,
 );
-const js256 = raft256 && js(raft256);
+const js256 = raft256 && baselineRow(jetstreamDefault, raft256);
 const raft1 = rows.find(
-  (r) => r.system === "Quorate Raft" && r.op === "put" && r.concurrency === 1 && r.payload === 100 && r.members === 3,
+  (r) => r.system === raftSystem.name && r.op === "put" && r.concurrency === 1 && r.payload === 100 && r.members === 3,
 );
 const raftPuts = rows.filter(
-  (r) => r.system === "Quorate Raft" && r.op === "put" && r.payload === 100 && r.members === 3,
+  (r) => r.system === raftSystem.name && r.op === "put" && r.payload === 100 && r.members === 3,
 );
 const paxosPuts = rows.filter(
-  (r) => r.system === "Quorate Paxos" && r.op === "put" && r.payload === 100 && r.members === 3,
+  (r) => r.system === paxosSystem.name && r.op === "put" && r.payload === 100 && r.members === 3,
 );
 const paxosGap = Math.min(
   ...paxosPuts.map(
@@ -363,7 +387,7 @@ const paxosGap = Math.min(
 );
 const goals = [
   [
-    "Raft put throughput at 256 clients ≥ 2× JetStream KV R3",
+    `Raft put throughput at 256 clients ≥ 2× ${jetstreamDefault.name}`,
     raft256 && js256 ? raft256.opsPerSecond / js256.opsPerSecond >= 2 : false,
     raft256 && js256 ? `${fmt(raft256.opsPerSecond / js256.opsPerSecond, 2)}×` : "not measured",
   ],
@@ -380,19 +404,25 @@ console.log("\nGoals:");
 for (const [goal, met, detail] of goals) console.log(`  ${met ? "MET   " : "MISSED"} ${goal}: ${detail}`);
 
 mkdirSync(OUT, { recursive: true });
-writeFileSync(resolve(OUT, "results.json"), `${JSON.stringify({ info, roundTripMs: roundTrip, rows }, null, 2)}\n`);
+writeFileSync(
+  resolve(OUT, "results.json"),
+  `${JSON.stringify({ info, roundTripMs: roundTrip, rows, notMeasured }, null, 2)}\n`,
+);
 writeFileSync(resolve(OUT, "throughput.svg"), svgChart(rows));
 const md = [
   "# Benchmark results",
   "",
   `Command: \`pnpm bench\` (test/bench/suite.mjs), ${SECONDS}s per point after ${WARMUP}s warm-up.`,
+  "Log compaction, leadership transfer and catch-up have their own benchmark: [compaction.md](compaction.md).",
   "",
   `Run ${info.date} on ${info.machine}; Node ${info.node}; ${info.natsServer}; quorate ${info.quorate}.`,
   "Three nats-server processes with JetStream, routed on loopback; clients, members and servers share the machine.",
   "",
   "Durability:",
-  ...[quorateSystem("raft"), quorateSystem("paxos"), jetstreamSystem].map((s) => `- ${s.name}: ${s.durability}.`),
-  "- JetStream with `sync_interval: always` was not measured: the nats-server here is 2.9.10, and the option arrived in 2.10.",
+  ...[raftSystem, paxosSystem, jetstreamDefault, ...(syncAlways ? [jetstreamSync] : [])].map(
+    (s) => `- ${s.name}: ${s.durability}.`,
+  ),
+  ...notMeasuredLines.map((line) => `- ${line}.`),
   "",
   "![puts per second](throughput.svg)",
   "",
