@@ -1,3 +1,6 @@
+export type { AdminReply, AdminRequest } from "./admin.js";
+export { ADMIN_SERVICE } from "./admin.js";
+export { adminRequest, findLeader } from "./admin-client.js";
 export type { CommandIo } from "./io.js";
 export { Exit } from "./io.js";
 export { main } from "./main.js";
