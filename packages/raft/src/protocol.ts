@@ -669,6 +669,13 @@ function maybeCommit(d: RaftContext): RoleChange | null {
   return null;
 }
 
+/** Of `members`, the one whose log matches the leader's furthest: the best next leader. */
+function mostCaughtUp(d: RaftContext, members: readonly NodeId[]): NodeId | null {
+  let best: NodeId | null = null;
+  for (const m of members) if (best === null || (d.progress[m]?.match ?? 0) > (d.progress[best]?.match ?? 0)) best = m;
+  return best;
+}
+
 /**
  * A leader that committed its own removal stops leading (thesis §4.2.2) and, so the cluster
  * does not wait out an election timeout, asks the most up-to-date voter to campaign at once.
@@ -676,8 +683,8 @@ function maybeCommit(d: RaftContext): RoleChange | null {
 function stepDownIfRemoved(d: RaftContext): RoleChange | null {
   const config = d.log.config;
   if (config.index > d.commitIndex || config.voters.includes(d.id)) return null;
-  const successor = [...config.voters].sort((a, b) => (d.progress[b]?.match ?? 0) - (d.progress[a]?.match ?? 0))[0];
-  if (successor !== undefined && d.progress[successor]?.match === d.log.lastIndex) {
+  const successor = mostCaughtUp(d, config.voters);
+  if (successor !== null && d.progress[successor]?.match === d.log.lastIndex) {
     d.out.send(successor, "raft.timeout-now", { term: d.term }, false);
   }
   d.out.observe({ kind: "step-down", term: d.term, reason: "removed" });
@@ -787,8 +794,7 @@ function extendLease(d: RaftContext): void {
 
 /** Starts moving leadership to `to`, or to the most up-to-date follower when `to` is null. */
 export function startTransfer(d: RaftContext, to: NodeId | null): void {
-  const candidates = peerVoters(d).sort((a, b) => (d.progress[b]?.match ?? 0) - (d.progress[a]?.match ?? 0));
-  const target = to ?? candidates[0] ?? null;
+  const target = to ?? mostCaughtUp(d, peerVoters(d));
   if (target === null || target === d.id || !isVoter(d, target)) {
     d.out.observe({ kind: "transfer", to: target, status: "rejected" });
     return;
