@@ -1,5 +1,6 @@
-import { ErrorCode, isQuorateError, unpackValue } from "@quorate/core";
+import { EntryKind, ErrorCode, isQuorateError, packEntries, unpackValue } from "@quorate/core";
 import { afterEach, describe, expect, it } from "vitest";
+import type { RaftNode } from "../src/index.js";
 import { encode, LocalCluster } from "./cluster.js";
 
 let cluster: LocalCluster | undefined;
@@ -185,5 +186,27 @@ describe("RaftNode leadership transfer", () => {
     expect(next).toBeDefined();
     // A transfer campaign takes exactly one more term.
     expect(next?.status().term).toBe(termBefore + 1);
+  });
+
+  it("an AppendEntries whose configuration entry does not decode is dropped, and the member carries on", async () => {
+    cluster = new LocalCluster(["a", "b", "c"]);
+    await cluster.startAll();
+    const leader = await cluster.leader();
+    const follower = [...cluster.nodes.values()].find((n) => n !== leader) as RaftNode;
+    const before = follower.status();
+    const rogue = cluster.network.connect({ cluster: "test", group: "kv", self: "rogue" });
+    rogue.send(follower.id, "raft.append", {
+      term: before.term + 1,
+      prevLogIndex: before.lastLogIndex,
+      prevLogTerm: follower.log.term(before.lastLogIndex) ?? 0,
+      leaderCommit: 0,
+      entries: packEntries([{ term: before.term + 1, kind: EntryKind.Config, data: new Uint8Array([0xc1]) }]),
+      seq: 1,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(follower.failure).toBeNull();
+    expect(follower.status().term).toBe(before.term);
+    expect(follower.log.lastIndex).toBe(before.lastLogIndex);
+    await rogue.close();
   });
 });
