@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   GenericContainer,
   getContainerRuntimeClient,
@@ -10,9 +11,13 @@ import {
   type StartedTestContainer,
   Wait,
 } from "testcontainers";
+import type { MemberStatus } from "../../packages/cli/src/index.js";
+import { KvClient } from "../../packages/kv/src/index.js";
+import { waitForCluster } from "./members.js";
 import { HARNESS_LABEL, harnessOwner, OWNER_LABEL, onFreeLoopbackPort } from "./nats.js";
 import { type ConfiguredNats, startNatsWithConfig } from "./nats-config.js";
 import { eventually } from "./service.js";
+import { emptyLedger, type Ledger } from "./write-load.js";
 
 /**
  * Quorate members as containers of the quorate image, as deploy/compose.yaml and deploy/k8s run
@@ -217,6 +222,65 @@ export async function startMemberNetwork(): Promise<MemberNetwork> {
       await network.stop().catch(() => {});
     },
   };
+}
+
+/**
+ * One image test's cluster: the quorate image built from this checkout, the secured NATS network,
+ * the application's connection and KV clients, the member containers by id, and the write ledger.
+ */
+export class ImageCluster {
+  readonly members = new Map<string, MemberContainer>();
+  readonly ledger: Ledger = emptyLedger();
+  clients: KvClient[] = [];
+  #net: MemberNetwork | undefined;
+  #app: NatsConnection | undefined;
+
+  constructor(
+    readonly image: string,
+    readonly cluster: string,
+  ) {}
+
+  get net(): MemberNetwork {
+    if (this.#net === undefined) throw new Error("the image cluster is not started");
+    return this.#net;
+  }
+
+  /** Builds the image, starts NATS, connects as the application, then lets `startMembers` run the members. */
+  async start(startMembers: (net: MemberNetwork) => Promise<void>): Promise<void> {
+    await buildQuorateImage(this.image);
+    this.#net = await startMemberNetwork();
+    this.#app = await connect({ ...this.#net.login("app"), name: `${this.cluster}-image-test-app` });
+    await startMembers(this.#net);
+  }
+
+  member(id: string): MemberContainer {
+    const member = this.members.get(id);
+    if (member === undefined) throw new Error(`no member container ${id}`);
+    return member;
+  }
+
+  /** Polls the members' statuses until `predicate` holds. */
+  status(predicate: (s: MemberStatus[]) => boolean, timeoutMs?: number): Promise<MemberStatus[]> {
+    if (this.#app === undefined) throw new Error("the image cluster is not started");
+    return waitForCluster(this.#app, this.cluster, predicate, timeoutMs);
+  }
+
+  /** `count` KV clients logged in as the application user. */
+  async connectClients(count: number): Promise<KvClient[]> {
+    this.clients = await Promise.all(
+      Array.from({ length: count }, () =>
+        KvClient.connect({ nats: this.net.login("app"), cluster: this.cluster, timeoutMs: 20_000 }),
+      ),
+    );
+    return this.clients;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close()));
+    await this.#app?.close();
+    await this.#net?.stop();
+    await removeQuorateImage(this.image);
+  }
 }
 
 /**

@@ -1,19 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
-import { KvClient } from "../../packages/kv/src/index.js";
-import {
-  buildQuorateImage,
-  type MemberContainer,
-  type MemberNetwork,
-  refusedPublishes,
-  removeQuorateImage,
-  startMemberNetwork,
-} from "../harness/containers.js";
-import { waitForCluster } from "../harness/members.js";
+import { ImageCluster, refusedPublishes } from "../harness/containers.js";
 import { eventually, probe } from "../harness/service.js";
-import { acknowledgedMore, emptyLedger, lostWrites, writeUntil } from "../harness/write-load.js";
+import { acknowledgedMore, lostWrites, writeUntil } from "../harness/write-load.js";
 
 /**
  * Multi-Paxos from the container image, one role per container as deploy/compose.yaml runs
@@ -43,14 +33,10 @@ const activeProposer = (s: MemberStatus[]) => s.find((m) => m.role === "proposer
 const answering = (s: MemberStatus[]) => s.map((m) => m.id);
 
 describe("Multi-Paxos roles as containers of the quorate image", () => {
-  let net: MemberNetwork;
-  let app: NatsConnection;
-  const members = new Map<string, MemberContainer>();
-  const member = (id: string) => members.get(id) as MemberContainer;
-  let clients: KvClient[] = [];
-  const ledger = emptyLedger();
-  const status = (predicate: (s: MemberStatus[]) => boolean, timeoutMs?: number) =>
-    waitForCluster(app, CLUSTER, predicate, timeoutMs);
+  const c = new ImageCluster(IMAGE, CLUSTER);
+  const { ledger } = c;
+  const member = (id: string) => c.member(id);
+  const status = (predicate: (s: MemberStatus[]) => boolean, timeoutMs?: number) => c.status(predicate, timeoutMs);
 
   /**
    * Until `member` answers again and holds everything the active proposer knew to be chosen when
@@ -67,33 +53,27 @@ describe("Multi-Paxos roles as containers of the quorate image", () => {
     return s.find((m) => m.id === roleId(member)) as MemberStatus;
   };
 
-  beforeAll(async () => {
-    await buildQuorateImage(IMAGE);
-    net = await startMemberNetwork();
-    app = await connect({ ...net.login("app"), name: "image-paxos-test-app" });
-    const topology = {
-      QUORATE_CLUSTER: CLUSTER,
-      QUORATE_ACCEPTORS: ROLES.acceptor.join(","),
-      QUORATE_PROPOSERS: ROLES.proposer.join(","),
-      QUORATE_LEARNERS: ROLES.learner.join(","),
-      // Acceptors truncate what learners checkpointed during the run: catching up crosses it.
-      QUORATE_CHECKPOINT_INTERVAL: "200",
-    };
-    await Promise.all(
-      (Object.keys(ROLES) as (keyof typeof ROLES)[]).flatMap((role) =>
-        ROLES[role].map(async (id) => {
-          members.set(id, await net.startMember({ image: IMAGE, id, env: topology, command: ["paxos", role] }));
-        }),
-      ),
-    );
-  });
+  beforeAll(() =>
+    c.start(async (net) => {
+      const topology = {
+        QUORATE_CLUSTER: CLUSTER,
+        QUORATE_ACCEPTORS: ROLES.acceptor.join(","),
+        QUORATE_PROPOSERS: ROLES.proposer.join(","),
+        QUORATE_LEARNERS: ROLES.learner.join(","),
+        // Acceptors truncate what learners checkpointed during the run: catching up crosses it.
+        QUORATE_CHECKPOINT_INTERVAL: "200",
+      };
+      await Promise.all(
+        (Object.keys(ROLES) as (keyof typeof ROLES)[]).flatMap((role) =>
+          ROLES[role].map(async (id) => {
+            c.members.set(id, await net.startMember({ image: IMAGE, id, env: topology, command: ["paxos", role] }));
+          }),
+        ),
+      );
+    }),
+  );
 
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await app?.close();
-    await net?.stop();
-    await removeQuorateImage(IMAGE);
-  });
+  afterAll(() => c.stop());
 
   it("seven role containers find an active proposer and each reports ready", async () => {
     await status((s) => s.length === ALL.length && activeProposer(s) !== undefined);
@@ -107,11 +87,7 @@ describe("Multi-Paxos roles as containers of the quorate image", () => {
   });
 
   it("under concurrent writes: the active proposer's container killed and started again, an acceptor paused, a learner cut off the network", async () => {
-    clients = await Promise.all(
-      Array.from({ length: 4 }, () =>
-        KvClient.connect({ nats: net.login("app"), cluster: CLUSTER, timeoutMs: 20_000 }),
-      ),
-    );
+    const clients = await c.connectClients(4);
     const faults = async () => {
       await acknowledgedMore(ledger, PROGRESS);
 
@@ -145,7 +121,7 @@ describe("Multi-Paxos roles as containers of the quorate image", () => {
   });
 
   it("no acknowledged write is lost", async () => {
-    expect(await lostWrites(clients, ledger)).toEqual([]);
+    expect(await lostWrites(c.clients, ledger)).toEqual([]);
   });
 
   it("the learners converge: the same applied index and state digest; acceptors truncated what they checkpointed", async () => {

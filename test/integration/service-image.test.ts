@@ -1,20 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { getContainerRuntimeClient } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
-import { KvClient } from "../../packages/kv/src/index.js";
-import {
-  buildQuorateImage,
-  type MemberContainer,
-  type MemberNetwork,
-  refusedPublishes,
-  removeQuorateImage,
-  startMemberNetwork,
-} from "../harness/containers.js";
-import { waitForCluster } from "../harness/members.js";
+import { ImageCluster, refusedPublishes } from "../harness/containers.js";
 import { eventually, probe } from "../harness/service.js";
-import { acknowledgedMore, emptyLedger, lostWrites, writeUntil } from "../harness/write-load.js";
+import { acknowledgedMore, lostWrites, writeUntil } from "../harness/write-load.js";
 
 /**
  * The container image end to end: deploy/node-local/build.sh builds a Node base from this
@@ -38,14 +28,10 @@ const PROGRESS = 30;
 const leaderOf = (s: MemberStatus[]) => s.find((m) => m.role === "leader")?.id;
 
 describe("the quorate container image", () => {
-  let net: MemberNetwork;
-  let app: NatsConnection;
-  const members = new Map<string, MemberContainer>();
-  const member = (id: string) => members.get(id) as MemberContainer;
-  let clients: KvClient[] = [];
-  const ledger = emptyLedger();
-  const status = (predicate: (s: MemberStatus[]) => boolean, timeoutMs?: number) =>
-    waitForCluster(app, CLUSTER, predicate, timeoutMs);
+  const c = new ImageCluster(IMAGE, CLUSTER);
+  const { ledger } = c;
+  const member = (id: string) => c.member(id);
+  const status = (predicate: (s: MemberStatus[]) => boolean, timeoutMs?: number) => c.status(predicate, timeoutMs);
 
   /** Until `id` answers again and has applied everything the leader had committed when this was called. */
   const caughtUp = async (id: string, timeoutMs = 60_000): Promise<MemberStatus> => {
@@ -55,28 +41,22 @@ describe("the quorate container image", () => {
     return s.find((m) => m.id === id) as MemberStatus;
   };
 
-  beforeAll(async () => {
-    await buildQuorateImage(IMAGE);
-    net = await startMemberNetwork();
-    app = await connect({ ...net.login("app"), name: "image-test-app" });
-    await Promise.all(
-      RAFT.map(async (id) => {
-        const started = await net.startMember({
-          image: IMAGE,
-          id,
-          env: { QUORATE_PROTOCOL: "raft", QUORATE_CLUSTER: CLUSTER, QUORATE_PEERS: RAFT.join(",") },
-        });
-        members.set(id, started);
-      }),
-    );
-  });
+  beforeAll(() =>
+    c.start(async (net) => {
+      await Promise.all(
+        RAFT.map(async (id) => {
+          const started = await net.startMember({
+            image: IMAGE,
+            id,
+            env: { QUORATE_PROTOCOL: "raft", QUORATE_CLUSTER: CLUSTER, QUORATE_PEERS: RAFT.join(",") },
+          });
+          c.members.set(id, started);
+        }),
+      );
+    }),
+  );
 
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await app?.close();
-    await net?.stop();
-    await removeQuorateImage(IMAGE);
-  });
+  afterAll(() => c.stop());
 
   it("is small, runs as uid 1000 on a read-only root, and its HEALTHCHECK passes", async () => {
     const client = await getContainerRuntimeClient();
@@ -93,7 +73,7 @@ describe("the quorate container image", () => {
   });
 
   it("three members in containers elect a leader and each reports ready", async () => {
-    await waitForCluster(app, CLUSTER, (s) => s.length === 3 && s.some((m) => m.role === "leader"));
+    await status((s) => s.length === 3 && s.some((m) => m.role === "leader"));
     for (const id of RAFT) {
       const ready = await eventually(`${id} ready`, async () => {
         const r = await probe(member(id).healthPort, "/readyz");
@@ -104,11 +84,7 @@ describe("the quorate container image", () => {
   });
 
   it("under concurrent writes: the leader's container killed and started again, a member paused, the leader cut off the network", async () => {
-    clients = await Promise.all(
-      Array.from({ length: 4 }, () =>
-        KvClient.connect({ nats: net.login("app"), cluster: CLUSTER, timeoutMs: 20_000 }),
-      ),
-    );
+    const clients = await c.connectClients(4);
     /** Back as a follower, having applied everything it missed. */
     const rejoined = async (id: string) => expect((await caughtUp(id)).role).toBe("follower");
     const faults = async () => {
@@ -144,7 +120,7 @@ describe("the quorate container image", () => {
   });
 
   it("no acknowledged write is lost", async () => {
-    expect(await lostWrites(clients, ledger)).toEqual([]);
+    expect(await lostWrites(c.clients, ledger)).toEqual([]);
   });
 
   it("all members converge: the same applied index and state digest", async () => {
