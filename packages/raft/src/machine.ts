@@ -35,7 +35,11 @@ export type RaftEvent =
   | { type: "message"; from: NodeId; message: RaftMessage }
   | { type: "propose"; id: number; commands: readonly Uint8Array[] }
   | { type: "read"; id: number }
-  | { type: "persisted"; index: number; term: number }
+  /**
+   * A write finished: the log is durable up to `index` (whose entry has `term`), and the hard
+   * state up to `durableTerm`, the term the write recorded with its vote.
+   */
+  | { type: "persisted"; index: number; term: number; durableTerm: number }
   /** Leadership transfer to `to`, or to the most up-to-date follower. */
   | { type: "transfer"; to: NodeId | null }
   /** A membership change, answered in the outbox's `changes` under `id`. */
@@ -121,10 +125,10 @@ export const raftMachine = setup({
     read: rule<Extract<RaftEvent, { type: "read" }>>((d, e) => startRead(d, e.id)),
     rejectRead: rule<Extract<RaftEvent, { type: "read" }>>((d, e) => rejectRead(d, e.id)),
     persistedAsFollower: rule<Extract<RaftEvent, { type: "persisted" }>>((d, e) =>
-      recordPersisted(d, "follower", e.index, e.term),
+      recordPersisted(d, "follower", e.index, e.term, e.durableTerm),
     ),
     persistedAsLeader: rule<Extract<RaftEvent, { type: "persisted" }>>((d, e) =>
-      recordPersisted(d, "leader", e.index, e.term),
+      recordPersisted(d, "leader", e.index, e.term, e.durableTerm),
     ),
     transfer: rule<Extract<RaftEvent, { type: "transfer" }>>((d, e) => startTransfer(d, e.to)),
     snapshotAsFollower: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
@@ -158,6 +162,7 @@ export const raftMachine = setup({
       leader: null,
       commitIndex: input.commitIndex,
       persistedIndex: input.log.lastIndex,
+      durableTerm: input.term,
       prng: seedPrng(input.seed),
       electionElapsed: 0,
       randomizedElectionTimeout: input.options.electionTicks,
@@ -172,6 +177,7 @@ export const raftMachine = setup({
       transferElapsed: 0,
       campaignTransfer: false,
       leaderTicks: 0,
+      timeoutNowSent: false,
       leaseRound: null,
       leaseExpires: 0,
       restartQuiet: input.options.leaseReads,

@@ -599,6 +599,7 @@ export class RaftNode implements ConsensusNode {
     }
     this.#storedLastIndex = entries.at(-1)?.index ?? storedLast;
     this.#storedCommit = ctx.commitIndex;
+    const durableTerm = ctx.term;
     const write = this.#options.storage.write({
       hardState: { term: ctx.term, vote: ctx.vote, commit: ctx.commitIndex },
       ...(truncateFrom === null ? {} : { truncateFrom, entries }),
@@ -615,7 +616,7 @@ export class RaftNode implements ConsensusNode {
         }
         // Durable now: the messages that depended on this state may leave.
         for (const m of messages) this.#transmit(m);
-        this.#event({ type: "persisted", index: lastIndex, term: lastTerm });
+        this.#event({ type: "persisted", index: lastIndex, term: lastTerm, durableTerm });
       },
       (err: unknown) => {
         this.#writing = null;
@@ -764,6 +765,9 @@ export class RaftNode implements ConsensusNode {
   #observe(observation: RaftObservation): void {
     if (observation.kind === "role" || observation.kind === "step-down" || observation.kind === "transfer") {
       this.#logger.info(`raft ${observation.kind}`, { member: this.id, ...observation });
+    }
+    if (observation.kind === "refused") {
+      this.#logger.warn("raft refused a message no correct member sends", { member: this.id, ...observation });
     }
     if (observation.kind === "role" && observation.role !== "leader") this.#snapshotSender.clear();
     if (this.#transferWaiters.length > 0) {

@@ -18,7 +18,9 @@ export type RaftObservation =
   | { kind: "ack"; from: NodeId; index: number }
   | { kind: "commit"; index: number; term: number }
   | { kind: "step-down"; term: number; reason: "higher-term" | "check-quorum" | "removed" }
-  | { kind: "transfer"; to: NodeId | null; status: "started" | "aborted" | "rejected" };
+  | { kind: "transfer"; to: NodeId | null; status: "started" | "aborted" | "rejected" }
+  /** A message a correct peer cannot have sent (it answers something never sent); ignored. */
+  | { kind: "refused"; from: NodeId; reason: string };
 
 export type ProposalOutcome =
   | { id: number; ok: true; firstIndex: number; term: number }

@@ -52,8 +52,11 @@ export interface Progress {
   readonly probeSent: boolean;
   /** Last index and bytes of each pipelined message not yet acknowledged. */
   readonly inflight: readonly { readonly index: number; readonly bytes: number }[];
-  /** Leader ticks with messages in flight and no acknowledgement: a lost pipeline falls back to probe. */
-  readonly stalledTicks: number;
+  /**
+   * Heartbeat intervals with messages in flight and no acknowledgement: a lost pipeline falls
+   * back to probe after an election timeout's worth of them.
+   */
+  readonly stalledHeartbeats: number;
 }
 
 export interface PendingRead {
@@ -80,6 +83,11 @@ export interface RaftContext {
   commitIndex: number;
   /** Last index the host reported durable in local storage. */
   persistedIndex: number;
+  /**
+   * The term the host last reported durable (with the vote). Every message carries the term;
+   * none leaves while it is above this one (`termDurable`).
+   */
+  durableTerm: number;
   prng: number;
   electionElapsed: number;
   randomizedElectionTimeout: number;
@@ -100,6 +108,11 @@ export interface RaftContext {
   campaignTransfer: boolean;
   /** Ticks since this member became leader: the clock of its read lease. */
   leaderTicks: number;
+  /**
+   * Set when this leader sends a TimeoutNow: the target may win an election at any moment from
+   * then on, even after the transfer aborts, so the lease is done for the rest of the term.
+   */
+  timeoutNowSent: boolean;
   /** The heartbeat round whose quorum acknowledgement extends the lease, while one is out. */
   leaseRound: { readonly seq: number; readonly tick: number } | null;
   /** The lease holds while leaderTicks is below this. */
@@ -149,11 +162,44 @@ function selfVote(ctx: RaftContext): number {
   return isVoter(ctx, ctx.id) ? 1 : 0;
 }
 
+/**
+ * Whether this member's current term (and the vote cast in it) is on disk. Every Raft message
+ * carries the sender's term, so none may leave before: a member that crashed first would come
+ * back in the old term, could use the same term again, and write a second entry at an (index,
+ * term) a follower already holds from the first (the one-voter divergence). Whatever the quorum size.
+ */
+export function termDurable(d: RaftContext): boolean {
+  return d.durableTerm === d.term;
+}
+
+/** Queues a message; it waits for the host's write when it depends on state not yet durable. */
+function send<T extends RaftMessageType>(
+  d: RaftContext,
+  to: NodeId | null,
+  type: T,
+  body: MessageMap[T],
+  afterPersist: boolean,
+): void {
+  d.out.send(to, type, body, afterPersist || !termDurable(d));
+}
+
+/** Heartbeat intervals in an election timeout: the unit stalled pipelines are judged in. */
+function heartbeatsPerElection(d: RaftContext): number {
+  return Math.ceil(d.options.electionTicks / d.options.heartbeatTicks);
+}
+
 export function resetElectionTimer(d: RaftContext): void {
   d.electionElapsed = 0;
   const [timeout, prng] = nextInt(d.prng, d.options.electionTicks, 2 * d.options.electionTicks - 1);
   d.randomizedElectionTimeout = timeout;
   d.prng = prng;
+}
+
+/** Commit only moves forward, and never past what this member's log holds. */
+function setCommitIndex(d: RaftContext, index: number): void {
+  invariant(index > d.commitIndex, `commit index must advance (${index} <= ${d.commitIndex})`);
+  invariant(index <= d.log.lastIndex, `commit index ${index} beyond the last log index ${d.log.lastIndex}`);
+  d.commitIndex = index;
 }
 
 function setTerm(d: RaftContext, term: number): void {
@@ -217,7 +263,9 @@ export function tickLeader(d: RaftContext): RoleChange | null {
   if (d.heartbeatElapsed >= d.options.heartbeatTicks) {
     d.heartbeatElapsed = 0;
     broadcastHeartbeat(d);
-    if (d.options.leaseReads && d.leaseRound === null) d.leaseRound = { seq: d.seq, tick: d.leaderTicks };
+    if (d.options.leaseReads && d.leaseRound === null && !d.timeoutNowSent) {
+      d.leaseRound = { seq: d.seq, tick: d.leaderTicks };
+    }
     for (const peer of replicas(d)) {
       const pr = d.progress[peer] as Progress;
       if (pr.state === "probe") {
@@ -226,20 +274,26 @@ export function tickLeader(d: RaftContext): RoleChange | null {
         sendAppend(d, peer);
       } else if (pr.state === "snapshot") {
         // The host streams and resumes the snapshot; only a transfer silent for long starts over.
-        const stalled = pr.stalledTicks + 1;
-        if (stalled >= SNAPSHOT_STALL_ELECTIONS * d.options.electionTicks) {
-          setProgress(d, peer, { state: "probe", probeSent: false, stalledTicks: 0 });
+        const stalled = pr.stalledHeartbeats + 1;
+        if (stalled >= SNAPSHOT_STALL_ELECTIONS * heartbeatsPerElection(d)) {
+          setProgress(d, peer, { state: "probe", probeSent: false, stalledHeartbeats: 0 });
           sendAppend(d, peer);
         } else {
-          setProgress(d, peer, { stalledTicks: stalled });
+          setProgress(d, peer, { stalledHeartbeats: stalled });
         }
       } else if (pr.inflight.length > 0) {
-        const stalled = pr.stalledTicks + 1;
-        if (stalled >= d.options.electionTicks) {
-          setProgress(d, peer, { state: "probe", next: pr.match + 1, probeSent: false, inflight: [], stalledTicks: 0 });
+        const stalled = pr.stalledHeartbeats + 1;
+        if (stalled >= heartbeatsPerElection(d)) {
+          setProgress(d, peer, {
+            state: "probe",
+            next: pr.match + 1,
+            probeSent: false,
+            inflight: [],
+            stalledHeartbeats: 0,
+          });
           sendAppend(d, peer);
         } else {
-          setProgress(d, peer, { stalledTicks: stalled });
+          setProgress(d, peer, { stalledHeartbeats: stalled });
         }
       }
     }
@@ -256,7 +310,7 @@ export function campaignPreVote(d: RaftContext): RoleChange | null {
   resetElectionTimer(d);
   d.out.observe({ kind: "campaign", term: d.term + 1, preVote: true });
   if (quorum(d) === 1) return { type: "become.candidate" };
-  d.out.send(null, "raft.vote", voteRequest(d, d.term + 1, true), true);
+  send(d, null, "raft.vote", voteRequest(d, d.term + 1, true), true);
   return null;
 }
 
@@ -271,7 +325,7 @@ export function campaign(d: RaftContext): RoleChange | null {
   const transfer = d.campaignTransfer;
   d.campaignTransfer = false;
   if (quorum(d) === 1) return { type: "become.leader" };
-  d.out.send(null, "raft.vote", { ...voteRequest(d, d.term, false), ...(transfer ? { transfer } : {}) }, true);
+  send(d, null, "raft.vote", { ...voteRequest(d, d.term, false), ...(transfer ? { transfer } : {}) }, true);
   return null;
 }
 
@@ -289,9 +343,9 @@ function handleVoteRequest(d: RaftContext, from: NodeId, m: RequestVote): void {
       d.out.hardStateChanged = true;
       resetElectionTimer(d);
     }
-    d.out.send(from, "raft.vote.resp", { term: m.term, granted: true, preVote: m.preVote }, true);
+    send(d, from, "raft.vote.resp", { term: m.term, granted: true, preVote: m.preVote }, true);
   } else {
-    d.out.send(from, "raft.vote.resp", { term: d.term, granted: false, preVote: m.preVote }, true);
+    send(d, from, "raft.vote.resp", { term: d.term, granted: false, preVote: m.preVote }, true);
   }
 }
 
@@ -349,9 +403,11 @@ export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage)
   } else if (term < d.term) {
     if (msg.type === "raft.append") {
       // Tell the stale leader our term so it steps down (needed with CheckQuorum and PreVote).
-      d.out.send(from, "raft.append.resp", rejection(d, msg.body, 0, 0), true);
+      // The reply answers no heartbeat round of our term: it must not echo the old message's
+      // round, which a leader of our term (restarted, its counter reset) could take for its own.
+      send(d, from, "raft.append.resp", { ...rejection(d, msg.body, 0, 0), seq: 0 }, true);
     } else if (msg.type === "raft.vote" && msg.body.preVote) {
-      d.out.send(from, "raft.vote.resp", { term: d.term, granted: false, preVote: true }, true);
+      send(d, from, "raft.vote.resp", { term: d.term, granted: false, preVote: true }, true);
     }
     return null;
   }
@@ -413,7 +469,7 @@ function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
     // Our committed prefix already matches the leader's (leader completeness): skip that part.
     const skip = Math.min(d.commitIndex - prev, entries.length);
     if (skip === entries.length) {
-      d.out.send(from, "raft.append.resp", success(d, d.commitIndex, m.seq), true);
+      send(d, from, "raft.append.resp", success(d, d.commitIndex, m.seq), true);
       return;
     }
     prevTerm = (entries[skip - 1] as LogEntry).term;
@@ -424,7 +480,7 @@ function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
     // Log matching (§5.3): refuse, with a hint that lets the leader skip a whole term at a time.
     const hintIndex = d.log.findConflictByTerm(Math.min(m.prevLogIndex, d.log.lastIndex), m.prevLogTerm);
     const hintTerm = d.log.term(hintIndex) ?? 0;
-    d.out.send(from, "raft.append.resp", rejection(d, m, hintIndex, hintTerm), true);
+    send(d, from, "raft.append.resp", rejection(d, m, hintIndex, hintTerm), true);
     return;
   }
   let index = prev + 1;
@@ -437,6 +493,7 @@ function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
       invariant(index > d.commitIndex, `conflicting entry at committed index ${index}`);
       d.log.truncateFrom(index);
       d.persistedIndex = Math.min(d.persistedIndex, index - 1);
+      invariant(d.persistedIndex <= d.log.lastIndex, `persisted ${d.persistedIndex} beyond last ${d.log.lastIndex}`);
       break;
     }
   }
@@ -447,8 +504,8 @@ function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
   const lastNew = prev + entries.length;
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
   const commit = Math.min(m.leaderCommit, lastNew);
-  if (commit > d.commitIndex) d.commitIndex = commit;
-  d.out.send(from, "raft.append.resp", success(d, lastNew, m.seq), true);
+  if (commit > d.commitIndex) setCommitIndex(d, commit);
+  send(d, from, "raft.append.resp", success(d, lastNew, m.seq), true);
 }
 
 function success(d: RaftContext, index: number, seq: number): AppendResponse {
@@ -471,6 +528,7 @@ export function becomeLeader(d: RaftContext): void {
   d.leaderTicks = 0;
   d.leaseRound = null;
   d.leaseExpires = 0;
+  d.timeoutNowSent = false;
   d.progress = {};
   trackReplicas(d);
   // §5.4.2 / §8: a no-op of the new term lets earlier entries commit, and lets ReadIndex start.
@@ -489,14 +547,17 @@ function trackReplicas(d: RaftContext): void {
       pendingSnapshot: 0,
       probeSent: false,
       inflight: [],
-      stalledTicks: 0,
+      stalledHeartbeats: 0,
     };
   }
   d.progress = progress;
 }
 
 function setProgress(d: RaftContext, peer: NodeId, patch: Partial<Progress>): void {
-  d.progress = { ...d.progress, [peer]: { ...(d.progress[peer] as Progress), ...patch } };
+  const pr: Progress = { ...(d.progress[peer] as Progress), ...patch };
+  invariant(pr.match < pr.next, `progress of ${peer}: match ${pr.match} must be below next ${pr.next}`);
+  invariant(pr.next <= d.log.lastIndex + 1, `progress of ${peer}: next ${pr.next} beyond ${d.log.lastIndex + 1}`);
+  d.progress = { ...d.progress, [peer]: pr };
 }
 
 function inflightBytes(pr: Progress): number {
@@ -527,6 +588,12 @@ export function appendAndBroadcast(d: RaftContext, entries: readonly LogEntry[])
   }
 }
 
+/**
+ * Sends entries after `prev` to every replica that may take them: one broadcast when all of them
+ * continue their pipelines from `prev`, else one message to each that does. A follower that is
+ * probing gets its one probe, one at its in-flight limit or receiving a snapshot gets nothing:
+ * the per-follower limits hold (etcd's Progress). An empty message is a heartbeat, for everyone.
+ */
 function broadcastAppend(d: RaftContext, prev: number, entries: readonly LogEntry[]): void {
   d.seq++;
   const body: AppendEntries = {
@@ -537,18 +604,26 @@ function broadcastAppend(d: RaftContext, prev: number, entries: readonly LogEntr
     entries: packEntries(entries),
     seq: d.seq,
   };
-  d.out.send(null, "raft.append", body, false);
-  if (entries.length === 0) return;
+  if (entries.length === 0) {
+    send(d, null, "raft.append", body, false);
+    return;
+  }
   const last = prev + entries.length;
   let bytes = 0;
   for (const e of entries) bytes += entryBytes(e);
-  for (const peer of replicas(d)) {
+  const peers = replicas(d);
+  if (peers.length === 0) return;
+  const streaming = peers.filter((peer) => {
     const pr = d.progress[peer] as Progress;
-    // The broadcast counts as this follower's next pipelined message only if it continues its stream.
-    if (pr.state === "replicate" && pr.next === prev + 1 && canSend(d, pr)) {
-      setProgress(d, peer, { next: last + 1, inflight: [...pr.inflight, { index: last, bytes }] });
-    }
+    return pr.state === "replicate" && pr.next === prev + 1 && canSend(d, pr);
+  });
+  if (streaming.length === peers.length) send(d, null, "raft.append", body, false);
+  else for (const peer of streaming) send(d, peer, "raft.append", body, false);
+  for (const peer of streaming) {
+    const pr = d.progress[peer] as Progress;
+    setProgress(d, peer, { next: last + 1, inflight: [...pr.inflight, { index: last, bytes }] });
   }
+  for (const peer of peers) if ((d.progress[peer] as Progress).state === "probe") sendAppend(d, peer);
 }
 
 function broadcastHeartbeat(d: RaftContext): void {
@@ -563,13 +638,19 @@ function sendAppend(d: RaftContext, peer: NodeId): void {
   const prevTerm = d.log.term(prev);
   if (prevTerm === undefined) {
     // What the follower needs next was compacted away: it gets the snapshot instead (§7).
-    setProgress(d, peer, { state: "snapshot", pendingSnapshot: d.log.snapshotIndex, inflight: [], stalledTicks: 0 });
+    setProgress(d, peer, {
+      state: "snapshot",
+      pendingSnapshot: d.log.snapshotIndex,
+      inflight: [],
+      stalledHeartbeats: 0,
+    });
     d.out.snapshotSends.push(peer);
     return;
   }
   const entries = pr.next <= d.log.lastIndex ? d.log.slice(pr.next, d.log.lastIndex, d.options.maxMessageBytes) : [];
   d.seq++;
-  d.out.send(
+  send(
+    d,
     peer,
     "raft.append",
     {
@@ -595,6 +676,13 @@ function sendAppend(d: RaftContext, peer: NodeId): void {
 function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): RoleChange | null {
   const pr = d.progress[from];
   if (pr === undefined) return null;
+  // The response has our term (step drops older ones), so it answers a message of this leader in
+  // this term: it cannot acknowledge a round not yet sent, nor an index not yet appended. A peer
+  // claiming either breaks the protocol; it is refused and reported, never believed.
+  if (m.seq > d.seq || (m.success && m.index > d.log.lastIndex)) {
+    d.out.observe({ kind: "refused", from, reason: `answers round ${m.seq}/index ${m.index} never sent` });
+    return null;
+  }
   d.recentActive = d.recentActive[from] ? d.recentActive : { ...d.recentActive, [from]: true };
   if ((d.ackedSeq[from] ?? 0) < m.seq) {
     d.ackedSeq = { ...d.ackedSeq, [from]: m.seq };
@@ -614,14 +702,14 @@ function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): 
         next: match + 1,
         probeSent: false,
         inflight: [],
-        stalledTicks: 0,
+        stalledHeartbeats: 0,
       });
     } else {
       setProgress(d, from, {
         match,
         next: Math.max(pr.next, match + 1),
         inflight,
-        stalledTicks: advanced ? 0 : pr.stalledTicks,
+        stalledHeartbeats: advanced ? 0 : pr.stalledHeartbeats,
       });
     }
     if (advanced) {
@@ -630,7 +718,7 @@ function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): 
       if (change !== null) return change;
     }
     if (d.transferee === from && match === d.log.lastIndex) {
-      d.out.send(from, "raft.timeout-now", { term: d.term }, false);
+      sendTimeoutNow(d, from);
     }
     while (canSend(d, d.progress[from] as Progress) && (d.progress[from] as Progress).next <= d.log.lastIndex) {
       sendAppend(d, from);
@@ -644,7 +732,7 @@ function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): 
   let hint = m.conflictIndex;
   if (m.conflictTerm > 0) hint = d.log.findConflictByTerm(m.conflictIndex, m.conflictTerm);
   const next = Math.max(pr.match + 1, Math.min(hint + 1, m.lastIndex + 1, m.index));
-  setProgress(d, from, { state: "probe", next, probeSent: false, inflight: [], stalledTicks: 0 });
+  setProgress(d, from, { state: "probe", next, probeSent: false, inflight: [], stalledHeartbeats: 0 });
   sendAppend(d, from);
   return null;
 }
@@ -661,12 +749,23 @@ function maybeCommit(d: RaftContext): RoleChange | null {
   const n = quorumMatch(d);
   // Figure 8: only entries of the current term commit by counting replicas.
   if (n > d.commitIndex && d.log.term(n) === d.term) {
-    d.commitIndex = n;
+    setCommitIndex(d, n);
     d.out.observe({ kind: "commit", index: n, term: d.term });
     startWaitingReads(d);
     return stepDownIfRemoved(d);
   }
   return null;
+}
+
+/**
+ * Tells `to` to campaign at once (thesis §3.10). From here on `to` may win an election of the
+ * next term whenever the message arrives, even after this leader gave the transfer up, so the
+ * read lease is over for the rest of this term.
+ */
+function sendTimeoutNow(d: RaftContext, to: NodeId): void {
+  d.timeoutNowSent = true;
+  d.leaseRound = null;
+  send(d, to, "raft.timeout-now", { term: d.term }, false);
 }
 
 /** Of `members`, the one whose log matches the leader's furthest: the best next leader. */
@@ -685,15 +784,24 @@ function stepDownIfRemoved(d: RaftContext): RoleChange | null {
   if (config.index > d.commitIndex || config.voters.includes(d.id)) return null;
   const successor = mostCaughtUp(d, config.voters);
   if (successor !== null && d.progress[successor]?.match === d.log.lastIndex) {
-    d.out.send(successor, "raft.timeout-now", { term: d.term }, false);
+    sendTimeoutNow(d, successor);
   }
   d.out.observe({ kind: "step-down", term: d.term, reason: "removed" });
   becomeFollower(d, d.term, null);
   return { type: "become.follower" };
 }
 
-export function recordPersisted(d: RaftContext, role: Role, index: number, term: number): RoleChange | null {
+export function recordPersisted(
+  d: RaftContext,
+  role: Role,
+  index: number,
+  term: number,
+  durableTerm: number,
+): RoleChange | null {
+  invariant(durableTerm <= d.term, `durable term ${durableTerm} above the current term ${d.term}`);
+  d.durableTerm = Math.max(d.durableTerm, durableTerm);
   if (d.log.term(index) !== term || index <= d.persistedIndex) return null;
+  invariant(index <= d.log.lastIndex, `persisted index ${index} beyond the last log index ${d.log.lastIndex}`);
   d.persistedIndex = index;
   return role === "leader" ? maybeCommit(d) : null;
 }
@@ -731,7 +839,7 @@ export function rejectRead(d: RaftContext, id: number): void {
 /** ReadIndex (thesis §6.4): remember the commit index, confirm leadership with a heartbeat quorum. */
 export function startRead(d: RaftContext, id: number): void {
   const committedInTerm = d.log.term(d.commitIndex) === d.term;
-  const leased = d.options.leaseReads && d.transferee === null && d.leaderTicks < d.leaseExpires;
+  const leased = d.options.leaseReads && d.transferee === null && !d.timeoutNowSent && d.leaderTicks < d.leaseExpires;
   if (committedInTerm && (leased || (quorum(d) === 1 && selfVote(d) === 1))) {
     d.out.reads.push({ id, ok: true, index: d.commitIndex });
     return;
@@ -782,7 +890,7 @@ function quorumAcked(d: RaftContext, seq: number): boolean {
  */
 function extendLease(d: RaftContext): void {
   const round = d.leaseRound;
-  if (round === null || !quorumAcked(d, round.seq)) return;
+  if (round === null || d.timeoutNowSent || !quorumAcked(d, round.seq)) return;
   const { electionTicks, maxClockDriftPercent } = d.options;
   const leaseTicks = Math.floor(((electionTicks - 1) * 100) / (100 + maxClockDriftPercent)) - 1;
   d.leaseExpires = Math.max(d.leaseExpires, round.tick + leaseTicks);
@@ -804,7 +912,7 @@ export function startTransfer(d: RaftContext, to: NodeId | null): void {
   d.out.observe({ kind: "transfer", to: target, status: "started" });
   const pr = d.progress[target] as Progress;
   // Bring the target up to date first; TimeoutNow goes out once its log matches ours.
-  if (pr.match === d.log.lastIndex) d.out.send(target, "raft.timeout-now", { term: d.term }, false);
+  if (pr.match === d.log.lastIndex) sendTimeoutNow(d, target);
   else sendAppend(d, target);
 }
 
@@ -899,7 +1007,8 @@ export function receiveSnapshot(
   d.leader = from;
   d.electionElapsed = 0;
   const ack = (index: number) =>
-    d.out.send(
+    send(
+      d,
       from,
       "raft.append.resp",
       { term: d.term, success: true, index, lastIndex: d.log.lastIndex, conflictIndex: 0, conflictTerm: 0, seq: 0 },

@@ -10,7 +10,7 @@ import {
   raftMachine,
   resolveRaftOptions,
 } from "../src/index.js";
-import type { ChangeOutcome, ProposalOutcome, ReadOutcome, SnapshotInstall } from "../src/outbox.js";
+import type { ChangeOutcome, ProposalOutcome, RaftObservation, ReadOutcome, SnapshotInstall } from "../src/outbox.js";
 import type { RaftMessage } from "../src/protocol.js";
 
 export interface Envelope {
@@ -18,6 +18,8 @@ export interface Envelope {
   to: NodeId;
   message: RaftMessage;
   afterPersist: boolean;
+  /** Sent as one broadcast to the whole group, rather than to this member alone. */
+  broadcast: boolean;
 }
 
 interface Member {
@@ -39,6 +41,7 @@ export class Driver {
   readonly changes: ChangeOutcome[] = [];
   readonly snapshotSends: { from: NodeId; to: NodeId }[] = [];
   readonly installs: { at: NodeId; install: SnapshotInstall }[] = [];
+  readonly observations: { at: NodeId; observation: RaftObservation }[] = [];
   /** Messages exactly as drained, with the persistence flags of their batch, for ordering tests. */
   readonly batches: { from: NodeId; hardStateChanged: boolean; unstableFrom: number | null; messages: Envelope[] }[] =
     [];
@@ -63,23 +66,30 @@ export class Driver {
         snapshotConfig: voters.includes(id) ? { voters, learners: [] } : EMPTY_CONFIG,
         entries: init?.entries ?? [],
       });
-      const out = new Outbox();
-      const actor = createActor(raftMachine, {
-        input: {
-          id,
-          options: this.options,
-          log,
-          out,
-          term: init?.term ?? 0,
-          vote: null,
-          commitIndex: 0,
-          seed: id,
-        },
-      });
-      this.members.set(id, { actor, log, out });
-      actor.start();
-      this.drain(id);
+      this.#boot(id, log, init?.term ?? 0, null, 0);
     }
+  }
+
+  #boot(id: NodeId, log: RaftLog, term: number, vote: NodeId | null, commitIndex: number): void {
+    const out = new Outbox();
+    const actor = createActor(raftMachine, {
+      input: { id, options: this.options, log, out, term, vote, commitIndex, seed: id },
+    });
+    this.members.set(id, { actor, log, out });
+    actor.start();
+    this.drain(id);
+  }
+
+  /**
+   * Crashes `id` and starts it again from what it made durable: storage here is instantaneous,
+   * so that is its whole log, term, vote and commit index. Everything in memory is gone (the
+   * leader's heartbeat round counter, progress, pending reads); messages in flight stay queued.
+   */
+  restart(id: NodeId): void {
+    const { log, actor } = this.member(id);
+    const { term, vote, commitIndex } = actor.getSnapshot().context;
+    actor.stop();
+    this.#boot(id, log, term, vote, commitIndex);
   }
 
   member(id: NodeId): Member {
@@ -113,6 +123,7 @@ export class Driver {
           to,
           message: { type: msg.type, body: msg.body } as RaftMessage,
           afterPersist: msg.afterPersist,
+          broadcast: msg.to === null,
         });
       }
     }
@@ -128,8 +139,10 @@ export class Driver {
     this.changes.push(...taken.changes);
     for (const to of taken.snapshotSends) this.snapshotSends.push({ from: id, to });
     if (taken.install !== null) this.installs.push({ at: id, install: taken.install });
-    if (taken.unstableFrom !== null) {
-      m.actor.send({ type: "persisted", index: m.log.lastIndex, term: m.log.lastTerm });
+    for (const observation of taken.observations) this.observations.push({ at: id, observation });
+    if (taken.unstableFrom !== null || taken.hardStateChanged) {
+      const durableTerm = m.actor.getSnapshot().context.term;
+      m.actor.send({ type: "persisted", index: m.log.lastIndex, term: m.log.lastTerm, durableTerm });
       this.drain(id);
     }
   }

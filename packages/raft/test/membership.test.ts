@@ -211,6 +211,30 @@ describe("Lease reads (thesis §6.4.1)", () => {
     expect(c.reads).toHaveLength(0);
   });
 
+  it("once a TimeoutNow went out in a term, the lease is neither used nor extended for the rest of it", () => {
+    // The transfer aborts, but the TimeoutNow may still arrive late and elect the target, which
+    // may then commit before the old leader's lease would have run out.
+    const c = leasedCluster();
+    c.send("a", { type: "transfer", to: "b" });
+    expect(c.queue.some((e) => e.to === "b" && e.message.type === "raft.timeout-now")).toBe(true);
+    for (let i = 0; i < c.options.electionTicks; i++) {
+      c.tick("a");
+      c.stabilize((e) => e.message.type !== "raft.timeout-now");
+      c.drop((e) => e.message.type === "raft.timeout-now");
+    }
+    expect(c.ctx("a").transferee).toBeNull();
+    expect(c.role("a")).toBe("leader");
+    const lease = c.ctx("a").leaseExpires;
+    c.tick("a");
+    c.stabilize();
+    expect(c.ctx("a").leaseExpires).toBe(lease);
+    c.drop(() => true);
+    c.send("a", { type: "read", id: 4 });
+    expect(c.reads.filter((r) => r.id === 4)).toEqual([]);
+    c.stabilize();
+    expect(c.reads.filter((r) => r.id === 4)).toEqual([{ id: 4, ok: true, index: c.ctx("a").commitIndex }]);
+  });
+
   it("a member that just started refuses votes for an election timeout: it may have backed a lease", () => {
     const c = new Driver(["a", "b", "c"], { ...leased, preVote: false });
     c.send("b", {

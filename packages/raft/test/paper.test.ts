@@ -89,6 +89,7 @@ describe("Raft §5.3 log replication", () => {
     c.propose("a", "1", "2", "3", "4");
     const appends = c.queue.slice(before).filter((e) => e.message.type === "raft.append");
     expect(appends).toHaveLength(2); // one broadcast, fanned out to b and c
+    expect(appends.every((e) => e.broadcast)).toBe(true);
     const first = appends[0]?.message;
     const terms = first?.type === "raft.append" ? first.body.entries.terms : undefined;
     expect(terms).toHaveLength(4);
@@ -142,6 +143,62 @@ describe("Raft §5.3 log replication", () => {
     if (first === undefined) throw new Error("no append");
     c.send("b", { type: "message", from: "a", message: first.message });
     expect(c.member("b").log.lastIndex).toBe(last);
+  });
+});
+
+describe("Flow control (etcd's Progress: probe, replicate, in-flight limits)", () => {
+  const appendsTo = (c: Driver, to: string, from = 0) =>
+    c.queue
+      .slice(from)
+      .filter((e) => e.to === to && e.message.type === "raft.append" && e.message.body.entries.terms.length > 0);
+
+  it("a follower at its in-flight limit gets no further entries until it acknowledges", () => {
+    const c = new Driver(["a", "b", "c"], { maxInflightMessages: 2 });
+    c.elect("a");
+    c.tick("a");
+    c.stabilize();
+    const before = c.queue.length;
+    for (const command of ["1", "2", "3", "4"]) {
+      c.propose("a", command);
+      // c answers at once; b's acknowledgements are slow.
+      c.stabilize((e) => e.to === "c" || e.from === "c");
+    }
+    expect(appendsTo(c, "b", before)).toHaveLength(2);
+    expect(c.ctx("a").commitIndex).toBe(c.member("a").log.lastIndex);
+    c.stabilize();
+    expect(c.member("b").log.lastIndex).toBe(c.member("a").log.lastIndex);
+  });
+
+  it("a pipeline silent for an election timeout falls back to probing, whatever the heartbeat interval", () => {
+    const c = new Driver(["a", "b", "c"], { electionTicks: 10, heartbeatTicks: 2 });
+    c.elect("a");
+    c.tick("a", 2);
+    c.stabilize();
+    c.propose("a", "x");
+    c.drop((e) => e.to === "b");
+    for (let i = 0; i < c.options.electionTicks; i++) {
+      c.tick("a");
+      c.drop((e) => e.to === "b");
+      c.stabilize();
+    }
+    expect(c.role("a")).toBe("leader");
+    expect(c.ctx("a").progress.b).toMatchObject({ state: "probe", inflight: [] });
+  });
+
+  it("a probing follower gets one AppendEntries until it answers, however much the leader appends", () => {
+    // A new leader probes every follower with its no-op; c answers, b has not yet.
+    const c = new Driver(["a", "b", "c"]);
+    c.campaign("a");
+    c.stabilize((e) => e.message.type !== "raft.append" && e.message.type !== "raft.append.resp");
+    expect(c.role("a")).toBe("leader");
+    c.stabilize((e) => e.to === "c" || e.from === "c");
+    expect(c.ctx("a").progress.b?.state).toBe("probe");
+    c.propose("a", "x", "y");
+    c.propose("a", "z");
+    expect(appendsTo(c, "b")).toHaveLength(1);
+    expect(appendsTo(c, "c")).toHaveLength(2);
+    c.stabilize();
+    expect(c.member("b").log.lastIndex).toBe(c.member("a").log.lastIndex);
   });
 });
 
@@ -241,6 +298,33 @@ describe("Persistence before reply", () => {
     expect(ack?.messages.every((m) => m.afterPersist)).toBe(true);
   });
 
+  it("nothing that depends on a term leaves before that term is durable, whatever the quorum size", () => {
+    // One voter and a learner: the voter wins its election alone, at once. Its AppendEntries of
+    // the new term must wait for the term and vote to be on disk; otherwise a crash brings it
+    // back in the old term, it wins the same term again and writes another entry at the same
+    // (index, term) as the one the learner already holds, and the two diverge.
+    const c = new Driver(["a", "l"], {}, {}, ["a"]);
+    c.elect("a");
+    c.reconfigure("a", { type: "add-learner", member: "l" });
+    c.stabilize();
+    expect(c.member("l").log.config).toMatchObject({ voters: ["a"], learners: ["l"] });
+    c.restart("a");
+    const before = c.batches.length;
+    c.campaign("a");
+    expect(c.role("a")).toBe("leader");
+    const election = c.batches
+      .slice(before)
+      .find((b) => b.from === "a" && b.messages.some((m) => m.message.type === "raft.append"));
+    expect(election?.hardStateChanged).toBe(true);
+    expect(election?.messages.filter((m) => m.message.type === "raft.append").every((m) => m.afterPersist)).toBe(true);
+    // Once the term is durable the leader's appends go out in parallel with its own log write again.
+    c.stabilize();
+    c.propose("a", "x");
+    const later = c.batches.findLast((b) => b.from === "a" && b.unstableFrom !== null);
+    expect(later?.hardStateChanged).toBe(false);
+    expect(later?.messages.some((m) => m.message.type === "raft.append" && !m.afterPersist)).toBe(true);
+  });
+
   it("the leader counts itself towards commit only once its own log is durable", () => {
     const c = new Driver(["a", "b", "c"]);
     c.elect("a");
@@ -324,6 +408,59 @@ describe("ReadIndex (thesis §6.4)", () => {
     c.send("a", { type: "read", id: 1 });
     c.drop(() => true);
     expect(c.reads).toHaveLength(0);
+  });
+
+  it("an acknowledgement confirms a read round only if it answers a heartbeat this leader sent in this term", () => {
+    // The review's sequence: a leads term 1 far into its round counter; one of its heartbeats to b
+    // is delayed; a restarts (the counter starts again at 0) and wins term 2; the old heartbeat
+    // reaches b, whose refusal would echo the old round with b's new term. That refusal must not
+    // confirm a read of term 2: meanwhile b and c may have elected another leader and committed.
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    for (let i = 0; i < 40; i++) {
+      c.tick("a");
+      c.stabilize();
+    }
+    c.tick("a");
+    const delayed = c.queue.filter((e) => e.from === "a" && e.to === "b" && e.message.type === "raft.append");
+    expect(delayed.length).toBeGreaterThan(0);
+    c.drop(() => true);
+    c.restart("a");
+    // b and c stop hearing from the old leader for an election timeout; then a wins term 2.
+    for (const id of ["b", "c"]) c.tick(id, c.options.electionTicks);
+    c.drop(() => true);
+    c.elect("a");
+    c.tick("a");
+    c.stabilize();
+    expect(c.ctx("a").term).toBe(2);
+    c.queue.push(...delayed);
+    c.stabilize((e) => e.to === "b");
+    const staleReply = c.queue.filter((e) => e.from === "b" && e.to === "a");
+    expect(staleReply.map((e) => e.message.type)).toEqual(["raft.append.resp"]);
+    // a is cut off from here on; a read starts, then only the stale refusal arrives.
+    c.send("a", { type: "read", id: 11 });
+    c.drop(() => true);
+    c.queue.push(...staleReply);
+    c.stabilize();
+    expect(c.reads.filter((r) => r.id === 11)).toEqual([]);
+    // b is a correct peer: its refusal must not even look like an answer to a round of term 2.
+    expect(c.observations.filter((o) => o.observation.kind === "refused")).toEqual([]);
+  });
+
+  it("a leader serves a read only after a quorum acknowledged a heartbeat sent after the read arrived", () => {
+    const c = new Driver(["a", "b", "c"]);
+    c.elect("a");
+    c.tick("a");
+    // Acknowledgements of heartbeats sent before the read are in flight; they do not confirm it.
+    const earlier = c.queue.splice(0);
+    c.send("a", { type: "read", id: 12 });
+    const round = c.queue.splice(0);
+    c.queue.push(...earlier);
+    c.stabilize();
+    expect(c.reads.filter((r) => r.id === 12)).toEqual([]);
+    c.queue.push(...round);
+    c.stabilize();
+    expect(c.reads.filter((r) => r.id === 12)).toEqual([{ id: 12, ok: true, index: c.ctx("a").commitIndex }]);
   });
 
   it("a follower refuses reads and names the leader", () => {
