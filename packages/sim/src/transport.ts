@@ -13,12 +13,14 @@ import type {
  * A member's transport with every delivery reported before the member handles it, and every
  * exception the member throws while handling it reported too: the transport's own receive path
  * counts and logs handler failures and carries on, which would hide them from the simulation.
+ * `onSend`, when given, sees every message before it leaves.
  */
 export class ObservedTransport implements Transport {
   constructor(
     private readonly inner: Transport,
     private readonly onDeliver: (message: Inbound) => void,
     private readonly onHandlerError: (err: unknown) => void,
+    private readonly onSend: (type: MessageType, body: MessageMap[MessageType]) => void = () => {},
   ) {}
 
   get self(): NodeId {
@@ -38,10 +40,12 @@ export class ObservedTransport implements Transport {
   }
 
   broadcast<T extends MessageType>(type: T, body: MessageMap[T], headers?: Headers): void {
+    this.onSend(type, body);
     this.inner.broadcast(type, body, headers);
   }
 
   send<T extends MessageType>(to: NodeId, type: T, body: MessageMap[T], headers?: Headers): void {
+    this.onSend(type, body);
     this.inner.send(to, type, body, headers);
   }
 

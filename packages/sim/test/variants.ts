@@ -33,7 +33,7 @@ export const oldTermCommitMachine: RaftMachine = raftMachine.provide({
       return change;
     }),
     persistedAsLeader: rule<PersistedEvent>((d, e) => {
-      protocol.recordPersisted(d, "leader", e.index, e.term);
+      protocol.recordPersisted(d, "leader", e.index, e.term, e.durableTerm);
       commitByCounting(d);
     }),
   },

@@ -9,6 +9,7 @@ import {
   type ProtocolRun,
   type Violation,
 } from "../protocol.js";
+import { ObservedTransport } from "../transport.js";
 import { RaftInvariants } from "./invariants.js";
 
 export interface RaftAdapterOptions {
@@ -106,7 +107,13 @@ class RaftRun implements ProtocolRun {
       id,
       members: voters,
       join: !voters.includes(id),
-      transport: env.transport,
+      // The member's sends, seen by the invariants first; deliveries are observed by the simulation.
+      transport: new ObservedTransport(
+        env.transport,
+        () => {},
+        () => {},
+        (type, body) => invariants.sending(id, type, body),
+      ),
       storage: this.options.wrapStorage?.(observed) ?? observed,
       stateMachine: env.stateMachine,
       raft: { ...SIM_RAFT_OPTIONS, ...this.options.raft },

@@ -1,4 +1,4 @@
-import type { EntryKind, NodeId } from "@quorate/core";
+import type { EntryKind, MessageMap, MessageType, NodeId } from "@quorate/core";
 import type { LogEntry, RaftNode, RaftObservation } from "@quorate/raft";
 import type { HardState, RaftState, RaftWrite } from "@quorate/storage";
 import type { Violation } from "../protocol.js";
@@ -28,6 +28,13 @@ export type RaftInvariant =
    * majority of the one overlaps every majority of the other (thesis §4.1).
    */
   | "membership-overlap"
+  /**
+   * No message leaves a member carrying a term its disk does not hold yet (with the vote cast in
+   * it): a crash would bring it back in the older term, free to use the same term again.
+   */
+  | "durable-term-before-send"
+  /** A member refused a message that no correct peer can have sent: here every peer is correct. */
+  | "protocol-violation"
   /** A member's machine threw or its host stopped on an internal error. */
   | "member-failure";
 
@@ -110,7 +117,27 @@ export class RaftInvariants {
     this.#incarnations.delete(member);
   }
 
+  /** A message `member` is about to send: its term must already be durable there. */
+  sending(member: NodeId, type: MessageType, body: MessageMap[MessageType]): void {
+    if (!type.startsWith("raft.") || !("term" in body)) return;
+    // A pre-vote asks about (and its grant answers for) a term nobody has entered yet. A snapshot
+    // chunk's receipt is the host's flow control: it names the transfer by the chunk's term and
+    // promises nothing in it; the member's acknowledgement of the whole snapshot is a Raft
+    // message like any other.
+    if (("preVote" in body && body.preVote) || type === "raft.snapshot.resp") return;
+    const durableTerm = this.#durable.get(member)?.hardState.term ?? 0;
+    if (body.term > durableTerm) {
+      this.fail(
+        "durable-term-before-send",
+        `${member} sent ${type} of term ${body.term} while its disk holds term ${durableTerm}`,
+      );
+    }
+  }
+
   observed(member: NodeId, observation: RaftObservation): void {
+    if (observation.kind === "refused") {
+      this.fail("protocol-violation", `${member} refused a message from ${observation.from}: ${observation.reason}`);
+    }
     if (observation.kind === "role" && observation.role === "leader") this.#leader(member, observation.term);
     if (observation.kind === "vote" && observation.granted && !observation.preVote) {
       const key = `${observation.from}/${observation.term}`;
