@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { checkHistoryText } from "../dist/index.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const dataDir = path.resolve(repoRoot, "../shared/testdata/porcupine-kv");
+const dataDir = path.resolve(repoRoot, "packages/checker/test/fixtures/porcupine-kv");
 const files = ["c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad"];
 /** Porcupine (Go) on this machine, in ms. */
 const porcupineMs = { "c50-ok": 250, "c50-bad": 20 };

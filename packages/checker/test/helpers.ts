@@ -5,16 +5,13 @@ import { HistoryRecorder } from "../src/index.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
-/** CI checks the repository out next to a copy of shared/, so the data is always found relative to the repo. */
-export const porcupineDataDir = path.resolve(repoRoot, "../shared/testdata/porcupine-kv");
+/** Porcupine's key-value histories, copied into the repository (see fixtures/porcupine-kv/LICENSE). */
+export const porcupineDataDir = path.resolve(repoRoot, "packages/checker/test/fixtures/porcupine-kv");
 
 export function readPorcupineHistory(name: string): string {
   const file = path.join(porcupineDataDir, `${name}.txt`);
   if (!existsSync(file)) {
-    throw new Error(
-      `Porcupine test history missing: ${file}. The checker tests need shared/testdata/porcupine-kv ` +
-        "beside the repository checkout (../shared relative to the repo root).",
-    );
+    throw new Error(`Porcupine test history missing: ${file}`);
   }
   return readFileSync(file, "utf8");
 }
