@@ -3,6 +3,7 @@ import type {
   PaxosAccept,
   PaxosAcceptance,
   PaxosBallot,
+  PaxosHeartbeat,
   PaxosLearned,
   PaxosPrepare,
   PaxosRepeat,
@@ -148,6 +149,20 @@ export function handleAccept(d: AcceptorContext, from: NodeId, m: PaxosAccept): 
   d.out.send(null, "paxos.p2b", { ballot: m.ballot, slots, truncated: d.log.truncated }, true);
 }
 
+/**
+ * The active proposer's heartbeat, answered so that it can check it still has a phase-2
+ * quorum (its quorum check, Raft's CheckQuorum): an empty p2b while we would accept its
+ * ballot, a nack once we promised a higher one. Nothing changes here; the answer goes to the
+ * proposer alone.
+ */
+export function answerHeartbeat(d: AcceptorContext, from: NodeId, m: PaxosHeartbeat): void {
+  if (compareBallots(m.ballot, d.promised) < 0) {
+    nack(d, from, m.ballot);
+    return;
+  }
+  d.out.send(from, "paxos.p2b", { ballot: m.ballot, slots: [], truncated: d.log.truncated }, true);
+}
+
 /** A learner's catch-up: repeat the votes in a range. Replies wait for durability like votes. */
 export function handleRepeat(d: AcceptorContext, from: NodeId, m: PaxosRepeat): void {
   const start = Math.max(m.from, d.log.truncated + 1);
@@ -183,6 +198,9 @@ export function stepAcceptor(d: AcceptorContext, from: NodeId, message: PaxosMes
       return;
     case "paxos.p2a":
       if (d.topology.proposers.includes(from)) handleAccept(d, from, message.body);
+      return;
+    case "paxos.heartbeat":
+      if (d.topology.proposers.includes(from)) answerHeartbeat(d, from, message.body);
       return;
     case "paxos.repeat":
       if (d.topology.learners.includes(from)) handleRepeat(d, from, message.body);

@@ -38,6 +38,30 @@ describe("acceptor (Paxos.tla Phase1b/Phase2b)", () => {
     ]);
   });
 
+  it("an acceptor answers the active proposer's heartbeat: an empty p2b at or above its promise, a nack below", () => {
+    const a = acceptor();
+    a.send("p1", msg("paxos.p1a", { ballot: b(2, "p1"), fromSlot: 1 }));
+    const answered = a.send("p1", msg("paxos.heartbeat", { ballot: b(2, "p1"), nextSlot: 1 }));
+    expect(answered.messages).toEqual([
+      { to: "p1", type: "paxos.p2b", body: { ballot: b(2, "p1"), slots: [], truncated: 0 }, afterPersist: true },
+    ]);
+    expect(answered.promised).toBeNull();
+    expect(a.send("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1 })).messages[0]?.type).toBe(
+      "paxos.p2b",
+    );
+    // Answering changes nothing: the promise stays where p1a put it.
+    expect(a.promised()).toEqual(b(2, "p1"));
+    const stale = a.send("p2", msg("paxos.heartbeat", { ballot: b(1, "p2"), nextSlot: 1 }));
+    expect(stale.messages).toEqual([
+      expect.objectContaining({
+        to: "p2",
+        type: "paxos.nack",
+        body: expect.objectContaining({ promised: b(2, "p1") }),
+      }),
+    ]);
+    expect(a.send("l1", msg("paxos.heartbeat", { ballot: b(9, "l1"), nextSlot: 1 })).messages).toEqual([]);
+  });
+
   it("ballots compare by round, then proposer id", () => {
     const a = acceptor();
     a.send("p2", msg("paxos.p1a", { ballot: b(5, "p2"), fromSlot: 1 }));

@@ -1,4 +1,4 @@
-import { ErrorCode, isQuorateError, type PaxosAccept } from "@quorate/core";
+import { ErrorCode, isQuorateError, type PaxosAccept, type PaxosBallot } from "@quorate/core";
 import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
@@ -102,6 +102,52 @@ describe("proposer: leadership", () => {
     expect(p.ctx().leader).toBe("p2");
     expect(p.ctx().backoffTicks).toBeGreaterThan(0);
     expect(Object.keys(p.actor.getSnapshot().children)).toHaveLength(0);
+  });
+
+  it("an active proposer that hears no phase-2 quorum within an election timeout steps down", () => {
+    const p = proposer();
+    p.elect();
+    // An election timeout of silence from every acceptor: still active, heartbeating.
+    p.tick(options.leaderTimeoutTicks);
+    expect(p.mode()).toBe("active");
+    p.tick();
+    expect(p.mode()).toBe("passive");
+    expect(p.ctx().leader).toBeNull();
+    // Passive, it no longer heartbeats: the other proposers time out and campaign.
+    const heartbeats = p.sent.filter((m) => m.type === "paxos.heartbeat").length;
+    p.tick(2);
+    expect(p.sent.filter((m) => m.type === "paxos.heartbeat")).toHaveLength(heartbeats);
+  });
+
+  it("an active proposer that hears a phase-2 quorum answer at its ballot stays active", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    for (let i = 0; i < 5 * options.leaderTimeoutTicks; i++) {
+      p.tick();
+      // Empty p2b: the acceptors' answers to its heartbeats.
+      if (i % 3 === 0)
+        for (const a of ["a1", "a3"]) p.deliver(a, msg("paxos.p2b", { ballot, slots: [], truncated: 0 }));
+    }
+    expect(p.mode()).toBe("active");
+  });
+
+  it("answers from fewer than a phase-2 quorum, or at another ballot, do not keep it active", () => {
+    for (const answers of [
+      (ballot: PaxosBallot) => [["a1", ballot]] as const,
+      (ballot: PaxosBallot) =>
+        [
+          ["a1", ballot],
+          ["a2", b(ballot[0] - 1, "p2")],
+        ] as const,
+    ]) {
+      const p = proposer();
+      const ballot = p.elect();
+      for (let i = 0; i <= options.leaderTimeoutTicks; i++) {
+        for (const [a, at] of answers(ballot)) p.deliver(a, msg("paxos.p2b", { ballot: at, slots: [], truncated: 0 }));
+        p.tick();
+      }
+      expect(p.mode()).toBe("passive");
+    }
   });
 
   it("a heartbeat from a higher ballot makes the active proposer passive", () => {
