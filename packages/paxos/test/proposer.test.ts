@@ -2,7 +2,7 @@ import { ErrorCode, isQuorateError, type PaxosAccept, type PaxosBallot } from "@
 import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { NOOP, Proposer, ProposerSlots, proposerMachine, resolveTopology } from "../src/index.js";
+import { NOOP, Proposer, ProposerSlots, proposerMachine, proposerRules, resolveTopology } from "../src/index.js";
 import { ProposerOutbox } from "../src/outbox.js";
 import { b, command, handTimers, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 
@@ -150,6 +150,16 @@ describe("proposer: leadership", () => {
     }
   });
 
+  it("only acceptors count toward the quorum check, and a proposer that hears a quorum never steps down", () => {
+    const p = proposer();
+    p.elect();
+    const d = { ...p.ctx() };
+    expect(() => proposerRules.hearAcceptor(d, "l1")).toThrow(
+      /invariant violated: proposer p1 counted 'l1', not an acceptor/,
+    );
+    expect(() => proposerRules.stepDown(d)).toThrow(/invariant violated: proposer p1 stepped down while it hears/);
+  });
+
   it("a heartbeat from a higher ballot makes the active proposer passive", () => {
     const p = proposer();
     const ballot = p.elect();
@@ -235,14 +245,35 @@ describe("proposer: a new leader's phase 2", () => {
 });
 
 describe("proposer host", () => {
-  async function start(disk: MemoryDisk, schedule?: (f: () => void) => void) {
+  async function start(disk: MemoryDisk, schedule?: (f: () => void) => void, machine = proposerMachine) {
     const clock = handTimers();
     const transport = new RecordingTransport("p1");
     const storage = new MemoryRaftStorage(disk, schedule === undefined ? {} : { schedule });
-    const node = await Proposer.start({ id: "p1", topology, transport, storage, paxos: options, timers: clock.timers });
-    for (let i = 0; i < 100 && node.mode === "passive"; i++) clock.tick();
-    return { node, transport };
+    const node = await Proposer.start({
+      id: "p1",
+      topology,
+      transport,
+      storage,
+      paxos: options,
+      timers: clock.timers,
+      machine,
+    });
+    for (let i = 0; i < 100 && node.mode === "passive" && node.failure === null; i++) clock.tick();
+    return { node, transport, clock };
   }
+
+  it("a failed invariant stops the proposer with a clear error: it campaigns and heartbeats no more", async () => {
+    // A machine whose passive tick breaks a rule's invariant: stepping down with nothing to step down from.
+    const broken = proposerMachine.provide({
+      actions: { tickPassive: ({ context }) => proposerRules.stepDown(context) },
+    });
+    const { node, transport, clock } = await start(new MemoryDisk(), undefined, broken);
+    expect(isQuorateError(node.failure, ErrorCode.Invariant)).toBe(true);
+    expect(node.failure?.message).toMatch(/proposer p1 stepped down while it hears a phase-2 quorum/);
+    for (let i = 0; i < 20; i++) clock.tick();
+    transport.deliver("l1", "paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([1]) }] });
+    expect(transport.sent).toHaveLength(0);
+  });
 
   it("the round is durable before the p1a that carries it leaves, and a restart never reuses it", async () => {
     const disk = new MemoryDisk();
