@@ -1,11 +1,14 @@
-import type {
-  NodeId,
-  PaxosAccept,
-  PaxosAcceptance,
-  PaxosBallot,
-  PaxosLearned,
-  PaxosPrepare,
-  PaxosRepeat,
+import {
+  invariant,
+  type NodeId,
+  type PaxosAccept,
+  type PaxosAcceptance,
+  type PaxosBallot,
+  type PaxosHeartbeat,
+  type PaxosLearned,
+  type PaxosPrepare,
+  type PaxosRepeat,
+  type PaxosValue,
 } from "@quorate/core";
 import { compareBallots } from "@quorate/storage";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
@@ -23,6 +26,14 @@ export const VALUE_OVERHEAD_BYTES = 48;
 
 export function valueBytes(value: { data: Uint8Array }): number {
   return value.data.length + VALUE_OVERHEAD_BYTES;
+}
+
+export function sameValue(a: PaxosValue, b: PaxosValue): boolean {
+  return a.kind === b.kind && a.origin === b.origin && a.seq === b.seq && Buffer.compare(a.data, b.data) === 0;
+}
+
+function showBallot(ballot: PaxosBallot): string {
+  return `[${ballot[0]},${ballot[1]}]`;
 }
 
 /**
@@ -136,7 +147,14 @@ export function handleAccept(d: AcceptorContext, from: NodeId, m: PaxosAccept): 
     // Truncated slots are decided and checkpointed: nothing to vote on any more.
     if (slot <= d.log.truncated || slot < 1) continue;
     const existing = d.log.get(slot);
-    if (existing === undefined || compareBallots(existing.ballot, m.ballot) !== 0) {
+    if (existing !== undefined && compareBallots(existing.ballot, m.ballot) === 0) {
+      // A ballot's proposer sends one value per slot (its rounds are durable, never reused): a
+      // second value would mean two values could be chosen at one ballot.
+      invariant(
+        sameValue(existing.value, value),
+        `acceptor ${d.id} holds a vote for slot ${slot} at ${showBallot(m.ballot)} and was asked to record another value at that ballot`,
+      );
+    } else {
       const acceptance: PaxosAcceptance = { slot, ballot: m.ballot, value };
       d.log.set(acceptance);
       d.out.accepted.push(acceptance);
@@ -146,6 +164,20 @@ export function handleAccept(d: AcceptorContext, from: NodeId, m: PaxosAccept): 
   }
   // Broadcast, so learners count votes without waiting for the proposer.
   d.out.send(null, "paxos.p2b", { ballot: m.ballot, slots, truncated: d.log.truncated }, true);
+}
+
+/**
+ * The active proposer's heartbeat, answered so that it can check it still has a phase-2
+ * quorum (its quorum check, Raft's CheckQuorum): an empty p2b while we would accept its
+ * ballot, a nack once we promised a higher one. Nothing changes here; the answer goes to the
+ * proposer alone.
+ */
+export function answerHeartbeat(d: AcceptorContext, from: NodeId, m: PaxosHeartbeat): void {
+  if (compareBallots(m.ballot, d.promised) < 0) {
+    nack(d, from, m.ballot);
+    return;
+  }
+  d.out.send(from, "paxos.p2b", { ballot: m.ballot, slots: [], truncated: d.log.truncated }, true);
 }
 
 /** A learner's catch-up: repeat the votes in a range. Replies wait for durability like votes. */
@@ -183,6 +215,9 @@ export function stepAcceptor(d: AcceptorContext, from: NodeId, message: PaxosMes
       return;
     case "paxos.p2a":
       if (d.topology.proposers.includes(from)) handleAccept(d, from, message.body);
+      return;
+    case "paxos.heartbeat":
+      if (d.topology.proposers.includes(from)) answerHeartbeat(d, from, message.body);
       return;
     case "paxos.repeat":
       if (d.topology.learners.includes(from)) handleRepeat(d, from, message.body);

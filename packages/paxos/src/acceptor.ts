@@ -47,6 +47,7 @@ export class Acceptor extends DurableRoleHost {
     this.#actor = createActor(options.machine ?? acceptorMachine, {
       input: { ...roleInput(options, log, this.#out), promised },
     });
+    this.#actor.subscribe({ error: (err) => this.machineFailed(err) });
     this.#telemetry = new AcceptorTelemetry(options.transport, () => ({
       term: this.promised[0],
       applyLag: 0,
@@ -111,6 +112,7 @@ export class Acceptor extends DurableRoleHost {
     if (this.stopped) return;
     const consumer = this.#telemetry.received(message);
     this.#actor.send(messageEvent(message));
+    if (this.stopped) return;
     const taken = this.#out.take();
     this.#telemetry.handled(consumer, taken.messages);
     for (const observation of taken.observations) this.#options.observe?.(observation);

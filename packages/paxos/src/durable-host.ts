@@ -1,10 +1,10 @@
-import type { Headers, Logger, NodeId, OutboundMessage, Transport } from "@quorate/core";
+import { asError, type Headers, type Logger, type NodeId, type OutboundMessage, type Transport } from "@quorate/core";
 import { Courier } from "./courier.js";
 
 /**
  * What the acceptor and proposer hosts share: messages that wait for their own writes (a
  * Courier sends them), and the three ways they stop: on request once the write in flight is
- * done, at once as a crash, or by themselves when storage fails.
+ * done, at once as a crash, or by themselves when storage fails or their machine throws.
  */
 export abstract class DurableRoleHost {
   readonly id: NodeId;
@@ -23,12 +23,12 @@ export abstract class DurableRoleHost {
     this.courier = new Courier(
       transport,
       () => this.startWrite(),
-      (err) => this.#fail(err),
+      (err) => this.#fail("storage", err),
       (message) => this.sending(message),
     );
   }
 
-  /** Why the host stopped by itself (its storage failed), if it did. */
+  /** Why the host stopped by itself (its storage failed, or its machine threw), if it did. */
   get failure(): Error | null {
     return this.#failure;
   }
@@ -43,6 +43,14 @@ export abstract class DurableRoleHost {
   /** Halts at once, as a crash: the write in flight is left to the storage. */
   kill(): void {
     this.#halt();
+  }
+
+  /**
+   * The machine threw (a failed invariant): the host stops at once rather than carry on after
+   * half a step, and sends nothing that step queued.
+   */
+  protected machineFailed(err: unknown): void {
+    this.#fail("machine", asError(err));
   }
 
   protected get stopped(): boolean {
@@ -65,10 +73,10 @@ export abstract class DurableRoleHost {
     this.halted();
   }
 
-  #fail(err: Error): void {
+  #fail(what: "storage" | "machine", err: Error): void {
     if (this.#failure !== null) return;
     this.#failure = err;
-    this.logger.error(`${this.role} storage failed; stopping`, { member: this.id, error: err.message });
+    this.logger.error(`${this.role} ${what} failed; stopping`, { member: this.id, error: err.message });
     this.#halt();
   }
 }

@@ -3,7 +3,7 @@ export { Acceptor, type AcceptorOptions } from "./acceptor.js";
 export { type AcceptorEvent, type AcceptorInput, type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";
 /** The rules of every role, for simulators that build deliberately broken variants. */
 export * as acceptorRules from "./acceptor-protocol.js";
-export { type AcceptorContext, AcceptorLog } from "./acceptor-protocol.js";
+export { type AcceptorContext, AcceptorLog, sameValue } from "./acceptor-protocol.js";
 export { type CommanderEvent, type CommanderMachine, commanderMachine } from "./commander.js";
 export { Learner, type LearnerOptions } from "./learner.js";
 export { type LearnerEvent, type LearnerInput, type LearnerMachine, learnerMachine } from "./learner-machine.js";

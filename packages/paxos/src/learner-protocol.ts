@@ -1,18 +1,19 @@
-import type {
-  NodeId,
-  PaxosAccept,
-  PaxosAccepted,
-  PaxosBallot,
-  PaxosHeartbeat,
-  PaxosLearned,
-  PaxosRepeated,
-  PaxosRequest,
-  PaxosSnapshotChunk,
-  PaxosSnapshotRequest,
-  PaxosValue,
+import {
+  invariant,
+  type NodeId,
+  type PaxosAccept,
+  type PaxosAccepted,
+  type PaxosBallot,
+  type PaxosHeartbeat,
+  type PaxosLearned,
+  type PaxosRepeated,
+  type PaxosRequest,
+  type PaxosSnapshotChunk,
+  type PaxosSnapshotRequest,
+  type PaxosValue,
 } from "@quorate/core";
 import { compareBallots } from "@quorate/storage";
-import { valueBytes } from "./acceptor-protocol.js";
+import { sameValue, valueBytes } from "./acceptor-protocol.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";
 
@@ -90,12 +91,22 @@ export class LearnerLog {
       votes = { value: null, voters: new Set() };
       byBallot.set(key, votes);
     }
-    if (value !== null) votes.value = value;
+    if (value !== null) {
+      // One value per (slot, ballot): the proposer's p2a and every acceptor's vote at that
+      // ballot carry the same one, or votes for different values would be counted together.
+      invariant(
+        votes.value === null || sameValue(votes.value, value),
+        `learner saw two values for slot ${slot} at ballot [${ballot[0]},${ballot[1]}]`,
+      );
+      votes.value = value;
+    }
     if (voter !== null) votes.voters.add(voter);
     return votes.voters.size >= q2 ? votes.value : null;
   }
 
   choose(slot: number, value: PaxosValue): void {
+    // A slot is chosen once: its callers only learn open slots.
+    invariant(this.isOpen(slot), `learner chose slot ${slot} again (applied through ${this.applied})`);
     this.chosen.set(slot, value);
     this.#votes.delete(slot);
     if (slot > this.highestChosen) this.highestChosen = slot;

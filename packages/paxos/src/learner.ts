@@ -103,6 +103,8 @@ export class Learner implements ConsensusNode {
     this.#actor = createActor(options.machine ?? learnerMachine, {
       input: roleInput(options, log, this.#out),
     });
+    // A throwing rule (a failed invariant) stops the learner loudly, with nothing of that step applied.
+    this.#actor.subscribe({ error: (err) => this.#fail(asError(err)) });
     this.#telemetry = new LearnerTelemetry(options.transport, () => ({
       term: this.#context().leaderBallot[0],
       applyLag: this.#log.highestChosen - this.#log.applied,
@@ -244,6 +246,7 @@ export class Learner implements ConsensusNode {
   #event(event: LearnerEvent): void {
     if (this.#stopped) return;
     this.#actor.send(event);
+    if (this.#stopped) return;
     this.#drain();
   }
 

@@ -12,9 +12,11 @@ import {
   observeMode,
   type ProposerContext,
   type ProposerSlots,
+  phase2QuorumSilent,
   resetLeaderTimer,
   resign,
   startCampaign,
+  stepDown,
   stepProposer,
   tickActive,
   tickPassive,
@@ -117,6 +119,11 @@ export const proposerMachine = machineSetup
       tickActive: rule((d, _e, children) => tickActive(d, children)),
       resign: rule((d, _e, children) => resign(d, children)),
       enterPassive: rule((d) => observeMode(d, "passive")),
+      stepDown: rule((d) => stepDown(d)),
+    },
+    guards: {
+      /** The quorum check; a broken variant that never steps down replaces it with `() => false`. */
+      phase2QuorumSilent: ({ context }) => phase2QuorumSilent(context),
     },
   })
   .createMachine({
@@ -136,6 +143,8 @@ export const proposerMachine = machineSetup
         leaderTimeout: input.options.leaderTimeoutTicks,
         backoffTicks: 0,
         heartbeatElapsed: 0,
+        ticksSinceQuorumHeard: 0,
+        acceptorsHeard: {},
         prng: seedPrng(input.seed),
         nextSlot: 1,
         truncated: 0,
@@ -177,7 +186,8 @@ export const proposerMachine = machineSetup
       active: {
         exit: "resign",
         on: {
-          tick: { actions: "tickActive" },
+          // Checked before the tick counts, so silence steps it down on the tick after an election timeout.
+          tick: [{ guard: "phase2QuorumSilent", target: "passive", actions: "stepDown" }, { actions: "tickActive" }],
           message: { actions: "stepActive" },
           "commander.decided": { actions: "decided" },
           follow: { target: "passive" },

@@ -1,4 +1,5 @@
 import {
+  invariant,
   type NodeId,
   nextInt,
   type PaxosAccept,
@@ -21,7 +22,8 @@ import { type ScoutAdopted, type ScoutEvent, sameBallot } from "./scout.js";
  * The proposer (PMMC's Leader) as functions over a draft of its context. Passive, it watches
  * the active proposer's heartbeats and campaigns only when they stop; scouting, its Scout
  * child runs phase 1; active, it assigns slots to requests and runs phase 2 through Commander
- * children, without phase 1 for new slots. A nack with a higher ballot preempts it.
+ * children, without phase 1 for new slots. A nack with a higher ballot preempts it, and it
+ * steps down by itself when no phase-2 quorum of acceptors answers it for an election timeout.
  */
 
 export const NOOP: PaxosValue = Object.freeze({
@@ -135,6 +137,10 @@ export interface ProposerContext {
   /** Extra ticks to wait, grown on preemption and shrunk on adoption (AIMD). */
   backoffTicks: number;
   heartbeatElapsed: number;
+  /** Active: ticks since a phase-2 quorum of acceptors was last heard at our ballot. */
+  ticksSinceQuorumHeard: number;
+  /** Active: acceptors heard at our ballot since then; cleared once they form a phase-2 quorum. */
+  acceptorsHeard: Readonly<Record<NodeId, true>>;
   prng: number;
   nextSlot: number;
   /** Slots at or below this are decided and dropped by some acceptor. */
@@ -252,6 +258,9 @@ export function adopt(d: ProposerContext, e: ScoutAdopted, children: Children): 
   d.leader = d.id;
   d.leaderBallot = d.ballot;
   d.backoffTicks = Math.max(0, d.backoffTicks - d.options.leaderTimeoutTicks);
+  // A phase-1 quorum just promised: the quorum check starts from here.
+  d.ticksSinceQuorumHeard = 0;
+  d.acceptorsHeard = {};
   d.out.observe({
     kind: "adopted",
     proposer: d.id,
@@ -341,7 +350,41 @@ export function commanderDecided(d: ProposerContext, e: CommanderDecided, childr
   d.out.observe({ kind: "decided", proposer: d.id, ballot: d.ballot, slots });
 }
 
+/**
+ * An acceptor answered at our ballot (a p2b, an empty one for a heartbeat): it would still
+ * accept our proposals. Once a phase-2 quorum has answered, the quorum check starts over.
+ */
+export function hearAcceptor(d: ProposerContext, from: NodeId): void {
+  invariant(d.topology.acceptors.includes(from), `proposer ${d.id} counted '${from}', not an acceptor, for its quorum`);
+  if (d.acceptorsHeard[from]) return;
+  const heard = { ...d.acceptorsHeard, [from]: true as const };
+  if (Object.keys(heard).length < d.topology.q2) {
+    d.acceptorsHeard = heard;
+    return;
+  }
+  d.acceptorsHeard = {};
+  d.ticksSinceQuorumHeard = 0;
+}
+
+/**
+ * The active proposer's quorum check (Raft's CheckQuorum): no phase-2 quorum heard at our
+ * ballot for an election timeout. Cut off from the acceptors (a one-way partition lets our
+ * heartbeats out but nothing in), we would keep the other proposers passive while nothing
+ * can be chosen; stepping down stops our heartbeats, so one of them campaigns.
+ */
+export function phase2QuorumSilent(d: ProposerContext): boolean {
+  return d.ticksSinceQuorumHeard >= d.options.leaderTimeoutTicks;
+}
+
+/** Steps down after the quorum check failed: no leader known, a fresh timeout before campaigning. */
+export function stepDown(d: ProposerContext): void {
+  invariant(phase2QuorumSilent(d), `proposer ${d.id} stepped down while it hears a phase-2 quorum`);
+  d.leader = null;
+  resetLeaderTimer(d);
+}
+
 export function tickActive(d: ProposerContext, children: Children): void {
+  d.ticksSinceQuorumHeard++;
   d.heartbeatElapsed++;
   if (d.heartbeatElapsed >= d.options.heartbeatTicks) heartbeat(d);
   for (const id of d.slots.commanders()) children.send(id, { type: "tick" });
@@ -377,6 +420,7 @@ export function stepProposer(
       if (!d.topology.acceptors.includes(from)) return null;
       learnTruncation(d, message.body.truncated, mode === "active" ? children : undefined);
       if (mode !== "active" || compareBallots(message.body.ballot, d.ballot) !== 0) return null;
+      hearAcceptor(d, from);
       const commanders = new Set<string>();
       for (const slot of message.body.slots) {
         const commander = d.slots.get(slot)?.commander;

@@ -63,6 +63,7 @@ export class Proposer extends DurableRoleHost {
         seed: options.seed ?? options.id,
       },
     });
+    this.#actor.subscribe({ error: (err) => this.machineFailed(err) });
     this.#telemetry = new ProposerTelemetry(
       options.transport,
       () => ({
@@ -139,6 +140,7 @@ export class Proposer extends DurableRoleHost {
   #event(event: ProposerEvent): void {
     if (this.stopped) return;
     this.#actor.send(event);
+    if (this.stopped) return;
     this.#drain();
   }
 

@@ -1,7 +1,8 @@
+import { ErrorCode, isQuorateError } from "@quorate/core";
 import { MemoryAcceptorDisk, MemoryAcceptorStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { Acceptor, AcceptorLog, acceptorMachine } from "../src/index.js";
+import { Acceptor, type AcceptorContext, AcceptorLog, acceptorMachine, acceptorRules } from "../src/index.js";
 import { AcceptorOutbox } from "../src/outbox.js";
 import { b, command, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 
@@ -36,6 +37,30 @@ describe("acceptor (Paxos.tla Phase1b/Phase2b)", () => {
         body: expect.objectContaining({ promised: b(5, "p2") }),
       }),
     ]);
+  });
+
+  it("an acceptor answers the active proposer's heartbeat: an empty p2b at or above its promise, a nack below", () => {
+    const a = acceptor();
+    a.send("p1", msg("paxos.p1a", { ballot: b(2, "p1"), fromSlot: 1 }));
+    const answered = a.send("p1", msg("paxos.heartbeat", { ballot: b(2, "p1"), nextSlot: 1 }));
+    expect(answered.messages).toEqual([
+      { to: "p1", type: "paxos.p2b", body: { ballot: b(2, "p1"), slots: [], truncated: 0 }, afterPersist: true },
+    ]);
+    expect(answered.promised).toBeNull();
+    expect(a.send("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1 })).messages[0]?.type).toBe(
+      "paxos.p2b",
+    );
+    // Answering changes nothing: the promise stays where p1a put it.
+    expect(a.promised()).toEqual(b(2, "p1"));
+    const stale = a.send("p2", msg("paxos.heartbeat", { ballot: b(1, "p2"), nextSlot: 1 }));
+    expect(stale.messages).toEqual([
+      expect.objectContaining({
+        to: "p2",
+        type: "paxos.nack",
+        body: expect.objectContaining({ promised: b(2, "p1") }),
+      }),
+    ]);
+    expect(a.send("l1", msg("paxos.heartbeat", { ballot: b(9, "l1"), nextSlot: 1 })).messages).toEqual([]);
   });
 
   it("ballots compare by round, then proposer id", () => {
@@ -101,6 +126,26 @@ describe("acceptor (Paxos.tla Phase1b/Phase2b)", () => {
     expect(p2b.messages[0]?.body).toEqual({ ballot: b(1, "p1"), slots: [], truncated: 2 });
   });
 
+  it("an acceptor holding a vote at a ballot never records a different value at that ballot", () => {
+    const d: AcceptorContext = {
+      id: "a1",
+      topology,
+      options,
+      log: new AcceptorLog({ truncated: 0, accepted: [] }),
+      out: new AcceptorOutbox(),
+      promised: b(0, ""),
+      checkpoints: {},
+    };
+    const p2a = (value: string) => ({ ballot: b(1, "p1"), proposals: [{ slot: 1, value: command(value) }] });
+    acceptorRules.handleAccept(d, "p1", p2a("x"));
+    // The same value again is a retransmission; another one at that ballot is impossible.
+    acceptorRules.handleAccept(d, "p1", p2a("x"));
+    expect(() => acceptorRules.handleAccept(d, "p1", p2a("y"))).toThrow(
+      /invariant violated: acceptor a1 holds a vote for slot 1 at \[1,p1\] and was asked to record another value/,
+    );
+    expect(d.log.get(1)?.value).toEqual(command("x"));
+  });
+
   it("ignores messages of roles that are not in the topology", () => {
     const a = acceptor();
     expect(a.send("intruder", msg("paxos.p1a", { ballot: b(9, "intruder"), fromSlot: 1 })).messages).toHaveLength(0);
@@ -123,6 +168,26 @@ describe("acceptor host", () => {
     disk.flush();
     await new Promise((r) => setTimeout(r, 0));
     expect(transport.ofType("paxos.p1b")).toHaveLength(1);
+  });
+
+  it("a failed invariant stops the acceptor with a clear error, and the step that failed sends nothing", async () => {
+    const { disk, transport, node } = await hosted();
+    transport.deliver("p1", "paxos.p2a", { ballot: b(1, "p1"), proposals: [{ slot: 1, value: command("x") }] });
+    transport.deliver("p1", "paxos.p2a", {
+      ballot: b(1, "p1"),
+      proposals: [
+        { slot: 2, value: command("z") },
+        { slot: 1, value: command("y") },
+      ],
+    });
+    expect(isQuorateError(node.failure, ErrorCode.Invariant)).toBe(true);
+    expect(node.failure?.message).toMatch(/holds a vote for slot 1/);
+    disk.flush();
+    await new Promise((r) => setTimeout(r, 0));
+    // Neither the first p2b (its write never started) nor the failed step's p2b leaves, and it hears no more.
+    expect(transport.ofType("paxos.p2b")).toHaveLength(0);
+    transport.deliver("p2", "paxos.p1a", { ballot: b(2, "p2"), fromSlot: 1 });
+    expect(transport.sent).toHaveLength(0);
   });
 
   it("a vote is durable before p2b is sent, and survives a crash only once durable", async () => {

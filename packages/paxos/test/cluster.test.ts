@@ -99,6 +99,37 @@ describe("failures in the in-process cluster", () => {
     sameApplied(c);
   });
 
+  it("an active proposer that hears no acceptor (a one-way cut) steps down, and another takes over", async () => {
+    cluster = await new PaxosCluster(MEMBERS).start();
+    const c = cluster;
+    await c.waitFor(() => [...c.learners.values()].every((l) => l.leader() !== null), 10_000, "a leader");
+    const cutOff = c.activeProposer();
+    expect(cutOff).toBeDefined();
+    // Its heartbeats still reach everyone; nothing from an acceptor reaches it.
+    for (const acceptor of c.topology.acceptors) c.network.block(acceptor, cutOff?.id as string);
+    await c.waitFor(
+      () => c.activeProposer() !== undefined && c.activeProposer() !== cutOff,
+      10_000,
+      "another proposer takes over",
+    );
+    expect(cutOff?.mode).not.toBe("active");
+    const learners = [...c.learners.values()];
+    const done = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        for (let attempt = 0; attempt < 200; attempt++) {
+          try {
+            return await learners[i % 3]?.propose(put(`f${i}`, "6"));
+          } catch {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+        throw new Error("never applied");
+      }),
+    );
+    expect(done).toHaveLength(10);
+    sameApplied(c);
+  });
+
   it("progress continues with one acceptor down, and a restarted acceptor rejoins from its disk", async () => {
     cluster = await new PaxosCluster(MEMBERS).start();
     const c = cluster;

@@ -2,7 +2,7 @@ import { ErrorCode, encodeSessionCommand, isQuorateError, type PaxosValue, Sessi
 import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
-import { Learner } from "../src/index.js";
+import { Learner, LearnerLog } from "../src/index.js";
 import { b, handTimers, options, RecordingTransport, topology } from "./helpers.js";
 
 function put(key: string, value: string, seq = 0, origin = "l9"): PaxosValue {
@@ -38,6 +38,38 @@ async function learner() {
 }
 
 describe("learner", () => {
+  it("a learner's value for a (slot, ballot) never changes, and a slot is chosen once", () => {
+    const log = new LearnerLog({ applied: 0, checkpoint: null, firstSeq: 1 });
+    log.record(1, b(1, "p1"), null, put("k", "1"), 2);
+    log.record(1, b(2, "p2"), null, put("k", "2"), 2);
+    expect(() => log.record(1, b(1, "p1"), "a1", put("k", "2"), 2)).toThrow(
+      /invariant violated: learner saw two values for slot 1 at ballot \[1,p1\]/,
+    );
+    log.choose(1, put("k", "1"));
+    expect(() => log.choose(1, put("k", "1"))).toThrow(/invariant violated: learner chose slot 1 again/);
+  });
+
+  it("a failed invariant stops the learner with a clear error, and nothing of that step is applied", async () => {
+    const l = await learner();
+    l.transport.deliver("p1", "paxos.p2a", { ballot: b(1, "p1"), proposals: [{ slot: 1, value: put("k", "1") }] });
+    l.transport.deliver("a1", "paxos.p2b", { ballot: b(1, "p1"), slots: [1], truncated: 0 });
+    // a2 repeats slot 1 (choosing it), then reports another value at the same ballot for slot 2.
+    l.transport.deliver("p1", "paxos.p2a", { ballot: b(1, "p1"), proposals: [{ slot: 2, value: put("k", "2") }] });
+    l.transport.deliver("a2", "paxos.repeated", {
+      truncated: 0,
+      through: 2,
+      accepted: [
+        { slot: 1, ballot: b(1, "p1"), value: put("k", "1") },
+        { slot: 2, ballot: b(1, "p1"), value: put("k", "other") },
+      ],
+    });
+    expect(isQuorateError(l.node.failure, ErrorCode.Invariant)).toBe(true);
+    expect(l.node.failure?.message).toMatch(/two values for slot 2/);
+    expect(l.node.appliedIndex).toBe(0);
+    expect(l.store.read("k")).toBeNull();
+    await expect(l.node.propose(new Uint8Array([1]))).rejects.toSatisfy((err) => isQuorateError(err, ErrorCode.Closed));
+  });
+
   it("a value is chosen only once a phase-2 quorum voted for it at one ballot", async () => {
     const l = await learner();
     l.transport.deliver("p1", "paxos.p2a", { ballot: b(1, "p1"), proposals: [{ slot: 1, value: put("k", "1") }] });

@@ -1,8 +1,8 @@
-import { ErrorCode, isQuorateError, type PaxosAccept } from "@quorate/core";
+import { ErrorCode, isQuorateError, type PaxosAccept, type PaxosBallot } from "@quorate/core";
 import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { NOOP, Proposer, ProposerSlots, proposerMachine, resolveTopology } from "../src/index.js";
+import { NOOP, Proposer, ProposerSlots, proposerMachine, proposerRules, resolveTopology } from "../src/index.js";
 import { ProposerOutbox } from "../src/outbox.js";
 import { b, command, handTimers, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 
@@ -104,6 +104,62 @@ describe("proposer: leadership", () => {
     expect(Object.keys(p.actor.getSnapshot().children)).toHaveLength(0);
   });
 
+  it("an active proposer that hears no phase-2 quorum within an election timeout steps down", () => {
+    const p = proposer();
+    p.elect();
+    // An election timeout of silence from every acceptor: still active, heartbeating.
+    p.tick(options.leaderTimeoutTicks);
+    expect(p.mode()).toBe("active");
+    p.tick();
+    expect(p.mode()).toBe("passive");
+    expect(p.ctx().leader).toBeNull();
+    // Passive, it no longer heartbeats: the other proposers time out and campaign.
+    const heartbeats = p.sent.filter((m) => m.type === "paxos.heartbeat").length;
+    p.tick(2);
+    expect(p.sent.filter((m) => m.type === "paxos.heartbeat")).toHaveLength(heartbeats);
+  });
+
+  it("an active proposer that hears a phase-2 quorum answer at its ballot stays active", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    for (let i = 0; i < 5 * options.leaderTimeoutTicks; i++) {
+      p.tick();
+      // Empty p2b: the acceptors' answers to its heartbeats.
+      if (i % 3 === 0)
+        for (const a of ["a1", "a3"]) p.deliver(a, msg("paxos.p2b", { ballot, slots: [], truncated: 0 }));
+    }
+    expect(p.mode()).toBe("active");
+  });
+
+  it("answers from fewer than a phase-2 quorum, or at another ballot, do not keep it active", () => {
+    for (const answers of [
+      (ballot: PaxosBallot) => [["a1", ballot]] as const,
+      (ballot: PaxosBallot) =>
+        [
+          ["a1", ballot],
+          ["a2", b(ballot[0] - 1, "p2")],
+        ] as const,
+    ]) {
+      const p = proposer();
+      const ballot = p.elect();
+      for (let i = 0; i <= options.leaderTimeoutTicks; i++) {
+        for (const [a, at] of answers(ballot)) p.deliver(a, msg("paxos.p2b", { ballot: at, slots: [], truncated: 0 }));
+        p.tick();
+      }
+      expect(p.mode()).toBe("passive");
+    }
+  });
+
+  it("only acceptors count toward the quorum check, and a proposer that hears a quorum never steps down", () => {
+    const p = proposer();
+    p.elect();
+    const d = { ...p.ctx() };
+    expect(() => proposerRules.hearAcceptor(d, "l1")).toThrow(
+      /invariant violated: proposer p1 counted 'l1', not an acceptor/,
+    );
+    expect(() => proposerRules.stepDown(d)).toThrow(/invariant violated: proposer p1 stepped down while it hears/);
+  });
+
   it("a heartbeat from a higher ballot makes the active proposer passive", () => {
     const p = proposer();
     const ballot = p.elect();
@@ -189,14 +245,35 @@ describe("proposer: a new leader's phase 2", () => {
 });
 
 describe("proposer host", () => {
-  async function start(disk: MemoryDisk, schedule?: (f: () => void) => void) {
+  async function start(disk: MemoryDisk, schedule?: (f: () => void) => void, machine = proposerMachine) {
     const clock = handTimers();
     const transport = new RecordingTransport("p1");
     const storage = new MemoryRaftStorage(disk, schedule === undefined ? {} : { schedule });
-    const node = await Proposer.start({ id: "p1", topology, transport, storage, paxos: options, timers: clock.timers });
-    for (let i = 0; i < 100 && node.mode === "passive"; i++) clock.tick();
-    return { node, transport };
+    const node = await Proposer.start({
+      id: "p1",
+      topology,
+      transport,
+      storage,
+      paxos: options,
+      timers: clock.timers,
+      machine,
+    });
+    for (let i = 0; i < 100 && node.mode === "passive" && node.failure === null; i++) clock.tick();
+    return { node, transport, clock };
   }
+
+  it("a failed invariant stops the proposer with a clear error: it campaigns and heartbeats no more", async () => {
+    // A machine whose passive tick breaks a rule's invariant: stepping down with nothing to step down from.
+    const broken = proposerMachine.provide({
+      actions: { tickPassive: ({ context }) => proposerRules.stepDown(context) },
+    });
+    const { node, transport, clock } = await start(new MemoryDisk(), undefined, broken);
+    expect(isQuorateError(node.failure, ErrorCode.Invariant)).toBe(true);
+    expect(node.failure?.message).toMatch(/proposer p1 stepped down while it hears a phase-2 quorum/);
+    for (let i = 0; i < 20; i++) clock.tick();
+    transport.deliver("l1", "paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([1]) }] });
+    expect(transport.sent).toHaveLength(0);
+  });
 
   it("the round is durable before the p1a that carries it leaves, and a restart never reuses it", async () => {
     const disk = new MemoryDisk();

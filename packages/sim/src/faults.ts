@@ -10,6 +10,7 @@ export const FAULT_KINDS = [
   "partition",
   "asymmetric-partition",
   "leader-isolation",
+  "deaf-leader",
   "heal",
   "crash",
   "leader-crash",
@@ -21,7 +22,7 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Faults the nemesis draws at random; the others follow from these or from elections. */
 const INJECTED_KINDS = FAULT_KINDS.filter(
-  (kind) => kind !== "restart" && kind !== "leader-crash" && kind !== "leader-isolation",
+  (kind) => kind !== "restart" && kind !== "leader-crash" && kind !== "leader-isolation" && kind !== "deaf-leader",
 );
 
 export type FaultCounts = Record<FaultKind, number>;
@@ -69,6 +70,13 @@ export interface NemesisOptions {
    */
   readonly leaderIsolationChance: number;
   readonly leaderIsolationWithinMs: number;
+  /**
+   * Liveness mode: at the heal, the leader of the moment (or else the next one elected) stops
+   * hearing every other member for good, while they still hear it. A majority still talks both
+   * ways, so progress must follow: the deaf leader has to notice it hears no quorum and step
+   * down. Off unless set.
+   */
+  readonly deafLeaderAfterHeal?: boolean;
 }
 
 /**
@@ -110,6 +118,8 @@ export class Nemesis {
   readonly #slowDisks = new Map<NodeId, number>();
   #injected = 0;
   readonly #restarts = new Map<NodeId, ScheduledEvent>();
+  /** The heal found no leader to deafen: the next one elected is. */
+  #deafenNextLeader = false;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -148,10 +158,19 @@ export class Nemesis {
       this.#restarts.delete(member);
       if (!this.target.isUp(member)) this.#restart(member);
     }
+    if (this.options.deafLeaderAfterHeal === true) {
+      const leader = this.target.members.find((m) => this.target.isUp(m) && this.target.leads(m));
+      if (leader === undefined) this.#deafenNextLeader = true;
+      else this.#deafen(leader);
+    }
   }
 
   /** Called when a member becomes leader: sometimes its disk turns slow, sometimes it crashes right away. */
   leaderElected(member: NodeId): void {
+    if (this.#deafenNextLeader) {
+      this.#deafenNextLeader = false;
+      this.#deafen(member);
+    }
     if (!this.#active) return;
     if (this.prng.chance(this.options.leaderSlowDiskChance)) this.#slowDisk(member);
     if (this.prng.chance(this.options.leaderIsolationChance)) {
@@ -269,6 +288,13 @@ export class Nemesis {
         links.push([b, a]);
       }
     this.#addCut("leader-isolation", links, `[${side.join(",")}] | [${rest.join(",")}]`);
+  }
+
+  /** Cuts every link into `member`, never undone: it goes on sending, and hears nobody. */
+  #deafen(member: NodeId): void {
+    const others = this.target.members.filter((m) => m !== member);
+    for (const other of others) this.target.network.block(other, member);
+    this.#note("deaf-leader", `[${others.join(",")}] -x-> ${member} for good`);
   }
 
   #shuffled(): NodeId[] {

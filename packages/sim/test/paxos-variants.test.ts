@@ -7,11 +7,15 @@ import {
   type LearnerMachine,
   learnerMachine,
   learnerRules,
+  type ProposerMachine,
+  proposerMachine,
 } from "@quorate/paxos";
 import type { AcceptorStorage, RaftStorage } from "@quorate/storage";
 import { describe, expect, test } from "vitest";
 import {
+  DEFAULT_NEMESIS,
   formatFailure,
+  type NemesisOptions,
   type PaxosAdapterOptions,
   paxosAdapter,
   type SimulationMode,
@@ -110,6 +114,15 @@ const refuseRequestsMachine: LearnerMachine = learnerMachine.provide({
   },
 });
 
+/**
+ * (7) An active proposer that never steps down: its quorum check is switched off, so once it
+ * hears no acceptor it goes on heartbeating, the other proposers stay passive, and nothing is
+ * chosen again.
+ */
+const neverStepDownMachine: ProposerMachine = proposerMachine.provide({
+  guards: { phase2QuorumSilent: () => false },
+});
+
 const VARIANTS = {
   "forget-promise": { wrapAcceptorStorage: forgetPromiseOnRestart },
   "accept-below-promise": { acceptorMachine: acceptBelowPromiseMachine },
@@ -117,15 +130,26 @@ const VARIANTS = {
   "forget-round": { wrapProposerStorage: forgetRoundOnRestart },
   "learn-on-one-vote": { learnerMachine: learnOnOneVoteMachine },
   "refuse-requests": { learnerMachine: refuseRequestsMachine },
+  "never-step-down": { proposerMachine: neverStepDownMachine },
 } satisfies Record<string, PaxosAdapterOptions>;
 
 /** The net must catch each broken variant within this many seeds. */
 const MAX_SEEDS = 200;
 
+/**
+ * Liveness with the leader left deaf by the heal (it sends, it hears nobody): the one-way cut a
+ * proposer without a quorum check never recovers from, while a majority still talks both ways.
+ */
+const DEAF_LEADER_NEMESIS: NemesisOptions = { ...DEFAULT_NEMESIS, deafLeaderAfterHeal: true };
+
 /** Runs seeds from 1 until one fails; returns that run, or null if none did within MAX_SEEDS. */
-async function firstCaught(variant: keyof typeof VARIANTS, mode: SimulationMode): Promise<SimulationResult | null> {
+async function firstCaught(
+  variant: keyof typeof VARIANTS,
+  mode: SimulationMode,
+  nemesis: NemesisOptions = DEFAULT_NEMESIS,
+): Promise<SimulationResult | null> {
   for (let seed = 1; seed <= MAX_SEEDS; seed++) {
-    const result = await simulate({ seed, mode, protocol: paxosAdapter(VARIANTS[variant]) });
+    const result = await simulate({ seed, mode, nemesis, protocol: paxosAdapter(VARIANTS[variant]) });
     if (result.violation !== null) return result;
   }
   return null;
@@ -150,6 +174,20 @@ describe("broken variants of the Paxos roles are caught", () => {
       expect(result.violation?.kind, formatFailure(result)).toBe(caughtBy);
     }, 300_000);
   }
+
+  test(`never-step-down: caught by liveness within ${MAX_SEEDS} seeds once the leader turns deaf`, async () => {
+    const caught = await firstCaught("never-step-down", "liveness", DEAF_LEADER_NEMESIS);
+    expect(caught, `never-step-down was not caught in ${MAX_SEEDS} seeds`).not.toBeNull();
+    const result = caught as SimulationResult;
+    console.info(`never-step-down: caught at seed ${result.seed}: ${result.violation?.message}`);
+    expect(result.violation?.kind, formatFailure(result)).toBe("liveness");
+    expect(result.faults["deaf-leader"]).toBe(1);
+    // The real proposer steps down and the cluster recovers on the same seeds.
+    for (let seed = 1; seed <= result.seed; seed++) {
+      const real = await simulate({ seed, mode: "liveness", nemesis: DEAF_LEADER_NEMESIS, protocol: paxosAdapter() });
+      expect(real.violation, formatFailure(real)).toBeNull();
+    }
+  }, 300_000);
 
   test("a cluster that never commits a client write fails liveness mode", async () => {
     const result = await simulate({ seed: 1, mode: "liveness", protocol: paxosAdapter(VARIANTS["refuse-requests"]) });

@@ -1,5 +1,5 @@
 import { type NodeId, type PaxosAcceptance, type PaxosBallot, type PaxosValue, PaxosValueKind } from "@quorate/core";
-import type { Acceptor, PaxosObservation } from "@quorate/paxos";
+import { type Acceptor, type PaxosObservation, sameValue } from "@quorate/paxos";
 import { type AcceptorState, type AcceptorWrite, compareBallots, NO_BALLOT } from "@quorate/storage";
 import type { Violation } from "../protocol.js";
 
@@ -41,10 +41,6 @@ interface DurableAcceptor {
   promised: PaxosBallot;
   truncated: number;
   readonly accepted: Map<number, PaxosAcceptance>;
-}
-
-function sameValue(a: PaxosValue, b: PaxosValue): boolean {
-  return a.kind === b.kind && a.origin === b.origin && a.seq === b.seq && Buffer.compare(a.data, b.data) === 0;
 }
 
 function ballotKey(ballot: PaxosBallot): string {
