@@ -2,11 +2,13 @@
 # Builds a NATS server image from Debian's nats-server binary, for machines that cannot reach
 # Docker Hub. The image has no shell: just the binary, the libc it links and the loader.
 # Usage: deploy/nats-local/build.sh [tag]   (default tag: quorate/nats-local:latest)
+# The binary is $QUORATE_NATS_SERVER when set (deploy/nats-local/fetch-nats-server.sh prints one
+# of nats-server 2.10), else the nats-server on PATH.
 set -euo pipefail
 tag="${1:-quorate/nats-local:latest}"
-bin="$(command -v nats-server || true)"
+bin="${QUORATE_NATS_SERVER:-$(command -v nats-server || true)}"
 if [ -z "$bin" ]; then
-  echo "nats-server is not installed (apt-get install -y nats-server)" >&2
+  echo "no nats-server: set QUORATE_NATS_SERVER (deploy/nats-local/fetch-nats-server.sh) or apt-get install -y nats-server" >&2
   exit 1
 fi
 ctx="$(mktemp -d)"

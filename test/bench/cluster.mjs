@@ -35,11 +35,27 @@ function track(child) {
   return child;
 }
 
+/**
+ * The nats-server binary benchmarks run: $QUORATE_NATS_SERVER, else Debian 13's 2.10 that
+ * deploy/nats-local/fetch-nats-server.sh keeps in a cache (it fetches it the first time), else
+ * the one on PATH (Debian 12's 2.9, without `sync_interval: always`).
+ */
+export const NATS_SERVER = (() => {
+  if (process.env.QUORATE_NATS_SERVER) return process.env.QUORATE_NATS_SERVER;
+  try {
+    const script = resolve(import.meta.dirname, "../../deploy/nats-local/fetch-nats-server.sh");
+    return execFileSync(script, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    process.stderr.write("could not fetch nats-server 2.10; using the nats-server on PATH\n");
+    return "nats-server";
+  }
+})();
+
 /** One nats-server on a free loopback port, ready for connections; `version` is what it reports. */
 export async function startNatsServer() {
   const port = await freePort();
   const child = track(
-    spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] }),
+    spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] }),
   );
   let stderr = "";
   child.stderr.on("data", (chunk) => {
@@ -88,7 +104,7 @@ export async function startNatsCluster(size, { jetstream = false, syncAlways = f
   const servers = ports.map((port, i) =>
     track(
       spawn(
-        "nats-server",
+        NATS_SERVER,
         [
           "-a",
           "127.0.0.1",
@@ -334,7 +350,7 @@ export async function natsRequests(urls, { count, bytes, replyBytes, warmup = 0 
 
 /** What a run's numbers depend on: versions, the machine, the time. */
 export function benchInfo() {
-  const nats = execFileSync("nats-server", ["--version"], { encoding: "utf8" }).trim();
+  const nats = execFileSync(NATS_SERVER, ["--version"], { encoding: "utf8" }).trim();
   const cpu = cpus();
   return {
     node: process.version,
