@@ -174,6 +174,13 @@ export type PaxosBallot = readonly [round: number, proposer: string];
 export const paxosBallot: Validator<PaxosBallot> = (v): v is PaxosBallot =>
   Array.isArray(v) && v.length === 2 && uint(v[0]) && (v[1] === "" || isValidToken(v[1]));
 
+/**
+ * A ballot a proposer runs a round at: never [0, ""], which no proposer owns. Phase 1 and 2
+ * messages, votes and heartbeats carry one; a frame naming the ballot below all is refused, so
+ * no acceptor votes and no learner counts a value at a ballot nobody proposed at.
+ */
+const proposerBallot: Validator<PaxosBallot> = (v): v is PaxosBallot => paxosBallot(v) && v[0] >= 1 && v[1] !== "";
+
 /** What a Paxos slot can hold. */
 export const PaxosValueKind = {
   /** A command for the state machine. */
@@ -192,18 +199,18 @@ export const paxosValue = object({ kind: paxosValueKind, data: bytes, origin: st
 export type PaxosValue = Infer<typeof paxosValue>;
 
 /** An acceptor's vote: it accepted `value` in `slot` at `ballot`. */
-export const paxosAcceptance = object({ slot: uint, ballot: paxosBallot, value: paxosValue });
+export const paxosAcceptance = object({ slot: uint, ballot: proposerBallot, value: paxosValue });
 export type PaxosAcceptance = Infer<typeof paxosAcceptance>;
 
 export const paxosPrepare = object({
-  ballot: paxosBallot,
+  ballot: proposerBallot,
   /** Report accepted values from this slot on: a long p1b arrives in pages, each asked for separately. */
   fromSlot: uint,
 });
 export type PaxosPrepare = Infer<typeof paxosPrepare>;
 
 export const paxosPromise = object({
-  ballot: paxosBallot,
+  ballot: proposerBallot,
   /** Slots at or below this were dropped after learners checkpointed them: decided, never proposed again. */
   truncated: uint,
   accepted: arrayOf(paxosAcceptance, 65536),
@@ -213,20 +220,20 @@ export const paxosPromise = object({
 export type PaxosPromise = Infer<typeof paxosPromise>;
 
 export const paxosAccept = object({
-  ballot: paxosBallot,
+  ballot: proposerBallot,
   proposals: arrayOf(object({ slot: uint, value: paxosValue }), 65536),
 });
 export type PaxosAccept = Infer<typeof paxosAccept>;
 
-export const paxosAccepted = object({ ballot: paxosBallot, slots: arrayOf(uint, 65536), truncated: uint });
+export const paxosAccepted = object({ ballot: proposerBallot, slots: arrayOf(uint, 65536), truncated: uint });
 export type PaxosAccepted = Infer<typeof paxosAccepted>;
 
 /** An acceptor refused `ballot` because it promised `promised`, a higher one. */
-export const paxosNack = object({ ballot: paxosBallot, promised: paxosBallot, truncated: uint });
+export const paxosNack = object({ ballot: proposerBallot, promised: proposerBallot, truncated: uint });
 export type PaxosNack = Infer<typeof paxosNack>;
 
 /** The active proposer is alive; passive proposers stay passive while they hear it. */
-export const paxosHeartbeat = object({ ballot: paxosBallot, nextSlot: uint });
+export const paxosHeartbeat = object({ ballot: proposerBallot, nextSlot: uint });
 export type PaxosHeartbeat = Infer<typeof paxosHeartbeat>;
 
 /** A learner asks the active proposer to propose commands and read markers. */

@@ -90,9 +90,9 @@ function uintValue(prng: Prng, absurd: boolean): number {
   return prng.chance(0.8) ? prng.int(0, 8) : prng.int(0, 1000);
 }
 
+/** A ballot a proposer can run a round at: round 1 or more, a named proposer (never [0, ""]). */
 function ballot(prng: Prng, target: FuzzTarget, absurd: boolean): PaxosBallot {
-  if (prng.chance(0.05)) return [0, ""];
-  return [uintValue(prng, absurd), prng.pick([target.fuzzer, ...target.members])];
+  return [Math.max(1, uintValue(prng, absurd)), prng.pick([target.fuzzer, ...target.members])];
 }
 
 function paxosValue(prng: Prng, target: FuzzTarget, absurd: boolean): PaxosValue {
@@ -364,6 +364,18 @@ const MUTATIONS: readonly Mutation[] = [
     },
   },
   {
+    // [0, ""] is the ballot below all, which no proposer owns: a vote or a value at it is refused.
+    how: "null-ballot",
+    weight: 1,
+    make: (prng, target, type) => {
+      const envelope = validEnvelope(prng, target, type);
+      const body = envelope[5] as Record<string, unknown>;
+      if (!("ballot" in body)) return { data: packValue(envelope), expect: "decode" };
+      body.ballot = [0, ""];
+      return { data: packValue(envelope), expect: "invalid" };
+    },
+  },
+  {
     how: "bad-number",
     weight: 6,
     make: (prng, target, type) => {
@@ -548,15 +560,17 @@ interface Hostile {
 const HOSTILE: readonly Hostile[] = [
   {
     // A member's stale message replayed late (legal input: networks delay and duplicate): Raft
-    // messages of term 0, below every elected term, and Paxos phase 1 and 2 at the lowest ballot.
+    // messages of term 0, below every elected term, and Paxos prepares at the lowest ballot a
+    // proposer runs. (A phase-2 message invented at an old ballot would not be a replay: it could
+    // carry a second value at one ballot, which no correct proposer sends.)
     how: "stale-from-member",
     weight: 2,
     make: (prng, target) => {
       const raft = target.types.filter((t) => t.startsWith("raft."));
-      const type = raft.length > 0 ? prng.pick(raft) : prng.pick(["paxos.p1a", "paxos.p2a"] as const);
+      const type = raft.length > 0 ? prng.pick(raft) : "paxos.p1a";
       const body = validBody(prng, target, type, true) as Record<string, unknown>;
       if (raft.length > 0) body.term = 0;
-      else body.ballot = [0, ""];
+      else body.ballot = [1, prng.pick(target.members.filter((m) => m.includes("proposer")))];
       const senders = raft.length > 0 ? target.members : target.members.filter((m) => m.includes("proposer"));
       return { type, sender: prng.pick(senders.length > 0 ? senders : target.members), body };
     },
