@@ -1,0 +1,217 @@
+/**
+ * The leader: its no-op, heartbeats, CheckQuorum, acknowledgements, commit (Figure 8) and proposals.
+ */
+import { type AppendResponse, EntryKind, invariant, type NodeId } from "@quorate/core";
+import type { Role } from "../outbox.js";
+import { appendAndBroadcast, broadcastHeartbeat, sendAppend, sendTimeoutNow } from "./append.js";
+import { heartbeatsPerElection, type RaftContext, type RoleChange, setCommitIndex } from "./context.js";
+import { becomeFollower } from "./follower.js";
+import { canSend, type Progress, setProgress, trackReplicas } from "./progress.js";
+import { peerVoters, quorum, quorumMatch, replicas, selfVote } from "./quorum.js";
+import { confirmReads, extendLease, startWaitingReads } from "./read.js";
+import { stepDownIfRemoved } from "./transfer.js";
+
+/** Election timeouts a silent snapshot transfer may last before the leader starts it again. */
+export const SNAPSHOT_STALL_ELECTIONS = 10;
+
+export function becomeLeader(d: RaftContext): void {
+  d.leader = d.id;
+  d.votes = {};
+  d.transferee = null;
+  d.transferElapsed = 0;
+  d.heartbeatElapsed = 0;
+  d.electionElapsed = 0;
+  d.recentActive = {};
+  d.ackedSeq = {};
+  d.pendingReads = [];
+  d.leaderTicks = 0;
+  d.leaseRound = null;
+  d.leaseExpires = 0;
+  d.timeoutNowSent = false;
+  d.progress = {};
+  trackReplicas(d);
+  // §5.4.2 / §8: a no-op of the new term lets earlier entries commit, and lets ReadIndex start.
+  appendAndBroadcast(d, [{ term: d.term, kind: EntryKind.Noop, data: new Uint8Array(0) }]);
+}
+
+export function tickLeader(d: RaftContext): RoleChange | null {
+  d.electionElapsed++;
+  d.heartbeatElapsed++;
+  d.leaderTicks++;
+  if (d.transferee !== null && ++d.transferElapsed >= d.options.electionTicks) {
+    // The target did not take over within an election timeout: resume as leader (etcd does the same).
+    d.out.observe({ kind: "transfer", to: d.transferee, status: "aborted" });
+    d.transferee = null;
+  }
+  if (d.electionElapsed >= d.options.electionTicks) {
+    d.electionElapsed = 0;
+    if (d.options.checkQuorum) {
+      const active = selfVote(d) + peerVoters(d).filter((p) => d.recentActive[p] === true).length;
+      d.recentActive = {};
+      if (active < quorum(d)) {
+        d.out.observe({ kind: "step-down", term: d.term, reason: "check-quorum" });
+        becomeFollower(d, d.term, null);
+        return { type: "become.follower" };
+      }
+    }
+  }
+  if (d.heartbeatElapsed >= d.options.heartbeatTicks) {
+    d.heartbeatElapsed = 0;
+    broadcastHeartbeat(d);
+    if (d.options.leaseReads && d.leaseRound === null && !d.timeoutNowSent) {
+      d.leaseRound = { seq: d.seq, tick: d.leaderTicks };
+    }
+    for (const peer of replicas(d)) {
+      const pr = d.progress[peer] as Progress;
+      if (pr.state === "probe") {
+        // One probe per heartbeat, as etcd does: a lost probe is retried here.
+        setProgress(d, peer, { probeSent: false });
+        sendAppend(d, peer);
+      } else if (pr.state === "snapshot") {
+        // The host streams and resumes the snapshot; only a transfer silent for long starts over.
+        const stalled = pr.stalledHeartbeats + 1;
+        if (stalled >= SNAPSHOT_STALL_ELECTIONS * heartbeatsPerElection(d)) {
+          setProgress(d, peer, { state: "probe", probeSent: false, stalledHeartbeats: 0 });
+          sendAppend(d, peer);
+        } else {
+          setProgress(d, peer, { stalledHeartbeats: stalled });
+        }
+      } else if (pr.inflight.length > 0) {
+        const stalled = pr.stalledHeartbeats + 1;
+        if (stalled >= heartbeatsPerElection(d)) {
+          setProgress(d, peer, {
+            state: "probe",
+            next: pr.match + 1,
+            probeSent: false,
+            inflight: [],
+            stalledHeartbeats: 0,
+          });
+          sendAppend(d, peer);
+        } else {
+          setProgress(d, peer, { stalledHeartbeats: stalled });
+        }
+      }
+    }
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns
+
+export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): RoleChange | null {
+  const pr = d.progress[from];
+  if (pr === undefined) return null;
+  // The response has our term (step drops older ones), so it answers a message of this leader in
+  // this term: it cannot acknowledge a round not yet sent, nor an index not yet appended. A peer
+  // claiming either breaks the protocol; it is refused and reported, never believed.
+  if (m.seq > d.seq || (m.success && m.index > d.log.lastIndex)) {
+    d.out.observe({ kind: "refused", from, reason: `answers round ${m.seq}/index ${m.index} never sent` });
+    return null;
+  }
+  d.recentActive = d.recentActive[from] ? d.recentActive : { ...d.recentActive, [from]: true };
+  if ((d.ackedSeq[from] ?? 0) < m.seq) {
+    d.ackedSeq = { ...d.ackedSeq, [from]: m.seq };
+    confirmReads(d);
+    extendLease(d);
+  }
+  let change: RoleChange | null = null;
+  if (m.success) {
+    const advanced = m.index > pr.match;
+    const match = Math.max(pr.match, m.index);
+    const inflight = pr.inflight.filter((f) => f.index > m.index);
+    // A probe that matched, or an installed snapshot (the follower acknowledges its index), starts the pipeline.
+    if (pr.state === "probe" || (pr.state === "snapshot" && match >= pr.pendingSnapshot)) {
+      setProgress(d, from, {
+        state: "replicate",
+        match,
+        next: match + 1,
+        probeSent: false,
+        inflight: [],
+        stalledHeartbeats: 0,
+      });
+    } else {
+      setProgress(d, from, {
+        match,
+        next: Math.max(pr.next, match + 1),
+        inflight,
+        stalledHeartbeats: advanced ? 0 : pr.stalledHeartbeats,
+      });
+    }
+    if (advanced) {
+      d.out.observe({ kind: "ack", from, index: match });
+      change = maybeCommit(d);
+      if (change !== null) return change;
+    }
+    if (d.transferee === from && match === d.log.lastIndex) {
+      sendTimeoutNow(d, from);
+    }
+    while (canSend(d, d.progress[from] as Progress) && (d.progress[from] as Progress).next <= d.log.lastIndex) {
+      sendAppend(d, from);
+    }
+    return null;
+  }
+  // A rejection matters only if it refers to what we sent this follower; others are stale.
+  if (pr.state === "snapshot") return null;
+  const relevant = pr.state === "replicate" ? m.index > pr.match && m.index < pr.next : m.index === pr.next - 1;
+  if (!relevant) return null;
+  let hint = m.conflictIndex;
+  if (m.conflictTerm > 0) hint = d.log.findConflictByTerm(m.conflictIndex, m.conflictTerm);
+  const next = Math.max(pr.match + 1, Math.min(hint + 1, m.lastIndex + 1, m.index));
+  setProgress(d, from, { state: "probe", next, probeSent: false, inflight: [], stalledHeartbeats: 0 });
+  sendAppend(d, from);
+  return null;
+}
+
+export function maybeCommit(d: RaftContext): RoleChange | null {
+  const n = quorumMatch(d);
+  // Figure 8: only entries of the current term commit by counting replicas.
+  if (n > d.commitIndex && d.log.term(n) === d.term) {
+    setCommitIndex(d, n);
+    d.out.observe({ kind: "commit", index: n, term: d.term });
+    startWaitingReads(d);
+    return stepDownIfRemoved(d);
+  }
+  return null;
+}
+
+export function recordPersisted(
+  d: RaftContext,
+  role: Role,
+  index: number,
+  term: number,
+  durableTerm: number,
+): RoleChange | null {
+  invariant(durableTerm <= d.term, `durable term ${durableTerm} above the current term ${d.term}`);
+  d.durableTerm = Math.max(d.durableTerm, durableTerm);
+  if (d.log.term(index) !== term || index <= d.persistedIndex) return null;
+  invariant(index <= d.log.lastIndex, `persisted index ${index} beyond the last log index ${d.log.lastIndex}`);
+  d.persistedIndex = index;
+  return role === "leader" ? maybeCommit(d) : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proposals and ReadIndex
+
+export function propose(d: RaftContext, id: number, commands: readonly Uint8Array[]): void {
+  if (d.transferee !== null) {
+    // Proposals pause while leadership moves; the caller retries with the new leader.
+    d.out.proposals.push({ id, ok: false, reason: "transferring", leader: d.transferee });
+    return;
+  }
+  const uncommitted = d.log.lastIndex - d.commitIndex;
+  if (uncommitted + commands.length > d.options.maxUncommittedEntries) {
+    d.out.proposals.push({ id, ok: false, reason: "busy", leader: d.id });
+    return;
+  }
+  const firstIndex = d.log.lastIndex + 1;
+  appendAndBroadcast(
+    d,
+    commands.map((data) => ({ term: d.term, kind: EntryKind.Command, data })),
+  );
+  d.out.proposals.push({ id, ok: true, firstIndex, term: d.term });
+}
+
+export function rejectProposal(d: RaftContext, id: number): void {
+  d.out.proposals.push({ id, ok: false, reason: "not-leader", leader: d.leader });
+}

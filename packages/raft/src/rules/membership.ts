@@ -1,0 +1,66 @@
+/**
+ * Membership changes one server at a time (thesis §4.1).
+ */
+import { EntryKind } from "@quorate/core";
+import { applyChange, type ClusterConfig, encodeConfig, type MembershipChange } from "../config.js";
+import type { LogEntry } from "../log.js";
+import { appendAndBroadcast } from "./append.js";
+import type { RaftContext } from "./context.js";
+
+/**
+ * Appends a configuration entry for `change`. It takes effect as soon as it is in the log; the
+ * next change waits until it commits. A leader also waits until it has committed an entry of its
+ * own term: otherwise a change it appends could overlap a change of an earlier leader that it
+ * never saw committed, and two disjoint majorities could elect two leaders (Ongaro, raft-dev 2015).
+ */
+export function reconfigure(d: RaftContext, id: number, change: MembershipChange): void {
+  const reject = (reason: "in-progress" | "invalid" | "not-caught-up", message: string) =>
+    d.out.changes.push({ id, ok: false, reason, message, leader: d.id });
+  if (d.transferee !== null) {
+    reject("in-progress", `leadership is moving to ${d.transferee}; retry with the new leader`);
+    return;
+  }
+  if (d.log.term(d.commitIndex) !== d.term) {
+    reject("in-progress", "the leader has not yet committed an entry of its term; retry shortly");
+    return;
+  }
+  const current = d.log.config;
+  if (current.index > d.commitIndex) {
+    reject("in-progress", `the membership change at index ${current.index} is not committed yet; one change at a time`);
+    return;
+  }
+  const next = applyChange(current, change);
+  if (typeof next === "string") {
+    reject("invalid", next);
+    return;
+  }
+  if (change.type === "promote") {
+    // A voter that is far behind would stall commits until it caught up (thesis §4.2.1).
+    const pr = d.progress[change.member];
+    const lag = d.log.lastIndex - (pr?.match ?? 0);
+    if (pr === undefined || pr.state !== "replicate" || lag > d.options.maxPromotionLag) {
+      reject("not-caught-up", `learner '${change.member}' trails the log by ${lag} entries; retry once it caught up`);
+      return;
+    }
+  }
+  const index = d.log.lastIndex + 1;
+  appendAndBroadcast(d, [configEntry(d.term, next)]);
+  d.out.changes.push({ id, ok: true, index, term: d.term, config: next });
+}
+
+export function configEntry(term: number, config: ClusterConfig): LogEntry {
+  return { term, kind: EntryKind.Config, data: encodeConfig(config) };
+}
+
+export function rejectChange(d: RaftContext, id: number): void {
+  d.out.changes.push({
+    id,
+    ok: false,
+    reason: "not-leader",
+    message: "only the leader changes the membership",
+    leader: d.leader,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots (§7)

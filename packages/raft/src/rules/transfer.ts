@@ -1,0 +1,48 @@
+/**
+ * Leadership transfer (thesis §3.10), and a removed leader handing over (§4.2.2).
+ */
+import type { NodeId } from "@quorate/core";
+import { sendAppend, sendTimeoutNow } from "./append.js";
+import type { RaftContext, RoleChange } from "./context.js";
+import { becomeFollower } from "./follower.js";
+import type { Progress } from "./progress.js";
+import { isVoter, mostCaughtUp, peerVoters } from "./quorum.js";
+
+/** Starts moving leadership to `to`, or to the most up-to-date follower when `to` is null. */
+export function startTransfer(d: RaftContext, to: NodeId | null): void {
+  const target = to ?? mostCaughtUp(d, peerVoters(d));
+  if (target === null || target === d.id || !isVoter(d, target)) {
+    d.out.observe({ kind: "transfer", to: target, status: "rejected" });
+    return;
+  }
+  d.transferee = target;
+  d.transferElapsed = 0;
+  d.out.observe({ kind: "transfer", to: target, status: "started" });
+  const pr = d.progress[target] as Progress;
+  // Bring the target up to date first; TimeoutNow goes out once its log matches ours.
+  if (pr.match === d.log.lastIndex) sendTimeoutNow(d, target);
+  else sendAppend(d, target);
+}
+
+export function rejectTransfer(d: RaftContext): void {
+  d.out.observe({ kind: "transfer", to: null, status: "rejected" });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Membership (thesis §4.1: one server at a time)
+
+/**
+ * A leader that committed its own removal stops leading (thesis §4.2.2) and, so the cluster
+ * does not wait out an election timeout, asks the most up-to-date voter to campaign at once.
+ */
+export function stepDownIfRemoved(d: RaftContext): RoleChange | null {
+  const config = d.log.config;
+  if (config.index > d.commitIndex || config.voters.includes(d.id)) return null;
+  const successor = mostCaughtUp(d, config.voters);
+  if (successor !== null && d.progress[successor]?.match === d.log.lastIndex) {
+    sendTimeoutNow(d, successor);
+  }
+  d.out.observe({ kind: "step-down", term: d.term, reason: "removed" });
+  becomeFollower(d, d.term, null);
+  return { type: "become.follower" };
+}
