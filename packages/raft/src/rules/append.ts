@@ -5,7 +5,7 @@
 import { type AppendEntries, type NodeId, packEntries } from "@quorate/core";
 import { entryBytes, type LogEntry } from "../log.js";
 import { type RaftContext, send } from "./context.js";
-import { canSend, type Progress, setProgress, trackReplicas } from "./progress.js";
+import { canSend, type Progress, sent, setProgress, snapshotting, trackReplicas } from "./progress.js";
 import { replicas } from "./quorum.js";
 
 /** Appends entries of the current term and sends them to everyone in one broadcast per chunk. */
@@ -55,10 +55,7 @@ export function broadcastAppend(d: RaftContext, prev: number, entries: readonly 
   });
   if (streaming.length === peers.length) send(d, null, "raft.append", body, false);
   else for (const peer of streaming) send(d, peer, "raft.append", body, false);
-  for (const peer of streaming) {
-    const pr = d.progress[peer] as Progress;
-    setProgress(d, peer, { next: last + 1, inflight: [...pr.inflight, { index: last, bytes }] });
-  }
+  for (const peer of streaming) setProgress(d, peer, sent(d.progress[peer] as Progress, last, entries.length, bytes));
   for (const peer of peers) if ((d.progress[peer] as Progress).state === "probe") sendAppend(d, peer);
 }
 
@@ -74,12 +71,7 @@ export function sendAppend(d: RaftContext, peer: NodeId): void {
   const prevTerm = d.log.term(prev);
   if (prevTerm === undefined) {
     // What the follower needs next was compacted away: it gets the snapshot instead (§7).
-    setProgress(d, peer, {
-      state: "snapshot",
-      pendingSnapshot: d.log.snapshotIndex,
-      inflight: [],
-      stalledHeartbeats: 0,
-    });
+    setProgress(d, peer, snapshotting(pr, d.log.snapshotIndex));
     d.out.snapshotSends.push(peer);
     return;
   }
@@ -99,14 +91,9 @@ export function sendAppend(d: RaftContext, peer: NodeId): void {
     },
     false,
   );
-  if (pr.state === "probe") {
-    setProgress(d, peer, { probeSent: true });
-  } else if (entries.length > 0) {
-    let bytes = 0;
-    for (const e of entries) bytes += entryBytes(e);
-    const last = prev + entries.length;
-    setProgress(d, peer, { next: last + 1, inflight: [...pr.inflight, { index: last, bytes }] });
-  }
+  let bytes = 0;
+  for (const e of entries) bytes += entryBytes(e);
+  setProgress(d, peer, sent(pr, prev + entries.length, entries.length, bytes));
 }
 
 /**

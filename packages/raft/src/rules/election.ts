@@ -72,6 +72,3 @@ export function handleVoteResponse(d: RaftContext, role: Role, from: NodeId, m: 
   }
   return null;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Message dispatch (etcd's Step): term rules first, then the role's rule.

@@ -99,9 +99,6 @@ export function success(d: RaftContext, index: number, seq: number): AppendRespo
   return { term: d.term, success: true, index, lastIndex: d.log.lastIndex, conflictIndex: 0, conflictTerm: 0, seq };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Leader
-
 /** A whole snapshot the host assembled from a leader's chunks. */
 export interface ReceivedSnapshot {
   readonly term: number;

@@ -6,7 +6,16 @@ import type { Role } from "../outbox.js";
 import { appendAndBroadcast, broadcastHeartbeat, sendAppend, sendTimeoutNow } from "./append.js";
 import { heartbeatsPerElection, type RaftContext, type RoleChange, setCommitIndex } from "./context.js";
 import { becomeFollower } from "./follower.js";
-import { canSend, type Progress, setProgress, trackReplicas } from "./progress.js";
+import {
+  acknowledged,
+  canSend,
+  heartbeatPassed,
+  type Progress,
+  probing,
+  refusalIsCurrent,
+  setProgress,
+  trackReplicas,
+} from "./progress.js";
 import { peerVoters, quorum, quorumMatch, replicas, selfVote } from "./quorum.js";
 import { confirmReads, extendLease, startWaitingReads } from "./read.js";
 import { stepDownIfRemoved } from "./transfer.js";
@@ -61,43 +70,15 @@ export function tickLeader(d: RaftContext): RoleChange | null {
     if (d.options.leaseReads && d.leaseRound === null && !d.timeoutNowSent) {
       d.leaseRound = { seq: d.seq, tick: d.leaderTicks };
     }
+    const stallLimit = heartbeatsPerElection(d);
     for (const peer of replicas(d)) {
-      const pr = d.progress[peer] as Progress;
-      if (pr.state === "probe") {
-        // One probe per heartbeat, as etcd does: a lost probe is retried here.
-        setProgress(d, peer, { probeSent: false });
-        sendAppend(d, peer);
-      } else if (pr.state === "snapshot") {
-        // The host streams and resumes the snapshot; only a transfer silent for long starts over.
-        const stalled = pr.stalledHeartbeats + 1;
-        if (stalled >= SNAPSHOT_STALL_ELECTIONS * heartbeatsPerElection(d)) {
-          setProgress(d, peer, { state: "probe", probeSent: false, stalledHeartbeats: 0 });
-          sendAppend(d, peer);
-        } else {
-          setProgress(d, peer, { stalledHeartbeats: stalled });
-        }
-      } else if (pr.inflight.length > 0) {
-        const stalled = pr.stalledHeartbeats + 1;
-        if (stalled >= heartbeatsPerElection(d)) {
-          setProgress(d, peer, {
-            state: "probe",
-            next: pr.match + 1,
-            probeSent: false,
-            inflight: [],
-            stalledHeartbeats: 0,
-          });
-          sendAppend(d, peer);
-        } else {
-          setProgress(d, peer, { stalledHeartbeats: stalled });
-        }
-      }
+      const pr = heartbeatPassed(d.progress[peer] as Progress, stallLimit, SNAPSHOT_STALL_ELECTIONS * stallLimit);
+      setProgress(d, peer, pr);
+      if (pr.state === "probe") sendAppend(d, peer);
     }
   }
   return null;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Campaigns
 
 export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): RoleChange | null {
   const pr = d.progress[from];
@@ -118,26 +99,8 @@ export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResp
   let change: RoleChange | null = null;
   if (m.success) {
     const advanced = m.index > pr.match;
-    const match = Math.max(pr.match, m.index);
-    const inflight = pr.inflight.filter((f) => f.index > m.index);
-    // A probe that matched, or an installed snapshot (the follower acknowledges its index), starts the pipeline.
-    if (pr.state === "probe" || (pr.state === "snapshot" && match >= pr.pendingSnapshot)) {
-      setProgress(d, from, {
-        state: "replicate",
-        match,
-        next: match + 1,
-        probeSent: false,
-        inflight: [],
-        stalledHeartbeats: 0,
-      });
-    } else {
-      setProgress(d, from, {
-        match,
-        next: Math.max(pr.next, match + 1),
-        inflight,
-        stalledHeartbeats: advanced ? 0 : pr.stalledHeartbeats,
-      });
-    }
+    setProgress(d, from, acknowledged(pr, m.index));
+    const match = (d.progress[from] as Progress).match;
     if (advanced) {
       d.out.observe({ kind: "ack", from, index: match });
       change = maybeCommit(d);
@@ -152,13 +115,11 @@ export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResp
     return null;
   }
   // A rejection matters only if it refers to what we sent this follower; others are stale.
-  if (pr.state === "snapshot") return null;
-  const relevant = pr.state === "replicate" ? m.index > pr.match && m.index < pr.next : m.index === pr.next - 1;
-  if (!relevant) return null;
+  if (!refusalIsCurrent(pr, m.index)) return null;
   let hint = m.conflictIndex;
   if (m.conflictTerm > 0) hint = d.log.findConflictByTerm(m.conflictIndex, m.conflictTerm);
   const next = Math.max(pr.match + 1, Math.min(hint + 1, m.lastIndex + 1, m.index));
-  setProgress(d, from, { state: "probe", next, probeSent: false, inflight: [], stalledHeartbeats: 0 });
+  setProgress(d, from, probing(pr, next));
   sendAppend(d, from);
   return null;
 }
@@ -189,9 +150,6 @@ export function recordPersisted(
   d.persistedIndex = index;
   return role === "leader" ? maybeCommit(d) : null;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Proposals and ReadIndex
 
 export function propose(d: RaftContext, id: number, commands: readonly Uint8Array[]): void {
   if (d.transferee !== null) {

@@ -61,6 +61,3 @@ export function rejectChange(d: RaftContext, id: number): void {
     leader: d.leader,
   });
 }
-
-// ---------------------------------------------------------------------------------------------
-// Snapshots (§7)

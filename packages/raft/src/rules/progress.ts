@@ -47,11 +47,74 @@ export function trackReplicas(d: RaftContext): void {
   d.progress = progress;
 }
 
-export function setProgress(d: RaftContext, peer: NodeId, patch: Partial<Progress>): void {
-  const pr: Progress = { ...(d.progress[peer] as Progress), ...patch };
+/** Replaces a follower's progress; the one place it changes, so its invariants hold everywhere. */
+export function setProgress(d: RaftContext, peer: NodeId, pr: Progress): void {
   invariant(pr.match < pr.next, `progress of ${peer}: match ${pr.match} must be below next ${pr.next}`);
   invariant(pr.next <= d.log.lastIndex + 1, `progress of ${peer}: next ${pr.next} beyond ${d.log.lastIndex + 1}`);
+  invariant(pr.state !== "snapshot" || pr.inflight.length === 0, `progress of ${peer}: pipelined while snapshotting`);
   d.progress = { ...d.progress, [peer]: pr };
+}
+
+/** Looks for the point where the follower's log matches ours: one AppendEntries from `next` at a time. */
+export function probing(pr: Progress, next: number): Progress {
+  return { ...pr, state: "probe", next, probeSent: false, inflight: [], stalledHeartbeats: 0 };
+}
+
+/** The follower's log matches ours up to `match`: AppendEntries are pipelined from there. */
+export function replicating(pr: Progress, match: number): Progress {
+  return { ...pr, state: "replicate", match, next: match + 1, probeSent: false, inflight: [], stalledHeartbeats: 0 };
+}
+
+/** What the follower needs was compacted away: replication pauses while the snapshot at `index` goes out. */
+export function snapshotting(pr: Progress, index: number): Progress {
+  return { ...pr, state: "snapshot", pendingSnapshot: index, inflight: [], stalledHeartbeats: 0 };
+}
+
+/**
+ * An AppendEntries went out to the follower: a probe waits for its answer; in the pipeline, the
+ * entries through `last` (`bytes` of them) are in flight.
+ */
+export function sent(pr: Progress, last: number, entries: number, bytes: number): Progress {
+  if (pr.state === "probe") return { ...pr, probeSent: true };
+  if (entries === 0) return pr;
+  return { ...pr, next: last + 1, inflight: [...pr.inflight, { index: last, bytes }] };
+}
+
+/**
+ * The follower holds our log up to `index`. A probe that matched, or an installed snapshot (the
+ * follower acknowledges its index), starts the pipeline; in it, acknowledged messages leave the
+ * in-flight window.
+ */
+export function acknowledged(pr: Progress, index: number): Progress {
+  const match = Math.max(pr.match, index);
+  if (pr.state === "probe" || (pr.state === "snapshot" && match >= pr.pendingSnapshot)) return replicating(pr, match);
+  return {
+    ...pr,
+    match,
+    next: Math.max(pr.next, match + 1),
+    inflight: pr.inflight.filter((f) => f.index > index),
+    stalledHeartbeats: index > pr.match ? 0 : pr.stalledHeartbeats,
+  };
+}
+
+/** Whether a refusal of the AppendEntries ending before `index` is about what we sent this follower last. */
+export function refusalIsCurrent(pr: Progress, index: number): boolean {
+  if (pr.state === "snapshot") return false;
+  return pr.state === "replicate" ? index > pr.match && index < pr.next : index === pr.next - 1;
+}
+
+/**
+ * A heartbeat interval passed. A probe is retried (one per heartbeat, as etcd does); a pipeline
+ * silent for `stallLimit` heartbeats with messages in flight, or a snapshot transfer silent for
+ * `snapshotStallLimit`, falls back to probing.
+ */
+export function heartbeatPassed(pr: Progress, stallLimit: number, snapshotStallLimit: number): Progress {
+  if (pr.state === "probe") return { ...pr, probeSent: false };
+  if (pr.state === "replicate" && pr.inflight.length === 0) return pr;
+  const stalled = pr.stalledHeartbeats + 1;
+  if (pr.state === "snapshot")
+    return stalled >= snapshotStallLimit ? probing(pr, pr.next) : { ...pr, stalledHeartbeats: stalled };
+  return stalled >= stallLimit ? probing(pr, pr.match + 1) : { ...pr, stalledHeartbeats: stalled };
 }
 
 export function inflightBytes(pr: Progress): number {
@@ -60,6 +123,7 @@ export function inflightBytes(pr: Progress): number {
   return bytes;
 }
 
+/** Whether the follower may be sent an AppendEntries now: its one probe, or room in its window. */
 export function canSend(d: RaftContext, pr: Progress): boolean {
   if (pr.state === "snapshot") return false;
   if (pr.state === "probe") return !pr.probeSent;

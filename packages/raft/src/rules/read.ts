@@ -10,9 +10,6 @@ export function failPendingReads(d: RaftContext): void {
   d.pendingReads = [];
 }
 
-// ---------------------------------------------------------------------------------------------
-// Ticks
-
 export function rejectRead(d: RaftContext, id: number): void {
   d.out.reads.push({ id, ok: false, leader: d.leader });
 }
@@ -72,6 +69,3 @@ export function extendLease(d: RaftContext): void {
   d.leaseExpires = Math.max(d.leaseExpires, round.tick + leaseTicks);
   d.leaseRound = null;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Leadership transfer (thesis §3.10)

@@ -79,6 +79,3 @@ export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage)
       return change;
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Follower: AppendEntries

@@ -28,9 +28,6 @@ export function rejectTransfer(d: RaftContext): void {
   d.out.observe({ kind: "transfer", to: null, status: "rejected" });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Membership (thesis §4.1: one server at a time)
-
 /**
  * A leader that committed its own removal stops leading (thesis §4.2.2) and, so the cluster
  * does not wait out an election timeout, asks the most up-to-date voter to campaign at once.
