@@ -89,6 +89,8 @@ export class RaftInvariants {
   readonly #grants = new Map<string, NodeId>();
   readonly #incarnations = new Map<NodeId, IncarnationTrack>();
   readonly #durable = new Map<NodeId, DurableTrack>();
+  /** The highest commit index of any leader and applied index of any member so far, crashed ones included. */
+  #highestCommitted = 0;
 
   /** Records a violation noticed between steps; the first one is reported. */
   fail(kind: RaftInvariant, message: string): void {
@@ -253,6 +255,7 @@ export class RaftInvariants {
       track.commit = Math.max(track.commit, status.commitIndex);
       for (let index = track.applied + 1; index <= node.appliedIndex; index++) this.#apply(id, node, index);
       track.applied = Math.max(track.applied, node.appliedIndex);
+      this.#noteCommitted(node, status.role === "leader" ? status.commitIndex : 0);
     }
     for (const index of newlyCommitted) {
       const committed = this.#committed[index] as CommittedEntry;
@@ -261,6 +264,28 @@ export class RaftInvariants {
       }
     }
     return this.#violation;
+  }
+
+  /**
+   * The stale-read floor now: the highest index a leader committed or a member applied so far.
+   * Followers' commit indexes are not needed: each is one a leader had committed before. A
+   * correct ReadIndex read is never below it: the leader has committed an entry of its term, so
+   * its log holds every entry committed before (leader completeness) and its commit index covers
+   * them; the heartbeat round a quorum acknowledges after the read arrived shows that no leader
+   * of a later term existed when it arrived; and the read waits until the member applied that
+   * commit index. A lease stands for that heartbeat round. So a read below the floor at its
+   * invocation saw a state older than one the cluster had already committed.
+   */
+  highestCommitted(nodes: ReadonlyMap<NodeId, RaftNode>): number {
+    for (const node of nodes.values()) {
+      const status = node.status();
+      this.#noteCommitted(node, status.role === "leader" ? status.commitIndex : 0);
+    }
+    return this.#highestCommitted;
+  }
+
+  #noteCommitted(node: RaftNode, leaderCommit: number): void {
+    this.#highestCommitted = Math.max(this.#highestCommitted, leaderCommit, node.appliedIndex);
   }
 
   #durableOf(member: NodeId): DurableTrack {
