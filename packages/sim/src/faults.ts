@@ -69,6 +69,14 @@ export interface NemesisOptions {
    */
   readonly leaderIsolationChance: number;
   readonly leaderIsolationWithinMs: number;
+  /**
+   * Share of the random faults that cut off whoever leads at that moment (with a minority at
+   * most), both ways or one way, while clients keep sending it reads: a leader that has served
+   * reads and committed in its term, and does not know yet that it was replaced.
+   */
+  readonly leaderIsolationShare: number;
+  /** Chance that the target of a leadership transfer is cut off as the transfer starts. */
+  readonly transferCutChance: number;
 }
 
 /**
@@ -87,7 +95,29 @@ export const DEFAULT_NEMESIS: NemesisOptions = {
   leaderSlowDiskChance: 0.9,
   leaderIsolationChance: 0.5,
   leaderIsolationWithinMs: 3,
+  leaderIsolationShare: 0,
+  transferCutChance: 0.5,
 };
+
+/**
+ * Gentler on new leaders, harder on established ones: a new leader usually commits in its term
+ * and serves reads, then half the faults cut off whoever leads while clients keep reading from
+ * it. That is where a deposed leader that does not know it yet may answer a read that a newer
+ * leader's commits have overtaken.
+ */
+export const READ_WINDOW_NEMESIS: NemesisOptions = {
+  ...DEFAULT_NEMESIS,
+  leaderCrashChance: 0.1,
+  leaderSlowDiskChance: 0.1,
+  leaderIsolationChance: 0,
+  leaderIsolationShare: 0.6,
+};
+
+/** A seed that names no nemesis draws one of these: Figure 8 needs the default's chains of elections more often. */
+export const NEMESIS_PROFILES: readonly NemesisOptions[] = [DEFAULT_NEMESIS, DEFAULT_NEMESIS, READ_WINDOW_NEMESIS];
+
+/** How long a member must have led before the random faults' leader isolation picks it. */
+const ESTABLISHED_LEADER_MS = 100;
 
 /** A set of directed links cut together, healed together. */
 interface Cut {
@@ -110,6 +140,8 @@ export class Nemesis {
   readonly #slowDisks = new Map<NodeId, number>();
   #injected = 0;
   readonly #restarts = new Map<NodeId, ScheduledEvent>();
+  /** When each member last became leader. */
+  readonly #electedAt = new Map<NodeId, number>();
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -152,11 +184,12 @@ export class Nemesis {
 
   /** Called when a member becomes leader: sometimes its disk turns slow, sometimes it crashes right away. */
   leaderElected(member: NodeId): void {
+    this.#electedAt.set(member, this.scheduler.now);
     if (!this.#active) return;
     if (this.prng.chance(this.options.leaderSlowDiskChance)) this.#slowDisk(member);
     if (this.prng.chance(this.options.leaderIsolationChance)) {
       this.scheduler.after(this.prng.int(0, this.options.leaderIsolationWithinMs), () => {
-        if (this.#active && this.target.leads(member)) this.#isolateLeader(member);
+        if (this.#active && this.target.leads(member)) this.#isolateLeader(member, "both");
       });
     }
     if (this.prng.chance(this.options.leaderCrashChance)) {
@@ -169,6 +202,24 @@ export class Nemesis {
           this.#crash(this.prng.pick(up), "crash");
       });
     }
+  }
+
+  /** Leadership is moving to `to`: sometimes it is cut off at once, so the transfer aborts (or its TimeoutNow lands late). */
+  transferStarted(to: NodeId): void {
+    if (!this.#active || !this.prng.chance(this.options.transferCutChance)) return;
+    const others = this.target.members.filter((m) => m !== to);
+    const direction = this.prng.pick(["both", "outbound", "inbound"] as const);
+    const links: [NodeId, NodeId][] = [];
+    for (const other of others) {
+      if (direction !== "inbound") links.push([to, other]);
+      if (direction !== "outbound") links.push([other, to]);
+    }
+    const arrow = { both: "|", outbound: "-x->", inbound: "<-x-" }[direction];
+    this.#addCut(
+      direction === "both" ? "partition" : "asymmetric-partition",
+      links,
+      `transfer target [${to}] ${arrow} [${others.join(",")}]`,
+    );
   }
 
   #scheduleNext(): void {
@@ -191,6 +242,15 @@ export class Nemesis {
   }
 
   #inject(): void {
+    // An established leader: one that had time to commit in its term and answer reads.
+    const leaders = this.target.members.filter(
+      (m) => this.target.leads(m) && this.scheduler.now - (this.#electedAt.get(m) ?? 0) >= ESTABLISHED_LEADER_MS,
+    );
+    if (leaders.length > 0 && this.prng.chance(this.options.leaderIsolationShare)) {
+      // Both ways half the time: the others elect a new leader while this one still serves reads.
+      this.#isolateLeader(this.prng.pick(leaders), this.prng.pick(["both", "both", "outbound", "inbound"] as const));
+      return;
+    }
     const kind = this.prng.pick(INJECTED_KINDS);
     const healthyLatency = { minDelayMs: HEALTHY_NETWORK.minDelayMs, maxDelayMs: HEALTHY_NETWORK.maxDelayMs };
     switch (kind) {
@@ -200,9 +260,12 @@ export class Nemesis {
       case "duplicate":
         this.#knob("duplicate", { duplicate: this.prng.int(5, 30) / 100 }, { duplicate: 0 });
         break;
-      case "reorder":
-        this.#knob("reorder", { minDelayMs: 1, maxDelayMs: this.prng.int(20, 300) }, healthyLatency);
+      case "reorder": {
+        // Sometimes a long tail: messages that arrive after their sender or receiver restarted, or after a new term.
+        const spread = this.prng.chance(0.3) ? this.prng.int(300, 1_200) : this.prng.int(20, 300);
+        this.#knob("reorder", { minDelayMs: 1, maxDelayMs: spread }, healthyLatency);
         break;
+      }
       case "delay": {
         const min = this.prng.int(30, 250);
         this.#knob("delay", { minDelayMs: min, maxDelayMs: min + this.prng.int(0, 20) }, healthyLatency);
@@ -256,8 +319,12 @@ export class Nemesis {
     });
   }
 
-  /** Cuts the leader off together with fewer than half of the others. */
-  #isolateLeader(leader: NodeId): void {
+  /**
+   * Cuts the leader off together with fewer than half of the others: both ways, or only what
+   * the leader's side sends (it hears the others, they elect another leader), or only what it
+   * receives (its heartbeats still go out, no acknowledgement comes back).
+   */
+  #isolateLeader(leader: NodeId, direction: "both" | "outbound" | "inbound"): void {
     const others = this.#shuffled().filter((m) => m !== leader);
     const minority = Math.floor((this.target.members.length - 1) / 2);
     const side = [leader, ...others.slice(0, this.prng.int(0, minority - 1))];
@@ -265,10 +332,11 @@ export class Nemesis {
     const links: [NodeId, NodeId][] = [];
     for (const a of side)
       for (const b of rest) {
-        links.push([a, b]);
-        links.push([b, a]);
+        if (direction !== "inbound") links.push([a, b]);
+        if (direction !== "outbound") links.push([b, a]);
       }
-    this.#addCut("leader-isolation", links, `[${side.join(",")}] | [${rest.join(",")}]`);
+    const arrow = { both: "|", outbound: "-x->", inbound: "<-x-" }[direction];
+    this.#addCut("leader-isolation", links, `[${side.join(",")}] ${arrow} [${rest.join(",")}]`);
   }
 
   #shuffled(): NodeId[] {
