@@ -35,7 +35,7 @@ export interface SimulationOptions {
   readonly protocol: ProtocolAdapter;
   /** Cluster size; by default 3 or 5, drawn from the seed. */
   readonly members?: number;
-  /** Concurrent client processes; by default 2 to 4, drawn from the seed. */
+  /** Concurrent client processes; by default 3 to 5, drawn from the seed. */
   readonly clients?: number;
   /**
    * Virtual milliseconds of faults: the whole run in safety mode, before the heal in liveness
@@ -195,7 +195,7 @@ class Simulation implements ClusterAccess {
     this.#disk = new Prng(deriveSeed(seed, "disk"));
     const size = options.members ?? this.#config.pick([3, 5]);
     this.members = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-    this.#clientCount = options.clients ?? this.#config.int(2, 4);
+    this.#clientCount = options.clients ?? this.#config.int(3, 5);
     this.#network = new MemberNetwork({
       seed: deriveSeed(seed, "network"),
       now: () => this.#scheduler.now,

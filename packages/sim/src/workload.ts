@@ -48,7 +48,7 @@ export const DEFAULT_WORKLOAD: WorkloadOptions = {
   keys: ["x", "y", "z"],
   opTimeoutMs: 3_000,
   requestTimeoutMs: 400,
-  maxThinkMs: 40,
+  maxThinkMs: 20,
   readShares: [0.4, 0.7, 0.9],
   stayOnTimeoutChance: 0.5,
 };
