@@ -56,6 +56,10 @@ class FakeNode implements ConsensusNode {
   readBarrier(): Promise<void> {
     return this.behaviour.readBarrier?.() ?? Promise.resolve();
   }
+
+  get appliedIndex(): number {
+    return this.#index;
+  }
 }
 
 const isOpen = (command: Uint8Array) => "open" in (unpackValue(command) as object);

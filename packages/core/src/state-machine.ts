@@ -31,4 +31,9 @@ export interface ConsensusNode {
    * a linearizable read point. Reads made after it resolves are linearizable.
    */
   readBarrier(): Promise<void>;
+  /**
+   * The log index (Paxos: slot) of the last command applied to the local state machine: the
+   * state a read made now sees. Commands apply in order, so every index up to it is applied.
+   */
+  readonly appliedIndex: number;
 }

@@ -69,6 +69,12 @@ export async function runSeeds(
   return { summary, failure: null };
 }
 
+/** Completed client operations (ok, failed or unknown) per seed: how much of a history each run checks. */
+export function meanOperationsPerSeed(summary: BatchSummary): number {
+  const { ok, fail, info } = summary.operations;
+  return summary.seeds === 0 ? 0 : (ok + fail + info) / summary.seeds;
+}
+
 /** Faults, operations and throughput of a batch, for the CLI and the benchmark. */
 export function formatSummary(summary: BatchSummary): string {
   const seconds = summary.realMs / 1000;
@@ -83,7 +89,7 @@ export function formatSummary(summary: BatchSummary): string {
     `steps ${summary.steps} in ${seconds.toFixed(1)} s: ${Math.round(summary.steps / Math.max(seconds, 1e-9))} steps/s`,
     `virtual time ${(summary.virtualMs / 1000).toFixed(1)} s: ${(summary.virtualMs / Math.max(summary.realMs, 1e-9)).toFixed(1)}x real time`,
     `faults ${totalFaults}${faults === "" ? "" : ` (${faults})`}`,
-    `client operations ${ok + fail + info}: ${ok} ok, ${fail} failed, ${info} unknown`,
+    `client operations ${ok + fail + info} (${meanOperationsPerSeed(summary).toFixed(1)} per seed): ${ok} ok, ${fail} failed, ${info} unknown`,
     `linearizability: ${linearizable} linearizable${unknown > 0 ? `, ${unknown} undecided` : ""}`,
   ].join("\n");
 }

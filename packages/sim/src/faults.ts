@@ -11,6 +11,7 @@ export const FAULT_KINDS = [
   "asymmetric-partition",
   "leader-isolation",
   "deaf-leader",
+  "leader-bounce",
   "heal",
   "crash",
   "leader-crash",
@@ -22,7 +23,12 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Faults the nemesis draws at random; the others follow from these or from elections. */
 const INJECTED_KINDS = FAULT_KINDS.filter(
-  (kind) => kind !== "restart" && kind !== "leader-crash" && kind !== "leader-isolation" && kind !== "deaf-leader",
+  (kind) =>
+    kind !== "restart" &&
+    kind !== "leader-crash" &&
+    kind !== "leader-isolation" &&
+    kind !== "deaf-leader" &&
+    kind !== "leader-bounce",
 );
 
 export type FaultCounts = Record<FaultKind, number>;
@@ -77,6 +83,21 @@ export interface NemesisOptions {
    * down. Off unless set.
    */
   readonly deafLeaderAfterHeal?: boolean;
+  /**
+   * Share of the random faults that cut off whoever leads at that moment (with a minority at
+   * most), both ways or one way, while clients keep sending it reads: a leader that has served
+   * reads and committed in its term, and does not know yet that it was replaced.
+   */
+  readonly leaderIsolationShare: number;
+  /** Chance that the target of a leadership transfer is cut off as the transfer starts. */
+  readonly transferCutChance: number;
+  /**
+   * Share of the random faults that bounce an established leader: its messages of the next few
+   * tens of ms are delayed by up to half a second, then it crashes and restarts at once. If it wins
+   * again, its old heartbeats reach followers already in its new term, while its restarted
+   * heartbeat round counter is far behind the one those heartbeats carry.
+   */
+  readonly leaderBounceShare: number;
 }
 
 /**
@@ -95,7 +116,37 @@ export const DEFAULT_NEMESIS: NemesisOptions = {
   leaderSlowDiskChance: 0.9,
   leaderIsolationChance: 0.5,
   leaderIsolationWithinMs: 3,
+  leaderIsolationShare: 0,
+  transferCutChance: 0.5,
+  leaderBounceShare: 0,
 };
+
+/**
+ * Gentler on new leaders, harder on established ones: a new leader usually commits in its term
+ * and serves reads, then half the faults cut off whoever leads while clients keep reading from
+ * it. That is where a deposed leader that does not know it yet may answer a read that a newer
+ * leader's commits have overtaken.
+ */
+export const READ_WINDOW_NEMESIS: NemesisOptions = {
+  ...DEFAULT_NEMESIS,
+  leaderCrashChance: 0.1,
+  leaderSlowDiskChance: 0.1,
+  leaderIsolationChance: 0,
+  leaderIsolationShare: 0.6,
+  leaderBounceShare: 0.3,
+};
+
+/** A seed that names no nemesis draws one of these: Figure 8 needs the default's chains of elections more often. */
+export const NEMESIS_PROFILES: readonly NemesisOptions[] = [DEFAULT_NEMESIS, DEFAULT_NEMESIS, READ_WINDOW_NEMESIS];
+
+/** How long a member must have led before leader-bounce picks it. */
+const BOUNCE_LEADER_MS = 800;
+
+/** A bounced leader elected again within this long is cut off soon after. */
+const BOUNCE_REELECTION_MS = 1_500;
+
+/** How long a member must have led before the random faults' leader isolation picks it. */
+const ESTABLISHED_LEADER_MS = 100;
 
 /** A set of directed links cut together, healed together. */
 interface Cut {
@@ -120,6 +171,10 @@ export class Nemesis {
   readonly #restarts = new Map<NodeId, ScheduledEvent>();
   /** The heal found no leader to deafen: the next one elected is. */
   #deafenNextLeader = false;
+  /** Leaders bounced (leader-bounce), by when: if one wins again soon, it is cut off soon after. */
+  readonly #bounced = new Map<NodeId, number>();
+  /** When each member last became leader. */
+  readonly #electedAt = new Map<NodeId, number>();
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -171,11 +226,21 @@ export class Nemesis {
       this.#deafenNextLeader = false;
       this.#deafen(member);
     }
+    this.#electedAt.set(member, this.scheduler.now);
     if (!this.#active) return;
+    const bouncedAt = this.#bounced.get(member);
+    this.#bounced.delete(member);
+    if (bouncedAt !== undefined && this.scheduler.now - bouncedAt < BOUNCE_REELECTION_MS) {
+      // Back in the lead with its old heartbeats still arriving: cut it off soon, with a minority,
+      // while its restarted round counter is still behind theirs and clients read from it.
+      this.scheduler.after(this.prng.int(100, 300), () => {
+        if (this.#active && this.target.leads(member)) this.#isolateLeader(member, "both", true);
+      });
+    }
     if (this.prng.chance(this.options.leaderSlowDiskChance)) this.#slowDisk(member);
     if (this.prng.chance(this.options.leaderIsolationChance)) {
       this.scheduler.after(this.prng.int(0, this.options.leaderIsolationWithinMs), () => {
-        if (this.#active && this.target.leads(member)) this.#isolateLeader(member);
+        if (this.#active && this.target.leads(member)) this.#isolateLeader(member, "both");
       });
     }
     if (this.prng.chance(this.options.leaderCrashChance)) {
@@ -188,6 +253,24 @@ export class Nemesis {
           this.#crash(this.prng.pick(up), "crash");
       });
     }
+  }
+
+  /** Leadership is moving to `to`: sometimes it is cut off at once, so the transfer aborts (or its TimeoutNow lands late). */
+  transferStarted(to: NodeId): void {
+    if (!this.#active || !this.prng.chance(this.options.transferCutChance)) return;
+    const others = this.target.members.filter((m) => m !== to);
+    const direction = this.prng.pick(["both", "outbound", "inbound"] as const);
+    const links: [NodeId, NodeId][] = [];
+    for (const other of others) {
+      if (direction !== "inbound") links.push([to, other]);
+      if (direction !== "outbound") links.push([other, to]);
+    }
+    const arrow = { both: "|", outbound: "-x->", inbound: "<-x-" }[direction];
+    this.#addCut(
+      direction === "both" ? "partition" : "asymmetric-partition",
+      links,
+      `transfer target [${to}] ${arrow} [${others.join(",")}]`,
+    );
   }
 
   #scheduleNext(): void {
@@ -210,6 +293,21 @@ export class Nemesis {
   }
 
   #inject(): void {
+    // An established leader: one that had time to commit in its term and answer reads.
+    const leaders = this.target.members.filter(
+      (m) => this.target.leads(m) && this.scheduler.now - (this.#electedAt.get(m) ?? 0) >= ESTABLISHED_LEADER_MS,
+    );
+    // A leader of long standing: its heartbeat round counter is far ahead of a restarted one's.
+    const longStanding = leaders.filter((m) => this.scheduler.now - (this.#electedAt.get(m) ?? 0) >= BOUNCE_LEADER_MS);
+    if (longStanding.length > 0 && this.prng.chance(this.options.leaderBounceShare)) {
+      this.#bounceLeader(this.prng.pick(longStanding));
+      return;
+    }
+    if (leaders.length > 0 && this.prng.chance(this.options.leaderIsolationShare)) {
+      // Both ways half the time: the others elect a new leader while this one still serves reads.
+      this.#isolateLeader(this.prng.pick(leaders), this.prng.pick(["both", "both", "outbound", "inbound"] as const));
+      return;
+    }
     const kind = this.prng.pick(INJECTED_KINDS);
     const healthyLatency = { minDelayMs: HEALTHY_NETWORK.minDelayMs, maxDelayMs: HEALTHY_NETWORK.maxDelayMs };
     switch (kind) {
@@ -219,9 +317,12 @@ export class Nemesis {
       case "duplicate":
         this.#knob("duplicate", { duplicate: this.prng.int(5, 30) / 100 }, { duplicate: 0 });
         break;
-      case "reorder":
-        this.#knob("reorder", { minDelayMs: 1, maxDelayMs: this.prng.int(20, 300) }, healthyLatency);
+      case "reorder": {
+        // Sometimes a long tail: messages that arrive after their sender or receiver restarted, or after a new term.
+        const spread = this.prng.chance(0.3) ? this.prng.int(300, 1_200) : this.prng.int(20, 300);
+        this.#knob("reorder", { minDelayMs: 1, maxDelayMs: spread }, healthyLatency);
         break;
+      }
       case "delay": {
         const min = this.prng.int(30, 250);
         this.#knob("delay", { minDelayMs: min, maxDelayMs: min + this.prng.int(0, 20) }, healthyLatency);
@@ -275,19 +376,25 @@ export class Nemesis {
     });
   }
 
-  /** Cuts the leader off together with fewer than half of the others. */
-  #isolateLeader(leader: NodeId): void {
+  /**
+   * Cuts the leader off together with fewer than half of the others: both ways, or only what
+   * the leader's side sends (it hears the others, they elect another leader), or only what it
+   * receives (its heartbeats still go out, no acknowledgement comes back).
+   */
+  #isolateLeader(leader: NodeId, direction: "both" | "outbound" | "inbound", largestMinority = false): void {
     const others = this.#shuffled().filter((m) => m !== leader);
     const minority = Math.floor((this.target.members.length - 1) / 2);
-    const side = [leader, ...others.slice(0, this.prng.int(0, minority - 1))];
+    const count = largestMinority ? minority - 1 : this.prng.int(0, minority - 1);
+    const side = [leader, ...others.slice(0, count)];
     const rest = this.target.members.filter((m) => !side.includes(m));
     const links: [NodeId, NodeId][] = [];
     for (const a of side)
       for (const b of rest) {
-        links.push([a, b]);
-        links.push([b, a]);
+        if (direction !== "inbound") links.push([a, b]);
+        if (direction !== "outbound") links.push([b, a]);
       }
-    this.#addCut("leader-isolation", links, `[${side.join(",")}] | [${rest.join(",")}]`);
+    const arrow = { both: "|", outbound: "-x->", inbound: "<-x-" }[direction];
+    this.#addCut("leader-isolation", links, `[${side.join(",")}] ${arrow} [${rest.join(",")}]`);
   }
 
   /** Cuts every link into `member`, never undone: it goes on sending, and hears nobody. */
@@ -349,6 +456,35 @@ export class Nemesis {
         if (!this.target.isUp(member)) this.#restart(member);
       }),
     );
+  }
+
+  #bounceLeader(leader: NodeId): void {
+    const generation = ++this.#generation.latency;
+    this.target.network.setFaults({ minDelayMs: 200, maxDelayMs: 500 });
+    const crashIn = this.prng.int(20, 60);
+    const downtime = this.prng.int(0, 20);
+    this.#bounced.set(leader, this.scheduler.now);
+    this.#note(
+      "leader-bounce",
+      `${leader}: its messages delayed up to 500 ms for ${crashIn}ms, then a restart in ${downtime}ms`,
+    );
+    this.scheduler.after(crashIn, () => {
+      if (this.#generation.latency === generation) {
+        this.target.network.setFaults({
+          minDelayMs: HEALTHY_NETWORK.minDelayMs,
+          maxDelayMs: HEALTHY_NETWORK.maxDelayMs,
+        });
+      }
+      if (!this.#active || !this.target.isUp(leader)) return;
+      this.target.crash(leader);
+      this.#restarts.set(
+        leader,
+        this.scheduler.after(downtime, () => {
+          this.#restarts.delete(leader);
+          if (!this.target.isUp(leader)) this.#restart(leader);
+        }),
+      );
+    });
   }
 
   #restart(member: NodeId): void {

@@ -5,7 +5,9 @@ export {
   type FaultCounts,
   type FaultKind,
   HEALTHY_NETWORK,
+  NEMESIS_PROFILES,
   type NemesisOptions,
+  READ_WINDOW_NEMESIS,
 } from "./faults.js";
 export {
   PAXOS_FAULT_PERIOD_MS,

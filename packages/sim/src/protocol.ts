@@ -65,6 +65,8 @@ export interface MemberEnvironment {
   readonly scheduleDurability: (makeDurable: () => void) => void;
   /** Records a role change (leader, follower, ...) in the run's trace. */
   readonly traceRole: (role: string, term: number) => void;
+  /** Leadership is moving to `to`: the nemesis sometimes cuts it off, so the transfer aborts. */
+  readonly transferStarted: (to: NodeId) => void;
 }
 
 /** One run of one protocol: the members' disks, the live nodes, and the protocol's invariants. */
@@ -79,6 +81,24 @@ export interface ProtocolRun {
    * steps (in storage callbacks or protocol observations).
    */
   check(): Violation | null;
+  /**
+   * The highest index the run has seen committed, over every incarnation so far: a read invoked
+   * now must be answered from a state at least this far along (the stale-read invariant). Only
+   * an index whose whole prefix is decided counts (Raft: a leader's commit index or a member's
+   * applied index; Paxos: a learner's applied slot, as slots are chosen out of order).
+   */
+  highestCommitted(): number;
+  /**
+   * Raft's terms: the highest term a leader was elected in so far, and the term `member` leads in
+   * now (null when it does not lead). A leader answering a read invoked after a leader of a later
+   * term was elected cannot have confirmed its leadership: a quorum voted in the later term
+   * before its heartbeat round (or its lease) began, and any quorum that acknowledged the round
+   * shares a member with it (the deposed-leader-read invariant). Absent for protocols without terms.
+   */
+  readonly leadership?: {
+    highestElectedTerm(): number;
+    leadingTerm(member: NodeId): number | null;
+  };
 }
 
 /**
@@ -93,6 +113,6 @@ export interface ProtocolAdapter {
    * tests both take them from here, so a printed replay command re-runs a test's seed exactly.
    */
   readonly faultPeriodMs?: Readonly<Record<SimulationMode, number>>;
-  /** Starts a run for these members; called once per seed. */
-  createRun(members: readonly NodeId[]): ProtocolRun;
+  /** Starts a run for these members; called once per seed, with a seed for the run's own choices. */
+  createRun(members: readonly NodeId[], seed: number): ProtocolRun;
 }

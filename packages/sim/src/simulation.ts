@@ -3,10 +3,10 @@ import { type ConsensusNode, type NodeId, Prng, SessionStateMachine, seedPrng, t
 import { KvStateMachine } from "@quorate/kv";
 import { MemoryNetwork } from "@quorate/transport-memory";
 import {
-  DEFAULT_NEMESIS,
   type FaultCounts,
   type FaultKind,
   HEALTHY_NETWORK,
+  NEMESIS_PROFILES,
   Nemesis,
   type NemesisOptions,
 } from "./faults.js";
@@ -14,7 +14,14 @@ import { errorMessage, type ProtocolAdapter, type ProtocolRun, type Violation } 
 import { Scheduler, VirtualTimers } from "./scheduler.js";
 import { Trace, type TraceEvent, type TraceRecord } from "./trace.js";
 import { ObservedTransport } from "./transport.js";
-import { Client, type ClusterAccess, DEFAULT_WORKLOAD, type MemberHandle, type WorkloadOptions } from "./workload.js";
+import {
+  type AnsweredRead,
+  Client,
+  type ClusterAccess,
+  DEFAULT_WORKLOAD,
+  type MemberHandle,
+  type WorkloadOptions,
+} from "./workload.js";
 
 export type SimulationMode = "safety" | "liveness";
 
@@ -28,7 +35,7 @@ export interface SimulationOptions {
   readonly protocol: ProtocolAdapter;
   /** Cluster size; by default 3 or 5, drawn from the seed. */
   readonly members?: number;
-  /** Concurrent client processes; by default 2 to 4, drawn from the seed. */
+  /** Concurrent client processes; by default 3 to 5, drawn from the seed. */
   readonly clients?: number;
   /**
    * Virtual milliseconds of faults: the whole run in safety mode, before the heal in liveness
@@ -188,7 +195,7 @@ class Simulation implements ClusterAccess {
     this.#disk = new Prng(deriveSeed(seed, "disk"));
     const size = options.members ?? this.#config.pick([3, 5]);
     this.members = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-    this.#clientCount = options.clients ?? this.#config.int(2, 4);
+    this.#clientCount = options.clients ?? this.#config.int(3, 5);
     this.#network = new MemberNetwork({
       seed: deriveSeed(seed, "network"),
       now: () => this.#scheduler.now,
@@ -196,7 +203,7 @@ class Simulation implements ClusterAccess {
     });
     this.#network.setFaults(HEALTHY_NETWORK);
     this.#trace = new Trace(options.traceLimit ?? 50);
-    this.#run = options.protocol.createRun(this.members);
+    this.#run = options.protocol.createRun(this.members, deriveSeed(seed, "protocol"));
     this.#nemesis = new Nemesis(
       this.#scheduler,
       new Prng(deriveSeed(seed, "nemesis")),
@@ -209,7 +216,7 @@ class Simulation implements ClusterAccess {
         restart: (member) => this.#boot(member),
         setSlowDisk: (member, slow) => void (slow ? this.#slowDisks.add(member) : this.#slowDisks.delete(member)),
       },
-      options.nemesis ?? DEFAULT_NEMESIS,
+      options.nemesis ?? this.#config.pick(NEMESIS_PROFILES),
       (fault: FaultKind, detail: string) => this.#record({ kind: "fault", fault, detail }),
     );
     const faultPeriod = this.#faultPeriod;
@@ -332,6 +339,7 @@ class Simulation implements ClusterAccess {
           this.#record({ kind: "role", member: id, role, term });
           if (role === "leader") this.#nemesis.leaderElected(id);
         },
+        transferStarted: (to) => this.#nemesis.transferStarted(to),
       })
       .then(
         (node) => {
@@ -380,6 +388,10 @@ class Simulation implements ClusterAccess {
         this.#operations[outcome]++;
         if (outcome === "ok" && f !== "get") this.#writeAcknowledged(invokedAt);
       },
+      readFloor: () => this.#run.highestCommitted(),
+      electedTermFloor: () => this.#run.leadership?.highestElectedTerm() ?? 0,
+      leadingTerm: (member) => this.#run.leadership?.leadingTerm(member) ?? null,
+      readAnswered: (read) => this.#checkStaleRead(read),
     });
     this.#scheduler.after(delayMs, () => {
       // A client only throws on a result it cannot decode: a member answered with garbage.
@@ -407,6 +419,29 @@ class Simulation implements ClusterAccess {
         kind: "liveness",
         message: `no client write invoked after the heal at ${this.#healedAt}ms was acknowledged within ${bound}ms`,
       });
+    });
+  }
+
+  /**
+   * The stale-read invariant: a read is answered from a state at least as recent as every index
+   * committed before it was invoked (why a correct protocol never fails it: `highestCommitted`).
+   */
+  #checkStaleRead(read: AnsweredRead): void {
+    if (read.servedTerm !== null && read.servedTerm < read.electedTermFloor) {
+      this.#fail({
+        kind: "deposed-leader-read",
+        message:
+          `c${read.process}'s get ${read.key}, invoked at ${read.invokedAt}ms after a leader of term ` +
+          `${read.electedTermFloor} was elected, was answered by ${read.member} as leader of term ${read.servedTerm}`,
+      });
+      return;
+    }
+    if (read.appliedIndex >= read.floor) return;
+    this.#fail({
+      kind: "stale-read",
+      message:
+        `c${read.process}'s get ${read.key}, invoked at ${read.invokedAt}ms when index ${read.floor} was committed, ` +
+        `was answered by ${read.member} at applied index ${read.appliedIndex}`,
     });
   }
 

@@ -35,14 +35,37 @@ export interface WorkloadOptions {
   readonly requestTimeoutMs: number;
   /** Pause between a client's operations, drawn from [0, maxThinkMs]. */
   readonly maxThinkMs: number;
+  /** Share of a client's operations that are reads, one drawn per client: some clients mostly read. */
+  readonly readShares: readonly number[];
+  /**
+   * Chance that a client retries a member that timed out rather than move on: clients keep
+   * sending to the member they believe leads, so reads reach a leader that was cut off.
+   */
+  readonly stayOnTimeoutChance: number;
 }
 
 export const DEFAULT_WORKLOAD: WorkloadOptions = {
   keys: ["x", "y", "z"],
   opTimeoutMs: 3_000,
   requestTimeoutMs: 400,
-  maxThinkMs: 40,
+  maxThinkMs: 20,
+  readShares: [0.4, 0.7, 0.9],
+  stayOnTimeoutChance: 0.5,
 };
+
+/** A read a member answers: at which applied index, and the stale-read floor when it was invoked. */
+export interface AnsweredRead {
+  readonly process: number;
+  readonly key: string;
+  readonly member: NodeId;
+  readonly appliedIndex: number;
+  readonly floor: number;
+  readonly invokedAt: number;
+  /** The highest term a leader had been elected in when the read was invoked (0 without terms). */
+  readonly electedTermFloor: number;
+  /** The term the answering member leads in as it answers, or null (not leading, or no terms). */
+  readonly servedTerm: number | null;
+}
 
 interface ClientDeps {
   readonly scheduler: Scheduler;
@@ -53,6 +76,17 @@ interface ClientDeps {
   readonly trace: (process: number, detail: string) => void;
   /** An operation completed; the liveness check looks for acknowledged writes. */
   readonly onComplete: (outcome: "ok" | "fail" | "info", f: OperationKind, invokedAt: number) => void;
+  /** The stale-read floor as a read is invoked (`ProtocolRun.highestCommitted`). */
+  readonly readFloor: () => number;
+  /** Raft's terms (`ProtocolRun.leadership`): the highest elected term, the term a member leads in. */
+  readonly electedTermFloor: () => number;
+  readonly leadingTerm: (member: NodeId) => number | null;
+  /**
+   * A member is answering a read from its store, at its applied index; `floor` was the floor
+   * when the read was invoked. Reported for every read a member answers, also one the client
+   * no longer waits for.
+   */
+  readonly readAnswered: (read: AnsweredRead) => void;
 }
 
 type Outcome<T> = { readonly kind: "ok"; readonly value: T } | { readonly kind: "error"; readonly error: unknown };
@@ -78,8 +112,10 @@ interface AttemptFailure {
   readonly reason: string;
 }
 
+const TIMED_OUT = "timed out";
+
 function describeFailure(error: unknown): AttemptFailure {
-  if (error === "timeout") return { uncertain: true, leader: null, reason: "timed out" };
+  if (error === "timeout") return { uncertain: true, leader: null, reason: TIMED_OUT };
   if (isQuorateError(error, ErrorCode.NotLeader))
     return { uncertain: false, leader: error.leader, reason: "not leader" };
   // Busy and Closed are refusals before the command entered the log; Indeterminate (a killed
@@ -104,6 +140,7 @@ export class Client {
   #target: NodeId;
   #session: Session | null = null;
   #counter = 0;
+  readonly #readShare: number;
   /** Last value this client saw per key, so some compare-and-sets expect the current value. */
   readonly #known = new Map<string, string | null>();
 
@@ -112,6 +149,7 @@ export class Client {
     private readonly deps: ClientDeps,
   ) {
     this.#target = deps.prng.pick(deps.cluster.members);
+    this.#readShare = deps.prng.pick(deps.options.readShares);
   }
 
   /** Runs operations one after another while `active()` holds. */
@@ -127,13 +165,14 @@ export class Client {
   async #operation(): Promise<void> {
     const { prng, options } = this.deps;
     const key = prng.pick(options.keys);
+    if (prng.chance(this.#readShare)) return this.#get(key);
+    // Writes: half puts, a third compare-and-sets, the rest deletes.
     const roll = prng.float();
-    if (roll < 0.4) return this.#get(key);
-    if (roll < 0.7) {
+    if (roll < 0.5) {
       const value = this.#uniqueValue();
       return this.#write({ op: "put", key, value }, value, value);
     }
-    if (roll < 0.9) {
+    if (roll < 0.83) {
       const known = this.#known.get(key) ?? null;
       const expected = prng.chance(0.7) ? known : prng.chance(0.5) ? null : `${this.process}.${this.#counter}`;
       const value = this.#uniqueValue();
@@ -162,9 +201,17 @@ export class Client {
 
   async #get(key: string): Promise<void> {
     const op = this.#invoke("get", key, null);
-    const deadline = this.deps.scheduler.now + this.deps.options.opTimeoutMs;
+    const floor = this.deps.readFloor();
+    const electedTermFloor = this.deps.electedTermFloor();
+    const deadline = op.at + this.deps.options.opTimeoutMs;
     const read = await this.#attempts(deadline, (member) =>
-      member.node.readBarrier().then(() => text(member.store.read(key))),
+      member.node.readBarrier().then(() => {
+        const { id, appliedIndex } = member.node;
+        const servedTerm = this.deps.leadingTerm(id);
+        const answered = { process: this.process, key, member: id, appliedIndex, floor, invokedAt: op.at };
+        this.deps.readAnswered({ ...answered, electedTermFloor, servedTerm });
+        return text(member.store.read(key));
+      }),
     );
     // A read changes nothing, so one that never completed is simply a failed read.
     if (read.kind === "ok") this.#complete(op, "ok", `${key} = ${JSON.stringify(read.value)}`, read.value);
@@ -268,6 +315,8 @@ export class Client {
         this.#target = hint;
         // Always let virtual time pass: two members with stale hints must not ping-pong forever in one step.
         await scheduler.sleep(1);
+      } else if (failure.reason === TIMED_OUT && prng.chance(options.stayOnTimeoutChance)) {
+        await scheduler.sleep(prng.int(1, 20));
       } else {
         const others = cluster.members.filter((m) => m !== this.#target);
         this.#target = prng.pick(others.length > 0 ? others : cluster.members);

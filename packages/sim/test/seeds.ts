@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   formatFailure,
   type ProtocolAdapter,
@@ -6,6 +8,42 @@ import {
   type SimulationResult,
   simulate,
 } from "../src/index.js";
+
+/** Offsets are multiples of this, below SEED_OFFSET_SPAN * SEED_OFFSET_STEP: ranges of one run never overlap another's start. */
+const SEED_OFFSET_STEP = 1_000;
+const SEED_OFFSET_SPAN = 1_000_000;
+
+/**
+ * Where the seed ranges of the suites start this run: `QUORATE_SIM_SEED_OFFSET` if set, else
+ * derived from the commit (`git rev-parse HEAD`), so that every commit runs other seeds and
+ * coverage grows over time while one commit always runs the same ones. Named regression seeds
+ * (regressions.test.ts, the variants) do not move. A failure's report prints its replay
+ * command with the absolute seed.
+ */
+function seedOffset(): { offset: number; source: string } {
+  const fromEnv = process.env.QUORATE_SIM_SEED_OFFSET;
+  if (fromEnv !== undefined && fromEnv !== "") {
+    const offset = Number(fromEnv);
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new Error(`QUORATE_SIM_SEED_OFFSET must be a non-negative integer (got ${fromEnv})`);
+    return { offset, source: "QUORATE_SIM_SEED_OFFSET" };
+  }
+  let head: string;
+  try {
+    head = execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return { offset: 0, source: "no git commit" };
+  }
+  const hash = createHash("sha256").update(head).digest().readUInt32BE(0);
+  return { offset: (hash % SEED_OFFSET_SPAN) * SEED_OFFSET_STEP, source: `commit ${head.slice(0, 12)}` };
+}
+
+const chosen = seedOffset();
+export const SEED_OFFSET = chosen.offset;
+console.info(
+  `simulator seed offset ${SEED_OFFSET} (${chosen.source}); replay a seed with pnpm sim --seed N, ` +
+    `or rerun these ranges with QUORATE_SIM_SEED_OFFSET=${SEED_OFFSET}`,
+);
 
 /** Runs seeds [first, first + count) of the real protocol (Raft by default) and returns the failure reports of those that failed. */
 export async function failingSeeds(

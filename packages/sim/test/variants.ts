@@ -8,7 +8,7 @@ import {
   rule,
 } from "@quorate/raft";
 import type { RaftStorage } from "@quorate/storage";
-import { type RaftAdapterOptions, raftAdapter } from "../src/index.js";
+import { LEASE_RAFT_OPTIONS, type RaftAdapterOptions, raftAdapter } from "../src/index.js";
 
 /*
  * Deliberately broken variants of the real Raft machine, built from its own rules with
@@ -17,6 +17,7 @@ import { type RaftAdapterOptions, raftAdapter } from "../src/index.js";
 
 type MessageEvent = Extract<RaftEvent, { type: "message" }>;
 type PersistedEvent = Extract<RaftEvent, { type: "persisted" }>;
+type ReadEvent = Extract<RaftEvent, { type: "read" }>;
 
 /** Commits the quorum's match index whatever its term: Figure 8's bug (no current-term check). */
 function commitByCounting(d: RaftContext): void {
@@ -96,12 +97,140 @@ export const concurrentChangesMachine: RaftMachine = raftMachine.provide({
   },
 });
 
+/** Whether the leader has committed an entry of its own term, so its commit index covers every earlier leader's. */
+function committedInTerm(d: RaftContext): boolean {
+  return d.log.term(d.commitIndex) === d.term;
+}
+
+/**
+ * (a) ReadIndex without the heartbeat round: once it has committed an entry of its term, a
+ * leader answers a read at its commit index at once, though another leader may have replaced it.
+ */
+export const unconfirmedReadMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    read: rule<ReadEvent>((d, e) => {
+      if (committedInTerm(d)) d.out.reads.push({ id: e.id, ok: true, index: d.commitIndex });
+      else protocol.startRead(d, e.id);
+    }),
+  },
+});
+
+/**
+ * (b) A lease three times the election timeout (with lease reads): whenever a quorum's
+ * acknowledgement extends the lease, it is stretched to three election timeouts from now, long
+ * past the moment the followers may vote for another leader.
+ */
+function stretchingLease<E extends MessageEvent | PersistedEvent>(
+  rules: (d: RaftContext, e: E) => ReturnType<typeof protocol.step>,
+) {
+  return rule<E>((d, e) => {
+    const before = d.leaseExpires;
+    const change = rules(d, e);
+    if (d.leaseExpires > before) d.leaseExpires = d.leaderTicks + 3 * d.options.electionTicks;
+    return change;
+  });
+}
+
+export const longLeaseMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    stepLeader: stretchingLease<MessageEvent>((d, e) => protocol.step(d, "leader", e.from, e.message)),
+    persistedAsLeader: stretchingLease<PersistedEvent>((d, e) =>
+      protocol.recordPersisted(d, "leader", e.index, e.term, e.durableTerm),
+    ),
+  },
+});
+
+/**
+ * (c) A read served before the leader committed an entry of its term: it takes the commit index
+ * it inherited, which may lag entries an earlier leader committed, and confirms it with the next
+ * heartbeat round as usual.
+ */
+export const readBeforeTermCommitMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    read: rule<ReadEvent>((d, e) => {
+      protocol.startRead(d, e.id);
+      if (committedInTerm(d)) return;
+      d.pendingReads = d.pendingReads.map((r) =>
+        r.index === null ? { ...r, index: d.commitIndex, seq: d.seq + 1 } : r,
+      );
+    }),
+  },
+});
+
+/**
+ * (e) Votes granted on the last log index alone (RaftLog.isUpToDate compares the last term
+ * first): the request is judged as if its last term were the voter's own.
+ */
+function stepComparingIndexOnly(role: "follower" | "pre-candidate" | "candidate" | "leader") {
+  return rule<MessageEvent>((d, e) => {
+    const m = e.message;
+    const judged = m.type === "raft.vote" ? { ...m, body: { ...m.body, lastLogTerm: d.log.lastTerm } } : m;
+    return protocol.step(d, role, e.from, judged);
+  });
+}
+
+export const indexOnlyVoteMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    stepFollower: stepComparingIndexOnly("follower"),
+    stepPreCandidate: stepComparingIndexOnly("pre-candidate"),
+    stepCandidate: stepComparingIndexOnly("candidate"),
+    stepLeader: stepComparingIndexOnly("leader"),
+  },
+});
+
+/**
+ * (d) Heartbeat rounds not tied to the term (the review's stale ReadIndex, reintroduced where it
+ * began): a refusal of an older term's AppendEntries echoes that message's round, so a restarted
+ * leader (its counter back at 0) of the newer term receives a round of its previous incarnation
+ * as an acknowledgement of its own. The leader refuses an answer to a round it never sent, and
+ * the simulator counts any refused message from a correct peer as a violation.
+ */
+function echoStaleRounds(role: "follower" | "pre-candidate" | "candidate") {
+  return rule<MessageEvent>((d, e) => {
+    const m = e.message;
+    if (m.type !== "raft.append" || m.body.term >= d.term) return protocol.step(d, role, e.from, m);
+    const { prevLogIndex, seq } = m.body;
+    const refusal = { term: d.term, success: false, index: prevLogIndex, lastIndex: d.log.lastIndex, seq };
+    d.out.send(e.from, "raft.append.resp", { ...refusal, conflictIndex: 0, conflictTerm: 0 }, true);
+    return null;
+  });
+}
+
+export const staleRoundMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    stepFollower: echoStaleRounds("follower"),
+    stepPreCandidate: echoStaleRounds("pre-candidate"),
+    stepCandidate: echoStaleRounds("candidate"),
+  },
+});
+
+/**
+ * (f) A leader that sends before its term is durable: it takes its new term as already on disk,
+ * so a voter that wins alone (one voter, perhaps with learners) replicates a term a crash can
+ * take back, then enters it again and writes another entry at the same (index, term).
+ */
+export const sendBeforeDurableTermMachine: RaftMachine = raftMachine.provide({
+  actions: {
+    enterLeader: rule((d) => {
+      d.durableTerm = d.term;
+      protocol.becomeLeader(d);
+      d.out.observe({ kind: "role", role: "leader", term: d.term, leader: d.id });
+    }),
+  },
+});
+
 export const BROKEN_VARIANTS: Record<string, RaftAdapterOptions> = {
+  "stale-round": { machine: staleRoundMachine },
+  "send-before-durable-term": { machine: sendBeforeDurableTermMachine },
   "concurrent-changes": { machine: concurrentChangesMachine },
   "old-term-commit": { machine: oldTermCommitMachine },
   "double-vote": { machine: doubleVoteMachine },
   "forget-vote": { wrapStorage: forgetVoteOnRestart },
   "refuse-proposals": { machine: refuseProposalsMachine },
+  "unconfirmed-read": { machine: unconfirmedReadMachine },
+  "long-lease": { machine: longLeaseMachine, raft: LEASE_RAFT_OPTIONS },
+  "read-before-term-commit": { machine: readBeforeTermCommitMachine },
+  "index-only-vote": { machine: indexOnlyVoteMachine },
 };
 
 export function brokenAdapter(name: keyof typeof BROKEN_VARIANTS) {

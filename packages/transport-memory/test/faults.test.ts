@@ -94,6 +94,20 @@ describe("MemoryNetwork faults", () => {
     expect(received.b).toHaveLength(0);
   });
 
+  it("frames in flight to a member that restarts reach its new connection, duplicates too", () => {
+    // The simulator relies on it: a restarted member gets the old messages still in flight to it.
+    const { network, transports, received, advance } = cluster(1);
+    network.setFaults({ minDelayMs: 50, maxDelayMs: 50, duplicate: 1 });
+    transports.a?.send("b", "raft.append", append);
+    void transports.b?.close();
+    const restarted: Inbound[] = [];
+    network.connect({ cluster: "c", group: "g", self: "b" }).listen((m) => restarted.push(m));
+    advance(50);
+    expect(network.deliverDue()).toBe(2);
+    expect(received.b).toHaveLength(0);
+    expect(restarted.map((m) => m.sender)).toEqual(["a", "a"]);
+  });
+
   it("garbage and spoofed frames are dropped and counted like on NATS", () => {
     const { network, transports, received } = cluster(1);
     network.injectRaw("c", "g", "a", new Uint8Array([0xc1, 0xff]), "b");

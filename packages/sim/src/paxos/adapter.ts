@@ -185,6 +185,10 @@ class PaxosMember implements ConsensusNode {
   readBarrier(): Promise<void> {
     return this.learner.readBarrier();
   }
+
+  get appliedIndex(): number {
+    return this.learner.appliedIndex;
+  }
 }
 
 class PaxosRun implements ProtocolRun {
@@ -199,6 +203,8 @@ class PaxosRun implements ProtocolRun {
   readonly #acceptorMachine: AcceptorMachine;
   readonly #proposerMachine: ProposerMachine;
   readonly #learnerMachine: LearnerMachine;
+  /** See highestCommitted(); kept across crashes. */
+  #highestApplied = 0;
 
   constructor(
     members: readonly NodeId[],
@@ -314,7 +320,22 @@ class PaxosRun implements ProtocolRun {
   }
 
   check(): Violation | null {
+    this.highestCommitted();
     return this.#invariants.check({ acceptors: this.#acceptors, failures: this.#failures() });
+  }
+
+  /**
+   * The highest slot any learner applied so far. Chosen slots do not count: they are chosen out
+   * of order, and a slot above a hole says nothing of the hole. A correct read is never below
+   * it: the read's marker is a new value proposed after the read was invoked, so it cannot be
+   * chosen in a slot already applied (one value is chosen per slot), and the read waits until
+   * its learner applied the marker's slot, in slot order.
+   */
+  highestCommitted(): number {
+    for (const roles of this.#running.values()) {
+      if (roles.learner !== null) this.#highestApplied = Math.max(this.#highestApplied, roles.learner.appliedIndex);
+    }
+    return this.#highestApplied;
   }
 
   *#failures(): Iterable<{ readonly id: NodeId; readonly failure: Error | null }> {

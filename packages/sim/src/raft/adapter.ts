@@ -34,11 +34,17 @@ export const SIM_SNAPSHOT_THRESHOLD = 25;
 export const SIM_RAFT_OPTIONS: Partial<RaftOptions> = { electionTicks: 6, heartbeatTicks: 2 };
 /** The bootstrap voters; further members start with `join` and wait for the operator to add them. */
 export const SIM_BOOTSTRAP_VOTERS = 3;
+/**
+ * Chance that a run bootstraps a single voter (the others join as learners when the operator
+ * adds them), and that the operator may shrink the voters down to one: a one-voter leader
+ * commits alone, and a learner follows it.
+ */
+export const SIM_ONE_VOTER_CHANCE = 0.2;
 /** How often, in virtual ms, a leader's operator considers a membership change or a leadership transfer. */
 export const SIM_OPERATOR_INTERVAL_MS = 200;
 
 export function raftAdapter(options: RaftAdapterOptions = {}): ProtocolAdapter {
-  return { name: "raft", createRun: (members) => new RaftRun(members, options) };
+  return { name: "raft", createRun: (members, seed) => new RaftRun(members, seed, options) };
 }
 
 /**
@@ -85,11 +91,19 @@ class RaftRun implements ProtocolRun {
   readonly #disks = new Map<NodeId, MemoryDisk>();
   /** The running nodes. */
   readonly #nodes = new Map<NodeId, RaftNode>();
+  readonly #bootstrapVoters: readonly NodeId[];
+  /** Whether the operator may remove voters down to a single one. */
+  readonly #oneVoterAllowed: boolean;
 
   constructor(
     private readonly members: readonly NodeId[],
+    seed: number,
     private readonly options: RaftAdapterOptions,
-  ) {}
+  ) {
+    const prng = new Prng(seed);
+    this.#bootstrapVoters = members.slice(0, prng.chance(SIM_ONE_VOTER_CHANCE) ? 1 : SIM_BOOTSTRAP_VOTERS);
+    this.#oneVoterAllowed = prng.chance(SIM_ONE_VOTER_CHANCE);
+  }
 
   async start(env: MemberEnvironment): Promise<ConsensusNode> {
     const { id } = env;
@@ -102,7 +116,7 @@ class RaftRun implements ProtocolRun {
     const invariants = this.#invariants;
     const observed = new ObservedStorage(storage, id, invariants);
     invariants.started(id);
-    const voters = this.members.slice(0, SIM_BOOTSTRAP_VOTERS);
+    const voters = this.#bootstrapVoters;
     const node = await RaftNode.start({
       id,
       members: voters,
@@ -126,6 +140,8 @@ class RaftRun implements ProtocolRun {
       ),
       observe: (observation) => {
         if (observation.kind === "role") env.traceRole(observation.role, observation.term);
+        if (observation.kind === "transfer" && observation.status === "started" && observation.to !== null)
+          env.transferStarted(observation.to);
         invariants.observed(id, observation);
       },
     });
@@ -158,8 +174,10 @@ class RaftRun implements ProtocolRun {
     const choices: MembershipChange[] = [
       ...outside.map((member) => ({ type: "add-learner" as const, member })),
       ...learners.map((member) => ({ type: "remove" as const, member })),
-      // Fewer than two voters leaves too little to partition; the leader may remove itself.
-      ...(voters.length > 2 ? voters.map((member) => ({ type: "remove" as const, member })) : []),
+      // Usually at least two voters, so that there is something to partition; the leader may remove itself.
+      ...(voters.length > (this.#oneVoterAllowed ? 1 : 2)
+        ? voters.map((member) => ({ type: "remove" as const, member }))
+        : []),
     ];
     return choices.length > 0 ? prng.pick(choices) : { type: "remove", member: prng.pick(voters) };
   }
@@ -176,5 +194,17 @@ class RaftRun implements ProtocolRun {
 
   check(): Violation | null {
     return this.#invariants.check(this.#nodes);
+  }
+
+  readonly leadership = {
+    highestElectedTerm: (): number => this.#invariants.highestElectedTerm,
+    leadingTerm: (member: NodeId): number | null => {
+      const node = this.#nodes.get(member);
+      return node?.role() === "leader" ? node.status().term : null;
+    },
+  };
+
+  highestCommitted(): number {
+    return this.#invariants.highestCommitted(this.#nodes);
   }
 }

@@ -96,6 +96,14 @@ export class RaftInvariants {
   readonly #grants = new Map<string, NodeId>();
   readonly #incarnations = new Map<NodeId, IncarnationTrack>();
   readonly #durable = new Map<NodeId, DurableTrack>();
+  /** The highest commit index of any leader and applied index of any member so far, crashed ones included. */
+  #highestCommitted = 0;
+  #highestElectedTerm = 0;
+
+  /** The highest term a leader was elected in, over the whole run. */
+  get highestElectedTerm(): number {
+    return this.#highestElectedTerm;
+  }
 
   /** Records a violation noticed between steps; the first one is reported. */
   fail(kind: RaftInvariant, message: string): void {
@@ -280,6 +288,7 @@ export class RaftInvariants {
       track.commit = Math.max(track.commit, status.commitIndex);
       for (let index = track.applied + 1; index <= node.appliedIndex; index++) this.#apply(id, node, index);
       track.applied = Math.max(track.applied, node.appliedIndex);
+      this.#noteCommitted(node, status.role === "leader" ? status.commitIndex : 0);
     }
     for (const index of newlyCommitted) {
       const committed = this.#committed[index] as CommittedEntry;
@@ -288,6 +297,28 @@ export class RaftInvariants {
       }
     }
     return this.#violation;
+  }
+
+  /**
+   * The stale-read floor now: the highest index a leader committed or a member applied so far.
+   * Followers' commit indexes are not needed: each is one a leader had committed before. A
+   * correct ReadIndex read is never below it: the leader has committed an entry of its term, so
+   * its log holds every entry committed before (leader completeness) and its commit index covers
+   * them; the heartbeat round a quorum acknowledges after the read arrived shows that no leader
+   * of a later term existed when it arrived; and the read waits until the member applied that
+   * commit index. A lease stands for that heartbeat round. So a read below the floor at its
+   * invocation saw a state older than one the cluster had already committed.
+   */
+  highestCommitted(nodes: ReadonlyMap<NodeId, RaftNode>): number {
+    for (const node of nodes.values()) {
+      const status = node.status();
+      this.#noteCommitted(node, status.role === "leader" ? status.commitIndex : 0);
+    }
+    return this.#highestCommitted;
+  }
+
+  #noteCommitted(node: RaftNode, leaderCommit: number): void {
+    this.#highestCommitted = Math.max(this.#highestCommitted, leaderCommit, node.appliedIndex);
   }
 
   #durableOf(member: NodeId): DurableTrack {
@@ -311,16 +342,24 @@ export class RaftInvariants {
       this.fail("election-safety", `${earlier} and ${member} were both leaders in term ${term}`);
     }
     this.#leaders.set(term, member);
+    this.#highestElectedTerm = Math.max(this.#highestElectedTerm, term);
   }
 
   /**
    * Log matching, by induction over indexes: every (index, term) in any log must carry the same
    * entry and follow the same term everywhere. Only entries new since the last check are
    * compared: logs change only at their end, and every changed entry is a new object.
+   *
+   * An entry of a term the member has not made durable yet joins the comparison once it has:
+   * until then it exists in this incarnation's memory alone (durable-term-before-send checks that
+   * nothing of that term left), and a crash takes the term back with it, so the member may
+   * legitimately enter the same term again and write another entry at the same index.
    */
   #checkLog(id: NodeId, node: RaftNode, track: IncarnationTrack): void {
     const log = node.log;
-    const last = log.lastIndex;
+    const durableTerm = this.#durable.get(id)?.hardState.term ?? 0;
+    let last = log.lastIndex;
+    while (last >= log.firstIndex && (log.term(last) ?? 0) > durableTerm) last--;
     let unchanged = Math.min(last, track.checked.length - 1);
     while (unchanged >= log.firstIndex && log.entry(unchanged) !== track.checked[unchanged]) unchanged--;
     track.checked.length = Math.max(unchanged, log.firstIndex - 1) + 1;
