@@ -34,6 +34,18 @@ export function reconfigure(d: RaftContext, id: number, change: MembershipChange
     reject("invalid", next);
     return;
   }
+  const other = current.voters.find((v) => v !== d.id);
+  if (change.type === "remove" && change.member === d.id && current.voters.length === 2 && other !== undefined) {
+    // The removal takes effect as it is appended: were this leader cut off before it commits,
+    // it would hold the longest log yet never campaign (not a voter in its own log), while the
+    // other voter, still under the old configuration, needs its vote: no leader ever again.
+    reject(
+      "invalid",
+      `removing the leader '${d.id}' from two voters could leave '${other}' unable ever to be elected; ` +
+        `transfer leadership to '${other}' first and remove '${d.id}' there`,
+    );
+    return;
+  }
   if (change.type === "promote") {
     // A voter that is far behind would stall commits until it caught up (thesis §4.2.1).
     const pr = d.progress[change.member];
