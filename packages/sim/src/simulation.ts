@@ -148,6 +148,19 @@ interface Incarnation {
   readonly timers: VirtualTimers;
   readonly store: KvStateMachine;
   node: ConsensusNode | null;
+  /** While the process is paused, what waits for it to run (a finished disk write, a client's call); null while it runs. */
+  paused: (() => void)[] | null;
+}
+
+/** A paused member's node as clients reach it: each call waits until the process runs again. */
+function afterResume(incarnation: Incarnation, node: ConsensusNode): ConsensusNode {
+  const resumed = () => new Promise<void>((resolve) => incarnation.paused?.push(resolve));
+  return {
+    id: node.id,
+    leader: () => node.leader(),
+    propose: (command) => resumed().then(() => node.propose(command)),
+    readBarrier: () => resumed().then(() => node.readBarrier()),
+  };
 }
 
 /** Runs one seed: a whole cluster, its clients and the nemesis on one virtual clock. */
@@ -208,6 +221,8 @@ class Simulation implements ClusterAccess {
         crash: (member) => this.#crash(member),
         restart: (member) => this.#boot(member),
         setSlowDisk: (member, slow) => void (slow ? this.#slowDisks.add(member) : this.#slowDisks.delete(member)),
+        pause: (member) => this.#pause(member),
+        resume: (member) => this.#resume(member),
       },
       options.nemesis ?? DEFAULT_NEMESIS,
       (fault: FaultKind, detail: string) => this.#record({ kind: "fault", fault, detail }),
@@ -228,7 +243,8 @@ class Simulation implements ClusterAccess {
   member(id: NodeId): MemberHandle | null {
     const incarnation = this.#running.get(id);
     if (incarnation === undefined || incarnation.node === null) return null;
-    return { node: incarnation.node, store: incarnation.store };
+    const node = incarnation.paused === null ? incarnation.node : afterResume(incarnation, incarnation.node);
+    return { node, store: incarnation.store };
   }
 
   async run(): Promise<SimulationResult> {
@@ -301,7 +317,7 @@ class Simulation implements ClusterAccess {
     this.#incarnations.set(id, number);
     const timers = new VirtualTimers(this.#scheduler, this.#clockRates.get(id));
     const store = new KvStateMachine();
-    const incarnation: Incarnation = { transports: [], timers, store, node: null };
+    const incarnation: Incarnation = { transports: [], timers, store, node: null, paused: null };
     this.#running.set(id, incarnation);
     const connect = (self: NodeId): Transport => {
       if (this.#running.get(id) !== incarnation) throw new Error(`${self} connected after ${id} crashed`);
@@ -351,6 +367,43 @@ class Simulation implements ClusterAccess {
     for (const transport of incarnation.transports) void transport.close();
   }
 
+  /** Stops a started member's process: its timers, deliveries, disk completions and client calls wait. */
+  #pause(id: NodeId): boolean {
+    const incarnation = this.#running.get(id);
+    if (incarnation === undefined || incarnation.node === null || incarnation.paused !== null) return false;
+    incarnation.paused = [];
+    incarnation.timers.pause();
+    for (const transport of incarnation.transports) transport.hold();
+    return true;
+  }
+
+  /**
+   * The process runs again, one step at a time as an event loop would: first its overdue timers
+   * (once each), then the disk writes and client calls that waited, then the messages that
+   * queued. Clients first: a request handled before the news from the other members is what a
+   * resumed leader must not answer from stale state.
+   */
+  #resume(id: NodeId): void {
+    const incarnation = this.#running.get(id);
+    if (incarnation === undefined || incarnation.paused === null) return;
+    const waiting = incarnation.paused;
+    incarnation.paused = null;
+    incarnation.timers.resume();
+    const running = () => this.#running.get(id) === incarnation;
+    for (const run of waiting) {
+      this.#scheduler.after(0, () => {
+        if (running()) run();
+      });
+    }
+    for (const transport of incarnation.transports) {
+      for (const message of transport.release()) {
+        this.#scheduler.after(0, () => {
+          if (running()) transport.deliver(message);
+        });
+      }
+    }
+  }
+
   /** Disk latency from the run's PRNG; writes become durable in order per member. */
   #scheduleDurability(id: NodeId, incarnation: Incarnation, makeDurable: () => void): void {
     // A healthy disk takes a few ms, with an occasional stall as fsync has; a slow one, hundreds.
@@ -363,7 +416,9 @@ class Simulation implements ClusterAccess {
     this.#durableAt.set(id, at);
     this.#scheduler.at(at, () => {
       // A crash lost whatever was still pending; the storage discards it too.
-      if (this.#running.get(id) === incarnation) makeDurable();
+      if (this.#running.get(id) !== incarnation) return;
+      if (incarnation.paused === null) makeDurable();
+      else incarnation.paused.push(makeDurable);
     });
   }
 

@@ -1,3 +1,5 @@
+import type { NodeId, Timers } from "@quorate/core";
+import type { RaftNode } from "@quorate/raft";
 import {
   applyChange,
   protocol,
@@ -8,7 +10,13 @@ import {
   rule,
 } from "@quorate/raft";
 import type { RaftStorage } from "@quorate/storage";
-import { type RaftAdapterOptions, raftAdapter } from "../src/index.js";
+import {
+  LEASE_RAFT_OPTIONS,
+  type ProtocolAdapter,
+  type RaftAdapterOptions,
+  raftAdapter,
+  type Violation,
+} from "../src/index.js";
 
 /*
  * Deliberately broken variants of the real Raft machine, built from its own rules with
@@ -96,7 +104,28 @@ export const concurrentChangesMachine: RaftMachine = raftMachine.provide({
   },
 });
 
+/**
+ * (h) The host counts one tick per timer callback whatever the elapsed time: its clock advances
+ * by exactly one period per callback of its (only) interval, so a leader paused for seconds
+ * resumes one tick older, still trusting its read lease while another leader commits writes.
+ */
+export function oneTickPerCallback(timers: Timers): Timers {
+  let nowMs = 0;
+  return {
+    now: () => nowMs,
+    setInterval: (callback, ms) =>
+      timers.setInterval(() => {
+        nowMs += ms;
+        callback();
+      }, ms),
+    clearInterval: (handle) => timers.clearInterval(handle),
+    setTimeout: (callback, ms) => timers.setTimeout(callback, ms),
+    clearTimeout: (handle) => timers.clearTimeout(handle),
+  };
+}
+
 export const BROKEN_VARIANTS: Record<string, RaftAdapterOptions> = {
+  "one-tick-per-callback": { raft: LEASE_RAFT_OPTIONS, wrapTimers: oneTickPerCallback },
   "concurrent-changes": { machine: concurrentChangesMachine },
   "old-term-commit": { machine: oldTermCommitMachine },
   "double-vote": { machine: doubleVoteMachine },
@@ -108,4 +137,54 @@ export function brokenAdapter(name: keyof typeof BROKEN_VARIANTS) {
   const options = BROKEN_VARIANTS[name];
   if (options === undefined) throw new Error(`no variant ${name}`);
   return raftAdapter(options);
+}
+
+/**
+ * Raft runs with one more check, on what a leader's read promises: a read that resolves while
+ * its member still leads finds no member of a later term that committed past what it applied.
+ * A lease makes that so (a quorum votes for no one until the lease expires), and so does a
+ * ReadIndex round. Linearizability cannot see its breach when the read was invoked before the
+ * newer commit (a request that queued at a paused leader): the read is stale only at the moment
+ * it is served.
+ */
+export function checkingLeaderReads(adapter: ProtocolAdapter): ProtocolAdapter {
+  return {
+    ...adapter,
+    createRun(members) {
+      const run = adapter.createRun(members);
+      const nodes = new Map<NodeId, RaftNode>();
+      let violation: Violation | null = null;
+      const served = (node: RaftNode) => {
+        const { term, role } = node.status();
+        if (role !== "leader") return;
+        for (const other of nodes.values()) {
+          const status = other.status();
+          if (status.term > term && status.commitIndex > node.appliedIndex) {
+            violation ??= {
+              kind: "leader-read",
+              message: `${node.id} served a read in term ${term} at applied index ${node.appliedIndex}, while ${other.id} had committed ${status.commitIndex} in term ${status.term}`,
+            };
+          }
+        }
+      };
+      return {
+        async start(env) {
+          const node = (await run.start(env)) as RaftNode;
+          nodes.set(env.id, node);
+          const readBarrier = node.readBarrier.bind(node);
+          return {
+            id: node.id,
+            leader: () => node.leader(),
+            propose: (command) => node.propose(command),
+            readBarrier: () => readBarrier().then(() => served(node)),
+          };
+        },
+        crash(member) {
+          nodes.delete(member);
+          run.crash(member);
+        },
+        check: () => violation ?? run.check(),
+      };
+    },
+  };
 }
