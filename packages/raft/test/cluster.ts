@@ -50,6 +50,9 @@ export class LocalCluster {
       stateMachine: machine,
       tickMs: 10,
       ...this.extra,
+      // Ticks follow real time: election timeouts of 300-600 ms ride out the event-loop stalls
+      // of a loaded test machine (100 ms would start elections the tests do not expect).
+      raft: { electionTicks: 30, ...this.extra.raft },
     });
     this.nodes.set(id, node);
     this.machines.set(id, machine);
