@@ -9,7 +9,7 @@ import {
   type Timers,
   type Transport,
 } from "@quorate/core";
-import type { PaxosOptions, PaxosRoleName, PaxosTopology } from "./options.js";
+import { type PaxosOptions, type PaxosRoleName, type PaxosTopology, resolvePaxosOptions } from "./options.js";
 import type { PaxosMessage, PaxosObservation } from "./outbox.js";
 
 /** What the host of every role is started with; `M` is the role's machine. */
@@ -31,6 +31,19 @@ export interface TickingHostOptions<M> extends RoleHostOptions<M> {
   /** Milliseconds per tick. */
   tickMs?: number;
   timers?: Timers;
+}
+
+/**
+ * The ticks a ticking host hands its machine at most after a pause. Paxos keeps no deadline
+ * that safety rests on: ticks only decide when to campaign, resend, or presume the leader gone.
+ * The longest of those waits is twice the leader timeout plus the largest backoff: that many
+ * ticks expire them all, and further ones would change nothing. For the same reason the Paxos
+ * hosts catch up only on their interval, not before each message: a tick due a moment before
+ * a heartbeat is handled would start a needless campaign, and nothing is safer for it.
+ */
+export function maxCatchUpTicks(options: Partial<PaxosOptions> | undefined): number {
+  const { leaderTimeoutTicks, maxBackoffTicks } = resolvePaxosOptions(options);
+  return 2 * leaderTimeoutTicks + maxBackoffTicks;
 }
 
 /** Refuses to start a role instance under an id the topology does not give that role. */

@@ -15,12 +15,12 @@ import {
   type StateMachine,
   silentLogger,
   TakenRequests,
-  type Timers,
+  Ticker,
 } from "@quorate/core";
 import type { RaftStorage } from "@quorate/storage";
 import { activeContext, type Context } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
-import { checkRoleId, messageEvent, type TickingHostOptions, transmit } from "./host.js";
+import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions, transmit } from "./host.js";
 import { type LearnerEvent, type LearnerMachine, learnerMachine } from "./learner-machine.js";
 import { type LearnerContext, LearnerLog } from "./learner-protocol.js";
 import { LearnerOutbox, type LearnerRequest, type PaxosObservation } from "./outbox.js";
@@ -75,9 +75,8 @@ export class Learner implements ConsensusNode {
   readonly #out = new LearnerOutbox();
   readonly #options: LearnerOptions;
   readonly #logger: Logger;
-  readonly #timers: Timers;
   readonly #checkpointInterval: number;
-  #ticker: unknown;
+  readonly #ticker: Ticker;
   #stopped = false;
   #failure: Error | null = null;
   #queue: Queued[] = [];
@@ -95,8 +94,11 @@ export class Learner implements ConsensusNode {
     this.id = options.id;
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
-    this.#timers = options.timers ?? realTimers;
-    this.#waiting = new TakenRequests(this.#timers, options.proposalTimeoutMs ?? 10_000);
+    const timers = options.timers ?? realTimers;
+    this.#waiting = new TakenRequests(timers, options.proposalTimeoutMs ?? 10_000);
+    this.#ticker = new Ticker(timers, options.tickMs ?? 50, maxCatchUpTicks(options.paxos), () =>
+      this.#event({ type: "tick" }),
+    );
     this.#checkpointInterval = options.checkpointInterval ?? 1000;
     this.#log = log;
     this.#checkpointRequested = log.applied;
@@ -131,7 +133,7 @@ export class Learner implements ConsensusNode {
     const learner = new Learner(options, log);
     learner.#actor.start();
     options.transport.listen((message) => learner.#receive(message));
-    learner.#ticker = learner.#timers.setInterval(() => learner.#event({ type: "tick" }), options.tickMs ?? 50);
+    learner.#ticker.start();
     return learner;
   }
 
@@ -342,7 +344,7 @@ export class Learner implements ConsensusNode {
   #halt(err: Error): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#timers.clearInterval(this.#ticker);
+    this.#ticker.stop();
     this.#options.transport.listen(() => {});
     this.#actor.stop();
     this.#telemetry.close();

@@ -7,12 +7,12 @@ import {
   type PaxosBallot,
   realTimers,
   silentLogger,
-  type Timers,
+  Ticker,
 } from "@quorate/core";
 import type { RaftStorage } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
 import { DurableRoleHost } from "./durable-host.js";
-import { checkRoleId, messageEvent, type TickingHostOptions } from "./host.js";
+import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions } from "./host.js";
 import { resolvePaxosOptions } from "./options.js";
 import { type PaxosObservation, ProposerOutbox } from "./outbox.js";
 import { type ProposerEvent, type ProposerMachine, proposerMachine, proposerMode } from "./proposer-machine.js";
@@ -40,9 +40,8 @@ export class Proposer extends DurableRoleHost {
   readonly #slots = new ProposerSlots();
   readonly #options: ProposerOptions;
   readonly #logger: Logger;
-  readonly #timers: Timers;
   readonly #telemetry: ProposerTelemetry;
-  #ticker: unknown;
+  readonly #ticker: Ticker;
   #pendingRound: number | null = null;
   #highestDecided = 0;
 
@@ -51,7 +50,9 @@ export class Proposer extends DurableRoleHost {
     super(options.id, options.transport, logger, "proposer");
     this.#options = options;
     this.#logger = logger;
-    this.#timers = options.timers ?? realTimers;
+    this.#ticker = new Ticker(options.timers ?? realTimers, options.tickMs ?? 50, maxCatchUpTicks(options.paxos), () =>
+      this.#event({ type: "tick" }),
+    );
     this.#actor = createActor(options.machine ?? proposerMachine, {
       input: {
         id: options.id,
@@ -84,7 +85,7 @@ export class Proposer extends DurableRoleHost {
     proposer.#actor.start();
     proposer.#drain();
     options.transport.listen((message) => proposer.#receive(message));
-    proposer.#ticker = proposer.#timers.setInterval(() => proposer.#event({ type: "tick" }), options.tickMs ?? 50);
+    proposer.#ticker.start();
     return proposer;
   }
 
@@ -119,7 +120,7 @@ export class Proposer extends DurableRoleHost {
   }
 
   protected halted(): void {
-    this.#timers.clearInterval(this.#ticker);
+    this.#ticker.stop();
     this.#actor.stop();
     this.#telemetry.close();
   }

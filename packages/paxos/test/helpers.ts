@@ -61,19 +61,26 @@ export function manualDisk(): { schedule: (makeDurable: () => void) => void; flu
   };
 }
 
-/** Timers whose interval the test fires by hand; timeouts never fire. */
+/** Timers whose interval the test fires by hand, one period of the clock each time; timeouts never fire. */
 export function handTimers(): { timers: Timers; tick(): void } {
   let tick: (() => void) | undefined;
+  let nowMs = 0;
+  let periodMs = 0;
   return {
     timers: {
-      setInterval: (cb: () => void) => {
+      now: () => nowMs,
+      setInterval: (cb: () => void, ms: number) => {
         tick = cb;
+        periodMs = ms;
         return 1;
       },
       clearInterval: () => {},
       setTimeout: () => 0,
       clearTimeout: () => {},
     },
-    tick: () => tick?.(),
+    tick: () => {
+      nowMs += periodMs;
+      tick?.();
+    },
   };
 }

@@ -30,7 +30,10 @@ function put(key: string, value: string): Uint8Array {
 
 /** A started cluster whose learners all follow the active proposer. */
 async function settledCluster(): Promise<PaxosCluster> {
-  const cluster = await new PaxosCluster(MEMBERS).start();
+  // The traces below assume one clean round. Ticks follow real time, so an event-loop stall as
+  // long as a leader timeout (5 ms ticks: 50 ms, as the first spans' export on a loaded machine
+  // can take) starts a second proposer: the default tick keeps that timeout at half a second.
+  const cluster = await new PaxosCluster(MEMBERS, { tickMs: 50 }).start();
   await cluster.waitFor(() => cluster.activeProposer() !== undefined, 10_000, "an active proposer");
   const active = cluster.activeProposer()?.id;
   await cluster.waitFor(

@@ -6,6 +6,7 @@ import {
   ErrorCode,
   failBatches,
   type Inbound,
+  invariant,
   isQuorateError,
   type Logger,
   type NodeId,
@@ -17,13 +18,14 @@ import {
   type StateMachine,
   silentLogger,
   TakenRequests,
+  Ticker,
   type Timers,
   type Transport,
   unpackEntries,
   validateMembers,
 } from "@quorate/core";
 import type { RaftStorage, StoredSnapshot } from "@quorate/storage";
-import { Attr, activeContext, type Context, observeMember } from "@quorate/telemetry";
+import { Attr, activeContext, type Context, observeMember, untraced } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
 import {
   type ClusterConfig,
@@ -154,7 +156,7 @@ export class RaftNode implements ConsensusNode {
   readonly #timers: Timers;
   readonly #logger: Logger;
   #applied: number;
-  #ticker: unknown;
+  readonly #ticker: Ticker;
   #stopped = false;
   #failure: Error | null = null;
 
@@ -209,6 +211,18 @@ export class RaftNode implements ConsensusNode {
     this.#snapshotSender = new SnapshotSender(options.transport);
     this.#timers = options.timers ?? realTimers;
     this.#pendingByIndex = new TakenRequests(this.#timers, this.#options.proposalTimeoutMs);
+    // Every deadline the machine keeps in ticks is at most two election timeouts (a lease under
+    // one, a randomized election timeout under two, CheckQuorum's step-down within two): after a
+    // longer pause, four election timeouts of ticks expire them all, and further ticks would
+    // change nothing but the snapshot-stall count, which only decides when to resend.
+    const maxCatchUpTicks = 4 * resolveRaftOptions(options.raft).electionTicks;
+    // A tick caught up on while handling a message or a request runs outside that one's trace.
+    this.#ticker = new Ticker(this.#timers, this.#options.tickMs, maxCatchUpTicks, () =>
+      untraced(() => {
+        this.#snapshotSender.tick();
+        this.#event({ type: "tick" });
+      }),
+    );
     this.#logger = options.logger ?? silentLogger;
     this.#log = log;
     this.#actor = actor;
@@ -256,10 +270,7 @@ export class RaftNode implements ConsensusNode {
     actor.start();
     node.#drain();
     options.transport.listen((message) => node.#receive(message));
-    node.#ticker = node.#timers.setInterval(() => {
-      node.#snapshotSender.tick();
-      node.#event({ type: "tick" });
-    }, node.#options.tickMs);
+    node.#ticker.start();
     node.#unobserve = observeMember({ [Attr.cluster]: options.transport.cluster, [Attr.member]: options.id }, () => {
       const ctx = node.#context();
       return {
@@ -377,7 +388,7 @@ export class RaftNode implements ConsensusNode {
     }).then(
       (outcome) =>
         new Promise<Membership>((resolve, reject) => {
-          this.#pendingByIndex.add(
+          this.#awaitApplied(
             outcome.index,
             {
               term: outcome.term,
@@ -439,7 +450,7 @@ export class RaftNode implements ConsensusNode {
     }
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#timers.clearInterval(this.#ticker);
+    this.#ticker.stop();
     this.#options.transport.listen(() => {});
     await this.#writing;
     this.#actor.stop();
@@ -458,7 +469,7 @@ export class RaftNode implements ConsensusNode {
   kill(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#timers.clearInterval(this.#ticker);
+    this.#ticker.stop();
     this.#options.transport.listen(() => {});
     this.#actor.stop();
     this.#failAll(new QuorateError(ErrorCode.Closed, `raft node ${this.id} was killed`));
@@ -476,6 +487,8 @@ export class RaftNode implements ConsensusNode {
 
   #receive(message: Inbound): void {
     if (!this.#knows(message.sender)) return;
+    // Time passed while the message waited (a paused process): the machine learns of it first.
+    this.#ticker.catchUp();
     if (message.type === "raft.snapshot") {
       this.#receiveSnapshotChunk(message.sender, message.body as Inbound<"raft.snapshot">["body"]);
       return;
@@ -540,6 +553,7 @@ export class RaftNode implements ConsensusNode {
     queueMicrotask(() => {
       this.#flushScheduled = false;
       if (this.#stopped) return;
+      this.#ticker.catchUp();
       if (this.#proposalQueue.length > 0) {
         const batch = this.#proposalQueue;
         this.#proposalQueue = [];
@@ -771,12 +785,29 @@ export class RaftNode implements ConsensusNode {
     );
     batch.forEach((p, i) => {
       const index = outcome.firstIndex + i;
-      this.#pendingByIndex.add(
+      this.#awaitApplied(
         index,
         { term: outcome.term, resolve: p.resolve, reject: p.reject },
         `proposal at index ${index} was not applied in time; it may still commit`,
       );
     });
+  }
+
+  /**
+   * Waits for the entry appended at `index` in `pending.term` to be applied. A waiter still at
+   * that index is for an entry of an earlier term that was replaced there: it can never commit
+   * (a leader of a later term holds another entry at its index), so its caller may safely retry.
+   */
+  #awaitApplied(index: number, pending: PendingProposal, timeoutMessage: string): void {
+    const replaced = this.#pendingByIndex.take(index);
+    if (replaced !== undefined) {
+      invariant(
+        replaced.term < pending.term,
+        `index ${index} appended in term ${pending.term} is awaited from term ${replaced.term}`,
+      );
+      replaced.reject(notLeader(this.id, this.#context().leader));
+    }
+    this.#pendingByIndex.add(index, pending, timeoutMessage);
   }
 
   #settleChange(outcome: ChangeOutcome): void {
@@ -819,7 +850,7 @@ export class RaftNode implements ConsensusNode {
     this.#failure = err;
     this.#logger.error("raft node failed; stopping", { member: this.id, error: err.message });
     this.#stopped = true;
-    this.#timers.clearInterval(this.#ticker);
+    this.#ticker.stop();
     this.#actor.stop();
     this.#failAll(new QuorateError(ErrorCode.Closed, `raft node ${this.id} failed: ${err.message}`, { cause: err }));
   }

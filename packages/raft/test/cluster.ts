@@ -1,4 +1,4 @@
-import { packValue, type StateMachine, unpackValue } from "@quorate/core";
+import { ManualTimers, packValue, type StateMachine, unpackValue } from "@quorate/core";
 import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { MemoryNetwork, type MemoryTransport } from "@quorate/transport-memory";
 import { RaftNode, type RaftNodeOptions } from "../src/index.js";
@@ -50,6 +50,9 @@ export class LocalCluster {
       stateMachine: machine,
       tickMs: 10,
       ...this.extra,
+      // Ticks follow real time: election timeouts of 300-600 ms ride out the event-loop stalls
+      // of a loaded test machine (100 ms would start elections the tests do not expect).
+      raft: { electionTicks: 30, ...this.extra.raft },
     });
     this.nodes.set(id, node);
     this.machines.set(id, machine);
@@ -94,6 +97,84 @@ export class LocalCluster {
 
   async stopAll(): Promise<void> {
     for (const node of this.nodes.values()) await node.stop();
+    this.nodes.clear();
+  }
+}
+
+/**
+ * RaftNodes on hand-moved clocks, one per member, over the in-memory network (manual delivery)
+ * and in-memory disks: the test moves time a millisecond at a step, and can pause a member's
+ * process (its timers stop firing while its clock goes on), as a GC pause or SIGSTOP does.
+ */
+export class HandClockCluster {
+  nowMs = 0;
+  readonly network = new MemoryNetwork({ now: () => this.nowMs, delivery: "manual" });
+  readonly nodes = new Map<string, RaftNode>();
+  readonly machines = new Map<string, ListMachine>();
+  readonly timers = new Map<string, ManualTimers>();
+  readonly paused = new Set<string>();
+
+  constructor(
+    readonly ids: string[],
+    private readonly extra: Partial<RaftNodeOptions> = {},
+  ) {}
+
+  async startAll(): Promise<void> {
+    for (const id of this.ids) {
+      const machine = new ListMachine();
+      const timers = new ManualTimers();
+      const node = await RaftNode.start({
+        id,
+        members: this.ids,
+        transport: this.network.connect({ cluster: "test", group: "kv", self: id }),
+        storage: new MemoryRaftStorage(new MemoryDisk()),
+        stateMachine: machine,
+        tickMs: 10,
+        timers,
+        ...this.extra,
+      });
+      this.nodes.set(id, node);
+      this.machines.set(id, machine);
+      this.timers.set(id, timers);
+    }
+  }
+
+  node(id: string): RaftNode {
+    const node = this.nodes.get(id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  /** Moves every clock `ms` forward a millisecond at a time: timers fire (not a paused member's), messages arrive, writes complete. */
+  async run(ms: number): Promise<void> {
+    for (let i = 0; i < ms; i++) {
+      this.nowMs++;
+      for (const [id, timers] of this.timers) {
+        if (this.paused.has(id)) timers.pause(1);
+        else timers.advance(1);
+      }
+      this.network.deliverDue();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Runs until `predicate` holds, for at most `limitMs`. */
+  async runUntil(predicate: () => boolean, limitMs = 5_000): Promise<void> {
+    for (let ms = 0; !predicate(); ms++) {
+      if (ms >= limitMs) throw new Error(`condition not reached within ${limitMs} ms`);
+      await this.run(1);
+    }
+  }
+
+  /** The one member that believes it leads, once there is exactly one. */
+  async leader(): Promise<RaftNode> {
+    const leaders = () => [...this.nodes.values()].filter((n) => n.role() === "leader");
+    await this.runUntil(() => leaders().length === 1);
+    return leaders()[0] as RaftNode;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const node of this.nodes.values()) node.kill();
     this.nodes.clear();
   }
 }

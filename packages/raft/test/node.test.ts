@@ -1,13 +1,26 @@
 import { EntryKind, ErrorCode, isQuorateError, packEntries, unpackValue } from "@quorate/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RaftNode } from "../src/index.js";
-import { encode, LocalCluster } from "./cluster.js";
+import { encode, HandClockCluster, LocalCluster } from "./cluster.js";
 
 let cluster: LocalCluster | undefined;
+let handCluster: HandClockCluster | undefined;
 afterEach(async () => {
   await cluster?.stopAll();
   cluster = undefined;
+  await handCluster?.stopAll();
+  handCluster = undefined;
 });
+
+/** A promise's outcome as it stands: settled or not yet. */
+function track<T>(promise: Promise<T>): { settled: boolean; value?: T; error?: unknown } {
+  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
+  promise.then(
+    (value) => Object.assign(state, { settled: true, value }),
+    (error: unknown) => Object.assign(state, { settled: true, error }),
+  );
+  return state;
+}
 
 describe("RaftNode host", () => {
   it("replicates proposals to every member and returns the state machine's result", async () => {
@@ -208,5 +221,79 @@ describe("RaftNode leadership transfer", () => {
     expect(follower.status().term).toBe(before.term);
     expect(follower.log.lastIndex).toBe(before.lastLogIndex);
     await rogue.close();
+  });
+});
+
+describe("RaftNode time: ticks follow the monotonic clock (a paused process catches up before it acts)", () => {
+  it("a leader paused for several election timeouts does not serve a lease read when it resumes", async () => {
+    handCluster = new HandClockCluster(["a", "b", "c"], { raft: { leaseReads: true, electionTicks: 10 } });
+    const c = handCluster;
+    await c.startAll();
+    const old = await c.leader();
+    const write = track(old.propose(encode("before")));
+    await c.runUntil(() => write.settled);
+    await c.run(30);
+    // The lease holds: cut off from everyone, the leader still serves a read at once.
+    c.network.isolate(old.id, c.ids);
+    const leased = track(old.readBarrier());
+    await c.run(1);
+    expect(leased.settled).toBe(true);
+    expect(leased.error).toBeUndefined();
+    // Paused for five election timeouts; meanwhile the others elect a leader and commit a write.
+    c.paused.add(old.id);
+    const others = c.ids.filter((id) => id !== old.id);
+    await c.runUntil(() => others.some((id) => c.node(id).role() === "leader"));
+    const next = others.map((id) => c.node(id)).find((n) => n.role() === "leader") as RaftNode;
+    const newer = track(next.propose(encode("after")));
+    await c.runUntil(() => newer.settled);
+    expect(newer.error).toBeUndefined();
+    await c.run(Math.max(0, 500 - c.nowMs));
+    // A read reaches the resumed leader before any of its timers fires: it must not be answered
+    // from the lease, which expired while the process was stopped.
+    c.paused.delete(old.id);
+    const stale = track(old.readBarrier());
+    await c.run(5);
+    expect(c.machines.get(old.id)?.items).not.toContain("after");
+    expect(stale.settled).toBe(true);
+    expect(isQuorateError(stale.error, ErrorCode.NotLeader)).toBe(true);
+    expect(old.role()).not.toBe("leader");
+  });
+});
+
+describe("RaftNode waiters: every proposal's caller learns an outcome", () => {
+  it("a proposal whose index a later term's leader re-uses fails with NotLeader (retry safe)", async () => {
+    handCluster = new HandClockCluster(["a", "b", "c"], { proposalTimeoutMs: 60_000 });
+    const c = handCluster;
+    await c.startAll();
+    const first = await c.leader();
+    const base = track(first.propose(encode("base")));
+    await c.runUntil(() => base.settled);
+    const firstTerm = first.status().term;
+    const lastBefore = first.log.lastIndex;
+    // Cut off, the leader appends three entries it can never commit.
+    c.network.isolate(first.id, c.ids);
+    const lost = ["l1", "l2", "l3"].map((command) => track(first.propose(encode(command))));
+    await c.run(1);
+    expect(first.log.lastIndex).toBe(lastBefore + 3);
+    // The others elect a leader, whose no-op takes the first of those indexes.
+    const others = c.ids.filter((id) => id !== first.id);
+    await c.runUntil(() => others.some((id) => c.node(id).role() === "leader"));
+    const second = others.map((id) => c.node(id)).find((n) => n.role() === "leader") as RaftNode;
+    await c.runUntil(() => second.status().commitIndex === lastBefore + 1);
+    // Rejoined, the first leader's log is cut back to the second's, then leadership comes back to it.
+    c.network.heal();
+    await c.runUntil(() => first.log.lastIndex === lastBefore + 1 && first.log.term(lastBefore + 1) !== firstTerm);
+    const transfer = track(second.transferLeadership(first.id));
+    await c.runUntil(() => transfer.settled && first.role() === "leader");
+    expect(first.status().term).toBeGreaterThan(firstTerm);
+    // Its no-op takes the second index; a new proposal re-uses the third, where l3 still waits.
+    expect(first.log.lastIndex).toBe(lastBefore + 2);
+    const again = track(first.propose(encode("again")));
+    await c.runUntil(() => again.settled);
+    expect(again.error).toBeUndefined();
+    for (const outcome of lost) {
+      expect(outcome.settled).toBe(true);
+      expect(isQuorateError(outcome.error, ErrorCode.NotLeader)).toBe(true);
+    }
   });
 });

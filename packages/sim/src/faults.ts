@@ -17,6 +17,7 @@ export const FAULT_KINDS = [
   "leader-crash",
   "restart",
   "slow-disk",
+  "pause",
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -50,6 +51,13 @@ export interface FaultTarget {
   crash(member: NodeId): void;
   restart(member: NodeId): void;
   setSlowDisk(member: NodeId, slow: boolean): void;
+  /**
+   * Stops a running member's process (GC, SIGSTOP, a stalled VM): no timer fires and nothing is
+   * handled while its messages queue and the others go on. False if it is not running or already paused.
+   */
+  pause(member: NodeId): boolean;
+  /** Lets a paused member run again: its overdue timers fire once, then the queued messages are handled. */
+  resume(member: NodeId): void;
 }
 
 export interface NemesisOptions {
@@ -98,6 +106,8 @@ export interface NemesisOptions {
    * heartbeat round counter is far behind the one those heartbeats carry.
    */
   readonly leaderBounceShare: number;
+  /** How long a paused member stays stopped: several election timeouts, so the others elect without it. */
+  readonly pauseMs: readonly [number, number];
 }
 
 /**
@@ -119,6 +129,7 @@ export const DEFAULT_NEMESIS: NemesisOptions = {
   leaderIsolationShare: 0,
   transferCutChance: 0.5,
   leaderBounceShare: 0,
+  pauseMs: [250, 1_200],
 };
 
 /**
@@ -155,7 +166,7 @@ interface Cut {
 
 /**
  * Injects faults drawn from the run's PRNG: network loss, duplication, reordering, delay,
- * symmetric and asymmetric partitions, crashes with restarts, slow disks. Each fault undoes
+ * symmetric and asymmetric partitions, crashes with restarts, slow disks, paused processes. Each fault undoes
  * itself after a drawn duration; overlapping ones compose.
  */
 export class Nemesis {
@@ -168,6 +179,8 @@ export class Nemesis {
   /** The slow-disk fault in force per member, by the number it was injected as. */
   readonly #slowDisks = new Map<NodeId, number>();
   #injected = 0;
+  /** The pause in force per member, by the number it was injected as. */
+  readonly #pauses = new Map<NodeId, number>();
   readonly #restarts = new Map<NodeId, ScheduledEvent>();
   /** The heal found no leader to deafen: the next one elected is. */
   #deafenNextLeader = false;
@@ -204,6 +217,7 @@ export class Nemesis {
     this.target.network.setFaults(HEALTHY_NETWORK);
     this.#note("heal", "everything: network, disks, crashed members");
     for (const member of this.target.members) {
+      if (this.#pauses.delete(member)) this.target.resume(member);
       if (this.#slowDisks.has(member)) {
         this.#slowDisks.delete(member);
         this.target.setSlowDisk(member, false);
@@ -347,6 +361,11 @@ export class Nemesis {
       case "slow-disk":
         this.#slowDisk(this.#victim(this.target.members));
         break;
+      case "pause": {
+        const running = this.target.members.filter((m) => this.target.isUp(m) && !this.#pauses.has(m));
+        if (running.length > 0) this.#pause(this.#victim(running));
+        break;
+      }
     }
   }
 
@@ -490,6 +509,21 @@ export class Nemesis {
   #restart(member: NodeId): void {
     this.#note("restart", member);
     this.target.restart(member);
+  }
+
+  #pause(member: NodeId): void {
+    const [lo, hi] = this.options.pauseMs;
+    // Half the pauses are brief: over before clients give up on the requests that queued meanwhile.
+    const duration = this.prng.chance(0.5) ? this.prng.int(lo, Math.min(hi, lo + 150)) : this.prng.int(lo, hi);
+    if (!this.target.pause(member)) return;
+    const generation = ++this.#injected;
+    this.#pauses.set(member, generation);
+    this.#note("pause", `${member} for ${duration}ms`);
+    this.scheduler.after(duration, () => {
+      if (this.#pauses.get(member) !== generation) return;
+      this.#pauses.delete(member);
+      this.target.resume(member);
+    });
   }
 
   #slowDisk(member: NodeId): void {

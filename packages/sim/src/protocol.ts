@@ -90,10 +90,11 @@ export interface ProtocolRun {
   highestCommitted(): number;
   /**
    * Raft's terms: the highest term a leader was elected in so far, and the term `member` leads in
-   * now (null when it does not lead). A leader answering a read invoked after a leader of a later
-   * term was elected cannot have confirmed its leadership: a quorum voted in the later term
-   * before its heartbeat round (or its lease) began, and any quorum that acknowledged the round
-   * shares a member with it (the deposed-leader-read invariant). Absent for protocols without terms.
+   * now (null when it does not lead). A leader answering a read that reached it after a leader of
+   * a later term was elected cannot have confirmed its leadership: a quorum voted in the later
+   * term before its heartbeat round (or its lease check) began, and any quorum that acknowledged
+   * the round shares a member with it (the deposed-leader-read invariant). Absent for protocols
+   * without terms.
    */
   readonly leadership?: {
     highestElectedTerm(): number;

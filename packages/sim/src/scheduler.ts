@@ -60,42 +60,76 @@ export class Scheduler {
 /** A timer handle: the event of its next firing, replaced each period for intervals. */
 interface TimerHandle {
   event: ScheduledEvent | null;
+  /** Runs the timer; a firing that falls due while the process is paused waits for the resume. */
+  readonly fire: () => void;
 }
 
 /**
  * setTimeout/setInterval on the virtual clock, for one incarnation of one member. `rate`
- * stretches every delay, so members' clocks drift apart as real hardware clocks do.
- * Structurally the `Timers` that RaftNode accepts.
+ * stretches every delay, so members' clocks drift apart as real hardware clocks do; `now()` is
+ * the member's own monotonic clock, running at the same rate. Structurally the `Timers` that
+ * RaftNode accepts.
  */
 export class VirtualTimers {
   readonly #live = new Set<TimerHandle>();
+  readonly #originMs: number;
+  #paused = false;
+  /** Timers that fell due during a pause, in the order they did. */
+  readonly #overdue = new Set<TimerHandle>();
 
   constructor(
     private readonly scheduler: Scheduler,
     private readonly rate = 1,
-  ) {}
+  ) {
+    this.#originMs = scheduler.now;
+  }
+
+  /** Milliseconds on the member's clock since this incarnation booted. */
+  now(): number {
+    return (this.scheduler.now - this.#originMs) / this.rate;
+  }
 
   setTimeout(callback: () => void, ms: number): unknown {
-    const handle: TimerHandle = { event: null };
-    handle.event = this.scheduler.after(ms * this.rate, () => {
-      this.#live.delete(handle);
-      handle.event = null;
-      callback();
-    });
+    const handle: TimerHandle = {
+      event: null,
+      fire: () => {
+        this.#live.delete(handle);
+        handle.event = null;
+        callback();
+      },
+    };
+    handle.event = this.scheduler.after(ms * this.rate, () => this.#due(handle));
     this.#live.add(handle);
     return handle;
   }
 
   setInterval(callback: () => void, ms: number): unknown {
-    const handle: TimerHandle = { event: null };
     const period = Math.max(ms * this.rate, Number.EPSILON);
-    const fire = () => {
-      handle.event = this.scheduler.after(period, fire);
-      callback();
+    const handle: TimerHandle = {
+      event: null,
+      fire: () => {
+        handle.event = this.scheduler.after(period, () => this.#due(handle));
+        callback();
+      },
     };
-    handle.event = this.scheduler.after(period, fire);
+    handle.event = this.scheduler.after(period, () => this.#due(handle));
     this.#live.add(handle);
     return handle;
+  }
+
+  /** The process stops: nothing fires until `resume`, while the clock (`now()`) goes on. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /**
+   * The process runs again: each timer that fell due meanwhile fires once, now, in the order it
+   * fell due (an interval then keeps its period from now, as Node's do).
+   */
+  resume(): void {
+    this.#paused = false;
+    for (const handle of this.#overdue) handle.event = this.scheduler.after(0, () => this.#due(handle));
+    this.#overdue.clear();
   }
 
   clearTimeout(handle: unknown): void {
@@ -110,13 +144,25 @@ export class VirtualTimers {
   cancelAll(): void {
     for (const handle of this.#live) if (handle.event !== null) handle.event.cancelled = true;
     this.#live.clear();
+    this.#overdue.clear();
+  }
+
+  #due(handle: TimerHandle): void {
+    if (!this.#paused) {
+      handle.fire();
+      return;
+    }
+    handle.event = null;
+    this.#overdue.add(handle);
   }
 
   #clear(handle: unknown): void {
     const timer = handle as TimerHandle | undefined;
-    if (timer?.event == null) return;
+    if (timer === undefined) return;
+    this.#live.delete(timer);
+    this.#overdue.delete(timer);
+    if (timer.event === null) return;
     timer.event.cancelled = true;
     timer.event = null;
-    this.#live.delete(timer);
   }
 }

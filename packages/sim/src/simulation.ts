@@ -155,6 +155,28 @@ interface Incarnation {
   readonly timers: VirtualTimers;
   readonly store: KvStateMachine;
   node: ConsensusNode | null;
+  /** While the process is paused, what waits for it to run (a finished disk write, a client's call); null while it runs. */
+  paused: (() => void)[] | null;
+}
+
+/** Resolves once the member's process runs: at once, or when a pause ends. */
+function whenRunning(incarnation: Incarnation): Promise<void> {
+  const paused = incarnation.paused;
+  return paused === null ? Promise.resolve() : new Promise<void>((resolve) => paused.push(resolve));
+}
+
+/** A paused member's node as clients reach it: each call waits until the process runs again. */
+function afterResume(incarnation: Incarnation, node: ConsensusNode): ConsensusNode {
+  const resumed = () => whenRunning(incarnation);
+  return {
+    id: node.id,
+    leader: () => node.leader(),
+    get appliedIndex() {
+      return node.appliedIndex;
+    },
+    propose: (command) => resumed().then(() => node.propose(command)),
+    readBarrier: () => resumed().then(() => node.readBarrier()),
+  };
 }
 
 /** Runs one seed: a whole cluster, its clients and the nemesis on one virtual clock. */
@@ -215,6 +237,8 @@ class Simulation implements ClusterAccess {
         crash: (member) => this.#crash(member),
         restart: (member) => this.#boot(member),
         setSlowDisk: (member, slow) => void (slow ? this.#slowDisks.add(member) : this.#slowDisks.delete(member)),
+        pause: (member) => this.#pause(member),
+        resume: (member) => this.#resume(member),
       },
       options.nemesis ?? this.#config.pick(NEMESIS_PROFILES),
       (fault: FaultKind, detail: string) => this.#record({ kind: "fault", fault, detail }),
@@ -235,7 +259,8 @@ class Simulation implements ClusterAccess {
   member(id: NodeId): MemberHandle | null {
     const incarnation = this.#running.get(id);
     if (incarnation === undefined || incarnation.node === null) return null;
-    return { node: incarnation.node, store: incarnation.store };
+    const node = incarnation.paused === null ? incarnation.node : afterResume(incarnation, incarnation.node);
+    return { node, store: incarnation.store, whenRunning: () => whenRunning(incarnation) };
   }
 
   async run(): Promise<SimulationResult> {
@@ -308,7 +333,7 @@ class Simulation implements ClusterAccess {
     this.#incarnations.set(id, number);
     const timers = new VirtualTimers(this.#scheduler, this.#clockRates.get(id));
     const store = new KvStateMachine();
-    const incarnation: Incarnation = { transports: [], timers, store, node: null };
+    const incarnation: Incarnation = { transports: [], timers, store, node: null, paused: null };
     this.#running.set(id, incarnation);
     const connect = (self: NodeId): Transport => {
       if (this.#running.get(id) !== incarnation) throw new Error(`${self} connected after ${id} crashed`);
@@ -359,6 +384,43 @@ class Simulation implements ClusterAccess {
     for (const transport of incarnation.transports) void transport.close();
   }
 
+  /** Stops a started member's process: its timers, deliveries, disk completions and client calls wait. */
+  #pause(id: NodeId): boolean {
+    const incarnation = this.#running.get(id);
+    if (incarnation === undefined || incarnation.node === null || incarnation.paused !== null) return false;
+    incarnation.paused = [];
+    incarnation.timers.pause();
+    for (const transport of incarnation.transports) transport.hold();
+    return true;
+  }
+
+  /**
+   * The process runs again, one step at a time as an event loop would: first its overdue timers
+   * (once each), then the disk writes and client calls that waited, then the messages that
+   * queued. Clients first: a request handled before the news from the other members is what a
+   * resumed leader must not answer from stale state.
+   */
+  #resume(id: NodeId): void {
+    const incarnation = this.#running.get(id);
+    if (incarnation === undefined || incarnation.paused === null) return;
+    const waiting = incarnation.paused;
+    incarnation.paused = null;
+    incarnation.timers.resume();
+    const running = () => this.#running.get(id) === incarnation;
+    for (const run of waiting) {
+      this.#scheduler.after(0, () => {
+        if (running()) run();
+      });
+    }
+    for (const transport of incarnation.transports) {
+      for (const message of transport.release()) {
+        this.#scheduler.after(0, () => {
+          if (running()) transport.deliver(message);
+        });
+      }
+    }
+  }
+
   /** Disk latency from the run's PRNG; writes become durable in order per member. */
   #scheduleDurability(id: NodeId, incarnation: Incarnation, makeDurable: () => void): void {
     // A healthy disk takes a few ms, with an occasional stall as fsync has; a slow one, hundreds.
@@ -371,7 +433,9 @@ class Simulation implements ClusterAccess {
     this.#durableAt.set(id, at);
     this.#scheduler.at(at, () => {
       // A crash lost whatever was still pending; the storage discards it too.
-      if (this.#running.get(id) === incarnation) makeDurable();
+      if (this.#running.get(id) !== incarnation) return;
+      if (incarnation.paused === null) makeDurable();
+      else incarnation.paused.push(makeDurable);
     });
   }
 
@@ -431,8 +495,8 @@ class Simulation implements ClusterAccess {
       this.#fail({
         kind: "deposed-leader-read",
         message:
-          `c${read.process}'s get ${read.key}, invoked at ${read.invokedAt}ms after a leader of term ` +
-          `${read.electedTermFloor} was elected, was answered by ${read.member} as leader of term ${read.servedTerm}`,
+          `c${read.process}'s get ${read.key} reached ${read.member} after a leader of term ` +
+          `${read.electedTermFloor} was elected, and ${read.member} answered it as leader of term ${read.servedTerm}`,
       });
       return;
     }

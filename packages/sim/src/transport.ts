@@ -9,6 +9,9 @@ import type {
   TransportStats,
 } from "@quorate/core";
 
+/** Messages a paused member's socket buffers; later ones are lost, as a full buffer drops them. */
+const MAX_HELD_MESSAGES = 10_000;
+
 /**
  * A member's transport with every delivery reported before the member handles it, and every
  * exception the member throws while handling it reported too: the transport's own receive path
@@ -16,6 +19,10 @@ import type {
  * `onSend`, when given, sees every message before it leaves.
  */
 export class ObservedTransport implements Transport {
+  /** Messages that arrived while the member was paused, or null while it runs. */
+  #held: Inbound[] | null = null;
+  #handler: InboundHandler = () => {};
+
   constructor(
     private readonly inner: Transport,
     private readonly onDeliver: (message: Inbound) => void,
@@ -50,15 +57,41 @@ export class ObservedTransport implements Transport {
   }
 
   listen(handler: InboundHandler): void {
+    this.#handler = handler;
     this.inner.listen((message) => {
-      this.onDeliver(message);
-      try {
-        handler(message);
-      } catch (err) {
-        this.onHandlerError(err);
-        throw err;
+      if (this.#held === null) {
+        this.#handle(message);
+      } else if (this.#held.length < MAX_HELD_MESSAGES) {
+        this.#held.push(message);
       }
     });
+  }
+
+  /** The member is paused: messages wait in its socket buffer (up to a limit; then they are lost). */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** The member runs again: hands back the messages that waited, for the simulator to deliver one step each. */
+  release(): Inbound[] {
+    const held = this.#held ?? [];
+    this.#held = null;
+    return held;
+  }
+
+  /** Delivers one message to the member's handler. */
+  deliver(message: Inbound): void {
+    this.#handle(message);
+  }
+
+  #handle(message: Inbound): void {
+    this.onDeliver(message);
+    try {
+      this.#handler(message);
+    } catch (err) {
+      this.onHandlerError(err);
+      throw err;
+    }
   }
 
   close(): Promise<void> {

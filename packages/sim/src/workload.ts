@@ -19,6 +19,8 @@ import type { Scheduler } from "./scheduler.js";
 export interface MemberHandle {
   readonly node: ConsensusNode;
   readonly store: KvStateMachine;
+  /** Resolves once the member's process runs: at once, or when its pause ends. */
+  readonly whenRunning: () => Promise<void>;
 }
 
 export interface ClusterAccess {
@@ -61,7 +63,11 @@ export interface AnsweredRead {
   readonly appliedIndex: number;
   readonly floor: number;
   readonly invokedAt: number;
-  /** The highest term a leader had been elected in when the read was invoked (0 without terms). */
+  /**
+   * The highest term a leader had been elected in when the read reached the member that answered
+   * it (0 without terms): a correct leader checks its leadership after that (a heartbeat round,
+   * or a lease read on a clock that counted every pause), so no later term can precede it.
+   */
   readonly electedTermFloor: number;
   /** The term the answering member leads in as it answers, or null (not leading, or no terms). */
   readonly servedTerm: number | null;
@@ -202,17 +208,20 @@ export class Client {
   async #get(key: string): Promise<void> {
     const op = this.#invoke("get", key, null);
     const floor = this.deps.readFloor();
-    const electedTermFloor = this.deps.electedTermFloor();
     const deadline = op.at + this.deps.options.opTimeoutMs;
-    const read = await this.#attempts(deadline, (member) =>
-      member.node.readBarrier().then(() => {
+    const read = await this.#attempts(deadline, async (member) => {
+      // Taken as the member takes the request up (a paused one, when it resumes): a correct
+      // leader checks its leadership after that.
+      await member.whenRunning();
+      const electedTermFloor = this.deps.electedTermFloor();
+      return member.node.readBarrier().then(() => {
         const { id, appliedIndex } = member.node;
         const servedTerm = this.deps.leadingTerm(id);
         const answered = { process: this.process, key, member: id, appliedIndex, floor, invokedAt: op.at };
         this.deps.readAnswered({ ...answered, electedTermFloor, servedTerm });
         return text(member.store.read(key));
-      }),
-    );
+      });
+    });
     // A read changes nothing, so one that never completed is simply a failed read.
     if (read.kind === "ok") this.#complete(op, "ok", `${key} = ${JSON.stringify(read.value)}`, read.value);
     else this.#complete(op, "fail", `get ${key}: ${read.reason}`);

@@ -1,5 +1,14 @@
 import { describe, expect, test } from "vitest";
-import { formatFailure, type SimulationMode, type SimulationResult, simulate } from "../src/index.js";
+import {
+  DEFAULT_NEMESIS,
+  formatFailure,
+  leaseRaftAdapter,
+  type NemesisOptions,
+  type ProtocolAdapter,
+  type SimulationMode,
+  type SimulationResult,
+  simulate,
+} from "../src/index.js";
 import { type BROKEN_VARIANTS, brokenAdapter } from "./variants.js";
 
 /**
@@ -52,4 +61,48 @@ describe("broken variants of the Raft machine are caught", () => {
     const result = await simulate({ seed: 1, mode: "liveness", protocol: brokenAdapter("refuse-proposals") });
     expect(result.violation?.kind, formatFailure(result)).toBe("liveness");
   });
+});
+
+/**
+ * For the clock variant: new leaders are left alone (not crashed, cut off or slowed), so they
+ * commit while the old one is paused, and pauses are brief, so requests that queued at a paused
+ * leader are still awaited when it resumes.
+ */
+const PAUSE_NEMESIS: NemesisOptions = {
+  ...DEFAULT_NEMESIS,
+  leaderCrashChance: 0,
+  leaderIsolationChance: 0,
+  leaderSlowDiskChance: 0,
+  pauseMs: [250, 400],
+};
+const PAUSE_SEEDS = 40;
+
+/** Seeds 1..PAUSE_SEEDS of `protocol` in safety mode under PAUSE_NEMESIS: the first that fails, or null. */
+async function firstFailingUnderPauses(protocol: ProtocolAdapter): Promise<SimulationResult | null> {
+  for (let seed = 1; seed <= PAUSE_SEEDS; seed++) {
+    const result = await simulate({
+      seed,
+      mode: "safety",
+      faultPeriodMs: FAULT_PERIOD_MS,
+      protocol,
+      nemesis: PAUSE_NEMESIS,
+    });
+    if (result.violation !== null) return result;
+  }
+  return null;
+}
+
+describe("a host that counts one tick per timer callback (bug 4) is caught", () => {
+  test(`one-tick-per-callback (raft-lease): a resumed leader's read, caught by deposed-leader-read within ${PAUSE_SEEDS} seeds`, async () => {
+    const caught = await firstFailingUnderPauses(brokenAdapter("one-tick-per-callback"));
+    expect(caught, `one-tick-per-callback was not caught in ${PAUSE_SEEDS} seeds`).not.toBeNull();
+    const result = caught as SimulationResult;
+    console.info(`one-tick-per-callback: caught at seed ${result.seed}: ${result.violation?.message}`);
+    expect(result.violation?.kind, formatFailure(result)).toBe("deposed-leader-read");
+  }, 300_000);
+
+  test(`raft-lease, whose ticks follow the clock, passes the same check over the same ${PAUSE_SEEDS} seeds`, async () => {
+    const failed = await firstFailingUnderPauses(leaseRaftAdapter());
+    expect(failed === null ? null : formatFailure(failed)).toBeNull();
+  }, 300_000);
 });

@@ -1,3 +1,4 @@
+import type { Timers } from "@quorate/core";
 import {
   applyChange,
   protocol,
@@ -219,7 +220,28 @@ export const sendBeforeDurableTermMachine: RaftMachine = raftMachine.provide({
   },
 });
 
+/**
+ * (h) The host counts one tick per timer callback whatever the elapsed time: its clock advances
+ * by exactly one period per callback of its (only) interval, so a leader paused for seconds
+ * resumes one tick older, still trusting its read lease while another leader commits writes.
+ */
+export function oneTickPerCallback(timers: Timers): Timers {
+  let nowMs = 0;
+  return {
+    now: () => nowMs,
+    setInterval: (callback, ms) =>
+      timers.setInterval(() => {
+        nowMs += ms;
+        callback();
+      }, ms),
+    clearInterval: (handle) => timers.clearInterval(handle),
+    setTimeout: (callback, ms) => timers.setTimeout(callback, ms),
+    clearTimeout: (handle) => timers.clearTimeout(handle),
+  };
+}
+
 export const BROKEN_VARIANTS: Record<string, RaftAdapterOptions> = {
+  "one-tick-per-callback": { raft: LEASE_RAFT_OPTIONS, wrapTimers: oneTickPerCallback },
   "stale-round": { machine: staleRoundMachine },
   "send-before-durable-term": { machine: sendBeforeDurableTermMachine },
   "concurrent-changes": { machine: concurrentChangesMachine },

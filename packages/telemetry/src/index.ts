@@ -139,6 +139,15 @@ export function activeContext(): Context {
   return context.active();
 }
 
+/**
+ * Runs `fn` outside any trace, as a timer callback does. A host catching up on ticks while it
+ * handles a message or a caller's request runs them here, so that what a tick starts (an
+ * election, a resend) does not join the trace of whatever it was handling.
+ */
+export function untraced<T>(fn: () => T): T {
+  return context.with(ROOT_CONTEXT, fn);
+}
+
 export type { Attributes, Context, Link, Span } from "@opentelemetry/api";
 export { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 

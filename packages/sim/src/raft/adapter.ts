@@ -1,4 +1,4 @@
-import { type ConsensusNode, type NodeId, Prng } from "@quorate/core";
+import { type ConsensusNode, type NodeId, Prng, type Timers } from "@quorate/core";
 import { type MembershipChange, type RaftMachine, RaftNode, type RaftOptions, raftMachine } from "@quorate/raft";
 import { MemoryDisk, MemoryRaftStorage, type RaftState, type RaftStorage, type RaftWrite } from "@quorate/storage";
 import {
@@ -19,6 +19,8 @@ export interface RaftAdapterOptions {
   readonly wrapStorage?: (storage: RaftStorage) => RaftStorage;
   /** Options over SIM_RAFT_OPTIONS, e.g. lease reads. */
   readonly raft?: Partial<RaftOptions>;
+  /** Wraps each member's timers as its node sees them; tests use it to break the clock. */
+  readonly wrapTimers?: (timers: Timers) => Timers;
 }
 
 /**
@@ -134,7 +136,7 @@ class RaftRun implements ProtocolRun {
       tickMs: SIM_TICK_MS,
       snapshotThreshold: SIM_SNAPSHOT_THRESHOLD,
       seed: env.seed,
-      timers: env.timers,
+      timers: this.options.wrapTimers?.(env.timers) ?? env.timers,
       machine: guardMachine(this.options.machine ?? raftMachine, (err) =>
         invariants.fail("member-failure", `${id}'s machine threw: ${errorMessage(err)}`),
       ),
