@@ -5,7 +5,7 @@ import { collectStatus } from "./member.js";
 
 /** The leader's id, asked of every member: the one whose own status says it leads. */
 export async function findLeader(nc: NatsConnection, cluster: string): Promise<string> {
-  const members = await collectStatus(nc, cluster, 1000);
+  const members = await collectStatus(nc, cluster, 1000, { failWithoutResponders: true });
   const leader = members.find((m) => m.protocol === "raft" && m.role === "leader");
   if (leader === undefined) {
     throw new QuorateError(
