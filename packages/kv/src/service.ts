@@ -1,4 +1,4 @@
-import { type Msg, type NatsConnection, RequestError, type Subscription } from "@nats-io/transport-node";
+import { type Msg, type MsgHdrs, type NatsConnection, RequestError, type Subscription } from "@nats-io/transport-node";
 import {
   assertToken,
   type ConsensusNode,
@@ -12,7 +12,10 @@ import {
   packValue,
   QuorateError,
   rpcSubject,
+  SERVICE_ERROR_CODE_HEADER,
+  SERVICE_ERROR_HEADER,
   type SessionResult,
+  serviceErrorHeaders,
   silentLogger,
   unpackValue,
 } from "@quorate/core";
@@ -65,8 +68,25 @@ export interface KvService {
   close(): Promise<void>;
 }
 
-function errorReply(code: KvReplyCode, message: string, leader: string | null = null): Uint8Array {
-  return packValue({ ok: false, code, message, leader } satisfies KvReply);
+/** A reply's body, and for an error the NATS micro error headers. */
+interface Answer {
+  readonly data: Uint8Array;
+  readonly headers?: MsgHdrs;
+}
+
+function errorReply(code: KvReplyCode, message: string, leader: string | null = null): Answer {
+  return {
+    data: packValue({ ok: false, code, message, leader } satisfies KvReply),
+    ...toMsgHdrs(serviceErrorHeaders(code, message)),
+  };
+}
+
+/** A forwarded reply's error headers, relayed with its body; trace headers stay behind. */
+function relayedErrorHeaders(headers: MsgHdrs | undefined): MsgHdrs | undefined {
+  const description = headers?.get(SERVICE_ERROR_HEADER) ?? "";
+  if (description === "") return undefined;
+  const code = headers?.get(SERVICE_ERROR_CODE_HEADER) ?? "";
+  return toMsgHdrs({ [SERVICE_ERROR_HEADER]: description, [SERVICE_ERROR_CODE_HEADER]: code })?.headers;
 }
 
 function sessionFailure(result: SessionResult & { ok: false }): KvReply {
@@ -112,7 +132,7 @@ export function createKvService(options: KvServiceOptions): KvService {
   }
 
   /** Sends the request on to the leader and relays its reply bytes unchanged. */
-  async function forward(request: KvRequest, leader: string, hops: number): Promise<Uint8Array> {
+  async function forward(request: KvRequest, leader: string, hops: number): Promise<Answer> {
     logger.debug("forwarding KV request to the leader", { op: request.op, leader, hops });
     try {
       const trace = injectHeaders(context.active());
@@ -120,7 +140,8 @@ export function createKvService(options: KvServiceOptions): KvService {
         timeout: forwardTimeoutMs,
         ...(trace && toMsgHdrs(trace)),
       });
-      return reply.data;
+      const headers = relayedErrorHeaders(reply.headers);
+      return headers === undefined ? { data: reply.data } : { data: reply.data, headers };
     } catch (err) {
       if (err instanceof RequestError && err.isNoResponders()) {
         // Nothing was delivered: a definite failure, and the hint may be stale.
@@ -131,7 +152,7 @@ export function createKvService(options: KvServiceOptions): KvService {
     }
   }
 
-  async function serve(data: Uint8Array): Promise<Uint8Array> {
+  async function serve(data: Uint8Array): Promise<Answer> {
     let raw: unknown;
     try {
       raw = unpackValue(data);
@@ -143,7 +164,8 @@ export function createKvService(options: KvServiceOptions): KvService {
     trace.getActiveSpan()?.updateName(SpanName.kvServer(request.op));
     try {
       const reply = await execute(request);
-      return packValue(reply.ok ? { ...reply, servedBy: node.id } : reply);
+      if (!reply.ok) return errorReply(reply.code, reply.message, reply.leader);
+      return { data: packValue({ ...reply, servedBy: node.id }) };
     } catch (err) {
       const hops = request.hops ?? 0;
       if (isQuorateError(err, ErrorCode.NotLeader) && err.leader !== null && err.leader !== node.id) {
@@ -174,7 +196,9 @@ export function createKvService(options: KvServiceOptions): KvService {
       () => serve(msg.data),
       parent,
     )
-      .then((reply) => msg.respond(reply))
+      .then((answer) =>
+        msg.respond(answer.data, answer.headers === undefined ? undefined : { headers: answer.headers }),
+      )
       .catch((error: unknown) => logger.warn("could not answer a KV request", { error: String(error) }));
   };
 
