@@ -5,6 +5,8 @@ import {
   packValue,
   QuorateError,
   rpcSubject,
+  SERVICE_ERROR_CODE_HEADER,
+  SERVICE_ERROR_HEADER,
   type SessionLimits,
   SessionStateMachine,
   unpackValue,
@@ -217,6 +219,9 @@ describe("KV service and client over NATS", () => {
       timeout: 5_000,
     });
     expect(unpackValue(reply.data)).toMatchObject({ ok: false, code: ErrorCode.NotLeader });
+    // The NATS micro error headers travel back through both forwarding hops with the body.
+    expect(reply.headers?.get(SERVICE_ERROR_HEADER)).toMatch(/^QUORATE_NOT_LEADER: /);
+    expect(reply.headers?.get(SERVICE_ERROR_CODE_HEADER)).toBe("503");
 
     // The client keeps retrying until its deadline, then reports the definite error.
     const kv = await client(cluster, { timeoutMs: 800 });
@@ -313,6 +318,14 @@ describe("KV service and client over NATS", () => {
     const kv = await client(freshCluster(), { timeoutMs: 500 });
     expect((await rejection(kv.put("k", "v"))).code).toBe(ErrorCode.Unreachable);
     expect((await rejection(kv.get("k"))).code).toBe(ErrorCode.Unreachable);
+  });
+
+  it("with failWithoutResponders, throws Unreachable at once instead of retrying until the deadline", async () => {
+    const kv = await client(freshCluster(), { timeoutMs: 10_000, failWithoutResponders: true });
+    const started = performance.now();
+    expect((await rejection(kv.get("k"))).code).toBe(ErrorCode.Unreachable);
+    expect((await rejection(kv.put("k", "v"))).code).toBe(ErrorCode.Unreachable);
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 
   it("opens a new session and retries when the session expired", async () => {
