@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { helpText } from "../../packages/cli/src/args.js";
+import { adminRequest } from "../../packages/cli/src/index.js";
 import { COMMANDS } from "../../packages/cli/src/main.js";
 import { packValue } from "../../packages/core/src/index.js";
 import { KvClient } from "../../packages/kv/src/index.js";
@@ -88,6 +89,15 @@ describe("the CLI behaves like the tools NATS users know", () => {
       // Not the 10 s of retries a KV client spends on a member that is restarting.
       expect(out.ms, args.join(" ")).toBeLessThan(5_000);
     }
+  });
+
+  it("an admin request to a member nobody serves fails at once as a definite Unreachable, not Indeterminate", async () => {
+    const started = Date.now();
+    await expect(adminRequest(nc, CLUSTER, "n9", { op: "transfer-leadership" }, 10_000)).rejects.toMatchObject({
+      code: "QUORATE_UNREACHABLE",
+      message: expect.stringContaining(`quorate.${CLUSTER}.rpc.admin.n9`),
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it("connects through a NATS CLI context, and through QUORATE_* credentials as quorate node does", async () => {
