@@ -32,20 +32,20 @@ export interface CommandSpec<O extends OptionTable = OptionTable> {
   readonly details?: string;
 }
 
-const nats = (help: string, value: string) => ({ type: "string", value, help }) as const;
+const stringOption = (help: string, value: string) => ({ type: "string", value, help }) as const;
 
 /** Options every command that talks to NATS accepts: the NATS CLI's, and `--context` to reuse its contexts. */
 export const natsOptions = {
-  nats: nats("NATS server URL(s), comma-separated", "<url>"),
-  context: nats("NATS CLI context to read the server, credentials and TLS files from", "<name>"),
-  creds: nats("user credentials file (JWT + seed)", "<file>"),
-  nkey: nats("user nkey seed, or a file holding one", "<seed|file>"),
-  token: nats("authentication token", "<token>"),
-  user: nats("user name", "<user>"),
-  password: nats("password", "<password>"),
-  "tls-ca": nats("CA certificate file to verify the server with", "<file>"),
-  "tls-cert": nats("client certificate file", "<file>"),
-  "tls-key": nats("client certificate's private key file", "<file>"),
+  nats: stringOption("NATS server URL(s), comma-separated", "<url>"),
+  context: stringOption("NATS CLI context to read the server, credentials and TLS files from", "<name>"),
+  creds: stringOption("user credentials file (JWT + seed)", "<file>"),
+  nkey: stringOption("user nkey seed, or a file holding one", "<seed|file>"),
+  token: stringOption("authentication token", "<token>"),
+  user: stringOption("user name", "<user>"),
+  password: stringOption("password", "<password>"),
+  "tls-ca": stringOption("CA certificate file to verify the server with", "<file>"),
+  "tls-cert": stringOption("client certificate file", "<file>"),
+  "tls-key": stringOption("client certificate's private key file", "<file>"),
 } as const satisfies OptionTable;
 
 export const DEFAULT_CLUSTER = "quorate";
@@ -89,7 +89,8 @@ export function usageLine(spec: CommandSpec): string {
 
 /** `quorate <command> --help`: usage, summary, details, then one line per flag with its default and variable. */
 export function helpText(spec: CommandSpec): string {
-  const rows = Object.entries(spec.options).map(([key, o]) => {
+  const options = Object.entries(spec.options);
+  const rows = options.map(([key, o]) => {
     const notes = [
       o.default === undefined ? null : `default ${o.default}`,
       o.flagOnly ? null : `env ${envVariable(key)}`,
@@ -106,10 +107,16 @@ export function helpText(spec: CommandSpec): string {
     "",
     "Options:",
     ...rows.map(([flag, help]) => `  ${flag.padEnd(width)}  ${help}`),
-    "",
-    "Durations are written as the NATS CLI writes them (5s, 250ms, 1m); a bare number is milliseconds.",
-    "Settings come from flags, then the environment variables shown, then a NATS context's file for the",
-    "connection; `quorate node` and `quorate paxos` also read --config.",
+    ...(options.some(([, o]) => o.value === "<duration>")
+      ? ["", "Durations are written as the NATS CLI writes them (5s, 250ms, 1m); a bare number is milliseconds."]
+      : []),
+    ...(options.some(([, o]) => !o.flagOnly)
+      ? [
+          "Each setting comes from its flag, else its environment variable" +
+            ("config" in spec.options ? ", else the --config file." : "."),
+          ...("context" in spec.options ? ["What the connection settings leave unset comes from --context."] : []),
+        ]
+      : []),
   ];
   return `${lines.join("\n")}\n`;
 }
