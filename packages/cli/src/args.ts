@@ -17,6 +17,13 @@ export interface OptionSpec {
   readonly required?: boolean;
   /** A per-invocation flag (`--json`, `--to`): never read from the environment or a config file. */
   readonly flagOnly?: boolean;
+  /** Another name of that option (`--timeout` for `--timeout-ms`): its value is parsed as that option's. */
+  readonly aliasOf?: string;
+}
+
+/** The NATS CLI's spelling of a `-ms` setting, `--timeout 5s` for `--timeout-ms`; the `-ms` name stays the setting. */
+export function durationAlias<const K extends string>(of: K) {
+  return { type: "string", value: "<duration>", help: `same as --${of}`, aliasOf: of, flagOnly: true } as const;
 }
 
 export type OptionTable = Readonly<Record<string, OptionSpec>>;
@@ -66,6 +73,7 @@ export const memberOptions = {
   id: { type: "string", value: "<id>", help: "this member's id", required: true },
   data: { type: "string", value: "<dir>", help: "data directory", required: true },
   "tick-ms": { type: "string", value: "<duration>", help: "protocol tick", default: "50ms" },
+  tick: durationAlias("tick-ms"),
   "log-level": { type: "string", value: "<level>", help: "debug, info, warn, error or silent", default: "info" },
 } as const satisfies OptionTable;
 
@@ -131,12 +139,23 @@ export function wantsHelp(args: readonly string[]): boolean {
 export function parse<const O extends OptionTable>(args: readonly string[], spec: CommandSpec<O>): ParsedFlags<O> {
   const options: NonNullable<ParseArgsConfig["options"]> = {};
   for (const [key, o] of Object.entries(spec.options)) options[key] = { type: o.type };
+  let parsed: ParsedFlags<O>;
   try {
-    return parseArgs({ args: [...args], options, strict: true, allowPositionals: true }) as ParsedFlags<O>;
+    parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: true }) as ParsedFlags<O>;
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
     throw new QuorateError(ErrorCode.Config, `${detail}\n${usageHint(spec)}`);
   }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  for (const [key, o] of Object.entries(spec.options)) {
+    if (o.aliasOf === undefined || values[key] === undefined) continue;
+    if (values[o.aliasOf] !== undefined) {
+      throw new QuorateError(ErrorCode.Config, `--${key} and --${o.aliasOf} are one setting: give one of them`);
+    }
+    values[o.aliasOf] = values[key];
+    delete values[key];
+  }
+  return parsed;
 }
 
 /** What a usage error ends with. */

@@ -209,9 +209,25 @@ export const serviceOptions = {
     help: "NATS PING interval; a dead connection is noticed after two unanswered",
     default: "10s",
   },
+  // The NATS CLI's spelling (see durationAlias in args.ts, which imports this file).
+  "nats-wait": {
+    type: "string",
+    value: "<duration>",
+    help: "same as --nats-wait-ms",
+    aliasOf: "nats-wait-ms",
+    flagOnly: true,
+  },
+  "nats-ping": {
+    type: "string",
+    value: "<duration>",
+    help: "same as --nats-ping-ms",
+    aliasOf: "nats-ping-ms",
+    flagOnly: true,
+  },
 } as const;
 
-export type ServiceKey = keyof typeof serviceOptions;
+/** The settings of serviceOptions: every key but the NATS CLI spellings, which are flags only. */
+export type ServiceKey = Exclude<keyof typeof serviceOptions, "nats-wait" | "nats-ping">;
 
 /** The settings as plain values, for the helpers that take parsed flags. */
 export function settingValues<K extends string>(settings: Settings<K>, keys: readonly K[]): { [P in K]?: string } {

@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { helpText, parseWithSettings, usageLine } from "../src/args.js";
+import { helpText, parse, parseWithSettings, usageLine } from "../src/args.js";
 import { describeValue, KV_SPEC } from "../src/commands/kv.js";
+import { STATUS_SPEC } from "../src/commands/status.js";
 import { natsConnectOptions, natsContextPath, readNatsContext } from "../src/connection.js";
 import { durationMs, parseDurationMs } from "../src/duration.js";
 import { Exit, main } from "../src/index.js";
@@ -100,6 +101,25 @@ describe("durations as the NATS CLI writes them", () => {
     expect(() => durationMs("0", "wait-ms", 1)).toThrow("--wait-ms must be a duration above 0");
     expect(durationMs(undefined, "wait-ms", 1_000)).toBe(1_000);
     expect(durationMs("2s", "wait-ms", 1_000)).toBe(2_000);
+  });
+
+  it("takes the NATS CLI's flag names (--timeout, --wait, --tick, --nats-wait) as the -ms settings", async () => {
+    expect(parse(["get", "k", "--timeout", "5s"], KV_SPEC).values).toEqual({ "timeout-ms": "5s" });
+    expect(parse(["--wait", "2s"], STATUS_SPEC).values).toEqual({ "wait-ms": "2s" });
+    expect(() => parse(["get", "k", "--timeout", "5s", "--timeout-ms", "100"], KV_SPEC)).toThrow(
+      "--timeout and --timeout-ms are one setting",
+    );
+    // The -ms name stays the setting: QUORATE_TIMEOUT_MS, and no QUORATE_TIMEOUT.
+    const { values } = await parseWithSettings(["get", "k"], KV_SPEC, {
+      QUORATE_TIMEOUT: "1s",
+      QUORATE_TIMEOUT_MS: "3s",
+    });
+    expect(values).toMatchObject({ "timeout-ms": "3s" });
+    const dir = join(mkdtempSync(join(tmpdir(), "quorate-alias-")), "data");
+    const c = capture();
+    const args = ["node", "--id", "n1", "--peers", "n1", "--data", dir, "--tick", "20ms"];
+    expect(await main([...args, "--nats", "nats://127.0.0.1:1", "--nats-wait", "0s"], c.io)).toBe(Exit.Error);
+    expect(c.err()).toContain("QUORATE_UNREACHABLE");
   });
 
   it("a time flag takes a duration: quorate check --timeout-ms 1m", async () => {

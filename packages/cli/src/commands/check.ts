@@ -1,6 +1,6 @@
 import { runCheckCommand } from "@quorate/checker";
 import { ErrorCode, QuorateError } from "@quorate/core";
-import { type CommandSpec, jsonOption, parse, usageHint } from "../args.js";
+import { type CommandSpec, durationAlias, jsonOption, parse, usageHint } from "../args.js";
 import { durationMs } from "../duration.js";
 import type { CommandIo } from "../io.js";
 
@@ -18,6 +18,7 @@ export const CHECK_SPEC = {
       default: "60s",
       flagOnly: true,
     },
+    timeout: durationAlias("timeout-ms"),
   },
 } as const satisfies CommandSpec;
 

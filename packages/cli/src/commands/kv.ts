@@ -5,6 +5,7 @@ import {
   type CommandSpec,
   clusterName,
   clusterOption,
+  durationAlias,
   jsonOption,
   natsOptions,
   parseWithSettings,
@@ -34,6 +35,7 @@ export const KV_SPEC = {
       help: "deadline of the call, retries included",
       default: "10s",
     },
+    timeout: durationAlias("timeout-ms"),
   },
 } as const satisfies CommandSpec;
 

@@ -5,6 +5,7 @@ import {
   type CommandSpec,
   clusterName,
   clusterOption,
+  durationAlias,
   jsonOption,
   natsOptions,
   parseWithSettings,
@@ -24,6 +25,7 @@ export const LEADER_SPEC = {
     ...jsonOption,
     to: { type: "string", value: "<id>", help: "the member to lead next", flagOnly: true },
     "timeout-ms": { type: "string", value: "<duration>", help: "how long to wait for the transfer", default: "10s" },
+    timeout: durationAlias("timeout-ms"),
   },
 } as const satisfies CommandSpec;
 

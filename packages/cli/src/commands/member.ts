@@ -6,6 +6,7 @@ import {
   type CommandSpec,
   clusterName,
   clusterOption,
+  durationAlias,
   jsonOption,
   natsOptions,
   parseWithSettings,
@@ -38,6 +39,7 @@ export const MEMBER_SPEC = {
       help: "how long to wait for the change",
       default: "5m for add, 30s otherwise",
     },
+    timeout: durationAlias("timeout-ms"),
   },
 } as const satisfies CommandSpec;
 

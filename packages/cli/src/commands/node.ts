@@ -1,6 +1,15 @@
 import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
 import { DEFAULT_SNAPSHOT_THRESHOLD } from "@quorate/raft";
-import { type CommandSpec, clusterName, logLevel, memberOptions, parse, positiveInt, required } from "../args.js";
+import {
+  type CommandSpec,
+  clusterName,
+  logLevel,
+  memberOptions,
+  parse,
+  positiveInt,
+  required,
+  settingKeys,
+} from "../args.js";
 import {
   booleanSetting,
   rejectInapplicable,
@@ -42,7 +51,7 @@ export const NODE_SPEC = {
 } as const satisfies CommandSpec;
 
 type NodeKey = keyof typeof nodeOptions;
-const NODE_KEYS = Object.keys(nodeOptions) as NodeKey[];
+const NODE_KEYS = settingKeys(nodeOptions);
 const RAFT_ONLY_KEYS: NodeKey[] = ["join", "lease-reads", "snapshot-threshold"];
 
 /**

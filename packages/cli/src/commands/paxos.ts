@@ -8,6 +8,8 @@ import {
   parse,
   positiveInt,
   required,
+  type SettingKey,
+  settingKeys,
   usageHint,
 } from "../args.js";
 import {
@@ -60,11 +62,11 @@ export const PAXOS_SPEC = {
   options: roleOptions,
 } as const satisfies CommandSpec;
 
-const ROLE_KEYS = Object.keys(roleOptions) as (keyof typeof roleOptions)[];
+const ROLE_KEYS = settingKeys(roleOptions);
 
 /** The settings every Paxos run reads. */
-type PaxosKey = keyof typeof memberOptions | keyof typeof paxosOptions | ServiceKey;
-const PAXOS_KEYS = [...Object.keys(memberOptions), ...PAXOS_ONLY_KEYS, ...Object.keys(serviceOptions)] as PaxosKey[];
+type PaxosKey = SettingKey<typeof memberOptions> | keyof typeof paxosOptions | ServiceKey;
+const PAXOS_KEYS: PaxosKey[] = [...settingKeys(memberOptions), ...PAXOS_ONLY_KEYS, ...settingKeys(serviceOptions)];
 
 function ids(value: string | undefined, flag: string, spec: CommandSpec): string[] {
   const list = required(value, flag, spec)

@@ -4,6 +4,7 @@ import {
   type CommandSpec,
   clusterName,
   clusterOption,
+  durationAlias,
   jsonOption,
   natsOptions,
   parseWithSettings,
@@ -22,6 +23,7 @@ export const STATUS_SPEC = {
     ...clusterOption,
     ...jsonOption,
     "wait-ms": { type: "string", value: "<duration>", help: "how long to collect answers", default: "1s" },
+    wait: durationAlias("wait-ms"),
   },
 } as const satisfies CommandSpec;
 
