@@ -5,12 +5,20 @@ import {
   packValue,
   QuorateError,
   rpcSubject,
+  SERVICE_ERROR_CODE_HEADER,
+  SERVICE_ERROR_HEADER,
   type SessionLimits,
   SessionStateMachine,
   unpackValue,
 } from "../../packages/core/src/index.js";
-import { createKvService, KvClient, type KvClientOptions, KvStateMachine } from "../../packages/kv/src/index.js";
-import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
+import {
+  createKvService,
+  KV_JSON_CONTENT_TYPE,
+  KvClient,
+  type KvClientOptions,
+  KvStateMachine,
+} from "../../packages/kv/src/index.js";
+import { connectNats, type NatsConnection, toMsgHdrs } from "../../packages/transport-nats/src/index.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 
 /** Counts commands that reach the KV map, to prove a retried write is applied once. */
@@ -221,6 +229,9 @@ describe("KV service and client over NATS", () => {
       timeout: 5_000,
     });
     expect(unpackValue(reply.data)).toMatchObject({ ok: false, code: ErrorCode.NotLeader });
+    // The NATS micro error headers travel back through both forwarding hops with the body.
+    expect(reply.headers?.get(SERVICE_ERROR_HEADER)).toMatch(/^QUORATE_NOT_LEADER: /);
+    expect(reply.headers?.get(SERVICE_ERROR_CODE_HEADER)).toBe("503");
 
     // The client keeps retrying until its deadline, then reports the definite error.
     const kv = await client(cluster, { timeoutMs: 800 });
@@ -241,6 +252,68 @@ describe("KV service and client over NATS", () => {
       expect(unpackValue(reply.data)).toMatchObject({ ok: false, code: ErrorCode.Rejected });
     }
     expect(node.proposals).toBe(0);
+  });
+
+  it("answers JSON requests (Content-Type: application/json) in JSON, bytes as { bytes: base64 }", async () => {
+    const cluster = freshCluster();
+    await serve(cluster, new FakeNode("n1"));
+    const nc = await connection();
+    const json = async (request: object, subject = rpcSubject({ cluster }, "kv")) => {
+      const reply = await nc.request(subject, JSON.stringify(request), {
+        timeout: 5_000,
+        headers: toMsgHdrs({ "Content-Type": KV_JSON_CONTENT_TYPE })?.headers,
+      });
+      expect(reply.headers?.get("Content-Type")).toBe(KV_JSON_CONTENT_TYPE);
+      return { body: reply.json<Record<string, unknown>>(), headers: reply.headers };
+    };
+    const opened = await json({ op: "open", name: "json-client" });
+    expect(opened.body).toMatchObject({ ok: true, value: expect.any(String) });
+    const client = opened.body.value as string;
+    const session = (seq: number) => ({ client, seq, firstUnacked: seq });
+    expect((await json({ op: "put", key: "s", value: "text", session: session(1) })).body).toEqual({
+      ok: true,
+      value: null,
+      servedBy: "n1",
+    });
+    expect((await json({ op: "put", key: "b", value: { bytes: "AQID" }, session: session(2) })).body).toMatchObject({
+      ok: true,
+    });
+    expect((await json({ op: "get", key: "s" })).body).toMatchObject({ ok: true, value: "text" });
+    expect((await json({ op: "get", key: "b" })).body).toMatchObject({ ok: true, value: { bytes: "AQID" } });
+    const swapped = await json({ op: "cas", key: "b", expected: { bytes: "AQID" }, value: "x", session: session(3) });
+    expect(swapped.body).toMatchObject({ ok: true, value: true });
+
+    // The same store through the msgpack client: bytes stay bytes, strings strings.
+    const kv = await KvClient.connect({ nats: nc, cluster });
+    expect(await kv.get("b")).toBe("x");
+    await kv.put("m", new Uint8Array([255]));
+    await kv.close();
+    expect((await json({ op: "get", key: "m" })).body).toMatchObject({ ok: true, value: { bytes: "/w==" } });
+
+    const refused = await json({ op: "get" });
+    expect(refused.body).toMatchObject({ ok: false, code: ErrorCode.Rejected });
+    expect(refused.headers?.get(SERVICE_ERROR_CODE_HEADER)).toBe("400");
+    expect(
+      (
+        await nc.request(rpcSubject({ cluster }, "kv"), "{not json", {
+          timeout: 5_000,
+          headers: toMsgHdrs({ "Content-Type": KV_JSON_CONTENT_TYPE })?.headers,
+        })
+      ).json(),
+    ).toMatchObject({ ok: false, code: ErrorCode.Rejected });
+  });
+
+  it("forwards a JSON request to the leader in JSON and relays its JSON reply", async () => {
+    const cluster = freshCluster();
+    await serve(cluster, new FakeNode("n1", { readBarrier: notLeader("n2") }));
+    await serve(cluster, new FakeNode("n2"));
+    const nc = await connection();
+    const reply = await nc.request(rpcSubject({ cluster }, "kv", "n1"), JSON.stringify({ op: "get", key: "k" }), {
+      timeout: 5_000,
+      headers: toMsgHdrs({ "Content-Type": KV_JSON_CONTENT_TYPE })?.headers,
+    });
+    expect(reply.json()).toEqual({ ok: true, value: null, servedBy: "n2" });
+    expect(reply.headers?.get("Content-Type")).toBe(KV_JSON_CONTENT_TYPE);
   });
 
   it("a write whose reply is lost is retried with the same seq and applied once", async () => {
@@ -317,6 +390,14 @@ describe("KV service and client over NATS", () => {
     const kv = await client(freshCluster(), { timeoutMs: 500 });
     expect((await rejection(kv.put("k", "v"))).code).toBe(ErrorCode.Unreachable);
     expect((await rejection(kv.get("k"))).code).toBe(ErrorCode.Unreachable);
+  });
+
+  it("with failWithoutResponders, throws Unreachable at once instead of retrying until the deadline", async () => {
+    const kv = await client(freshCluster(), { timeoutMs: 10_000, failWithoutResponders: true });
+    const started = performance.now();
+    expect((await rejection(kv.get("k"))).code).toBe(ErrorCode.Unreachable);
+    expect((await rejection(kv.put("k", "v"))).code).toBe(ErrorCode.Unreachable);
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 
   it("opens a new session and retries when the session expired", async () => {

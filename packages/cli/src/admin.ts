@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { ErrorCode, isQuorateError, isValidToken, rpcSubject } from "@quorate/core";
+import { ErrorCode, isQuorateError, isValidToken, rpcSubject, serviceErrorHeaders } from "@quorate/core";
 import type { Membership, RaftNode } from "@quorate/raft";
+import { toMsgHdrs } from "@quorate/transport-nats";
 
 /** Operator requests for one member, on `quorate.<cluster>.rpc.admin.<member>`. */
 export const ADMIN_SERVICE = "admin";
@@ -13,7 +14,7 @@ export type AdminRequest =
 
 export type AdminReply =
   | { ok: true; leader: string | null; membership: Membership }
-  | { ok: false; code: string; message: string };
+  | { ok: false; code: ErrorCode; message: string };
 
 function parseRequest(data: Uint8Array): AdminRequest | null {
   let value: unknown;
@@ -53,7 +54,12 @@ export function serveAdmin(nc: NatsConnection, cluster: string, node: RaftNode):
     callback: (err: Error | null, msg: Msg) => {
       if (err !== null || !msg.reply) return;
       const request = parseRequest(msg.data);
-      const reply = (body: AdminReply) => msg.respond(JSON.stringify(body));
+      // A refusal also carries the NATS micro error headers, for `nats req` and other languages.
+      const reply = (body: AdminReply) =>
+        msg.respond(
+          JSON.stringify(body),
+          body.ok ? undefined : toMsgHdrs(serviceErrorHeaders(body.code, body.message)),
+        );
       if (request === null) {
         reply({ ok: false, code: ErrorCode.Rejected, message: "unknown admin request" });
         return;

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { ErrorCode, QuorateError } from "@quorate/core";
+import { parseDurationMs } from "./duration.js";
 
 /**
  * Settings of a long-running command (`quorate node`, `quorate paxos <role>`) come from three
@@ -52,7 +53,8 @@ export async function resolveSettings<K extends string>(
     // A boolean flag is only ever present as true; false is its absence.
     return typeof value === "string" ? value : value === true ? "true" : undefined;
   };
-  const path = fromFlag(CONFIG_KEY) ?? fromEnv(CONFIG_KEY);
+  // Only commands that take --config read one: a client must not choke on a member's QUORATE_CONFIG.
+  const path = known.has(CONFIG_KEY) ? (fromFlag(CONFIG_KEY) ?? fromEnv(CONFIG_KEY)) : undefined;
   const file = path === undefined ? new Map<string, string>() : await readConfigFile(path, known);
   const pick = (key: string): [string, SettingSource] | undefined => {
     const flag = fromFlag(key);
@@ -161,18 +163,18 @@ export function portSetting<K extends string>(settings: Settings<K>, key: K): nu
   return n;
 }
 
-/** A duration in milliseconds: 0 or more. */
+/** A duration in milliseconds, 0 or more: `5s`, `250ms`, `1m`, or a bare number of milliseconds. */
 export function millisecondsSetting<K extends string>(settings: Settings<K>, key: K): number | undefined {
   const value = settings.get(key);
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isSafeInteger(n) || n < 0) {
+  const ms = parseDurationMs(value);
+  if (ms === null) {
     throw new QuorateError(
       ErrorCode.Config,
-      `${describeSetting(settings, key)} must be a whole number of milliseconds, 0 or more (got '${value}')`,
+      `${describeSetting(settings, key)} must be a duration such as 5s, 250ms or 1m, or a whole number of milliseconds, 0 or more (got '${value}')`,
     );
   }
-  return n;
+  return ms;
 }
 
 /** Rejects keys that the chosen mode does not use when a flag or the file sets them. */
@@ -192,14 +194,40 @@ function positiveMilliseconds<K extends string>(settings: Settings<K>, key: K): 
 
 /** Options of every long-running member command, besides its protocol's own. */
 export const serviceOptions = {
-  config: { type: "string" },
-  "health-port": { type: "string" },
-  "health-host": { type: "string" },
-  "nats-wait-ms": { type: "string" },
-  "nats-ping-ms": { type: "string" },
+  config: { type: "string", value: "<file.json>", help: "JSON file of settings, keyed by flag name" },
+  "health-port": { type: "string", value: "<port>", help: "serve /livez and /readyz on this port", default: "none" },
+  "health-host": { type: "string", value: "<host>", help: "address of the health server", default: "0.0.0.0" },
+  "nats-wait-ms": {
+    type: "string",
+    value: "<duration>",
+    help: "how long to wait for NATS at start; 0 fails at once",
+    default: "unbounded",
+  },
+  "nats-ping-ms": {
+    type: "string",
+    value: "<duration>",
+    help: "NATS PING interval; a dead connection is noticed after two unanswered",
+    default: "10s",
+  },
+  // The NATS CLI's spelling (see durationAlias in args.ts, which imports this file).
+  "nats-wait": {
+    type: "string",
+    value: "<duration>",
+    help: "same as --nats-wait-ms",
+    aliasOf: "nats-wait-ms",
+    flagOnly: true,
+  },
+  "nats-ping": {
+    type: "string",
+    value: "<duration>",
+    help: "same as --nats-ping-ms",
+    aliasOf: "nats-ping-ms",
+    flagOnly: true,
+  },
 } as const;
 
-export type ServiceKey = keyof typeof serviceOptions;
+/** The settings of serviceOptions: every key but the NATS CLI spellings, which are flags only. */
+export type ServiceKey = Exclude<keyof typeof serviceOptions, "nats-wait" | "nats-ping">;
 
 /** The settings as plain values, for the helpers that take parsed flags. */
 export function settingValues<K extends string>(settings: Settings<K>, keys: readonly K[]): { [P in K]?: string } {

@@ -1,6 +1,7 @@
 /** Where a command writes; tests capture it, the binary uses the process streams. */
 export interface CommandIo {
-  stdout(text: string): void;
+  /** Bytes are written as they are (`quorate kv get --raw`). */
+  stdout(text: string | Uint8Array): void;
   stderr(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
   /** Resolves when the user asks the command to stop (SIGINT/SIGTERM for the binary). */

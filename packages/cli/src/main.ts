@@ -1,54 +1,74 @@
 import { QuorateError } from "@quorate/core";
-import { checkCommand } from "./commands/check.js";
-import { kvCommand } from "./commands/kv.js";
-import { leaderCommand } from "./commands/leader.js";
-import { memberCommand } from "./commands/member.js";
-import { nodeCommand } from "./commands/node.js";
-import { paxosCommand } from "./commands/paxos.js";
-import { startCommand } from "./commands/start.js";
-import { statusCommand } from "./commands/status.js";
+import { type CommandSpec, DEFAULT_CLUSTER, helpText, wantsHelp } from "./args.js";
+import { CHECK_SPEC, checkCommand } from "./commands/check.js";
+import { KV_SPEC, kvCommand } from "./commands/kv.js";
+import { LEADER_SPEC, leaderCommand } from "./commands/leader.js";
+import { MEMBER_SPEC, memberCommand } from "./commands/member.js";
+import { NODE_SPEC, nodeCommand } from "./commands/node.js";
+import { PAXOS_SPEC, paxosCommand } from "./commands/paxos.js";
+import { START_SPEC, startCommand } from "./commands/start.js";
+import { STATUS_SPEC, statusCommand } from "./commands/status.js";
+import { DEFAULT_NATS_URL } from "./connection.js";
 import { type CommandIo, Exit } from "./io.js";
+import { QUORATE_VERSION } from "./service/version.js";
 
-const COMMANDS: Record<string, (args: readonly string[], io: CommandIo) => Promise<number>> = {
-  start: startCommand,
-  node: nodeCommand,
-  kv: kvCommand,
-  status: statusCommand,
-  check: checkCommand,
-  leader: leaderCommand,
-  member: memberCommand,
-  paxos: paxosCommand,
+interface Command {
+  readonly spec: CommandSpec;
+  run(args: readonly string[], io: CommandIo): Promise<number>;
+}
+
+/** Every command, by name, with the table its flags, usage and help come from. */
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  start: { spec: START_SPEC, run: startCommand },
+  node: { spec: NODE_SPEC, run: nodeCommand },
+  paxos: { spec: PAXOS_SPEC, run: paxosCommand },
+  kv: { spec: KV_SPEC, run: kvCommand },
+  status: { spec: STATUS_SPEC, run: statusCommand },
+  leader: { spec: LEADER_SPEC, run: leaderCommand },
+  member: { spec: MEMBER_SPEC, run: memberCommand },
+  check: { spec: CHECK_SPEC, run: checkCommand },
 };
 
-const HELP = `quorate — consensus for NATS platforms
-
-  quorate start                 run a local 3-member Raft KV cluster until Ctrl-C
-  quorate node ...              run one member (--protocol raft|paxos --cluster --id --peers --data --nats)
-  quorate paxos <role> ...      run one Multi-Paxos role: acceptor, proposer or learner
-  quorate kv get|put|del|cas    use the replicated KV store
-  quorate status                show every member: role, term, leader, commit and applied indexes
-  quorate leader transfer       move Raft leadership (--to <id>, else the most up-to-date follower)
-  quorate member list|add|promote|remove
-                                change Raft membership one member at a time (new members start with --join)
-  quorate check <history>       check a Jepsen-style EDN history for linearizability
-
-Environment: NATS_URL (default nats://127.0.0.1:4222), QUORATE_CLUSTER (default "quorate").
-`;
+function overview(): string {
+  const rows = Object.values(COMMANDS).map(({ spec }) => [
+    ["quorate", spec.name, spec.synopsis].filter((s) => s !== undefined).join(" "),
+    spec.summary,
+  ]);
+  return [
+    `quorate ${QUORATE_VERSION} — consensus for NATS platforms`,
+    "",
+    ...rows.flatMap(([usage, summary]) => [`  ${usage}`, `      ${summary}`]),
+    "",
+    "  quorate <command> --help    every flag of a command, its default and environment variable",
+    "  quorate --version",
+    "",
+    `Environment: NATS_URL (default ${DEFAULT_NATS_URL}), QUORATE_CLUSTER (default "${DEFAULT_CLUSTER}").`,
+    "",
+  ].join("\n");
+}
 
 /** Runs one command; returns the exit code. Errors become a message and a non-zero exit. */
 export async function main(argv: readonly string[], io: CommandIo): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    io.stdout(HELP);
+    io.stdout(overview());
     return name === undefined ? Exit.Error : Exit.Ok;
+  }
+  if (name === "--version" || name === "version") {
+    io.stdout(`quorate ${QUORATE_VERSION}\n`);
+    return Exit.Ok;
   }
   const command = COMMANDS[name];
   if (command === undefined) {
-    io.stderr(`unknown command '${name}'\n\n${HELP}`);
+    io.stderr(`unknown command '${name}'\n\n${overview()}`);
     return Exit.Error;
   }
+  if (wantsHelp(args)) {
+    io.stdout(helpText(command.spec));
+    return Exit.Ok;
+  }
   try {
-    return await command(args, io);
+    return await command.run(args, io);
   } catch (err) {
     if (err instanceof QuorateError) io.stderr(`error (${err.code}): ${err.message}\n`);
     else io.stderr(`error: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -19,6 +19,7 @@ import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
 import { openLmdbStorage, type RaftStorage } from "@quorate/storage";
 import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
 import { serveAdmin } from "./admin.js";
+import { noResponders } from "./connection.js";
 import {
   type Discovery,
   memberEndpoints,
@@ -161,11 +162,21 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
   }
 }
 
-/** Asks every member of `cluster` for its status; members that do not answer within `waitMs` are left out. */
-export async function collectStatus(nc: NatsConnection, cluster: string, waitMs: number): Promise<MemberStatus[]> {
+/**
+ * Asks every member of `cluster` for its status; members that do not answer within `waitMs` are
+ * left out. When nothing is subscribed (NATS "no responders") the answer is no members, or, with
+ * `failWithoutResponders`, an Unreachable error naming the cluster and subject.
+ */
+export async function collectStatus(
+  nc: NatsConnection,
+  cluster: string,
+  waitMs: number,
+  options: { failWithoutResponders?: boolean } = {},
+): Promise<MemberStatus[]> {
   const members: MemberStatus[] = [];
+  const subject = rpcSubject({ cluster }, STATUS_SERVICE);
   try {
-    const replies = await nc.requestMany(rpcSubject({ cluster }, STATUS_SERVICE), "", {
+    const replies = await nc.requestMany(subject, "", {
       strategy: "timer",
       maxWait: waitMs,
     });
@@ -178,8 +189,9 @@ export async function collectStatus(nc: NatsConnection, cluster: string, waitMs:
     }
   } catch (err) {
     // No member is subscribed yet: an empty cluster, not an error.
-    const noResponders = err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders());
-    if (!noResponders) throw err;
+    const nothingSubscribed = err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders());
+    if (!nothingSubscribed) throw err;
+    if (options.failWithoutResponders) throw noResponders(cluster, subject);
   }
   return members.sort((a, b) => a.id.localeCompare(b.id));
 }

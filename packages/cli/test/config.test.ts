@@ -49,6 +49,13 @@ describe("settings from flags, environment and a config file", () => {
     expect(settings.file).toBe(file);
   });
 
+  it("reads no config file for a command without --config, so a member's QUORATE_CONFIG cannot break a client", async () => {
+    const file = configFile({ id: "n-file", "health-port": 1 });
+    const settings = await resolveSettings(["cluster", "id"], {}, { QUORATE_CONFIG: file });
+    expect(settings.get("id")).toBeUndefined();
+    expect(settings.file).toBeUndefined();
+  });
+
   it("rejects unknown keys, naming them and the known ones", async () => {
     const file = configFile({ id: "n1", peer: "n1,n2", helth_port: 1 });
     await expect(resolveSettings(KEYS, { config: file }, {})).rejects.toMatchObject({
@@ -130,7 +137,7 @@ describe("quorate node validates its configuration before touching NATS or the d
   });
 
   it("reads yes/no settings from a flag, the environment or the file, and rejects anything else", async () => {
-    const keys = ["join", "lease-reads"] as const;
+    const keys = ["join", "lease-reads", "config"] as const;
     const fromFlag = await resolveSettings(keys, { join: true }, {});
     expect(booleanSetting(fromFlag, "join")).toBe(true);
     expect(booleanSetting(fromFlag, "lease-reads")).toBe(false);
@@ -189,7 +196,9 @@ describe("quorate node validates its configuration before touching NATS or the d
     expect((await runNode([...base, "--health-host", "127.0.0.1"])).err).toContain("--health-host needs --health-port");
     const c = capture();
     await main(["node", ...base, "--nats-wait-ms", "soon"], c.io);
-    expect(c.err()).toContain("--nats-wait-ms must be a whole number of milliseconds, 0 or more (got 'soon')");
+    expect(c.err()).toContain(
+      "--nats-wait-ms must be a duration such as 5s, 250ms or 1m, or a whole number of milliseconds, 0 or more (got 'soon')",
+    );
     expect((await runNode(base, { QUORATE_NATS_PING_MS: "0" })).err).toContain(
       "QUORATE_NATS_PING_MS (--nats-ping-ms) must be above 0",
     );

@@ -1,5 +1,6 @@
 import type { Msg, NatsConnection, Subscription, SubscriptionOptions } from "@nats-io/transport-node";
-import { packValue } from "@quorate/core";
+import { ErrorCode, packValue, serviceErrorHeaders, unpackValue } from "@quorate/core";
+import { toMsgHdrs } from "@quorate/transport-nats";
 import { describe, expect, it } from "vitest";
 import { memberEndpoints, ServiceName, serviceControlSubject, serviceInstanceId } from "../src/service/discovery.js";
 import { countingConnection, EndpointCounters } from "../src/service/endpoints.js";
@@ -67,9 +68,7 @@ describe("NATS micro subjects and ids", () => {
 
 describe("endpoint counters", () => {
   it("count requests, failed replies and processing time in the micro stats shape", () => {
-    const counters = new EndpointCounters({ name: "kv", subject: "quorate.c.rpc.kv", queue_group: "q" }, (reply) =>
-      typeof reply === "string" ? null : "failed",
-    );
+    const counters = new EndpointCounters({ name: "kv", subject: "quorate.c.rpc.kv", queue_group: "q" });
     expect(counters.stats()).toEqual({
       name: "kv",
       subject: "quorate.c.rpc.kv",
@@ -80,24 +79,35 @@ describe("endpoint counters", () => {
       processing_time: 0,
       average_processing_time: 0,
     });
-    counters.received()("ok");
+    counters.received()(undefined);
     const failing = counters.received();
-    failing(new Uint8Array([1]));
-    failing(new Uint8Array([1])); // a second reply to one request is not a second error
+    const failed = toMsgHdrs(serviceErrorHeaders(ErrorCode.Busy, "failed"))?.headers;
+    failing(failed);
+    failing(failed); // a second reply to one request is not a second error
     const stats = counters.stats({ role: "leader" });
-    expect(stats).toMatchObject({ num_requests: 2, num_errors: 1, last_error: "failed", data: { role: "leader" } });
+    expect(stats).toMatchObject({
+      num_requests: 2,
+      num_errors: 1,
+      last_error: "QUORATE_BUSY: failed",
+      data: { role: "leader" },
+    });
     expect(stats.processing_time).toBeGreaterThan(0);
     expect(stats.average_processing_time).toBe(Math.round(stats.processing_time / 2));
   });
 
-  it("count the KV service's requests through the connection it is given, and classify its error replies", () => {
+  it("count the KV service's requests through the connection it is given, and its replies with error headers as errors", () => {
     const { nc, subscriptions } = fakeConnection();
     const endpoints = memberEndpoints({ cluster: "c", instance: "n1", servesKv: true, statusService: "status" });
     const counted = countingConnection(nc, endpoints.all);
     const sent: Uint8Array[] = [];
-    // A service that answers every request at once with whatever the request asked for.
+    // A service that answers every request at once with whatever the request asked for, as the KV service
+    // would: an error body with the NATS micro error headers.
     const echo = (_err: Error | null, msg: Msg) => {
-      msg.respond(msg.data);
+      const reply = unpackValue(msg.data) as { ok: boolean; code?: ErrorCode; message?: string };
+      const headers = reply.ok
+        ? undefined
+        : serviceErrorHeaders(reply.code ?? ErrorCode.Invariant, reply.message ?? "");
+      msg.respond(msg.data, headers === undefined ? undefined : toMsgHdrs(headers));
     };
     counted.subscribe("quorate.c.rpc.kv", { queue: "quorate-kv", callback: echo });
     counted.subscribe("quorate.c.other", { callback: echo });

@@ -10,8 +10,8 @@ export function capture(env: Record<string, string> = {}) {
   });
   return {
     io: {
-      stdout: (t: string) => {
-        stdout += t;
+      stdout: (t: string | Uint8Array) => {
+        stdout += typeof t === "string" ? t : Buffer.from(t).toString("latin1");
       },
       stderr: (t: string) => {
         stderr += t;

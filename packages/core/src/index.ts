@@ -7,6 +7,7 @@ export * from "./manual-timers.js";
 export * from "./messages.js";
 export * from "./prng.js";
 export * from "./schema.js";
+export * from "./service-errors.js";
 export * from "./sessions.js";
 export * from "./state-machine.js";
 export * from "./subjects.js";

@@ -43,6 +43,12 @@ export interface KvClientOptions {
   readonly requestTimeoutMs?: number;
   /** Names this client's sessions in the replicated session table. A random UUID by default. */
   readonly clientId?: string;
+  /**
+   * Fail at once with Unreachable when no KV member is subscribed (NATS "no responders"),
+   * instead of retrying until `timeoutMs`. For tools, where it means a wrong cluster name or
+   * server; a service keeps the default (false) to ride out members restarting.
+   */
+  readonly failWithoutResponders?: boolean;
 }
 
 /** A session opened in the replicated session table. */
@@ -161,6 +167,7 @@ export class KvClient {
   readonly #name: string;
   readonly #timeoutMs: number;
   readonly #requestTimeoutMs: number;
+  readonly #failWithoutResponders: boolean;
   #session: ClientSession | null = null;
   #opening: Promise<ClientSession> | null = null;
   #closed = false;
@@ -172,6 +179,7 @@ export class KvClient {
     name: string,
     timeoutMs: number,
     requestTimeoutMs: number,
+    failWithoutResponders: boolean,
   ) {
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
@@ -180,6 +188,7 @@ export class KvClient {
     this.#name = name;
     this.#timeoutMs = timeoutMs;
     this.#requestTimeoutMs = requestTimeoutMs;
+    this.#failWithoutResponders = failWithoutResponders;
   }
 
   static async connect(options: KvClientOptions): Promise<KvClient> {
@@ -194,12 +203,13 @@ export class KvClient {
     }
     const scope = { cluster: options.cluster, prefix: options.prefix };
     const { nats } = options;
+    const failWithoutResponders = options.failWithoutResponders ?? false;
     if (typeof nats === "object" && "request" in nats) {
-      return new KvClient(nats, false, scope, name, timeoutMs, requestTimeoutMs);
+      return new KvClient(nats, false, scope, name, timeoutMs, requestTimeoutMs, failWithoutResponders);
     }
     const connectOptions: NatsConnectOptions = typeof nats === "object" && "servers" in nats ? nats : { servers: nats };
     const nc = await connectNats({ name: `quorate-kv-client-${name}`, ...connectOptions });
-    return new KvClient(nc, true, scope, name, timeoutMs, requestTimeoutMs);
+    return new KvClient(nc, true, scope, name, timeoutMs, requestTimeoutMs, failWithoutResponders);
   }
 
   /** The value stored under `key` (a string or bytes, as it was put), or null. Linearizable. */
@@ -332,7 +342,7 @@ export class KvClient {
       replyData = (await this.#nc.request(subject, data, { timeout, ...(trace && toMsgHdrs(trace)) })).data;
     } catch (err) {
       this.#preferred = null;
-      return this.#requestFailure(err, timeout);
+      return this.#requestFailure(err, timeout, subject);
     }
     const reply = decodeReply(replyData);
     if (reply !== null) {
@@ -357,7 +367,7 @@ export class KvClient {
     return { ok: false, error, uncertain: true, retriable: false, sessionExpired: false };
   }
 
-  #requestFailure(err: unknown, timeoutMs: number): Failure {
+  #requestFailure(err: unknown, timeoutMs: number, subject: string): Failure {
     const failure = (code: ErrorCode, message: string, uncertain: boolean, retriable: boolean): Failure => ({
       ok: false,
       error: new QuorateError(code, message, { cause: err }),
@@ -370,7 +380,9 @@ export class KvClient {
     }
     if (err instanceof RequestError && err.isNoResponders()) {
       // The server answered for the subject: nothing was delivered.
-      return failure(ErrorCode.Unreachable, `no KV service member serves ${this.#subject}`, false, true);
+      // Only the cluster's own subject tells that no member at all is there; a preferred member may just have gone.
+      const retriable = !(this.#failWithoutResponders && subject === this.#subject);
+      return failure(ErrorCode.Unreachable, `no KV service member serves ${subject}`, false, retriable);
     }
     const detail = err instanceof Error ? err.message : String(err);
     if (err instanceof ClosedConnectionError || err instanceof DrainingConnectionError) {

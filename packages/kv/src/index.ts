@@ -12,6 +12,7 @@ export {
   MAX_KEY_LENGTH,
 } from "./commands.js";
 export {
+  KV_JSON_CONTENT_TYPE,
   KV_QUEUE_GROUP,
   KV_SERVICE,
   type KvReply,

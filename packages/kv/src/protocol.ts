@@ -79,3 +79,46 @@ export const kvReply: Validator<KvReply> = (v): v is KvReply =>
     message: string(Number.MAX_SAFE_INTEGER),
     leader: nullable(string(64)),
   })(v);
+
+/**
+ * Requests with this `Content-Type` header are JSON, and so are their replies (which carry the
+ * header too). JSON has no bytes, so a bytes value or expected value is written
+ * `{ "bytes": "<base64>" }`; everything else is as in msgpack. Without the header (or with any
+ * other value) requests and replies are msgpack.
+ */
+export const KV_JSON_CONTENT_TYPE = "application/json";
+export const CONTENT_TYPE_HEADER = "Content-Type";
+
+/** The fields of a request or reply that hold a stored value, where JSON writes bytes as `{ bytes }`. */
+const VALUE_FIELDS = ["value", "expected"] as const;
+
+function isJsonBytes(v: unknown): v is { bytes: string } {
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    Object.keys(v).length === 1 &&
+    typeof (v as { bytes?: unknown }).bytes === "string"
+  );
+}
+
+/** Decodes a JSON request body; the result is validated with `kvRequest` like a msgpack one. Throws on bad JSON. */
+export function decodeJsonRequest(data: Uint8Array): unknown {
+  const raw: unknown = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data));
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
+  const request = { ...(raw as Record<string, unknown>) };
+  for (const field of VALUE_FIELDS) {
+    const value = request[field];
+    if (isJsonBytes(value)) request[field] = new Uint8Array(Buffer.from(value.bytes, "base64"));
+  }
+  return request;
+}
+
+/** Encodes a request or reply as JSON, bytes values as `{ bytes: base64 }`. */
+export function encodeJson(message: object): Uint8Array {
+  const copy: Record<string, unknown> = { ...message };
+  for (const field of VALUE_FIELDS) {
+    const value = copy[field];
+    if (value instanceof Uint8Array) copy[field] = { bytes: Buffer.from(value).toString("base64") };
+  }
+  return new TextEncoder().encode(JSON.stringify(copy));
+}

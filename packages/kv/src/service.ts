@@ -1,4 +1,4 @@
-import { type Msg, type NatsConnection, RequestError, type Subscription } from "@nats-io/transport-node";
+import { type Msg, type MsgHdrs, type NatsConnection, RequestError, type Subscription } from "@nats-io/transport-node";
 import {
   assertToken,
   type ConsensusNode,
@@ -12,7 +12,10 @@ import {
   packValue,
   QuorateError,
   rpcSubject,
+  SERVICE_ERROR_CODE_HEADER,
+  SERVICE_ERROR_HEADER,
   type SessionResult,
+  serviceErrorHeaders,
   silentLogger,
   unpackValue,
 } from "@quorate/core";
@@ -31,6 +34,10 @@ import {
 import { fromMsgHdrs, toMsgHdrs } from "@quorate/transport-nats";
 import { decodeKvResult, encodeKvCommand } from "./commands.js";
 import {
+  CONTENT_TYPE_HEADER,
+  decodeJsonRequest,
+  encodeJson,
+  KV_JSON_CONTENT_TYPE,
   KV_QUEUE_GROUP,
   KV_SERVICE,
   type KvReply,
@@ -65,8 +72,51 @@ export interface KvService {
   close(): Promise<void>;
 }
 
-function errorReply(code: KvReplyCode, message: string, leader: string | null = null): Uint8Array {
-  return packValue({ ok: false, code, message, leader } satisfies KvReply);
+/** A reply's body, and its headers: the NATS micro error headers on errors, the content type for JSON. */
+interface Answer {
+  readonly data: Uint8Array;
+  readonly headers?: MsgHdrs;
+}
+
+/** How a request is encoded, and so its reply: msgpack, or JSON when the request says so. */
+interface Encoding {
+  decode(data: Uint8Array): unknown;
+  encode(message: object): Uint8Array;
+  /** Headers every reply (and a forwarded request) carries. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+const MSGPACK: Encoding = { decode: unpackValue, encode: packValue, headers: {} };
+const JSON_ENCODING: Encoding = {
+  decode: decodeJsonRequest,
+  encode: encodeJson,
+  headers: { [CONTENT_TYPE_HEADER]: KV_JSON_CONTENT_TYPE },
+};
+
+/** msgpack unless the request names JSON: one header lookup, on headers NATS has already parsed. */
+function encodingOf(headers: MsgHdrs | undefined): Encoding {
+  return headers?.get(CONTENT_TYPE_HEADER) === KV_JSON_CONTENT_TYPE ? JSON_ENCODING : MSGPACK;
+}
+
+function answer(encoding: Encoding, reply: KvReply): Answer {
+  const headers = reply.ok
+    ? encoding.headers
+    : { ...encoding.headers, ...serviceErrorHeaders(reply.code, reply.message) };
+  return { data: encoding.encode(reply), ...toMsgHdrs(headers) };
+}
+
+function errorReply(encoding: Encoding, code: KvReplyCode, message: string, leader: string | null = null): Answer {
+  return answer(encoding, { ok: false, code, message, leader });
+}
+
+/** A forwarded reply's error and content-type headers, relayed with its body; trace headers stay behind. */
+function relayedHeaders(headers: MsgHdrs | undefined): MsgHdrs | undefined {
+  const relayed: Record<string, string> = {};
+  for (const key of [SERVICE_ERROR_HEADER, SERVICE_ERROR_CODE_HEADER, CONTENT_TYPE_HEADER]) {
+    const value = headers?.get(key) ?? "";
+    if (value !== "") relayed[key] = value;
+  }
+  return toMsgHdrs(relayed)?.headers;
 }
 
 function sessionFailure(result: SessionResult & { ok: false }): KvReply {
@@ -112,49 +162,56 @@ export function createKvService(options: KvServiceOptions): KvService {
   }
 
   /** Sends the request on to the leader and relays its reply bytes unchanged. */
-  async function forward(request: KvRequest, leader: string, hops: number): Promise<Uint8Array> {
+  async function forward(request: KvRequest, leader: string, hops: number, encoding: Encoding): Promise<Answer> {
     logger.debug("forwarding KV request to the leader", { op: request.op, leader, hops });
     try {
-      const trace = injectHeaders(context.active());
-      const reply = await nc.request(rpcSubject(scope, KV_SERVICE, leader), packValue({ ...request, hops }), {
+      // In the client's encoding, so the leader's reply can be relayed as it is.
+      const headers = { ...injectHeaders(context.active()), ...encoding.headers };
+      const reply = await nc.request(rpcSubject(scope, KV_SERVICE, leader), encoding.encode({ ...request, hops }), {
         timeout: forwardTimeoutMs,
-        ...(trace && toMsgHdrs(trace)),
+        ...toMsgHdrs(headers),
       });
-      return reply.data;
+      const relayed = relayedHeaders(reply.headers);
+      return relayed === undefined ? { data: reply.data } : { data: reply.data, headers: relayed };
     } catch (err) {
       if (err instanceof RequestError && err.isNoResponders()) {
         // Nothing was delivered: a definite failure, and the hint may be stale.
-        return errorReply(ErrorCode.NotLeader, `leader '${leader}' serves no KV requests`, leader);
+        return errorReply(encoding, ErrorCode.NotLeader, `leader '${leader}' serves no KV requests`, leader);
       }
       const detail = err instanceof Error ? err.message : String(err);
-      return errorReply(ErrorCode.Indeterminate, `request forwarded to leader '${leader}' got no reply: ${detail}`);
+      return errorReply(
+        encoding,
+        ErrorCode.Indeterminate,
+        `request forwarded to leader '${leader}' got no reply: ${detail}`,
+      );
     }
   }
 
-  async function serve(data: Uint8Array): Promise<Uint8Array> {
+  async function serve(data: Uint8Array, encoding: Encoding): Promise<Answer> {
     let raw: unknown;
     try {
-      raw = unpackValue(data);
+      raw = encoding.decode(data);
     } catch {
-      return errorReply(ErrorCode.Rejected, "undecodable KV request");
+      return errorReply(encoding, ErrorCode.Rejected, "undecodable KV request");
     }
-    if (!kvRequest(raw)) return errorReply(ErrorCode.Rejected, "invalid KV request");
+    if (!kvRequest(raw)) return errorReply(encoding, ErrorCode.Rejected, "invalid KV request");
     const request = raw;
     trace.getActiveSpan()?.updateName(SpanName.kvServer(request.op));
     try {
       const reply = await execute(request);
-      return packValue(reply.ok ? { ...reply, servedBy: node.id } : reply);
+      return answer(encoding, reply.ok ? { ...reply, servedBy: node.id } : reply);
     } catch (err) {
       const hops = request.hops ?? 0;
       if (isQuorateError(err, ErrorCode.NotLeader) && err.leader !== null && err.leader !== node.id) {
-        if (hops < MAX_FORWARD_HOPS) return forward(request, err.leader, hops + 1);
+        if (hops < MAX_FORWARD_HOPS) return forward(request, err.leader, hops + 1, encoding);
       }
       if (isQuorateError(err)) {
-        return errorReply(err.code, err.message, err.leader);
+        return errorReply(encoding, err.code, err.message, err.leader);
       }
       // Not one of ours: a bug somewhere below. A write may have been applied regardless.
       logger.error("KV request failed", { op: request.op, error: String(err) });
-      return errorReply(ErrorCode.Indeterminate, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+      const detail = err instanceof Error ? err.message : String(err);
+      return errorReply(encoding, ErrorCode.Indeterminate, `internal error: ${detail}`);
     }
   }
 
@@ -171,10 +228,12 @@ export function createKvService(options: KvServiceOptions): KvService {
       SpanName.kvServer("request"),
       SpanKind.SERVER,
       { [Attr.member]: node.id, ...messagingAttributes("process", msg.subject) },
-      () => serve(msg.data),
+      () => serve(msg.data, encodingOf(msg.headers)),
       parent,
     )
-      .then((reply) => msg.respond(reply))
+      .then((answer) =>
+        msg.respond(answer.data, answer.headers === undefined ? undefined : { headers: answer.headers }),
+      )
       .catch((error: unknown) => logger.warn("could not answer a KV request", { error: String(error) }));
   };
 

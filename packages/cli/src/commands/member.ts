@@ -2,12 +2,46 @@ import { ErrorCode, QuorateError } from "@quorate/core";
 import { connectNats } from "@quorate/transport-nats";
 import type { AdminRequest } from "../admin.js";
 import { adminRequest, findLeader } from "../admin-client.js";
-import { clusterName, natsConnectOptions, natsOptions, parse, positiveInt } from "../args.js";
+import {
+  type CommandSpec,
+  clusterName,
+  clusterOption,
+  durationAlias,
+  jsonOption,
+  natsOptions,
+  parseWithSettings,
+  usageHint,
+} from "../args.js";
+import { natsConnectOptions } from "../connection.js";
+import { durationMs } from "../duration.js";
 import { type CommandIo, Exit } from "../io.js";
 import { collectStatus, type MemberStatus } from "../member.js";
 
-const USAGE =
-  "quorate member list | add <id> [--learner] | promote <id> | remove <id>  [--cluster <name>] [--nats <url>] [--timeout-ms <ms>] [--json]";
+export const MEMBER_SPEC = {
+  name: "member",
+  synopsis: "list | add <id> [--learner] | promote <id> | remove <id>",
+  summary:
+    "Change Raft membership through the leader, one member at a time. Start a new member with `quorate node --join` first.",
+  details: [
+    "list     the leader's configuration, and how far each member has applied",
+    "add      add as a learner, wait until it has caught up, then make it a voter (--learner: stay a learner)",
+    "promote  make a caught-up learner a voter",
+    "remove   remove a voter or a learner",
+  ].join("\n"),
+  options: {
+    ...natsOptions,
+    ...clusterOption,
+    ...jsonOption,
+    learner: { type: "boolean", help: "add: keep the new member a learner", flagOnly: true },
+    "timeout-ms": {
+      type: "string",
+      value: "<duration>",
+      help: "how long to wait for the change",
+      default: "5m for add, 30s otherwise",
+    },
+    timeout: durationAlias("timeout-ms"),
+  },
+} as const satisfies CommandSpec;
 
 /** Adding waits for the new member to catch up (possibly from a large snapshot) before it votes. */
 const ADD_TIMEOUT_MS = 300_000;
@@ -18,27 +52,20 @@ const CHANGE_TIMEOUT_MS = 30_000;
  * `quorate node --join`; `add` makes it a learner, waits until it has caught up, then a voter.
  */
 export async function memberCommand(args: readonly string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parse(
-    args,
-    {
-      ...natsOptions,
-      cluster: { type: "string" },
-      learner: { type: "boolean" },
-      json: { type: "boolean" },
-      "timeout-ms": { type: "string" },
-    },
-    USAGE,
-  );
+  const { values, positionals } = await parseWithSettings(args, MEMBER_SPEC, io.env);
   const [action, member, ...rest] = positionals;
   const request = toRequest(action, member, values.learner === true);
   if (rest.length > 0 || (request === null && !(action === "list" && member === undefined))) {
-    throw new QuorateError(ErrorCode.Config, `unknown member command\nusage: ${USAGE}`);
+    throw new QuorateError(ErrorCode.Config, `unknown member command\n${usageHint(MEMBER_SPEC)}`);
   }
-  const cluster = clusterName(values.cluster, io.env);
-  const nc = await connectNats(natsConnectOptions(values, io.env, "quorate-member-cli"));
+  const cluster = clusterName(values.cluster);
+  const nc = await connectNats(await natsConnectOptions(values, io.env, "quorate-member-cli"));
   try {
-    if (request === null) return await list(io, await collectStatus(nc, cluster, 1000), values.json === true, cluster);
-    const timeoutMs = positiveInt(
+    if (request === null) {
+      const members = await collectStatus(nc, cluster, 1000, { failWithoutResponders: true });
+      return list(io, members, values.json === true, cluster);
+    }
+    const timeoutMs = durationMs(
       values["timeout-ms"],
       "timeout-ms",
       request.op === "add-member" ? ADD_TIMEOUT_MS : CHANGE_TIMEOUT_MS,

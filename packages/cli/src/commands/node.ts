@@ -1,6 +1,15 @@
 import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
 import { DEFAULT_SNAPSHOT_THRESHOLD } from "@quorate/raft";
-import { clusterName, logLevel, memberOptions, natsConnectOptions, parse, positiveInt, required } from "../args.js";
+import {
+  type CommandSpec,
+  clusterName,
+  logLevel,
+  memberOptions,
+  parse,
+  positiveInt,
+  required,
+  settingKeys,
+} from "../args.js";
 import {
   booleanSetting,
   rejectInapplicable,
@@ -9,6 +18,8 @@ import {
   serviceSettings,
   settingValues,
 } from "../config.js";
+import { natsConnectOptions } from "../connection.js";
+import { durationMs } from "../duration.js";
 import type { CommandIo } from "../io.js";
 import { startRaftKvMember } from "../member.js";
 import { startTelemetry } from "../otel.js";
@@ -16,22 +27,31 @@ import { failureReason, replicaNotReady } from "../service/health.js";
 import { runMember } from "../service/run.js";
 import { PAXOS_ONLY_KEYS, paxosNodeCommand, paxosOptions } from "./paxos.js";
 
-const USAGE =
-  "quorate node --protocol raft|paxos --cluster <name> --id <id> --peers <id,id,...>|--join --data <dir> [--lease-reads] [--snapshot-threshold 8192] [--nats <url>] [--config <file.json>] [--health-port <port>] [--nats-wait-ms <ms>] [--tick-ms 50] [--log-level info] (paxos: [--q1 n] [--q2 n] [--checkpoint-interval n])";
-
 const nodeOptions = {
+  protocol: { type: "string", value: "raft|paxos", help: "consensus protocol", default: "raft" },
   ...memberOptions,
-  ...serviceOptions,
+  peers: { type: "string", value: "<id,id,...>", help: "the members of a new cluster, this one included" },
+  join: { type: "boolean", help: "raft: start empty and wait to be added (quorate member add); excludes --peers" },
+  "lease-reads": { type: "boolean", help: "raft: serve reads under a leader lease, without a round" },
+  "snapshot-threshold": {
+    type: "string",
+    value: "<entries>",
+    help: "raft: applied entries between snapshots",
+    default: String(DEFAULT_SNAPSHOT_THRESHOLD),
+  },
   ...paxosOptions,
-  protocol: { type: "string" },
-  peers: { type: "string" },
-  join: { type: "boolean" },
-  "lease-reads": { type: "boolean" },
-  "snapshot-threshold": { type: "string" },
+  ...serviceOptions,
 } as const;
 
+export const NODE_SPEC = {
+  name: "node",
+  summary:
+    "Run one member until SIGINT/SIGTERM. Settings come from flags, then QUORATE_* variables, then --config; all are checked before anything starts.",
+  options: nodeOptions,
+} as const satisfies CommandSpec;
+
 type NodeKey = keyof typeof nodeOptions;
-const NODE_KEYS = Object.keys(nodeOptions) as NodeKey[];
+const NODE_KEYS = settingKeys(nodeOptions);
 const RAFT_ONLY_KEYS: NodeKey[] = ["join", "lease-reads", "snapshot-threshold"];
 
 /**
@@ -39,20 +59,20 @@ const RAFT_ONLY_KEYS: NodeKey[] = ["join", "lease-reads", "snapshot-threshold"];
  * QUORATE_* variables, then `--config` (see config.ts); all are checked before anything starts.
  */
 export async function nodeCommand(args: readonly string[], io: CommandIo): Promise<number> {
-  const parsed = parse(args, nodeOptions, USAGE);
+  const parsed = parse(args, NODE_SPEC);
   const settings = await resolveSettings(NODE_KEYS, parsed.values, io.env);
   const protocol = settings.get("protocol") ?? "raft";
   if (protocol === "paxos") {
     rejectInapplicable(settings, RAFT_ONLY_KEYS, "applies to --protocol raft only");
-    return paxosNodeCommand(settings, io, USAGE);
+    return paxosNodeCommand(settings, io, NODE_SPEC);
   }
   if (protocol !== "raft") {
     throw new QuorateError(ErrorCode.Config, `--protocol ${protocol} is not supported (supported: raft, paxos)`);
   }
   rejectInapplicable(settings, PAXOS_ONLY_KEYS, "applies to --protocol paxos only");
   const values = settingValues(settings, NODE_KEYS);
-  const cluster = clusterName(values.cluster, io.env);
-  const id = required(values.id, "id", USAGE);
+  const cluster = clusterName(values.cluster);
+  const id = required(values.id, "id", NODE_SPEC);
   // A joining member learns the membership from the leader; its peers are not its to decide.
   const join = booleanSetting(settings, "join");
   if (join && values.peers !== undefined) {
@@ -63,17 +83,17 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   }
   const peers = join
     ? []
-    : required(values.peers, "peers", USAGE)
+    : required(values.peers, "peers", NODE_SPEC)
         .split(",")
         .map((p) => p.trim());
   if (!join) validateMembers(peers, id);
   const leaseReads = booleanSetting(settings, "lease-reads");
   const snapshotThreshold = positiveInt(values["snapshot-threshold"], "snapshot-threshold", DEFAULT_SNAPSHOT_THRESHOLD);
-  const dataDir = required(values.data, "data", USAGE);
-  const tickMs = positiveInt(values["tick-ms"], "tick-ms", 50);
-  const level = logLevel(values["log-level"], io.env);
+  const dataDir = required(values.data, "data", NODE_SPEC);
+  const tickMs = durationMs(values["tick-ms"], "tick-ms", 50);
+  const level = logLevel(values["log-level"]);
   const service = serviceSettings(settings);
-  const nats = natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`);
+  const nats = await natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`);
   const logger = createLogger(level, { member: id, cluster }, (line) => io.stderr(`${line}\n`));
 
   const telemetry = await startTelemetry(io.env, id);

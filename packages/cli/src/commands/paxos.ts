@@ -1,6 +1,17 @@
 import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
 import { type PaxosRoleName, paxosRoleId, resolveTopology } from "@quorate/paxos";
-import { clusterName, logLevel, memberOptions, natsConnectOptions, parse, positiveInt, required } from "../args.js";
+import {
+  type CommandSpec,
+  clusterName,
+  logLevel,
+  memberOptions,
+  parse,
+  positiveInt,
+  required,
+  type SettingKey,
+  settingKeys,
+  usageHint,
+} from "../args.js";
 import {
   resolveSettings,
   type ServiceKey,
@@ -9,42 +20,56 @@ import {
   serviceSettings,
   settingValues,
 } from "../config.js";
+import { natsConnectOptions } from "../connection.js";
+import { durationMs } from "../duration.js";
 import type { CommandIo } from "../io.js";
 import { type PaxosMember, startPaxosMember } from "../paxos-member.js";
 import { failureReason, replicaNotReady } from "../service/health.js";
 import { runMember } from "../service/run.js";
 
-const ROLE_USAGE =
-  "quorate paxos acceptor|proposer|learner --cluster <name> --id <id> --acceptors <ids> --proposers <ids> --learners <ids> --data <dir> [--nats <url>] [--config <file.json>] [--health-port <port>] [--nats-wait-ms <ms>] [--q1 n] [--q2 n] [--tick-ms 50] [--checkpoint-interval 1000] [--log-level info]";
-
 const ROLES: readonly PaxosRoleName[] = ["acceptor", "proposer", "learner"];
 
 /** Options only Multi-Paxos members take; `quorate node` accepts them with `--protocol paxos`. */
 export const paxosOptions = {
-  q1: { type: "string" },
-  q2: { type: "string" },
-  "checkpoint-interval": { type: "string" },
+  q1: { type: "string", value: "<n>", help: "paxos: phase-1 quorum size", default: "a majority" },
+  q2: { type: "string", value: "<n>", help: "paxos: phase-2 quorum size", default: "a majority" },
+  "checkpoint-interval": {
+    type: "string",
+    value: "<slots>",
+    help: "paxos: chosen slots between learner checkpoints",
+    default: "1000",
+  },
 } as const;
 
 export const PAXOS_ONLY_KEYS = Object.keys(paxosOptions) as (keyof typeof paxosOptions)[];
 
+const roleIds = (role: string) =>
+  ({ type: "string", value: "<id,id,...>", help: `ids of the ${role}`, required: true }) as const;
+
 const roleOptions = {
   ...memberOptions,
-  ...serviceOptions,
+  acceptors: roleIds("acceptors"),
+  proposers: roleIds("proposers"),
+  learners: roleIds("learners"),
   ...paxosOptions,
-  acceptors: { type: "string" },
-  proposers: { type: "string" },
-  learners: { type: "string" },
+  ...serviceOptions,
 } as const;
 
-const ROLE_KEYS = Object.keys(roleOptions) as (keyof typeof roleOptions)[];
+export const PAXOS_SPEC = {
+  name: "paxos",
+  synopsis: "acceptor|proposer|learner",
+  summary: "Run one Multi-Paxos role per process until SIGINT/SIGTERM (quorate node --protocol paxos runs all three).",
+  options: roleOptions,
+} as const satisfies CommandSpec;
+
+const ROLE_KEYS = settingKeys(roleOptions);
 
 /** The settings every Paxos run reads. */
-type PaxosKey = keyof typeof memberOptions | keyof typeof paxosOptions | ServiceKey;
-const PAXOS_KEYS = [...Object.keys(memberOptions), ...PAXOS_ONLY_KEYS, ...Object.keys(serviceOptions)] as PaxosKey[];
+type PaxosKey = SettingKey<typeof memberOptions> | keyof typeof paxosOptions | ServiceKey;
+const PAXOS_KEYS: PaxosKey[] = [...settingKeys(memberOptions), ...PAXOS_ONLY_KEYS, ...settingKeys(serviceOptions)];
 
-function ids(value: string | undefined, flag: string, usage: string): string[] {
-  const list = required(value, flag, usage)
+function ids(value: string | undefined, flag: string, spec: CommandSpec): string[] {
+  const list = required(value, flag, spec)
     .split(",")
     .map((s) => s.trim());
   validateMembers(list);
@@ -59,15 +84,15 @@ function optionalInt(value: string | undefined, flag: string): number | undefine
 export async function paxosCommand(args: readonly string[], io: CommandIo): Promise<number> {
   const [role, ...rest] = args;
   if (!ROLES.includes(role as PaxosRoleName)) {
-    throw new QuorateError(ErrorCode.Config, `unknown paxos role '${role ?? ""}'\nusage: ${ROLE_USAGE}`);
+    throw new QuorateError(ErrorCode.Config, `unknown paxos role '${role ?? ""}'\n${usageHint(PAXOS_SPEC)}`);
   }
-  const parsed = parse(rest, roleOptions, ROLE_USAGE);
+  const parsed = parse(rest, PAXOS_SPEC);
   const settings = await resolveSettings(ROLE_KEYS, parsed.values, io.env);
   return run(io, settings, [role as PaxosRoleName], {
-    acceptors: ids(settings.get("acceptors"), "acceptors", ROLE_USAGE),
-    proposers: ids(settings.get("proposers"), "proposers", ROLE_USAGE),
-    learners: ids(settings.get("learners"), "learners", ROLE_USAGE),
-    usage: ROLE_USAGE,
+    acceptors: ids(settings.get("acceptors"), "acceptors", PAXOS_SPEC),
+    proposers: ids(settings.get("proposers"), "proposers", PAXOS_SPEC),
+    learners: ids(settings.get("learners"), "learners", PAXOS_SPEC),
+    spec: PAXOS_SPEC,
   });
 }
 
@@ -75,24 +100,24 @@ export async function paxosCommand(args: readonly string[], io: CommandIo): Prom
 export async function paxosNodeCommand(
   settings: Settings<PaxosKey | "peers">,
   io: CommandIo,
-  usage: string,
+  spec: CommandSpec,
 ): Promise<number> {
-  const peers = ids(settings.get("peers"), "peers", usage);
-  return run(io, settings, ROLES, { acceptors: peers, proposers: peers, learners: peers, usage });
+  const peers = ids(settings.get("peers"), "peers", spec);
+  return run(io, settings, ROLES, { acceptors: peers, proposers: peers, learners: peers, spec });
 }
 
 async function run(
   io: CommandIo,
   settings: Settings<PaxosKey>,
   roles: readonly PaxosRoleName[],
-  members: { acceptors: string[]; proposers: string[]; learners: string[]; usage: string },
+  members: { acceptors: string[]; proposers: string[]; learners: string[]; spec: CommandSpec },
 ): Promise<number> {
   const values = settingValues(settings, PAXOS_KEYS);
-  const cluster = clusterName(values.cluster, io.env);
-  const id = required(values.id, "id", members.usage);
-  const dataDir = required(values.data, "data", members.usage);
-  const tickMs = positiveInt(values["tick-ms"], "tick-ms", 50);
-  const level = logLevel(values["log-level"], io.env);
+  const cluster = clusterName(values.cluster);
+  const id = required(values.id, "id", members.spec);
+  const dataDir = required(values.data, "data", members.spec);
+  const tickMs = durationMs(values["tick-ms"], "tick-ms", 50);
+  const level = logLevel(values["log-level"]);
   const q1 = optionalInt(values.q1, "q1");
   const q2 = optionalInt(values.q2, "q2");
   const checkpointInterval = optionalInt(values["checkpoint-interval"], "checkpoint-interval");
@@ -107,7 +132,7 @@ async function run(
     ...(q2 === undefined ? {} : { q2 }),
   });
   const service = serviceSettings(settings);
-  const nats = natsConnectOptions(values, io.env, `quorate-${cluster}-${id}-paxos`);
+  const nats = await natsConnectOptions(values, io.env, `quorate-${cluster}-${id}-paxos`);
   const logger = createLogger(level, { member: id, cluster, roles: roles.join(",") }, (line) => io.stderr(`${line}\n`));
 
   return runMember<PaxosMember>({

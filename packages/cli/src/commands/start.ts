@@ -6,11 +6,39 @@ import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ErrorCode, QuorateError } from "@quorate/core";
 import { connectNats } from "@quorate/transport-nats";
-import { clusterName, DEFAULT_NATS_URL, parse, positiveInt } from "../args.js";
+import { type CommandSpec, clusterName, clusterOption, parseWithSettings, positiveInt, usageHint } from "../args.js";
+import { DEFAULT_NATS_URL } from "../connection.js";
 import { type CommandIo, Exit } from "../io.js";
 import { collectStatus, type MemberStatus } from "../member.js";
 
-const USAGE = "quorate start [--cluster local] [--nodes 3] [--data .quorate] [--nats <url>] [--otlp <endpoint>]";
+export const START_SPEC = {
+  name: "start",
+  summary:
+    "Run a local Raft KV cluster until Ctrl-C, starting a NATS server (nats-server or Docker) when none answers.",
+  options: {
+    ...clusterOption,
+    nats: {
+      type: "string",
+      value: "<url>",
+      help: "NATS server to use; one is started when none answers",
+      default: DEFAULT_NATS_URL,
+    },
+    nodes: { type: "string", value: "<n>", help: "how many members", default: "3", flagOnly: true },
+    data: {
+      type: "string",
+      value: "<dir>",
+      help: "data root: <dir>/<cluster>/<id>",
+      default: ".quorate",
+      flagOnly: true,
+    },
+    otlp: {
+      type: "string",
+      value: "<endpoint>",
+      help: "OTLP endpoint the members export telemetry to",
+      flagOnly: true,
+    },
+  },
+} as const satisfies CommandSpec;
 const BIN = fileURLToPath(new URL("../bin.js", import.meta.url));
 
 async function freePort(): Promise<number> {
@@ -86,28 +114,21 @@ async function startNats(io: CommandIo): Promise<StartedNats> {
 
 /** The README's main job: a local three-member cluster, running until Ctrl-C. */
 export async function startCommand(args: readonly string[], io: CommandIo): Promise<number> {
-  const { values } = parse(
-    args,
-    {
-      cluster: { type: "string" },
-      nodes: { type: "string" },
-      data: { type: "string" },
-      nats: { type: "string" },
-      otlp: { type: "string" },
-    },
-    USAGE,
-  );
+  const { values, positionals } = await parseWithSettings(args, START_SPEC, io.env);
+  if (positionals.length > 0) {
+    throw new QuorateError(ErrorCode.Config, `unexpected '${positionals[0]}'\n${usageHint(START_SPEC)}`);
+  }
   // --otlp points every member's OpenTelemetry exporter at a collector (Jaeger's OTLP port, say).
   // A health port is per process: three members on one machine cannot share it.
   const { QUORATE_HEALTH_PORT: _healthPort, ...inherited } = process.env;
   const childEnv = values.otlp === undefined ? inherited : { ...inherited, OTEL_EXPORTER_OTLP_ENDPOINT: values.otlp };
-  const cluster = clusterName(values.cluster ?? "local", io.env);
+  const cluster = clusterName(values.cluster);
   const count = positiveInt(values.nodes, "nodes", 3);
   const dataRoot = resolve(values.data ?? ".quorate", cluster);
   const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
 
   let started: StartedNats | null = null;
-  const requested = values.nats ?? io.env.NATS_URL ?? DEFAULT_NATS_URL;
+  const requested = values.nats ?? DEFAULT_NATS_URL;
   let nc = await tryConnect(requested);
   let url = requested;
   if (nc === null) {

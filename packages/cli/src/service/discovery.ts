@@ -1,5 +1,5 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { ErrorCode, type Logger, QuorateError, rpcSubject, silentLogger, unpackValue } from "@quorate/core";
+import { ErrorCode, type Logger, QuorateError, rpcSubject, silentLogger } from "@quorate/core";
 import { KV_QUEUE_GROUP, KV_SERVICE } from "@quorate/kv";
 import { EndpointCounters, type EndpointInfo, type EndpointStats } from "./endpoints.js";
 import { QUORATE_VERSION } from "./version.js";
@@ -158,22 +158,6 @@ export function startDiscovery(options: DiscoveryOptions): Discovery {
   return discovery;
 }
 
-/** The KV service replies `{ ok: false, code, message }` on failure; anything else is a success. */
-function kvReplyError(reply: Uint8Array | string): string | null {
-  if (typeof reply === "string") return null;
-  try {
-    const decoded = unpackValue(reply);
-    if (typeof decoded === "object" && decoded !== null && "ok" in decoded && decoded.ok === false) {
-      const code = "code" in decoded ? String(decoded.code) : "error";
-      const message = "message" in decoded ? String(decoded.message) : "";
-      return message === "" ? code : `${code}: ${message}`;
-    }
-  } catch {
-    return "undecodable reply";
-  }
-  return null;
-}
-
 /** The endpoints a role instance serves, with counters to hand to `countingConnection`. */
 export interface MemberEndpoints {
   /** KV requests from clients, in the queue group. Members that serve KV (Raft members, Paxos learners). */
@@ -194,16 +178,10 @@ export function memberEndpoints(options: {
 }): MemberEndpoints {
   const scope = { cluster: options.cluster };
   const kv = options.servesKv
-    ? new EndpointCounters(
-        { name: "kv", subject: rpcSubject(scope, KV_SERVICE), queue_group: KV_QUEUE_GROUP },
-        kvReplyError,
-      )
+    ? new EndpointCounters({ name: "kv", subject: rpcSubject(scope, KV_SERVICE), queue_group: KV_QUEUE_GROUP })
     : null;
   const kvDirect = options.servesKv
-    ? new EndpointCounters(
-        { name: "kv-direct", subject: rpcSubject(scope, KV_SERVICE, options.instance) },
-        kvReplyError,
-      )
+    ? new EndpointCounters({ name: "kv-direct", subject: rpcSubject(scope, KV_SERVICE, options.instance) })
     : null;
   const status = new EndpointCounters({ name: "status", subject: rpcSubject(scope, options.statusService) });
   return { kv, kvDirect, status, all: [kv, kvDirect, status].filter((e): e is EndpointCounters => e !== null) };

@@ -8,6 +8,7 @@ import type {
   Subscription,
   SubscriptionOptions,
 } from "@nats-io/transport-node";
+import { SERVICE_ERROR_HEADER } from "@quorate/core";
 
 /** An endpoint as `$SRV.INFO` describes it (NATS micro v1). */
 export interface EndpointInfo {
@@ -28,11 +29,9 @@ export interface EndpointStats extends EndpointInfo {
   data?: unknown;
 }
 
-/** Tells whether a reply reports a failure, and which: the text becomes `last_error`. */
-export type ReplyErrorClassifier = (reply: Uint8Array | string) => string | null;
-
 /**
- * The counters of one request/reply endpoint: requests received, replies that were errors, and
+ * The counters of one request/reply endpoint: requests received, replies that were errors (those
+ * with a `Nats-Service-Error` header, as in NATS micro; its text becomes `last_error`), and
  * the time from receiving a request to sending its reply. Services answer asynchronously (a
  * KV write waits for a consensus round), so the time is measured up to `respond`, not to the
  * return of the subscription callback.
@@ -44,24 +43,21 @@ export class EndpointCounters {
   #lastError = "";
   #processingNs = 0;
 
-  constructor(
-    info: EndpointInfo,
-    private readonly classify: ReplyErrorClassifier = () => null,
-  ) {
+  constructor(info: EndpointInfo) {
     this.info = info;
   }
 
   /** Counts a request now; the returned function records its reply. */
-  received(): (reply: Payload) => void {
+  received(): (headers: MsgHdrs | undefined) => void {
     this.#requests++;
     const started = process.hrtime.bigint();
     let answered = false;
-    return (reply) => {
+    return (headers) => {
       if (answered) return;
       answered = true;
       this.#processingNs += Number(process.hrtime.bigint() - started);
-      const error = this.classify(reply);
-      if (error !== null) {
+      const error = headers?.get(SERVICE_ERROR_HEADER) ?? "";
+      if (error !== "") {
         this.#errors++;
         this.#lastError = error;
       }
@@ -85,7 +81,7 @@ export class EndpointCounters {
 class CountedMsg implements Msg {
   constructor(
     private readonly inner: Msg,
-    private readonly replied: (reply: Payload) => void,
+    private readonly replied: (headers: MsgHdrs | undefined) => void,
   ) {}
   get subject(): string {
     return this.inner.subject;
@@ -103,7 +99,7 @@ class CountedMsg implements Msg {
     return this.inner.headers;
   }
   respond(payload?: Payload, opts?: PublishOptions): boolean {
-    this.replied(payload ?? new Uint8Array(0));
+    this.replied(opts?.headers);
     return this.inner.respond(payload, opts);
   }
   json<T>(reviver?: ReviverFn): T {

@@ -1,0 +1,41 @@
+import { ErrorCode } from "./errors.js";
+import { SessionErrorCode } from "./sessions.js";
+
+/**
+ * Error replies in the NATS micro services protocol (ADR-32): besides the body, an error reply
+ * carries these two headers, so `nats req`, NATS micro clients and services in other languages
+ * see the failure without decoding Quorate's body.
+ */
+export const SERVICE_ERROR_HEADER = "Nats-Service-Error";
+export const SERVICE_ERROR_CODE_HEADER = "Nats-Service-Error-Code";
+
+/**
+ * The numeric, HTTP-like status each Quorate code is sent with (NATS micro clients parse the code
+ * header as a number): 400 the request is wrong, 409 it conflicts with the cluster's state,
+ * 410 its session is gone, 503 try again (another member or later), 504 the outcome is unknown,
+ * 500 a bug. The exact Quorate code leads the description.
+ */
+export const SERVICE_ERROR_STATUS: Readonly<Record<ErrorCode | SessionErrorCode, number>> = {
+  [ErrorCode.Rejected]: 400,
+  [ErrorCode.Config]: 400,
+  [SessionErrorCode.MalformedCommand]: 400,
+  [ErrorCode.Membership]: 409,
+  [ErrorCode.ChangeInProgress]: 409,
+  [SessionErrorCode.SessionExpired]: 410,
+  [SessionErrorCode.ResultDiscarded]: 410,
+  [ErrorCode.NotLeader]: 503,
+  [ErrorCode.NoQuorum]: 503,
+  [ErrorCode.Busy]: 503,
+  [ErrorCode.Closed]: 503,
+  [ErrorCode.Unreachable]: 503,
+  [ErrorCode.Storage]: 503,
+  [ErrorCode.Indeterminate]: 504,
+  [ErrorCode.Invariant]: 500,
+};
+
+/** The two headers of an error reply: `Nats-Service-Error: <CODE>: <message>`, `Nats-Service-Error-Code: <status>`. */
+export function serviceErrorHeaders(code: ErrorCode | SessionErrorCode, message: string): Record<string, string> {
+  // A header value is one line.
+  const description = `${code}: ${message}`.replace(/[\r\n]+/g, " ");
+  return { [SERVICE_ERROR_HEADER]: description, [SERVICE_ERROR_CODE_HEADER]: String(SERVICE_ERROR_STATUS[code]) };
+}
