@@ -45,6 +45,25 @@ console.info(
     `or rerun these ranges with QUORATE_SIM_SEED_OFFSET=${SEED_OFFSET}`,
 );
 
+/**
+ * The seed ranges one suite runs: `count` seeds from the offset (QUORATE_SIM_SUITE_SEEDS
+ * overrides every suite's count; CI's second Node runs fewer), in chunks of `CHUNK_SEEDS` so
+ * each test stays short and a failure names a small range.
+ */
+export function suiteSeedRanges(count: number): { first: number; count: number }[] {
+  const fromEnv = process.env.QUORATE_SIM_SUITE_SEEDS;
+  const total = fromEnv !== undefined && fromEnv !== "" ? Number(fromEnv) : count;
+  if (!Number.isSafeInteger(total) || total < 1)
+    throw new Error(`QUORATE_SIM_SUITE_SEEDS must be a positive integer (got ${fromEnv})`);
+  const ranges: { first: number; count: number }[] = [];
+  for (let done = 0; done < total; done += CHUNK_SEEDS) {
+    ranges.push({ first: SEED_OFFSET + done + 1, count: Math.min(CHUNK_SEEDS, total - done) });
+  }
+  return ranges;
+}
+
+const CHUNK_SEEDS = 50;
+
 /** Runs seeds [first, first + count) of the real protocol (Raft by default) and returns the failure reports of those that failed. */
 export async function failingSeeds(
   mode: SimulationMode,
