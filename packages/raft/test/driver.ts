@@ -167,6 +167,15 @@ export class Driver {
     throw new Error("cluster did not stabilize");
   }
 
+  /** Ticks `id` `times` times, delivering everything after each tick but what goes to `unreachable`. */
+  tickWithout(id: NodeId, unreachable: NodeId, times: number): void {
+    for (let i = 0; i < times; i++) {
+      this.tick(id);
+      this.drop((e) => e.to === unreachable);
+      this.stabilize();
+    }
+  }
+
   /** Drops queued messages matching `filter`. */
   drop(filter: (e: Envelope) => boolean): void {
     this.queue = this.queue.filter((e) => !filter(e));

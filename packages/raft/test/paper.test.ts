@@ -176,11 +176,7 @@ describe("Flow control (etcd's Progress: probe, replicate, in-flight limits)", (
     c.stabilize();
     c.propose("a", "x");
     c.drop((e) => e.to === "b");
-    for (let i = 0; i < c.options.electionTicks; i++) {
-      c.tick("a");
-      c.drop((e) => e.to === "b");
-      c.stabilize();
-    }
+    c.tickWithout("a", "b", c.options.electionTicks);
     expect(c.role("a")).toBe("leader");
     expect(c.ctx("a").progress.b).toMatchObject({ state: "probe", inflight: [] });
   });
@@ -550,11 +546,7 @@ describe("Leadership transfer (thesis §3.10)", () => {
     c.elect("a");
     c.send("a", { type: "transfer", to: "b" });
     c.drop((e) => e.to === "b");
-    for (let i = 0; i < c.options.electionTicks; i++) {
-      c.tick("a");
-      c.drop((e) => e.to === "b");
-      c.stabilize();
-    }
+    c.tickWithout("a", "b", c.options.electionTicks);
     expect(c.role("a")).toBe("leader");
     c.propose("a", "resumed");
     expect(c.proposals.at(-1)).toMatchObject({ ok: true });
