@@ -20,4 +20,13 @@ describe("regression seeds", () => {
     // Host bug: the write truncated only above the snapshot, so storage held a replaced entry at its index.
     expect(await failingSeeds("liveness", 155, 1)).toEqual([]);
   });
+
+  it("safety seeds 11 and 182: a lone voter sent entries of a term it had not made durable, crashed, and reused the term", async () => {
+    // The review's one-voter divergence, found by the net once runs bootstrapped a single voter:
+    // the voter won alone, replicated its new term to a learner before the term was on disk,
+    // crashed, came back in the old term, won the same term again and wrote another entry at
+    // the same (index, term). With the rule reverted, durable-term-before-send fails both.
+    expect(await failingSeeds("safety", 11, 1)).toEqual([]);
+    expect(await failingSeeds("safety", 182, 1)).toEqual([]);
+  });
 });
