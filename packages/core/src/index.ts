@@ -3,6 +3,7 @@ export * from "./errors.js";
 export * from "./host.js";
 export * from "./ids.js";
 export * from "./log.js";
+export * from "./machine-rule.js";
 export * from "./manual-timers.js";
 export * from "./messages.js";
 export * from "./prng.js";

@@ -1,9 +1,9 @@
 import type { NodeId, PaxosBallot } from "@quorate/core";
+import { ruleFor } from "@quorate/core";
 import { setup } from "xstate";
 import { type AcceptorContext, type AcceptorLog, stepAcceptor } from "./acceptor-protocol.js";
 import type { AcceptorOutbox, PaxosMessage } from "./outbox.js";
 import { contextFromInput, type RoleInput } from "./role-input.js";
-import { ruleFor } from "./rule.js";
 
 export type AcceptorEvent = { type: "message"; from: NodeId; message: PaxosMessage };
 

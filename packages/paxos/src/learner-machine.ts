@@ -1,10 +1,10 @@
 import type { NodeId } from "@quorate/core";
+import { ruleFor } from "@quorate/core";
 import { NO_BALLOT } from "@quorate/storage";
 import { setup } from "xstate";
 import { type LearnerContext, type LearnerLog, propose, stepLearner, tick } from "./learner-protocol.js";
 import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";
 import { contextFromInput, type RoleInput } from "./role-input.js";
-import { ruleFor } from "./rule.js";
 
 /** Events the host sends. Time arrives only as `tick`. */
 export type LearnerEvent =

@@ -1,5 +1,5 @@
-import { type NodeId, seedPrng } from "@quorate/core";
-import { enqueueActions, setup } from "xstate";
+import { type NodeId, ruleFor, seedPrng } from "@quorate/core";
+import { setup } from "xstate";
 import type { MembershipChange } from "./config.js";
 import type { RaftLog } from "./log.js";
 import type { RaftOptions } from "./options.js";
@@ -65,20 +65,11 @@ export interface RaftInput {
 }
 
 /**
- * Runs `rule` against a shallow draft of the context and commits the draft with one assign.
- * The log and the outbox are shared references, so entries never pass through context copies.
+ * Runs a rule against a shallow draft of the context and commits the draft with one assign
+ * (`ruleFor` in core). The log and the outbox are shared references, so entries never pass
+ * through context copies. A rule that changes the role returns the event that moves there.
  */
-// biome-ignore lint/suspicious/noConfusingVoidType: rules that never change role simply return nothing
-export function rule<E extends RaftEvent>(fn: (draft: RaftContext, event: E) => RoleChange | null | void) {
-  return enqueueActions<RaftContext, RaftEvent, undefined, RaftEvent, never, never, never, never, never>(
-    ({ context, event, enqueue }) => {
-      const draft: RaftContext = { ...context };
-      const change = fn(draft, event as E);
-      enqueue.assign(draft);
-      if (change) enqueue.raise(change);
-    },
-  );
-}
+export const rule = ruleFor<RaftContext, RaftEvent>();
 
 function stepAs(role: Role) {
   return rule<Extract<RaftEvent, { type: "message" }>>((d, e) => step(d, role, e.from, e.message));

@@ -1,10 +1,11 @@
 import { type EventObject, enqueueActions } from "xstate";
 
 /**
- * Builds actions that run a rule against a shallow draft of the context and commit the draft
- * with one assign, as Raft's machine does. Logs and values live in host-owned structures the
- * context references, so they never pass through context copies. A rule may return an event
- * to raise (a mode change).
+ * Builds XState actions that run a protocol rule against a shallow draft of the machine's
+ * context and commit the draft with one assign. Logs, outboxes and values live in host-owned
+ * structures the context references, so they never pass through context copies. A rule may
+ * return an event to raise (a role or mode change). Raft and every Paxos role build their
+ * actions with it.
  */
 export function ruleFor<C extends object, E extends EventObject>() {
   // biome-ignore lint/suspicious/noConfusingVoidType: most rules raise nothing and return nothing
