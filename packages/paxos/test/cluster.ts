@@ -15,6 +15,11 @@ import {
 
 export const CLUSTER = "test";
 export const GROUP = "paxos";
+/**
+ * Ticks follow the real clock, so on a loaded machine a stalled event loop counts as time: 25 ms
+ * ticks give leader timeouts of 100-200 ms, long enough that a stall does not unseat a live leader.
+ */
+const TEST_TICK_MS = 25;
 
 /**
  * A whole Multi-Paxos deployment in one process over the memory network (auto delivery) with
@@ -106,7 +111,7 @@ export class PaxosCluster {
       transport: this.#transport(id),
       storage: this.#raftStorage(id),
       paxos: this.options.paxos,
-      tickMs: this.options.tickMs ?? 5,
+      tickMs: this.options.tickMs ?? TEST_TICK_MS,
       observe: this.#observe,
     });
     this.proposers.set(id, proposer);
@@ -123,7 +128,7 @@ export class PaxosCluster {
       storage: this.#raftStorage(id),
       stateMachine: stateMachine ?? sm,
       paxos: this.options.paxos,
-      tickMs: this.options.tickMs ?? 5,
+      tickMs: this.options.tickMs ?? TEST_TICK_MS,
       checkpointInterval: this.options.checkpointInterval ?? 1000,
       observe: this.#observe,
     });
