@@ -426,13 +426,14 @@ export class KvClient {
    * `for await`, or `return()`; closing the client ends it. It throws a KvCompactedError when the
    * changes it needs are older than a member keeps, and QuorateErrors for bad arguments.
    */
-  watch(target: KvWatchTarget, options: KvWatchOptions = {}): AsyncGenerator<KvEvent, void, undefined> {
+  watch(target: KvWatchTarget, options: KvWatchOptions = {}): KvWatch {
     if ("key" in target) checkKey(target.key);
     else checkPrefix(target.prefix);
     const { fromRevision } = options;
     if (fromRevision !== undefined) checkRevision("fromRevision", fromRevision);
     if (this.#closed) throw new QuorateError(ErrorCode.Closed, "the KV client is closed");
-    return this.#watch(target, fromRevision);
+    const control: WatchControl = { stopped: false, feed: null };
+    return new KvWatch(this.#watch(target, fromRevision, control), control);
   }
 
   async #range(prefix: string, options: KvRangeOptions, keysOnly: boolean): Promise<KvRange> {
@@ -452,7 +453,11 @@ export class KvClient {
    * from the same member again, on silence from any member. `position` is the revision through
    * which every matching change was delivered: a change at or below it is never delivered again.
    */
-  async *#watch(target: KvWatchTarget, fromRevision: number | undefined): AsyncGenerator<KvEvent, void, undefined> {
+  async *#watch(
+    target: KvWatchTarget,
+    fromRevision: number | undefined,
+    control: WatchControl,
+  ): AsyncGenerator<KvEvent, void, undefined> {
     const filter = "key" in target ? { key: target.key } : { prefix: target.prefix };
     const matches =
       "key" in target ? (e: KvEvent) => e.key === target.key : (e: KvEvent) => e.key.startsWith(target.prefix);
@@ -464,7 +469,7 @@ export class KvClient {
       for (const event of change.events) if (matches(event)) yield { ...event, value: plainValue(event.value) };
     };
     try {
-      while (!this.#closed) {
+      while (!this.#closed && !control.stopped) {
         // Catch up: the changes after `position` from `member`'s window (any member's when null).
         const followingBefore = feed !== null;
         const request: KvRequest = {
@@ -489,6 +494,8 @@ export class KvClient {
           feed?.close();
           member = batch.member;
           feed = this.#follow(member);
+          control.feed = feed;
+          if (control.stopped) return;
         }
         for (const change of batch.changes) {
           if (position !== null && change.revision <= position) continue;
@@ -702,6 +709,41 @@ export class KvClient {
  * One member's change subject, queued for a watch: at most MAX_WATCH_QUEUE changes; beyond,
  * the queue is dropped and the watch told to catch up by request instead.
  */
+/** What stops a running watch from outside: `stopped`, and closing the feed it may be waiting on. */
+interface WatchControl {
+  stopped: boolean;
+  feed: WatchFeed | null;
+}
+
+/**
+ * A running watch: an async iterator of KvEvents. `return()` (also what `break` in a `for await`
+ * calls) stops it even while it waits for the next change.
+ */
+export class KvWatch implements AsyncIterableIterator<KvEvent> {
+  readonly #inner: AsyncGenerator<KvEvent, void, undefined>;
+  readonly #control: WatchControl;
+
+  /** @internal Made by KvClient.watch. */
+  constructor(inner: AsyncGenerator<KvEvent, void, undefined>, control: WatchControl) {
+    this.#inner = inner;
+    this.#control = control;
+  }
+
+  next(): Promise<IteratorResult<KvEvent, void>> {
+    return this.#inner.next();
+  }
+
+  async return(): Promise<IteratorResult<KvEvent, void>> {
+    this.#control.stopped = true;
+    this.#control.feed?.close();
+    return this.#inner.return(undefined);
+  }
+
+  [Symbol.asyncIterator](): KvWatch {
+    return this;
+  }
+}
+
 class WatchFeed {
   readonly #subscription: Subscription;
   readonly #onClose: () => void;

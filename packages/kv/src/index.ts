@@ -1,4 +1,13 @@
-export { KvClient, type KvClientOptions, type KvWatchOptions, type KvWatchTarget } from "./client.js";
+export {
+  KvClient,
+  type KvClientOptions,
+  type KvKeyEntry,
+  type KvPage,
+  type KvRangeOptions,
+  KvWatch,
+  type KvWatchOptions,
+  type KvWatchTarget,
+} from "./client.js";
 export {
   decodeKvResult,
   encodeKvCommand,
