@@ -272,6 +272,23 @@ describe("KV watch against one in-process member", () => {
     await served.return();
   });
 
+  it("return() ends a watch that is waiting for a change, and closing the client ends the others", async () => {
+    const waiting = kv.watch({ key: "quiet" });
+    const pending = waiting.next();
+    await new Promise((r) => setTimeout(r, 300));
+    const started = performance.now();
+    expect(await waiting.return()).toEqual({ done: true, value: undefined });
+    expect(await pending).toEqual({ done: true, value: undefined });
+    expect(performance.now() - started).toBeLessThan(2_500);
+
+    const other = await KvClient.connect({ nats: nats.connectOptions(), cluster: CLUSTER });
+    const open = other.watch({ prefix: "" });
+    const next = open.next();
+    await new Promise((r) => setTimeout(r, 300));
+    await other.close();
+    expect(await next).toEqual({ done: true, value: undefined });
+  });
+
   it("from now on by default; one key only; a publication that skips revisions is caught up by request, never delivered", async () => {
     await kv.put("k", "before");
     const watch = kv.watch({ key: "k" });
