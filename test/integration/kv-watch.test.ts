@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
 import { type ConsensusNode, ErrorCode, packValue, SessionStateMachine } from "../../packages/core/src/index.js";
@@ -11,7 +12,7 @@ import {
   watchSubject,
 } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
-import { type MemberProcess, memberSet, waitForCluster } from "../harness/members.js";
+import { CLI, type MemberProcess, memberSet, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 import { eventually } from "../harness/service.js";
 import { emptyLedger, writeLoad } from "../harness/write-load.js";
@@ -38,6 +39,38 @@ const PROTOCOLS = [
     ready: (s: MemberStatus[]) => s.length === 9 && s.some((m) => m.role === "proposer:active"),
   },
 ];
+
+interface CliRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * `quorate <args>` as a process, `input` on its stdin. With `until`, it is sent SIGINT once its
+ * stdout satisfies `until` (for commands that stream until stopped).
+ */
+function quorate(args: readonly string[], input = "", until?: (stdout: string) => boolean): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let interrupted = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (until !== undefined && !interrupted && until(stdout)) {
+        interrupted = true;
+        child.kill("SIGINT");
+      }
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
 
 /** Every entry under `prefix`, page by page. */
 async function listAll(kv: KvClient, prefix: string, limit: number): Promise<KvKeyEntry[]> {
@@ -163,6 +196,45 @@ describe.each(PROTOCOLS)("KV revisions and watch on $name over real NATS", (prot
     expect(lastPage).toEqual({ items: keys.slice(20), next: null });
     expect((await kv.keys("range")).items).toEqual([...keys, "rangeX"]);
     await expect(kv.keys("range/", { limit: MAX_RANGE_LIMIT + 1 })).rejects.toMatchObject({ code: ErrorCode.Config });
+  });
+
+  it("the CLI: put from stdin, get --json with revisions, del exits 1 when nothing was deleted, ls, watch", async () => {
+    const target = ["--cluster", protocol.cluster, "--nats", nats.url, "--user", nats.user, "--password", nats.pass];
+    const put = await quorate(["kv", "put", "cli/a", "--json", ...target], "from stdin\n");
+    expect(put.code, put.stderr).toBe(0);
+    const { revision } = JSON.parse(put.stdout) as { revision: number };
+    const get = await quorate(["kv", "get", "cli/a", "--json", ...target]);
+    expect(JSON.parse(get.stdout)).toEqual({
+      key: "cli/a",
+      found: true,
+      value: "from stdin\n",
+      revision,
+      createRevision: revision,
+      version: 1,
+    });
+    expect((await quorate(["kv", "put", "cli/b", "2", ...target])).stdout).toBe("OK\n");
+    expect((await quorate(["kv", "ls", "cli/", ...target])).stdout).toBe("cli/a\ncli/b\n");
+    const missing = await quorate(["kv", "del", "cli/missing", ...target]);
+    expect(missing).toMatchObject({ code: 1, stdout: "not found\n" });
+
+    const watched = quorate(
+      ["kv", "watch", "--prefix", "cli/", "--from-revision", String(revision), "--json", ...target],
+      "",
+      (out) => out.split("\n").length > 3,
+    );
+    expect((await quorate(["kv", "del", "cli/b", ...target])).code).toBe(0);
+    const watch = await watched;
+    expect(watch.code, watch.stderr).toBe(0);
+    const events = watch.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as KvEvent);
+    expect(events.map((e) => [e.op, e.key])).toEqual([
+      ["put", "cli/a"],
+      ["put", "cli/b"],
+      ["delete", "cli/b"],
+    ]);
+    expect(events[0]?.revision).toBe(revision);
   });
 
   it("watch delivers every committed change once, in order, through kill -9 of each member and a NATS restart", async () => {

@@ -25,7 +25,8 @@ const HELP = `quorate — consensus for NATS platforms
   quorate start                 run a local 3-member Raft KV cluster until Ctrl-C
   quorate node ...              run one member (--protocol raft|paxos --cluster --id --peers --data --nats)
   quorate paxos <role> ...      run one Multi-Paxos role: acceptor, proposer or learner
-  quorate kv get|put|del|cas    use the replicated KV store
+  quorate kv get|put|del|cas|ls|watch
+                                use the replicated KV store
   quorate status                show every member: role, term, leader, commit and applied indexes
   quorate leader transfer       move Raft leadership (--to <id>, else the most up-to-date follower)
   quorate member list|add|promote|remove
