@@ -344,6 +344,14 @@ describe("KV watch against one in-process member", () => {
     await served.return();
   });
 
+  it("a watch without fromRevision starts at the call, not at the first next()", async () => {
+    const watch = kv.watch({ key: "eager" });
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await kv.put("eager", "1");
+    expect((await watch.next()).value).toEqual({ op: "put", key: "eager", value: "1", revision: r });
+    await watch.return();
+  });
+
   it("return() ends a watch that is waiting for a change, and closing the client ends the others", async () => {
     const waiting = kv.watch({ key: "quiet" });
     const pending = waiting.next();

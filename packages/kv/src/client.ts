@@ -722,18 +722,26 @@ interface WatchControl {
 export class KvWatch implements AsyncIterableIterator<KvEvent> {
   readonly #inner: AsyncGenerator<KvEvent, void, undefined>;
   readonly #control: WatchControl;
+  /** The first step, started with the watch, so that "from now on" means from the call. */
+  #first: Promise<IteratorResult<KvEvent, void>> | null;
 
   /** @internal Made by KvClient.watch. */
   constructor(inner: AsyncGenerator<KvEvent, void, undefined>, control: WatchControl) {
     this.#inner = inner;
     this.#control = control;
+    this.#first = inner.next();
+    // Its failure reaches whoever calls next(); until then it must not count as unhandled.
+    this.#first.catch(() => {});
   }
 
   next(): Promise<IteratorResult<KvEvent, void>> {
-    return this.#inner.next();
+    const first = this.#first;
+    this.#first = null;
+    return first ?? this.#inner.next();
   }
 
   async return(): Promise<IteratorResult<KvEvent, void>> {
+    this.#first = null;
     this.#control.stopped = true;
     this.#control.feed?.close();
     return this.#inner.return(undefined);
