@@ -397,3 +397,86 @@ describe("KV watch against one in-process member", () => {
     await watch.return();
   });
 });
+
+/** A KV state machine that counts the watch catch-ups it served. */
+class CountingWindow extends KvStateMachine {
+  catchUps = 0;
+  override changesAfter(afterRevision: number) {
+    this.catchUps++;
+    return super.changesAfter(afterRevision);
+  }
+}
+
+/** Members that apply every proposal at once, all at the same index: a log without consensus. */
+class SharedLogNode implements ConsensusNode {
+  readonly store = new CountingWindow();
+  readonly machine = new SessionStateMachine(this.store);
+  constructor(
+    readonly id: string,
+    private readonly log: { index: number; members: SharedLogNode[] },
+  ) {
+    log.members.push(this);
+  }
+  leader(): string {
+    return this.id;
+  }
+  propose(command: Uint8Array): Promise<Uint8Array> {
+    const index = ++this.log.index;
+    const results = this.log.members.map((m) => m.machine.apply(command, index));
+    return Promise.resolve(results[this.log.members.indexOf(this)] as Uint8Array);
+  }
+  readBarrier(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+describe("KV watch against two in-process members, one restored from a snapshot", () => {
+  const CLUSTER = "itwatchtwo";
+  let nats: NatsServer;
+  let nc: NatsConnection;
+  let kv: KvClient;
+  const closers: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    nats = await startNats();
+    nc = await connectNats({ ...nats.connectOptions(), name: "kv-watch-two" });
+    kv = await KvClient.connect({ nats: nats.connectOptions(), cluster: CLUSTER });
+  });
+
+  afterAll(async () => {
+    await kv?.close();
+    for (const close of closers) await close();
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it("a watch that reaches a member lacking its start asks another before failing with QUORATE_COMPACTED", async () => {
+    const log = { index: 0, members: [] as SharedLogNode[] };
+    const full = new SharedLogNode("full", log);
+    const restored = new SharedLogNode("restored", log);
+    const serve = (node: SharedLogNode) => {
+      const service = createKvService({ nc, cluster: CLUSTER, node, store: node.store });
+      closers.push(() => service.close());
+      return service;
+    };
+    const first = serve(full);
+    const revisions: number[] = [];
+    for (let i = 0; i < 5; i++) revisions.push(await kv.put(`p/${i}`, `${i}`));
+    // The second member restores a snapshot, as a lagging member does: its window starts after it.
+    restored.machine.restore(full.machine.snapshot());
+    expect(restored.store.oldestWatchableRevision).toBeGreaterThan(revisions[0] as number);
+    await first.close();
+
+    // Only the restored member answers the watch's first request...
+    const second = serve(restored);
+    const watch = kv.watch({ prefix: "p/" }, { fromRevision: revisions[0] as number });
+    await eventually("the restored member answered", async () => (restored.store.catchUps > 0 ? true : undefined));
+    // ...then only the member that keeps every change.
+    await second.close();
+    serve(full);
+    const events: KvEvent[] = [];
+    for (let i = 0; i < 5; i++) events.push((await watch.next()).value as KvEvent);
+    expect(events.map((e) => e.revision)).toEqual(revisions);
+    await watch.return();
+  });
+});

@@ -60,6 +60,8 @@ const MAX_BACKOFF_MS = 1_000;
 const DEFAULT_WATCH_IDLE_MS = 3_000;
 /** Changes a watch holds from its member's subject while its consumer is busy; beyond, it catches up by request. */
 const MAX_WATCH_QUEUE = 10_000;
+/** How many more members a watch asks after one answered QUORATE_COMPACTED, before it fails. */
+const MAX_COMPACTED_RETRIES = 5;
 
 export interface KvClientOptions {
   /**
@@ -465,6 +467,7 @@ export class KvClient {
     let member: string | null = null;
     let feed: WatchFeed | null = null;
     let failures = 0;
+    let compactedReplies = 0;
     const deliver = function* (change: KvChange): Generator<KvEvent> {
       for (const event of change.events) if (matches(event)) yield { ...event, value: plainValue(event.value) };
     };
@@ -480,8 +483,11 @@ export class KvClient {
         };
         const outcome = await this.#attempt(request, performance.now() + this.#requestTimeoutMs, kvWatchBatch, member);
         if (!outcome.ok) {
-          if (!outcome.retriable) throw outcome.error;
-          // The member may be gone: any member will do next.
+          // A member that restored a snapshot lacks changes that others may still keep: before
+          // giving up, ask the queue group (another member, likely) a few times.
+          const compacted = outcome.error.code === ErrorCode.Compacted;
+          if (!outcome.retriable && !(compacted && compactedReplies++ < MAX_COMPACTED_RETRIES)) throw outcome.error;
+          // The member may be gone, or lack the changes: any member will do next.
           member = null;
           feed?.close();
           feed = null;
@@ -489,6 +495,7 @@ export class KvClient {
           continue;
         }
         failures = 0;
+        compactedReplies = 0;
         const batch: KvWatchBatch = outcome.value;
         if (batch.member !== member || feed === null) {
           feed?.close();
