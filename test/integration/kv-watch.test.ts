@@ -479,4 +479,34 @@ describe("KV watch against two in-process members, one restored from a snapshot"
     expect(events.map((e) => e.revision)).toEqual(revisions);
     await watch.return();
   });
+
+  it("a watch following a member that stopped applying (its heartbeats behind the watch) moves to another", async () => {
+    const cluster = "itwatchstuck";
+    const log = { index: 0, members: [] as SharedLogNode[] };
+    const live = new SharedLogNode("live", log);
+    const stuck = new SharedLogNode("stuck", log);
+    const serve = (node: SharedLogNode) => {
+      const service = createKvService({ nc, cluster, node, store: node.store, watchHeartbeatMs: 200 });
+      closers.push(() => service.close());
+      return service;
+    };
+    const client = await KvClient.connect({ nats: nats.connectOptions(), cluster, watchIdleMs: 1_000 });
+    closers.push(() => client.close());
+    const writes = serve(live);
+    const before = await client.put("s/0", "0");
+    // The stuck member stops applying; it keeps answering, and its heartbeats say `before`.
+    log.members.splice(log.members.indexOf(stuck), 1);
+    const r1 = await client.put("s/1", "1");
+    expect(before).toBeLessThan(r1);
+    await writes.close();
+    // Only the stuck member answers the watch's first requests...
+    serve(stuck);
+    const watch = client.watch({ prefix: "s/" }, { fromRevision: r1 + 1 });
+    await eventually("the watch follows the stuck member", async () => (stuck.store.catchUps > 1 ? true : undefined));
+    // ...then both do: the watch must leave the stuck member to see the next write.
+    serve(live);
+    const r2 = await client.put("s/2", "2");
+    expect((await watch.next()).value).toEqual({ op: "put", key: "s/2", value: "2", revision: r2 });
+    await watch.return();
+  });
 });

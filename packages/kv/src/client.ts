@@ -513,10 +513,15 @@ export class KvClient {
         // Caught up once a request sent while following returned nothing new: every later
         // change reaches the feed, or shows as a gap there.
         if (!followingBefore || batch.changes.length > 0) continue;
+        // Since when the member has been behind what was delivered already (a member that
+        // stopped applying still sends heartbeats): after watchIdleMs of it, another member.
+        let behindSince: number | null = null;
         for (;;) {
           const next = await feed.next(this.#watchIdleMs);
           if (next === "closed") return;
-          if (next === "idle") {
+          const now = performance.now();
+          if (typeof next === "object") behindSince = next.revision < position ? (behindSince ?? now) : null;
+          if (next === "idle" || (behindSince !== null && now - behindSince > this.#watchIdleMs)) {
             member = null;
             feed.close();
             feed = null;
