@@ -1,9 +1,17 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
-import { type ConsensusNode, ErrorCode, packValue, SessionStateMachine } from "../../packages/core/src/index.js";
+import {
+  type ConsensusNode,
+  ErrorCode,
+  packValue,
+  rpcSubject,
+  SessionStateMachine,
+} from "../../packages/core/src/index.js";
 import {
   createKvService,
+  KV_QUEUE_GROUP,
+  KV_SERVICE,
   KvClient,
   type KvEvent,
   type KvKeyEntry,
@@ -367,6 +375,20 @@ describe("KV watch against one in-process member", () => {
     await new Promise((r) => setTimeout(r, 300));
     await other.close();
     expect(await next).toEqual({ done: true, value: undefined });
+  });
+
+  it("closing the client while a watch waits for a reply ends the watch without an error", async () => {
+    const cluster = "itwatchsilent";
+    // A member that takes requests and never answers.
+    const silent = nc.subscribe(rpcSubject({ cluster }, KV_SERVICE), { queue: KV_QUEUE_GROUP, callback: () => {} });
+    await nc.flush();
+    const client = await KvClient.connect({ nats: nats.connectOptions(), cluster });
+    const watch = client.watch({ key: "k" });
+    const next = watch.next();
+    await new Promise((r) => setTimeout(r, 300));
+    await client.close();
+    expect(await next).toEqual({ done: true, value: undefined });
+    silent.unsubscribe();
   });
 
   it("from now on by default; one key only; a publication that skips revisions is caught up by request, never delivered", async () => {

@@ -483,6 +483,8 @@ export class KvClient {
         };
         const outcome = await this.#attempt(request, performance.now() + this.#requestTimeoutMs, kvWatchBatch, member);
         if (!outcome.ok) {
+          // Closing the client (or stopping the watch) mid-request ends the watch, without an error.
+          if (this.#closed || control.stopped) return;
           // A member that restored a snapshot lacks changes that others may still keep: before
           // giving up, ask the queue group (another member, likely) a few times.
           const compacted = outcome.error.code === ErrorCode.Compacted;
