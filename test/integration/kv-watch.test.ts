@@ -5,6 +5,7 @@ import {
   type ConsensusNode,
   ErrorCode,
   packValue,
+  QuorateError,
   rpcSubject,
   SessionStateMachine,
 } from "../../packages/core/src/index.js";
@@ -443,9 +444,15 @@ class SharedLogNode implements ConsensusNode {
     return this.id;
   }
   propose(command: Uint8Array): Promise<Uint8Array> {
+    const at = this.log.members.indexOf(this);
+    if (at < 0) {
+      // No longer applying: it refuses writes as a member cut off from the leader does.
+      const leader = this.log.members[0]?.id ?? null;
+      return Promise.reject(new QuorateError(ErrorCode.NotLeader, `${this.id} does not apply`, { leader }));
+    }
     const index = ++this.log.index;
     const results = this.log.members.map((m) => m.machine.apply(command, index));
-    return Promise.resolve(results[this.log.members.indexOf(this)] as Uint8Array);
+    return Promise.resolve(results[at] as Uint8Array);
   }
   readBarrier(): Promise<void> {
     return Promise.resolve();
