@@ -73,9 +73,10 @@ const rangeRequest = object({
   hops,
 });
 /**
- * Served by the member it reaches, never forwarded: the changes after revision `after` (which
+ * Served by the member it reaches from its window: the changes after revision `after` (which
  * every member numbers alike) matching `key` or `prefix`. Without `after`, nothing but the
- * member's revision after a read barrier: where a watch of "from now on" starts.
+ * member's revision after a read barrier, where a watch of "from now on" starts (forwarded to
+ * the leader, as a get is, when the barrier needs it).
  */
 const watchRequest = object({
   op: literal("watch"),
