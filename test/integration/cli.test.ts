@@ -56,6 +56,9 @@ describe("quorate start, kv and status end to end", () => {
       key: "greeting",
       found: true,
       value: "hello",
+      revision: expect.any(Number),
+      createRevision: expect.any(Number),
+      version: 1,
     });
     const failedCas = await q("kv", "cas", "greeting", "nope", "x").catch((e: { code: number; stdout: string }) => e);
     expect(failedCas).toMatchObject({ code: 1, stdout: "condition failed\n" });

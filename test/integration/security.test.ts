@@ -91,11 +91,22 @@ describe("deploy/nats-server.conf: per-member publish permissions", () => {
       nats: { servers: nats.url, user: "app", pass: password("app") },
       cluster: "prod",
     });
+    // On the application user's connection, so that a refused watch subscription is seen.
+    const watcher = await KvClient.connect({ nats: app, cluster: "prod" });
     try {
+      const watch = watcher.watch({ key: "greeting" });
+      // Following the member's watch subject before the writes: they arrive there.
+      await new Promise((r) => setTimeout(r, 500));
       await kv.put("greeting", "hello");
       expect(await kv.get("greeting")).toBe("hello");
       expect(await kv.cas("greeting", "hello", "bye")).toBe(true);
+      // Watchers catch up by request and follow the members' watch subjects: both allowed.
+      expect((await watch.next()).value).toMatchObject({ op: "put", key: "greeting", value: "hello" });
+      expect((await watch.next()).value).toMatchObject({ op: "put", key: "greeting", value: "bye" });
+      await watch.return();
+      expect(appViolations).toEqual([]);
     } finally {
+      await watcher.close();
       await kv.close();
     }
   });

@@ -74,7 +74,7 @@ describe("quorate CLI input validation", () => {
 
   it("kv rejects a wrong number of arguments", async () => {
     const c = capture();
-    expect(await main(["kv", "put", "only-key"], c.io)).toBe(Exit.Error);
+    expect(await main(["kv", "put", "key", "value", "extra"], c.io)).toBe(Exit.Error);
     expect(c.err()).toContain("usage: quorate kv");
   });
 

@@ -27,6 +27,8 @@ export const ErrorCode = {
   ChangeInProgress: "QUORATE_CHANGE_IN_PROGRESS",
   /** An invariant the protocol depends on was violated: a bug, never a user error. */
   Invariant: "QUORATE_INVARIANT",
+  /** A watch asked for changes older than a member still keeps; the error names the oldest it can serve. */
+  Compacted: "QUORATE_COMPACTED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

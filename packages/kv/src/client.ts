@@ -5,6 +5,7 @@ import {
   DrainingConnectionError,
   type NatsConnection,
   RequestError,
+  type Subscription,
   TimeoutError,
 } from "@nats-io/transport-node";
 import {
@@ -21,13 +22,46 @@ import {
 } from "@quorate/core";
 import { Attr, context, injectHeaders, messagingAttributes, SpanKind, SpanName, traced } from "@quorate/telemetry";
 import { connectNats, type NatsConnectOptions, toMsgHdrs } from "@quorate/transport-nats";
-import { type KvCommand, type KvResultValue, type KvValue, kvKey, kvValue, MAX_KEY_LENGTH } from "./commands.js";
-import { KV_SERVICE, type KvReply, type KvReplyCode, type KvRequest, kvReply } from "./protocol.js";
+import {
+  type KvEntry,
+  type KvTxn,
+  type KvTxnResult,
+  type KvValue,
+  kvEntry,
+  kvKey,
+  kvTxnResult,
+  kvValue,
+  MAX_KEY_LENGTH,
+  MAX_TXN_OPS,
+} from "./commands.js";
+import {
+  KV_SERVICE,
+  KvCompactedError,
+  type KvRange,
+  type KvReply,
+  type KvReplyCode,
+  type KvReplyValue,
+  type KvRequest,
+  type KvWatchBatch,
+  type KvWriteRequest,
+  kvChange,
+  kvRange,
+  kvReply,
+  kvWatchBatch,
+  MAX_RANGE_LIMIT,
+  watchSubject,
+} from "./protocol.js";
+import type { KvChange, KvEvent } from "./state-machine.js";
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 2_000;
 const FIRST_BACKOFF_MS = 20;
 const MAX_BACKOFF_MS = 1_000;
+const DEFAULT_WATCH_IDLE_MS = 3_000;
+/** Changes a watch holds from its member's subject while its consumer is busy; beyond, it catches up by request. */
+const MAX_WATCH_QUEUE = 10_000;
+/** How many more members a watch asks after one answered QUORATE_COMPACTED, before it fails. */
+const MAX_COMPACTED_RETRIES = 5;
 
 export interface KvClientOptions {
   /**
@@ -49,7 +83,45 @@ export interface KvClientOptions {
    * server; a service keeps the default (false) to ride out members restarting.
    */
   readonly failWithoutResponders?: boolean;
+  /**
+   * A watch that hears nothing from the member it follows for this long (not even the member's
+   * heartbeat, every `watchHeartbeatMs` of the service) moves to another member. Default 3 s.
+   */
+  readonly watchIdleMs?: number;
 }
+
+/** What a watch follows: one key, or every key starting with a prefix ("" for all). */
+export type KvWatchTarget = { readonly key: string } | { readonly prefix: string };
+
+export interface KvWatchOptions {
+  /**
+   * The first revision to deliver. Changes from it on are replayed from a member's window of
+   * recent changes; older than the window fails with QUORATE_COMPACTED (a KvCompactedError).
+   * Default: changes after the call, from a linearizable read point.
+   */
+  readonly fromRevision?: number;
+}
+
+/** Options of a range: at most `limit` (≤ MAX_RANGE_LIMIT) keys, from `fromKey` on (inclusive). */
+export interface KvRangeOptions {
+  readonly limit?: number;
+  readonly fromKey?: string;
+}
+
+/** A key of a `list` page: its value and revisions. */
+export interface KvKeyEntry extends KvEntry {
+  readonly key: string;
+}
+
+/** A page of a range. `next` is the `fromKey` that continues it, or null after the last key. */
+export interface KvPage<T> {
+  readonly items: readonly T[];
+  readonly next: string | null;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A write as the client builds it; the session tag is added per attempt. */
+type WriteCommand = DistributiveOmit<KvWriteRequest, "session" | "hops">;
 
 /** A session opened in the replicated session table. */
 interface ClientSession {
@@ -93,9 +165,12 @@ const REPLY_FAILURES: Record<KvReplyCode, { code: ErrorCode; uncertain: boolean;
   [SessionErrorCode.ResultDiscarded]: { code: ErrorCode.Indeterminate, uncertain: true, retriable: false },
   // This attempt applied nothing. A write retries in a new session unless an earlier attempt may have applied.
   [SessionErrorCode.SessionExpired]: { code: ErrorCode.Rejected, uncertain: false, retriable: true },
+  [ErrorCode.Compacted]: { code: ErrorCode.Compacted, uncertain: false, retriable: false },
 };
 
-const isNull = (v: unknown): v is null => v === null;
+const isRevision = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isRevisionOrNull = (v: unknown): v is number | null => v === null || isRevision(v);
+const isEntryOrNull = (v: unknown): v is KvEntry | null => v === null || kvEntry(v);
 const isBoolean = (v: unknown): v is boolean => typeof v === "boolean";
 const isStoredValue = (v: unknown): v is KvValue | null => v === null || kvValue(v);
 const isClientId = (v: unknown): v is string => typeof v === "string" && v.length > 0;
@@ -108,6 +183,16 @@ function checkKey(key: unknown): asserts key is string {
 
 function checkValue(what: string, value: unknown): asserts value is KvValue {
   if (!kvValue(value)) throw new QuorateError(ErrorCode.Config, `${what} must be a string or a Uint8Array`);
+}
+
+function checkRevision(name: string, value: unknown): asserts value is number {
+  if (!isRevision(value)) throw new QuorateError(ErrorCode.Config, `${name} must be a non-negative integer revision`);
+}
+
+function checkPrefix(prefix: unknown): asserts prefix is string {
+  if (typeof prefix !== "string" || prefix.length > MAX_KEY_LENGTH) {
+    throw new QuorateError(ErrorCode.Config, `a prefix must be a string of at most ${MAX_KEY_LENGTH} characters`);
+  }
 }
 
 function checkTimeout(name: string, value: number): void {
@@ -126,6 +211,10 @@ function firstUnacked(session: ClientSession): number {
 /** Decoded bytes are Buffers; callers get plain Uint8Arrays, as they put them. */
 function plainValue(value: KvValue | null): KvValue | null {
   return value instanceof Uint8Array ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : value;
+}
+
+function plainEntry<T extends { readonly value?: KvValue | null }>(entry: T): T {
+  return entry.value === undefined ? entry : { ...entry, value: plainValue(entry.value) };
 }
 
 function decodeReply(data: Uint8Array): KvReply | null {
@@ -168,6 +257,9 @@ export class KvClient {
   readonly #timeoutMs: number;
   readonly #requestTimeoutMs: number;
   readonly #failWithoutResponders: boolean;
+  readonly #watchIdleMs: number;
+  /** The subscriptions of running watches, closed with the client. */
+  readonly #feeds = new Set<WatchFeed>();
   #session: ClientSession | null = null;
   #opening: Promise<ClientSession> | null = null;
   #closed = false;
@@ -180,6 +272,7 @@ export class KvClient {
     timeoutMs: number,
     requestTimeoutMs: number,
     failWithoutResponders: boolean,
+    watchIdleMs: number,
   ) {
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
@@ -189,6 +282,7 @@ export class KvClient {
     this.#timeoutMs = timeoutMs;
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#failWithoutResponders = failWithoutResponders;
+    this.#watchIdleMs = watchIdleMs;
   }
 
   static async connect(options: KvClientOptions): Promise<KvClient> {
@@ -197,6 +291,8 @@ export class KvClient {
     const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     checkTimeout("timeoutMs", timeoutMs);
     checkTimeout("requestTimeoutMs", requestTimeoutMs);
+    const watchIdleMs = options.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS;
+    checkTimeout("watchIdleMs", watchIdleMs);
     const name = options.clientId ?? randomUUID();
     if (name.length === 0 || name.length > MAX_CLIENT_NAME_LENGTH) {
       throw new QuorateError(ErrorCode.Config, `clientId must have 1 to ${MAX_CLIENT_NAME_LENGTH} characters`);
@@ -205,11 +301,11 @@ export class KvClient {
     const { nats } = options;
     const failWithoutResponders = options.failWithoutResponders ?? false;
     if (typeof nats === "object" && "request" in nats) {
-      return new KvClient(nats, false, scope, name, timeoutMs, requestTimeoutMs, failWithoutResponders);
+      return new KvClient(nats, false, scope, name, timeoutMs, requestTimeoutMs, failWithoutResponders, watchIdleMs);
     }
     const connectOptions: NatsConnectOptions = typeof nats === "object" && "servers" in nats ? nats : { servers: nats };
     const nc = await connectNats({ name: `quorate-kv-client-${name}`, ...connectOptions });
-    return new KvClient(nc, true, scope, name, timeoutMs, requestTimeoutMs, failWithoutResponders);
+    return new KvClient(nc, true, scope, name, timeoutMs, requestTimeoutMs, failWithoutResponders, watchIdleMs);
   }
 
   /** The value stored under `key` (a string or bytes, as it was put), or null. Linearizable. */
@@ -220,16 +316,50 @@ export class KvClient {
     );
   }
 
-  async put(key: string, value: KvValue): Promise<void> {
+  /** The value of `key` with its revisions, or null. Linearizable. */
+  async entry(key: string): Promise<KvEntry | null> {
     checkKey(key);
-    checkValue("value", value);
-    await this.#traced("put", key, () => this.#write({ op: "put", key, value }, isNull));
+    return this.#traced("entry", key, async () => {
+      const entry = await this.#idempotent({ op: "entry", key }, this.#deadline(), isEntryOrNull);
+      return entry === null ? null : plainEntry(entry);
+    });
   }
 
-  /** Deletes `key`; resolves to whether it existed. */
-  async delete(key: string): Promise<boolean> {
+  /** Sets `key`; resolves to the write's revision. */
+  async put(key: string, value: KvValue): Promise<number> {
     checkKey(key);
-    return this.#traced("delete", key, () => this.#write({ op: "delete", key }, isBoolean));
+    checkValue("value", value);
+    return this.#traced("put", key, () => this.#write({ op: "put", key, value }, isRevision));
+  }
+
+  /** Sets `key` only if it is absent; resolves to the write's revision (its createRevision), or null if it existed. */
+  async create(key: string, value: KvValue): Promise<number | null> {
+    checkKey(key);
+    checkValue("value", value);
+    return this.#traced("create", key, () => this.#write({ op: "create", key, value }, isRevisionOrNull));
+  }
+
+  /**
+   * Sets `key` only if its last write has revision `revision` (as `entry` returned it); resolves
+   * to the new revision, or null when the key changed since, or is absent.
+   */
+  async update(key: string, value: KvValue, revision: number): Promise<number | null> {
+    checkKey(key);
+    checkValue("value", value);
+    checkRevision("revision", revision);
+    return this.#traced("update", key, () => this.#write({ op: "update", key, value, revision }, isRevisionOrNull));
+  }
+
+  /**
+   * Deletes `key`; resolves to whether it deleted it. With `revision`, only if the key's last
+   * write has that revision (compare-and-delete).
+   */
+  async delete(key: string, options: { readonly revision?: number } = {}): Promise<boolean> {
+    checkKey(key);
+    const { revision } = options;
+    if (revision !== undefined) checkRevision("revision", revision);
+    const command: WriteCommand = revision === undefined ? { op: "delete", key } : { op: "delete", key, revision };
+    return this.#traced("delete", key, () => this.#write(command, isBoolean));
   }
 
   /**
@@ -241,6 +371,190 @@ export class KvClient {
     if (expected !== null) checkValue("expected", expected);
     checkValue("value", value);
     return this.#traced("cas", key, () => this.#write({ op: "cas", key, expected, value }, isBoolean));
+  }
+
+  /**
+   * A transaction: if every compare holds (a key's value, its revision, or its absence), the
+   * `success` writes are applied, otherwise the `failure` writes; all at one revision, or none.
+   * At most MAX_TXN_OPS compares and writes per branch, each key written at most once per branch.
+   */
+  async txn(txn: KvTxn): Promise<KvTxnResult> {
+    const { compare, success, failure = [] } = txn;
+    for (const list of [compare, success, failure]) {
+      if (!Array.isArray(list) || list.length > MAX_TXN_OPS) {
+        throw new QuorateError(
+          ErrorCode.Config,
+          `a transaction takes at most ${MAX_TXN_OPS} compares and writes per branch`,
+        );
+      }
+    }
+    for (const c of compare) {
+      checkKey(c.key);
+      if ("value" in c) checkValue("a compared value", c.value);
+      else if ("revision" in c) checkRevision("a compared revision", c.revision);
+      else if (c.absent !== true)
+        throw new QuorateError(ErrorCode.Config, "a compare needs value, revision or absent: true");
+    }
+    for (const branch of [success, failure]) {
+      for (const op of branch) {
+        checkKey(op.key);
+        if (op.op === "put") checkValue("a put value", op.value);
+      }
+      if (new Set(branch.map((op) => op.key)).size !== branch.length) {
+        throw new QuorateError(ErrorCode.Config, "a transaction branch writes each key at most once");
+      }
+    }
+    const command: WriteCommand = { op: "txn", compare: [...compare], success: [...success], failure: [...failure] };
+    const key = compare[0]?.key ?? success[0]?.key ?? failure[0]?.key ?? "";
+    return this.#traced("txn", key, () => this.#write(command, kvTxnResult));
+  }
+
+  /** The keys starting with `prefix` ("" for all), in code-unit order, one page. Linearizable. */
+  async keys(prefix: string, options: KvRangeOptions = {}): Promise<KvPage<string>> {
+    const page = await this.#range(prefix, options, true);
+    return { items: page.entries.map((e) => e.key), next: page.next };
+  }
+
+  /** The entries (values and revisions) of the keys starting with `prefix`, one page. Linearizable. */
+  async list(prefix: string, options: KvRangeOptions = {}): Promise<KvPage<KvKeyEntry>> {
+    const page = await this.#range(prefix, options, false);
+    const items = page.entries.map((e): KvKeyEntry => {
+      if (e.value === undefined) throw new QuorateError(ErrorCode.Invariant, "a list reply lacks a value");
+      return {
+        key: e.key,
+        value: plainValue(e.value) as KvValue,
+        revision: e.revision,
+        createRevision: e.createRevision,
+        version: e.version,
+      };
+    });
+    return { items, next: page.next };
+  }
+
+  /**
+   * The changes of `target`, in revision order, each once: an async iterator that follows one
+   * member's change subject and resumes by itself (from the last revision it delivered) when the
+   * member falls silent, the connection drops or publications are lost. Stop it with `break` in a
+   * `for await`, or `return()`; closing the client ends it. It throws a KvCompactedError when the
+   * changes it needs are older than a member keeps, and QuorateErrors for bad arguments.
+   */
+  watch(target: KvWatchTarget, options: KvWatchOptions = {}): KvWatch {
+    if ("key" in target) checkKey(target.key);
+    else checkPrefix(target.prefix);
+    const { fromRevision } = options;
+    if (fromRevision !== undefined) checkRevision("fromRevision", fromRevision);
+    if (this.#closed) throw new QuorateError(ErrorCode.Closed, "the KV client is closed");
+    const control: WatchControl = { stopped: false, feed: null };
+    return new KvWatch(this.#watch(target, fromRevision, control), control);
+  }
+
+  async #range(prefix: string, options: KvRangeOptions, keysOnly: boolean): Promise<KvRange> {
+    checkPrefix(prefix);
+    const { limit = MAX_RANGE_LIMIT, fromKey } = options;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_RANGE_LIMIT) {
+      throw new QuorateError(ErrorCode.Config, `limit must be an integer from 1 to ${MAX_RANGE_LIMIT} (got ${limit})`);
+    }
+    if (fromKey !== undefined) checkKey(fromKey);
+    const request: KvRequest = { op: "range", prefix, limit, keysOnly, ...(fromKey === undefined ? {} : { fromKey }) };
+    return this.#traced(keysOnly ? "keys" : "list", prefix, () => this.#idempotent(request, this.#deadline(), kvRange));
+  }
+
+  /**
+   * The watch loop: catch up by request from a member's window, then follow that member's
+   * change subject; on a gap (a change whose `previous` is past what was delivered) catch up
+   * from the same member again, on silence from any member. `position` is the revision through
+   * which every matching change was delivered: a change at or below it is never delivered again.
+   */
+  async *#watch(
+    target: KvWatchTarget,
+    fromRevision: number | undefined,
+    control: WatchControl,
+  ): AsyncGenerator<KvEvent, void, undefined> {
+    const filter = "key" in target ? { key: target.key } : { prefix: target.prefix };
+    const matches =
+      "key" in target ? (e: KvEvent) => e.key === target.key : (e: KvEvent) => e.key.startsWith(target.prefix);
+    let position: number | null = fromRevision === undefined ? null : Math.max(0, fromRevision - 1);
+    let member: string | null = null;
+    let feed: WatchFeed | null = null;
+    let failures = 0;
+    let compactedReplies = 0;
+    const deliver = function* (change: KvChange): Generator<KvEvent> {
+      for (const event of change.events) if (matches(event)) yield { ...event, value: plainValue(event.value) };
+    };
+    try {
+      while (!this.#closed && !control.stopped) {
+        // Catch up: the changes after `position` from `member`'s window (any member's when null).
+        const followingBefore = feed !== null;
+        const request: KvRequest = {
+          op: "watch",
+          ...filter,
+          limit: MAX_RANGE_LIMIT,
+          ...(position === null ? {} : { after: position }),
+        };
+        const outcome = await this.#attempt(request, performance.now() + this.#requestTimeoutMs, kvWatchBatch, member);
+        if (!outcome.ok) {
+          // Closing the client (or stopping the watch) mid-request ends the watch, without an error.
+          if (this.#closed || control.stopped) return;
+          // A member that restored a snapshot lacks changes that others may still keep: before
+          // giving up, ask the queue group (another member, likely) a few times.
+          const compacted = outcome.error.code === ErrorCode.Compacted;
+          if (!outcome.retriable && !(compacted && compactedReplies++ < MAX_COMPACTED_RETRIES)) throw outcome.error;
+          // The member may be gone, or lack the changes: any member will do next.
+          member = null;
+          feed?.close();
+          feed = null;
+          if (!(await this.#backoff(failures++, Number.POSITIVE_INFINITY))) return;
+          continue;
+        }
+        failures = 0;
+        compactedReplies = 0;
+        const batch: KvWatchBatch = outcome.value;
+        if (batch.member !== member || feed === null) {
+          feed?.close();
+          member = batch.member;
+          feed = this.#follow(member);
+          control.feed = feed;
+          if (control.stopped) return;
+        }
+        for (const change of batch.changes) {
+          if (position !== null && change.revision <= position) continue;
+          yield* deliver(change);
+          position = change.revision;
+        }
+        position = Math.max(position ?? 0, batch.revision);
+        // Caught up once a request sent while following returned nothing new: every later
+        // change reaches the feed, or shows as a gap there.
+        if (!followingBefore || batch.changes.length > 0) continue;
+        // Since when the member has been behind what was delivered already (a member that
+        // stopped applying still sends heartbeats): after watchIdleMs of it, another member.
+        let behindSince: number | null = null;
+        for (;;) {
+          const next = await feed.next(this.#watchIdleMs);
+          if (next === "closed") return;
+          const now = performance.now();
+          if (typeof next === "object") behindSince = next.revision < position ? (behindSince ?? now) : null;
+          if (next === "idle" || (behindSince !== null && now - behindSince > this.#watchIdleMs)) {
+            member = null;
+            feed.close();
+            feed = null;
+            break;
+          }
+          if (next === "overflow") break;
+          if (next.revision <= position) continue;
+          if (next.previous > position) break;
+          yield* deliver(next);
+          position = next.revision;
+        }
+      }
+    } finally {
+      feed?.close();
+    }
+  }
+
+  #follow(member: string): WatchFeed {
+    const feed = new WatchFeed(this.#nc, watchSubject(this.#scope, member), () => this.#feeds.delete(feed));
+    this.#feeds.add(feed);
+    return feed;
   }
 
   /** Each call is a CLIENT span, so an application's trace continues into the round that serves it. */
@@ -257,6 +571,7 @@ export class KvClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const feed of this.#feeds) feed.close();
     if (this.#ownsConnection && !this.#nc.isClosed()) await this.#nc.close();
   }
 
@@ -266,7 +581,7 @@ export class KvClient {
   }
 
   /** Runs a write in the session, retrying the same (client, seq) until it succeeds or the deadline passes. */
-  async #write<T extends KvResultValue>(command: Exclude<KvCommand, { op: "get" }>, expect: Validator<T>): Promise<T> {
+  async #write<T extends KvReplyValue>(command: WriteCommand, expect: Validator<T>): Promise<T> {
     const deadline = this.#deadline();
     let session = await this.#openSession(deadline);
     let seq = session.nextSeq++;
@@ -297,7 +612,7 @@ export class KvClient {
   }
 
   /** Runs a request that takes no effect when repeated, retrying until the deadline. */
-  async #idempotent<T extends KvResultValue>(request: KvRequest, deadline: number, expect: Validator<T>): Promise<T> {
+  async #idempotent<T extends KvReplyValue>(request: KvRequest, deadline: number, expect: Validator<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const outcome = await this.#attempt(request, deadline, expect);
       if (outcome.ok) return outcome.value;
@@ -320,10 +635,16 @@ export class KvClient {
     return this.#opening;
   }
 
-  async #attempt<T extends KvResultValue>(
+  /**
+   * One request. Without `member` it goes where the client's writes go (the member believed to
+   * lead, or the queue group) and learns from the reply where to go next; with `member` it goes
+   * to that member alone (or, when null, to the queue group) and learns nothing.
+   */
+  async #attempt<T extends KvReplyValue>(
     request: KvRequest,
     deadline: number,
     expect: Validator<T>,
+    member?: string | null,
   ): Promise<Attempt<T>> {
     const data = packValue(request);
     const maxPayload = this.#nc.info?.max_payload;
@@ -336,24 +657,29 @@ export class KvClient {
     }
     const timeout = Math.max(1, Math.min(this.#requestTimeoutMs, Math.ceil(deadline - performance.now())));
     let replyData: Uint8Array;
-    const subject = this.#preferred === null ? this.#subject : rpcSubject(this.#scope, KV_SERVICE, this.#preferred);
+    const steer = member === undefined;
+    const target = steer ? this.#preferred : member;
+    const subject = target === null ? this.#subject : rpcSubject(this.#scope, KV_SERVICE, target);
     try {
       const trace = injectHeaders(context.active());
       replyData = (await this.#nc.request(subject, data, { timeout, ...(trace && toMsgHdrs(trace)) })).data;
     } catch (err) {
-      this.#preferred = null;
+      if (steer) this.#preferred = null;
       return this.#requestFailure(err, timeout, subject);
     }
     const reply = decodeReply(replyData);
     if (reply !== null) {
       if (reply.ok && expect(reply.value)) {
-        this.#preferred = reply.servedBy ?? null;
+        if (steer) this.#preferred = reply.servedBy ?? null;
         return { ok: true, value: reply.value };
       }
       if (!reply.ok) {
-        this.#preferred = reply.code === ErrorCode.NotLeader ? reply.leader : null;
+        if (steer) this.#preferred = reply.code === ErrorCode.NotLeader ? reply.leader : null;
         const { code, uncertain, retriable } = REPLY_FAILURES[reply.code];
-        const error = new QuorateError(code, reply.message, { leader: reply.leader });
+        const error =
+          reply.code === ErrorCode.Compacted
+            ? new KvCompactedError(reply.message, reply.oldestRevision ?? 0)
+            : new QuorateError(code, reply.message, { leader: reply.leader });
         return {
           ok: false,
           error,
@@ -402,5 +728,115 @@ export class KvClient {
     if (this.#closed || performance.now() + delay >= deadline) return false;
     await sleep(delay);
     return !this.#closed;
+  }
+}
+
+/**
+ * One member's change subject, queued for a watch: at most MAX_WATCH_QUEUE changes; beyond,
+ * the queue is dropped and the watch told to catch up by request instead.
+ */
+/** What stops a running watch from outside: `stopped`, and closing the feed it may be waiting on. */
+interface WatchControl {
+  stopped: boolean;
+  feed: WatchFeed | null;
+}
+
+/**
+ * A running watch: an async iterator of KvEvents. `return()` (also what `break` in a `for await`
+ * calls) stops it even while it waits for the next change.
+ */
+export class KvWatch implements AsyncIterableIterator<KvEvent> {
+  readonly #inner: AsyncGenerator<KvEvent, void, undefined>;
+  readonly #control: WatchControl;
+  /** The first step, started with the watch, so that "from now on" means from the call. */
+  #first: Promise<IteratorResult<KvEvent, void>> | null;
+
+  /** @internal Made by KvClient.watch. */
+  constructor(inner: AsyncGenerator<KvEvent, void, undefined>, control: WatchControl) {
+    this.#inner = inner;
+    this.#control = control;
+    this.#first = inner.next();
+    // Its failure reaches whoever calls next(); until then it must not count as unhandled.
+    this.#first.catch(() => {});
+  }
+
+  next(): Promise<IteratorResult<KvEvent, void>> {
+    const first = this.#first;
+    this.#first = null;
+    return first ?? this.#inner.next();
+  }
+
+  async return(): Promise<IteratorResult<KvEvent, void>> {
+    this.#first = null;
+    this.#control.stopped = true;
+    this.#control.feed?.close();
+    return this.#inner.return(undefined);
+  }
+
+  [Symbol.asyncIterator](): KvWatch {
+    return this;
+  }
+}
+
+class WatchFeed {
+  readonly #subscription: Subscription;
+  readonly #onClose: () => void;
+  #queue: KvChange[] = [];
+  #overflowed = false;
+  #closed = false;
+  #wake: (() => void) | null = null;
+
+  constructor(nc: NatsConnection, subject: string, onClose: () => void) {
+    this.#onClose = onClose;
+    this.#subscription = nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        let change: unknown;
+        try {
+          change = unpackValue(msg.data);
+        } catch {
+          return;
+        }
+        // A malformed publication is dropped: the next one shows the gap it leaves.
+        if (!kvChange(change)) return;
+        if (this.#queue.length >= MAX_WATCH_QUEUE) {
+          this.#queue = [];
+          this.#overflowed = true;
+        } else {
+          this.#queue.push(change);
+        }
+        this.#wake?.();
+      },
+    });
+  }
+
+  /** The next change; "overflow" when changes were dropped; "idle" after `idleMs` without any. */
+  async next(idleMs: number): Promise<KvChange | "overflow" | "idle" | "closed"> {
+    for (;;) {
+      if (this.#closed) return "closed";
+      if (this.#overflowed) {
+        this.#overflowed = false;
+        return "overflow";
+      }
+      const change = this.#queue.shift();
+      if (change !== undefined) return change;
+      const woken = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), idleMs);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+      this.#wake = null;
+      if (!woken) return "idle";
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscription.unsubscribe();
+    this.#wake?.();
+    this.#onClose();
   }
 }

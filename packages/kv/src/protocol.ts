@@ -1,18 +1,35 @@
 import {
+  arrayOf,
+  bool,
+  broadcastSubject,
   ErrorCode,
   type Infer,
   literal,
   MAX_CLIENT_NAME_LENGTH,
+  type NodeId,
   nullable,
   object,
   optional,
+  QuorateError,
   SessionErrorCode,
   sessionTag,
   string,
   uint,
   type Validator,
 } from "@quorate/core";
-import { type KvResultValue, kvKey, kvResultValue, kvValue } from "./commands.js";
+import {
+  type KvEntry,
+  type KvResultValue,
+  kvCompare,
+  kvEntry,
+  kvKey,
+  kvResultValue,
+  kvTxnOp,
+  kvValue,
+  MAX_KEY_LENGTH,
+  MAX_TXN_OPS,
+} from "./commands.js";
+import type { KvChange, KvEvent } from "./state-machine.js";
 
 /**
  * The request/reply protocol between KvClient and the KV service, msgpack-encoded with
@@ -22,16 +39,69 @@ import { type KvResultValue, kvKey, kvResultValue, kvValue } from "./commands.js
 export const KV_SERVICE = "kv";
 export const KV_QUEUE_GROUP = "quorate-kv";
 
+/**
+ * The subject group of watch publications: member m publishes every change it applies on
+ * `<prefix>.<cluster>.kv-watch.b.<m>`, a broadcast subject, so NATS permissions that pin a
+ * member to its own broadcast subjects cover it.
+ */
+export const KV_WATCH_GROUP = "kv-watch";
+
+export function watchSubject(scope: { prefix?: string; cluster: string }, member: NodeId): string {
+  return broadcastSubject({ ...scope, group: KV_WATCH_GROUP }, member);
+}
+
 /** A member forwards a request to the leader it knows only while fewer hops were taken. */
 export const MAX_FORWARD_HOPS = 2;
+
+/** Most entries one range (or watch catch-up) reply carries; a caller pages on with `fromKey`. */
+export const MAX_RANGE_LIMIT = 1000;
 
 const hops = optional(uint);
 const sessionName = (v: unknown): v is string =>
   typeof v === "string" && v.length > 0 && v.length <= MAX_CLIENT_NAME_LENGTH;
+const limit = (v: unknown): v is number => uint(v) && v >= 1 && v <= MAX_RANGE_LIMIT;
+/** A key prefix: empty (every key) or a key's beginning. */
+const kvPrefix = string(MAX_KEY_LENGTH);
 
-const getRequest = object({ op: literal("get"), key: kvKey, hops });
-const putRequest = object({ op: literal("put"), key: kvKey, value: kvValue, session: sessionTag, hops });
-const deleteRequest = object({ op: literal("delete"), key: kvKey, session: sessionTag, hops });
+const getRequest = object({ op: literal("get", "entry"), key: kvKey, hops });
+const rangeRequest = object({
+  op: literal("range"),
+  prefix: kvPrefix,
+  fromKey: optional(kvKey),
+  limit,
+  keysOnly: bool,
+  hops,
+});
+/**
+ * Served by the member it reaches from its window: the changes after revision `after` (which
+ * every member numbers alike) matching `key` or `prefix`. Without `after`, nothing but the
+ * member's revision after a read barrier, where a watch of "from now on" starts (forwarded to
+ * the leader, as a get is, when the barrier needs it).
+ */
+const watchRequest = object({
+  op: literal("watch"),
+  key: optional(kvKey),
+  prefix: optional(kvPrefix),
+  after: optional(uint),
+  limit,
+  hops,
+});
+const putRequest = object({ op: literal("put", "create"), key: kvKey, value: kvValue, session: sessionTag, hops });
+const updateRequest = object({
+  op: literal("update"),
+  key: kvKey,
+  value: kvValue,
+  revision: uint,
+  session: sessionTag,
+  hops,
+});
+const deleteRequest = object({
+  op: literal("delete"),
+  key: kvKey,
+  revision: optional(uint),
+  session: sessionTag,
+  hops,
+});
 const casRequest = object({
   op: literal("cas"),
   key: kvKey,
@@ -40,37 +110,129 @@ const casRequest = object({
   session: sessionTag,
   hops,
 });
+const txnRequest = object({
+  op: literal("txn"),
+  compare: arrayOf(kvCompare, MAX_TXN_OPS),
+  success: arrayOf(kvTxnOp, MAX_TXN_OPS),
+  failure: optional(arrayOf(kvTxnOp, MAX_TXN_OPS)),
+  session: sessionTag,
+  hops,
+});
 /** Opens a client session; the reply's value is the session's client id. */
 const openRequest = object({ op: literal("open"), name: sessionName, hops });
 
-export type KvReadRequest = Infer<typeof getRequest>;
-export type KvWriteRequest = Infer<typeof putRequest> | Infer<typeof deleteRequest> | Infer<typeof casRequest>;
+export type KvReadRequest = Infer<typeof getRequest> | Infer<typeof rangeRequest>;
+export type KvWatchRequest = Infer<typeof watchRequest>;
+/** Writes: the state machine (encodeKvCommand) validates their exact shape again when applied. */
+export type KvWriteRequest =
+  | Infer<typeof putRequest>
+  | Infer<typeof updateRequest>
+  | Infer<typeof deleteRequest>
+  | Infer<typeof casRequest>
+  | Infer<typeof txnRequest>;
 export type KvOpenRequest = Infer<typeof openRequest>;
-export type KvRequest = KvReadRequest | KvWriteRequest | KvOpenRequest;
+export type KvRequest = KvReadRequest | KvWatchRequest | KvWriteRequest | KvOpenRequest;
 
 export const kvRequest: Validator<KvRequest> = (v): v is KvRequest =>
-  getRequest(v) || putRequest(v) || deleteRequest(v) || casRequest(v) || openRequest(v);
+  getRequest(v) ||
+  rangeRequest(v) ||
+  watchRequest(v) ||
+  putRequest(v) ||
+  updateRequest(v) ||
+  deleteRequest(v) ||
+  casRequest(v) ||
+  txnRequest(v) ||
+  openRequest(v);
+
+/** One key of a range reply. `value` is absent when only keys were asked for. */
+export interface KvListedEntry extends Omit<KvEntry, "value"> {
+  readonly key: string;
+  readonly value?: KvEntry["value"];
+}
+
+/** A page of a range: `next` is the `fromKey` of the next page, or null when this was the last. */
+export interface KvRange {
+  readonly entries: readonly KvListedEntry[];
+  readonly next: string | null;
+}
+
+export const kvListedEntry: Validator<KvListedEntry> = object({
+  key: kvKey,
+  value: optional(kvValue),
+  revision: uint,
+  createRevision: uint,
+  version: uint,
+});
+
+export const kvRange: Validator<KvRange> = object({
+  entries: arrayOf(kvListedEntry, MAX_RANGE_LIMIT),
+  next: nullable(kvKey),
+});
+
+/**
+ * A watch catch-up reply: the matching changes after the request's `after`, and `revision`, the
+ * revision through which the reply is complete (every matching change up to it is included).
+ * `member` served it; the watcher follows that member's watch subject next.
+ */
+export interface KvWatchBatch {
+  readonly member: string;
+  readonly revision: number;
+  readonly changes: readonly KvChange[];
+}
+
+const kvEvent: Validator<KvEvent> = object({
+  op: literal("put", "delete"),
+  key: kvKey,
+  value: nullable(kvValue),
+  revision: uint,
+});
+
+export const kvChange: Validator<KvChange> = object({
+  previous: uint,
+  revision: uint,
+  events: arrayOf(kvEvent, 2 * MAX_TXN_OPS),
+});
+
+export const kvWatchBatch: Validator<KvWatchBatch> = object({
+  member: string(64),
+  revision: uint,
+  changes: arrayOf(kvChange, MAX_RANGE_LIMIT),
+});
+
+/** What a successful reply carries, by op: see KvReply. */
+export type KvReplyValue = KvResultValue | KvEntry | KvRange | KvWatchBatch;
+
+const kvReplyValue: Validator<KvReplyValue> = (v): v is KvReplyValue =>
+  kvResultValue(v) || kvEntry(v) || kvRange(v) || kvWatchBatch(v);
 
 /** Error codes a reply may carry: core's, and the session table's. */
 export type KvReplyCode = ErrorCode | SessionErrorCode;
 
 /**
- * A reply. `value` by op: get → the stored value or null; put → null; delete → whether the
- * key existed; cas → whether it swapped; open → the session's client id.
+ * A reply. `value` by op: get → the stored value or null; entry → a KvEntry or null; range → a
+ * KvRange; watch → a KvWatchBatch; put → the revision; delete → whether it deleted; cas → whether
+ * it swapped; create, update → the revision or null; txn → a KvTxnResult; open → the client id.
  */
 export type KvReply =
   | {
       readonly ok: true;
-      readonly value: KvResultValue;
+      readonly value: KvReplyValue;
       /** The member that executed the request: the leader. Clients send their next requests there. */
       readonly servedBy?: string;
     }
-  | { readonly ok: false; readonly code: KvReplyCode; readonly message: string; readonly leader: string | null };
+  | {
+      readonly ok: false;
+      readonly code: KvReplyCode;
+      readonly message: string;
+      readonly leader: string | null;
+      /** On QUORATE_COMPACTED: the oldest revision the member can serve a watch from. */
+      readonly oldestRevision?: number;
+    };
 
 export const kvReply: Validator<KvReply> = (v): v is KvReply =>
   object({
     ok: (x: unknown): x is true => x === true,
-    value: kvResultValue,
+    value: kvReplyValue,
     servedBy: optional(string(64)),
   })(v) ||
   object({
@@ -78,6 +240,7 @@ export const kvReply: Validator<KvReply> = (v): v is KvReply =>
     code: literal<KvReplyCode>(...Object.values(ErrorCode), ...Object.values(SessionErrorCode)),
     message: string(Number.MAX_SAFE_INTEGER),
     leader: nullable(string(64)),
+    oldestRevision: optional(uint),
   })(v);
 
 /**
@@ -121,4 +284,15 @@ export function encodeJson(message: object): Uint8Array {
     if (value instanceof Uint8Array) copy[field] = { bytes: Buffer.from(value).toString("base64") };
   }
   return new TextEncoder().encode(JSON.stringify(copy));
+}
+
+/** A watch asked for changes no member it reached still keeps. */
+export class KvCompactedError extends QuorateError {
+  /** The oldest revision the member can serve a watch from. */
+  readonly oldestRevision: number;
+  constructor(message: string, oldestRevision: number) {
+    super(ErrorCode.Compacted, message);
+    this.name = "KvCompactedError";
+    this.oldestRevision = oldestRevision;
+  }
 }

@@ -32,7 +32,7 @@ import {
   traced,
 } from "@quorate/telemetry";
 import { fromMsgHdrs, toMsgHdrs } from "@quorate/transport-nats";
-import { decodeKvResult, encodeKvCommand } from "./commands.js";
+import { decodeKvResult, encodeKvCommand, type KvValue } from "./commands.js";
 import {
   CONTENT_TYPE_HEADER,
   decodeJsonRequest,
@@ -40,16 +40,34 @@ import {
   KV_JSON_CONTENT_TYPE,
   KV_QUEUE_GROUP,
   KV_SERVICE,
+  type KvListedEntry,
   type KvReply,
   type KvReplyCode,
   type KvRequest,
+  type KvWatchBatch,
+  type KvWatchRequest,
   type KvWriteRequest,
   kvRequest,
   MAX_FORWARD_HOPS,
+  watchSubject,
 } from "./protocol.js";
-import type { KvStateMachine } from "./state-machine.js";
+import type { KvChange, KvEvent, KvStateMachine } from "./state-machine.js";
 
 const DEFAULT_FORWARD_TIMEOUT_MS = 5_000;
+const DEFAULT_WATCH_HEARTBEAT_MS = 1_000;
+/** The max_payload NATS servers default to, for a connection that has not said otherwise. */
+const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Room for everything in a reply but the entries. */
+const REPLY_OVERHEAD_BYTES = 4096;
+/** Generous room for an entry's revisions and msgpack framing. */
+const ENTRY_OVERHEAD_BYTES = 64;
+
+/** An upper bound of a key's and value's bytes in msgpack (UTF-8 takes at most 3 bytes per UTF-16 unit). */
+function sizeBytes(key: string, value: KvValue | null | undefined): number {
+  const valueBytes =
+    value === null || value === undefined ? 0 : typeof value === "string" ? value.length * 3 : value.byteLength;
+  return key.length * 3 + valueBytes + ENTRY_OVERHEAD_BYTES;
+}
 
 export interface KvServiceOptions {
   readonly nc: NatsConnection;
@@ -65,6 +83,12 @@ export interface KvServiceOptions {
   readonly prefix?: string;
   /** How long a request forwarded to the leader waits for its reply. */
   readonly forwardTimeoutMs?: number;
+  /**
+   * How often this member tells watchers its revision when nothing changes, so that they notice a
+   * change they missed, or that this member went silent. Default 1000 ms; KvClient's
+   * `watchIdleMs` should be a few times this.
+   */
+  readonly watchHeartbeatMs?: number;
 }
 
 export interface KvService {
@@ -119,6 +143,13 @@ function relayedHeaders(headers: MsgHdrs | undefined): MsgHdrs | undefined {
   return toMsgHdrs(relayed)?.headers;
 }
 
+function watchMatches(request: KvWatchRequest): (event: KvEvent) => boolean {
+  const { key, prefix } = request;
+  if (key !== undefined && key !== null) return (event) => event.key === key;
+  const start = prefix ?? "";
+  return (event) => event.key.startsWith(start);
+}
+
 function sessionFailure(result: SessionResult & { ok: false }): KvReply {
   return { ok: false, code: result.code, message: result.message, leader: null };
 }
@@ -132,17 +163,46 @@ export function createKvService(options: KvServiceOptions): KvService {
   const { nc, cluster, node, store, prefix } = options;
   const logger = options.logger ?? silentLogger;
   const forwardTimeoutMs = options.forwardTimeoutMs ?? DEFAULT_FORWARD_TIMEOUT_MS;
+  const watchHeartbeatMs = options.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS;
   assertToken("cluster", cluster);
-  if (!Number.isSafeInteger(forwardTimeoutMs) || forwardTimeoutMs < 1) {
-    throw new QuorateError(ErrorCode.Config, `forwardTimeoutMs must be a positive integer (got ${forwardTimeoutMs})`);
+  for (const [name, value] of Object.entries({ forwardTimeoutMs, watchHeartbeatMs })) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new QuorateError(ErrorCode.Config, `${name} must be a positive integer (got ${value})`);
+    }
   }
   const scope = { cluster, prefix };
+  const ownWatchSubject = watchSubject(scope, node.id);
+
+  /** Half the server's max_payload: what the entries of one reply may take. */
+  function replyBudgetBytes(): number {
+    return Math.floor((nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES) / 2) - REPLY_OVERHEAD_BYTES;
+  }
 
   async function execute(request: KvRequest): Promise<KvReply> {
     switch (request.op) {
       case "get":
         await node.readBarrier();
         return { ok: true, value: store.read(request.key) };
+      case "entry":
+        await node.readBarrier();
+        return { ok: true, value: store.entry(request.key) };
+      case "range": {
+        await node.readBarrier();
+        const entries: KvListedEntry[] = [];
+        let budget = replyBudgetBytes();
+        for (const [key, entry] of store.range(request.prefix, request.fromKey ?? undefined)) {
+          const { value, ...revisions } = entry;
+          budget -= sizeBytes(key, request.keysOnly ? null : value);
+          // Every page holds at least one entry, so a caller always makes progress.
+          if (entries.length === request.limit || (entries.length > 0 && budget < 0)) {
+            return { ok: true, value: { entries, next: key } };
+          }
+          entries.push(request.keysOnly ? { key, ...revisions } : { key, value, ...revisions });
+        }
+        return { ok: true, value: { entries, next: null } };
+      }
+      case "watch":
+        return watchBatch(request);
       case "open": {
         const result = decodeSessionResult(await node.propose(encodeOpenSession(request.name)));
         return result.ok ? { ok: true, value: decodeOpenedClient(result.result) } : sessionFailure(result);
@@ -150,6 +210,36 @@ export function createKvService(options: KvServiceOptions): KvService {
       default:
         return write(request);
     }
+  }
+
+  /** The changes a watcher asked for, from this member's window: never forwarded, never proposed. */
+  async function watchBatch(request: KvWatchRequest): Promise<KvReply> {
+    if (request.after === undefined || request.after === null) {
+      // "From now on": now is a linearizable read point.
+      await node.readBarrier();
+      return { ok: true, value: { member: node.id, revision: store.revision, changes: [] } satisfies KvWatchBatch };
+    }
+    const after = request.after;
+    const window = store.changesAfter(after);
+    if (window === null) {
+      const oldestRevision = store.oldestWatchableRevision;
+      const message = `member ${node.id} keeps changes from revision ${oldestRevision} on; revision ${after + 1} was compacted`;
+      return { ok: false, code: ErrorCode.Compacted, message, leader: null, oldestRevision };
+    }
+    const matches = watchMatches(request);
+    const changes: KvChange[] = [];
+    let budget = replyBudgetBytes();
+    for (const change of window) {
+      const events = change.events.filter(matches);
+      if (events.length === 0) continue;
+      for (const event of events) budget -= sizeBytes(event.key, event.value);
+      if (changes.length === request.limit || (changes.length > 0 && budget < 0)) {
+        // Complete through the change before this one.
+        return { ok: true, value: { member: node.id, revision: change.previous, changes } };
+      }
+      changes.push(events.length === change.events.length ? change : { ...change, events });
+    }
+    return { ok: true, value: { member: node.id, revision: Math.max(after, store.revision), changes } };
   }
 
   async function write(request: KvWriteRequest): Promise<KvReply> {
@@ -242,8 +332,30 @@ export function createKvService(options: KvServiceOptions): KvService {
     nc.subscribe(rpcSubject(scope, KV_SERVICE, node.id), { callback }),
   ];
 
+  /**
+   * Watch fan-out: every applied change, as this member applied it, on this member's watch
+   * subject. No consensus round per event: the change is committed already. Publishing is
+   * best effort; a watcher notices a lost publication by its `previous` and catches up by request.
+   */
+  function publish(change: KvChange): void {
+    if (nc.isClosed() || nc.isDraining()) return;
+    try {
+      nc.publish(ownWatchSubject, packValue(change));
+    } catch (err) {
+      logger.debug("could not publish a watch change", { revision: change.revision, error: String(err) });
+    }
+  }
+  const unsubscribeChanges = store.onChange(publish);
+  const heartbeat = setInterval(() => {
+    const revision = store.revision;
+    publish({ previous: revision, revision, events: [] });
+  }, watchHeartbeatMs);
+  heartbeat.unref();
+
   return {
     async close() {
+      clearInterval(heartbeat);
+      unsubscribeChanges();
       if (nc.isClosed()) return;
       await Promise.all(subscriptions.filter((s) => !s.isClosed()).map((s) => s.drain()));
     },

@@ -6,37 +6,72 @@ import {
   SessionErrorCode,
   SessionStateMachine,
 } from "@quorate/core";
-import { decodeKvResult, encodeKvCommand, type KvCommand, KvStateMachine, type KvValue } from "@quorate/kv";
+import {
+  decodeKvResult,
+  encodeKvCommand,
+  type KvCommand,
+  type KvResultValue,
+  type KvRevisionCommand,
+  KvStateMachine,
+  type KvValue,
+} from "@quorate/kv";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
 /** A comparable form of an outcome: bytes as arrays, so Buffers and Uint8Arrays compare equal. */
-type Outcome = { ok: true; value: string | number[] | boolean | null } | { ok: false; code: string };
+type Outcome = { ok: true; value: unknown } | { ok: false; code: string };
 
-const comparable = (v: KvValue | boolean | null) => (v instanceof Uint8Array ? [...v] : v);
+const comparable = (v: KvResultValue) => (v instanceof Uint8Array ? [...v] : v);
+
+/** What the model keeps per key: its value and revisions. */
+interface ModelEntry {
+  value: KvValue;
+  revision: number;
+  createRevision: number;
+  version: number;
+}
 
 function sameValue(a: KvValue, b: KvValue): boolean {
   if (typeof a === "string" || typeof b === "string") return a === b;
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** The obvious KV map, with no sessions. */
-function applyToModel(map: Map<string, KvValue>, c: KvCommand): KvValue | boolean | null {
+/** The commands the property generates: every one but transactions. */
+type AnyCommand = KvCommand | Exclude<KvRevisionCommand, { op: "txn" }>;
+
+/** The obvious KV map with revisions, and no sessions: a write at log index `index` has revision `index`. */
+function applyToModel(map: Map<string, ModelEntry>, c: AnyCommand, index: number): KvResultValue {
+  const current = map.get(c.key);
+  const write = (value: KvValue) =>
+    map.set(c.key, {
+      value,
+      revision: index,
+      createRevision: current?.createRevision ?? index,
+      version: (current?.version ?? 0) + 1,
+    });
   switch (c.op) {
     case "get":
-      return map.get(c.key) ?? null;
+      return current?.value ?? null;
     case "put":
-      map.set(c.key, c.value);
-      return null;
+      write(c.value);
+      return index;
     case "delete":
+      if (current === undefined || (c.revision !== undefined && c.revision !== current.revision)) return false;
       return map.delete(c.key);
     case "cas": {
-      const current = map.get(c.key);
       const swap =
-        c.expected === null ? current === undefined : current !== undefined && sameValue(current, c.expected);
-      if (swap) map.set(c.key, c.value);
+        c.expected === null ? current === undefined : current !== undefined && sameValue(current.value, c.expected);
+      if (swap) write(c.value);
       return swap;
     }
+    case "create":
+      if (current !== undefined) return null;
+      write(c.value);
+      return index;
+    case "update":
+      if (current?.revision !== c.revision) return null;
+      write(c.value);
+      return index;
   }
 }
 
@@ -51,7 +86,11 @@ class Replica {
     if (!result.ok) throw new Error(result.message);
     return decodeOpenedClient(result.result);
   }
-  run(client: string, seq: number, firstUnacked: number, command: KvCommand): Outcome {
+  /** The log index the next command applies at. */
+  get nextIndex(): number {
+    return this.#index + 1;
+  }
+  run(client: string, seq: number, firstUnacked: number, command: AnyCommand): Outcome {
     const data = encodeSessionCommand({ client, seq, firstUnacked }, encodeKvCommand(command));
     const result = decodeSessionResult(this.machine.apply(data, ++this.#index));
     if (!result.ok) return { ok: false, code: result.code };
@@ -69,12 +108,29 @@ class Replica {
 
 const key = fc.constantFrom("a", "b", "c");
 const kvValueArb = fc.oneof(fc.string({ maxLength: 3 }), fc.uint8Array({ maxLength: 3 }));
-const command: fc.Arbitrary<KvCommand> = fc.oneof(
+/**
+ * A command as generated: a revision-conditioned one names its revision when it is sent, from
+ * the model: the key's current revision (`stale: false`) or one that is not (`stale: true`).
+ */
+type Generated = AnyCommand | { op: "update" | "compare-delete"; key: string; value: KvValue; stale: boolean };
+const command: fc.Arbitrary<Generated> = fc.oneof(
   fc.record({ op: fc.constant("get" as const), key }),
   fc.record({ op: fc.constant("put" as const), key, value: kvValueArb }),
   fc.record({ op: fc.constant("delete" as const), key }),
   fc.record({ op: fc.constant("cas" as const), key, expected: fc.option(kvValueArb), value: kvValueArb }),
+  fc.record({ op: fc.constant("create" as const), key, value: kvValueArb }),
+  fc.record({ op: fc.constant("update" as const), key, value: kvValueArb, stale: fc.boolean() }),
+  fc.record({ op: fc.constant("compare-delete" as const), key, value: kvValueArb, stale: fc.boolean() }),
 );
+
+function resolve(g: Generated, model: Map<string, ModelEntry>): AnyCommand {
+  if (!("stale" in g)) return g;
+  const current = model.get(g.key)?.revision ?? 0;
+  const revision = g.stale ? current + 1 : current;
+  return g.op === "update"
+    ? { op: "update", key: g.key, value: g.value, revision }
+    : { op: "delete", key: g.key, revision };
+}
 /** A new command from one of three clients, or a retry of any command sent before. */
 const step = fc.oneof(
   {
@@ -94,11 +150,11 @@ describe("SessionStateMachine(KvStateMachine) property", () => {
         const clients = ["a", "b", "c"].map((name) => one.open(name));
         expect(["a", "b", "c"].map((name) => two.open(name))).toEqual(clients);
 
-        const model = new Map<string, KvValue>();
+        const model = new Map<string, ModelEntry>();
         const floors = clients.map(() => 1);
         const results = clients.map(() => new Map<number, Outcome>());
         const nextSeq = clients.map(() => 1);
-        const sent: { client: number; seq: number; firstUnacked: number; command: KvCommand }[] = [];
+        const sent: { client: number; seq: number; firstUnacked: number; command: AnyCommand }[] = [];
 
         for (const s of steps) {
           if (s.kind === "reload") {
@@ -109,7 +165,8 @@ describe("SessionStateMachine(KvStateMachine) property", () => {
           if (s.kind === "new") {
             const seq = nextSeq[s.client] ?? 1;
             nextSeq[s.client] = seq + 1;
-            c = { client: s.client, seq, firstUnacked: Math.max(1, seq - s.ack), command: s.command };
+            const resolved = resolve(s.command, model);
+            c = { client: s.client, seq, firstUnacked: Math.max(1, seq - s.ack), command: resolved };
             sent.push(c);
           } else {
             c = sent.length === 0 ? undefined : sent[s.pick % sent.length];
@@ -124,7 +181,10 @@ describe("SessionStateMachine(KvStateMachine) property", () => {
           if (c.seq < (floors[c.client] ?? 1)) {
             expected = { ok: false, code: SessionErrorCode.ResultDiscarded };
           } else {
-            expected = memory.get(c.seq) ?? { ok: true, value: comparable(applyToModel(model, c.command)) };
+            expected = memory.get(c.seq) ?? {
+              ok: true,
+              value: comparable(applyToModel(model, c.command, one.nextIndex)),
+            };
             memory.set(c.seq, expected);
           }
 
