@@ -96,7 +96,7 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   const nats = await natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`);
   const logger = createLogger(level, { member: id, cluster }, (line) => io.stderr(`${line}\n`));
 
-  const telemetry = await startTelemetry(io.env, id);
+  const telemetry = await startTelemetry(io.env, { cluster, id });
   try {
     return await runMember({
       io,
