@@ -40,9 +40,9 @@ describe("OpenTelemetry across Paxos role processes", () => {
     nc = await connectNats({ ...nats.connectOptions(), name: "telemetry-paxos-test" });
     root = mkdtempSync(join(tmpdir(), "quorate-paxos-trace-"));
     const roles = [
-      ...ACCEPTORS.map((id) => ["acceptor", id]),
-      ...LEARNERS.map((id) => ["learner", id]),
-      ...PROPOSERS.map((id) => ["proposer", id]),
+      ...ACCEPTORS.map((id) => ["acceptor", id] as const),
+      ...LEARNERS.map((id) => ["learner", id] as const),
+      ...PROPOSERS.map((id) => ["proposer", id] as const),
     ];
     for (const [role, id] of roles) {
       const dataDir = join(root, id);
