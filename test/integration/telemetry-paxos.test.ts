@@ -83,16 +83,27 @@ describe("OpenTelemetry across Paxos role processes", () => {
     const instance = (id: string) => `${CLUSTER}-${id}`;
     const acceptorInstances = new Set(ACCEPTORS.map(instance));
     const learnerInstances = new Set(LEARNERS.map(instance));
-    // Spans are exported as they end, the phase 2 after its sends: wait for the whole family.
-    const complete = (spans: OtlpSpan[]) => {
-      const phases = new Set(spans.filter((s) => s.name === "paxos.phase2").map((s) => s.spanId));
-      const sends = spans.filter((s) => s.name === "publish paxos.p2a" && phases.has(s.parentSpanId ?? ""));
-      const sendIds = new Set(sends.map((s) => s.spanId));
-      const receipts = spans.filter((s) => s.name === "process paxos.p2a" && sendIds.has(s.parentSpanId ?? ""));
+    const children = (spans: OtlpSpan[], name: string, parents: OtlpSpan[]) => {
+      const ids = new Set(parents.map((p) => p.spanId));
+      return spans.filter((s) => s.name === name && ids.has(s.parentSpanId ?? ""));
+    };
+    /** The put's chain, from the learner that served it to the acceptors' votes and the learners. */
+    const putChain = (spans: OtlpSpan[]) => {
+      const serve = spans.filter((s) => s.name === "kv.serve.put");
+      const requests = children(spans, "publish paxos.request", serve);
+      const phase2 = children(spans, "paxos.phase2", requests);
+      const sends = children(spans, "publish paxos.p2a", phase2);
+      const receipts = children(spans, "process paxos.p2a", sends);
       const on = (instances: Set<string>) =>
         new Set(receipts.filter((r) => instances.has(r.instance)).map((r) => r.instance));
-      // A phase-2 quorum of acceptors voted, and the learner that took the request applied it.
-      return on(acceptorInstances).size >= 2 && on(learnerInstances).size >= 1;
+      return { serve, requests, phase2, acceptors: on(acceptorInstances), learners: on(learnerInstances) };
+    };
+    // The session's open is a round of its own in the same trace; the put's spans arrive as each
+    // ends (the phase 2 after its sends): wait for the put's whole chain, a phase-2 quorum of
+    // acceptors' votes and the learner that took the request applying it.
+    const complete = (spans: OtlpSpan[]) => {
+      const chain = putChain(spans);
+      return chain.acceptors.size >= 2 && chain.learners.size >= 1;
     };
     const deadline = Date.now() + 20_000;
     let inTrace: OtlpSpan[] = [];
@@ -104,19 +115,12 @@ describe("OpenTelemetry across Paxos role processes", () => {
     const seen = JSON.stringify(inTrace.map((s) => [s.name, s.instance]));
     expect(complete(inTrace), seen).toBe(true);
 
-    const byName = (name: string) => inTrace.filter((s) => s.name === name);
-    // The learner that served the put sent the request to the proposer, in its own process.
-    const serve = byName("kv.serve.put");
-    expect(serve.length, seen).toBeGreaterThan(0);
-    expect(serve.every((s) => learnerInstances.has(s.instance))).toBe(true);
-    const requests = byName("publish paxos.request");
-    expect(requests.length, seen).toBeGreaterThan(0);
-    expect(requests.every((r) => learnerInstances.has(r.instance))).toBe(true);
-    // Phase 2 on the proposer, a child of the learner's request.
-    const requestIds = new Set(requests.map((r) => r.spanId));
-    const phase2 = byName("paxos.phase2");
-    expect(phase2.map((p) => p.instance)).toEqual(phase2.map(() => instance("p1")));
-    expect(phase2.some((p) => requestIds.has(p.parentSpanId ?? ""))).toBe(true);
+    // Each step in the process of its role: the learner served the put and sent the request, the
+    // proposer ran phase 2 as its child.
+    const chain = putChain(inTrace);
+    expect(chain.serve.every((s) => learnerInstances.has(s.instance))).toBe(true);
+    expect(chain.requests.every((r) => learnerInstances.has(r.instance))).toBe(true);
+    expect(chain.phase2.map((p) => p.instance)).toEqual(chain.phase2.map(() => instance("p1")));
     // Every process of the trace is one of the cluster's role processes, in the cluster's namespace.
     const all = new Set([...ACCEPTORS, ...PROPOSERS, ...LEARNERS].map(instance));
     const processesInTrace = new Set(inTrace.map((s) => s.instance));
