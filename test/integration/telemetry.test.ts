@@ -1,5 +1,3 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
@@ -8,67 +6,20 @@ import { KvClient } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { memberSet, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
-
-/** The parts of an OTLP/JSON span this test reads. */
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  instance: string;
-}
-
-/** A minimal OTLP/HTTP receiver (http/json) on loopback, standing in for a collector. */
-function startReceiver(): Promise<{ server: Server; url: string; spans: OtlpSpan[]; metricNames: Set<string> }> {
-  const spans: OtlpSpan[] = [];
-  const metricNames = new Set<string>();
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk: Buffer) => {
-      body += chunk.toString();
-    });
-    req.on("end", () => {
-      try {
-        const payload = JSON.parse(body);
-        if (req.url === "/v1/traces") {
-          for (const rs of payload.resourceSpans ?? []) {
-            const attrs = rs.resource?.attributes ?? [];
-            const instance =
-              attrs.find((a: { key: string }) => a.key === "service.instance.id")?.value?.stringValue ?? "?";
-            for (const ss of rs.scopeSpans ?? []) for (const s of ss.spans ?? []) spans.push({ ...s, instance });
-          }
-        } else if (req.url === "/v1/metrics") {
-          for (const rm of payload.resourceMetrics ?? [])
-            for (const sm of rm.scopeMetrics ?? []) for (const m of sm.metrics ?? []) metricNames.add(m.name);
-        }
-      } catch {
-        // Not JSON: not ours to read.
-      }
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end("{}");
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({ server, url: `http://127.0.0.1:${port}`, spans, metricNames });
-    }),
-  );
-}
+import { type OtlpSpan, otlpEnv, startOtlpReceiver } from "../harness/otlp.js";
 
 describe("OpenTelemetry across processes", () => {
   const CLUSTER = "ittrace";
   let nats: NatsServer;
   let nc: NatsConnection;
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
   let cleanup: () => Promise<void>;
   const exporter = new InMemorySpanExporter();
   const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 
   beforeAll(async () => {
     provider.register();
-    receiver = await startReceiver();
+    receiver = await startOtlpReceiver();
     nats = await startNats();
     nc = await connectNats({ ...nats.connectOptions(), name: "telemetry-test" });
     const set = memberSet({
@@ -77,13 +28,7 @@ describe("OpenTelemetry across processes", () => {
       natsUrl: nats.url,
       user: nats.user,
       pass: nats.pass,
-      env: {
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-        OTEL_SERVICE_NAME: "quorate-it",
-        OTEL_BSP_SCHEDULE_DELAY: "100",
-        OTEL_METRIC_EXPORT_INTERVAL: "500",
-      },
+      env: otlpEnv(receiver),
     });
     cleanup = set.cleanup;
     for (const m of set.members) m.start();
@@ -133,6 +78,9 @@ describe("OpenTelemetry across processes", () => {
     const processes = new Set(inTrace.map((s) => s.instance));
     // The leader and at least one follower (a quorum of 3), in separate processes.
     expect(processes.size).toBeGreaterThanOrEqual(2);
+    // Each process names itself within its cluster, so two clusters in one backend do not collide.
+    for (const instance of processes) expect(["ittrace-n1", "ittrace-n2", "ittrace-n3"]).toContain(instance);
+    expect(new Set(inTrace.map((s) => s.namespace))).toEqual(new Set([CLUSTER]));
     const consumers = inTrace.filter((s) => s.name === "process raft.append");
     expect(consumers.every((c) => c.instance !== round?.instance)).toBe(true);
     // The put opens the client's session first: two rounds, each the parent of its sends.

@@ -1,3 +1,5 @@
+import { serviceInstanceId } from "./service/discovery.js";
+
 /** Any of these means the operator asked for telemetry; without them the SDK is not started. */
 const CONFIGURING_VARIABLES = [
   "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -16,12 +18,14 @@ export interface TelemetryHandle {
 /**
  * Starts the OpenTelemetry SDK for a service process from the standard OTEL_* variables
  * (endpoint, protocol http/protobuf or http/json, service name, resource attributes, sampler,
- * batch processor). Libraries only use the API; this is the one place an SDK is configured.
- * `service.instance.id` defaults to the member id; OTEL_RESOURCE_ATTRIBUTES overrides it.
+ * batch processor). Libraries only use the API; this is the one place an SDK is configured, for
+ * every role. `service.namespace` defaults to the cluster and `service.instance.id` to
+ * `<cluster>-<member>` (as in service discovery), so two clusters in one backend do not collide;
+ * OTEL_RESOURCE_ATTRIBUTES overrides both.
  */
 export async function startTelemetry(
   env: Readonly<Record<string, string | undefined>>,
-  instanceId: string,
+  member: { cluster: string; id: string },
 ): Promise<TelemetryHandle> {
   const requested = CONFIGURING_VARIABLES.some((name) => (env[name] ?? "") !== "");
   if (!requested || env.OTEL_SDK_DISABLED === "true") return { enabled: false, shutdown: async () => {} };
@@ -29,7 +33,10 @@ export async function startTelemetry(
   const { NodeSDK, resources } = await import("@opentelemetry/sdk-node");
   const sdk = new NodeSDK({
     ...(env.OTEL_SERVICE_NAME === undefined ? { serviceName: "quorate" } : {}),
-    resource: resources.resourceFromAttributes({ "service.instance.id": instanceId }),
+    resource: resources.resourceFromAttributes({
+      "service.namespace": member.cluster,
+      "service.instance.id": serviceInstanceId(member.cluster, member.id),
+    }),
   });
   sdk.start();
   return { enabled: true, shutdown: () => sdk.shutdown() };

@@ -25,12 +25,13 @@ describe("quorate CLI input validation", () => {
     expect(c.err()).toContain("usage: quorate node");
   });
 
-  it("rejects an id that is not among the peers, writing nothing", async () => {
+  it("rejects a malformed id outside the peers, writing nothing", async () => {
     const dir = join(mkdtempSync(join(tmpdir(), "quorate-cli-")), "data");
     const c = capture();
-    const code = await main(["node", "--cluster", "c", "--id", "n9", "--peers", "n1,n2,n3", "--data", dir], c.io);
+    const code = await main(["node", "--cluster", "c", "--id", "n.9", "--peers", "n1,n2,n3", "--data", dir], c.io);
     expect(code).toBe(Exit.Error);
-    expect(c.err()).toContain("id 'n9' is not among the members");
+    expect(c.err()).toContain("QUORATE_CONFIG");
+    expect(c.err()).toContain("n.9");
     expect(existsSync(dir)).toBe(false);
   });
 

@@ -88,11 +88,15 @@ describe("quorate node validates its configuration before touching NATS or the d
     return { code, err: c.err() };
   }
 
-  it("rejects an id that is not among the peers when both come from the environment", async () => {
+  it("starts an id outside QUORATE_PEERS as a joining member that says how to add it (a StatefulSet scaled up)", async () => {
     const data = join(tempDir(), "data");
-    const { code, err } = await runNode(["--data", data], { QUORATE_ID: "n9", QUORATE_PEERS: "n1,n2,n3" });
+    const { code, err } = await runNode(["--data", data], { QUORATE_ID: "n4", QUORATE_PEERS: "n1,n2,n3" });
+    // Past validation: it went on to NATS, which is unreachable here, before touching the data directory.
     expect(code).toBe(Exit.Error);
-    expect(err).toContain("error (QUORATE_CONFIG): id 'n9' is not among the members (n1,n2,n3)");
+    expect(err).not.toContain("QUORATE_CONFIG");
+    expect(err).toContain("QUORATE_UNREACHABLE");
+    expect(err).toContain("starting as a joining member");
+    expect(err).toContain("quorate member add n4 --cluster");
     expect(existsSync(data)).toBe(false);
   });
 

@@ -30,7 +30,11 @@ import { PAXOS_ONLY_KEYS, paxosNodeCommand, paxosOptions } from "./paxos.js";
 const nodeOptions = {
   protocol: { type: "string", value: "raft|paxos", help: "consensus protocol", default: "raft" },
   ...memberOptions,
-  peers: { type: "string", value: "<id,id,...>", help: "the members of a new cluster, this one included" },
+  peers: {
+    type: "string",
+    value: "<id,id,...>",
+    help: "the members of a new cluster; raft: a member not among them joins and waits to be added",
+  },
   join: { type: "boolean", help: "raft: start empty and wait to be added (quorate member add); excludes --peers" },
   "lease-reads": { type: "boolean", help: "raft: serve reads under a leader lease, without a round" },
   "snapshot-threshold": {
@@ -86,7 +90,12 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
     : required(values.peers, "peers", NODE_SPEC)
         .split(",")
         .map((p) => p.trim());
-  if (!join) validateMembers(peers, id);
+  // The peers only bootstrap a new cluster. A member outside them (a StatefulSet scaled up by one
+  // gets the same QUORATE_PEERS as the pods before it) joins: it starts with no configuration and
+  // waits to be added, or, with data, resumes the configuration its log holds.
+  const scaledOut = !join && !peers.includes(id);
+  const joins = join || scaledOut;
+  if (!join) validateMembers(scaledOut ? [...peers, id] : peers, id);
   const leaseReads = booleanSetting(settings, "lease-reads");
   const snapshotThreshold = positiveInt(values["snapshot-threshold"], "snapshot-threshold", DEFAULT_SNAPSHOT_THRESHOLD);
   const dataDir = required(values.data, "data", NODE_SPEC);
@@ -96,7 +105,16 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   const nats = await natsConnectOptions(values, io.env, `quorate-${cluster}-${id}`);
   const logger = createLogger(level, { member: id, cluster }, (line) => io.stderr(`${line}\n`));
 
-  const telemetry = await startTelemetry(io.env, id);
+  if (scaledOut) {
+    logger.warn(
+      "id is not among the peers, which only bootstrap a new cluster: starting as a joining member; with an empty data directory it waits to be added",
+      {
+        peers,
+        waitsFor: `quorate member add ${id} --cluster ${cluster}`,
+      },
+    );
+  }
+  const telemetry = await startTelemetry(io.env, { cluster, id });
   try {
     return await runMember({
       io,
@@ -109,8 +127,8 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
           nc,
           cluster,
           id,
-          members: peers,
-          join,
+          members: joins ? [] : peers,
+          join: joins,
           snapshotThreshold,
           dataDir,
           tickMs,
@@ -125,7 +143,7 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
       stop: (member) => member.stop(),
       describe: (member, nc) => ({
         ...member.node.membership(),
-        join,
+        join: joins,
         dataDir,
         nats: nc.getServer(),
         telemetry: telemetry.enabled,

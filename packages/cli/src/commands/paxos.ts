@@ -23,6 +23,7 @@ import {
 import { natsConnectOptions } from "../connection.js";
 import { durationMs } from "../duration.js";
 import type { CommandIo } from "../io.js";
+import { startTelemetry } from "../otel.js";
 import { type PaxosMember, startPaxosMember } from "../paxos-member.js";
 import { failureReason, replicaNotReady } from "../service/health.js";
 import { runMember } from "../service/run.js";
@@ -135,6 +136,9 @@ async function run(
   const nats = await natsConnectOptions(values, io.env, `quorate-${cluster}-${id}-paxos`);
   const logger = createLogger(level, { member: id, cluster, roles: roles.join(",") }, (line) => io.stderr(`${line}\n`));
 
+  // Started as for a Raft member, so every role exports its spans and metrics; flushed even when
+  // start-up failed, as the failure may be what the user looks for.
+  const telemetry = await startTelemetry(io.env, { cluster, id });
   return runMember<PaxosMember>({
     io,
     logger,
@@ -166,8 +170,8 @@ async function run(
       status: () => member.statuses(),
     }),
     stop: (member) => member.stop(),
-    describe: (_member, nc) => ({ roles, dataDir, nats: nc.getServer() }),
-  });
+    describe: (_member, nc) => ({ roles, dataDir, nats: nc.getServer(), telemetry: telemetry.enabled }),
+  }).finally(() => telemetry.shutdown());
 }
 
 /**
