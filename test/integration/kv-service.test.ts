@@ -270,9 +270,10 @@ describe("KV service and client over NATS", () => {
     expect(opened.body).toMatchObject({ ok: true, value: expect.any(String) });
     const client = opened.body.value as string;
     const session = (seq: number) => ({ client, seq, firstUnacked: seq });
+    // A put answers with its revision: the index it was applied at.
     expect((await json({ op: "put", key: "s", value: "text", session: session(1) })).body).toEqual({
       ok: true,
-      value: null,
+      value: expect.any(Number),
       servedBy: "n1",
     });
     expect((await json({ op: "put", key: "b", value: { bytes: "AQID" }, session: session(2) })).body).toMatchObject({
