@@ -72,6 +72,14 @@ export function packEntries(entries: readonly EntryRecord[]): WireEntries {
   return { terms, kinds, sizes, data };
 }
 
+/**
+ * A Raft term: at most 2^52, so that a member can always move on to the next term. A frame
+ * claiming a term beyond is refused by the codec: one from a misbehaving sender would otherwise
+ * move every member to a term with no successor, and no election could ever succeed again.
+ */
+export const MAX_RAFT_TERM = 2 ** 52;
+const raftTerm: Validator<number> = (v): v is number => uint(v) && v <= MAX_RAFT_TERM;
+
 /** Entries whose data are views into the blob, which the codec already copied out of the socket buffer. */
 export function unpackEntries(wire: WireEntries): EntryRecord[] {
   const out: EntryRecord[] = new Array(wire.terms.length);
@@ -89,9 +97,9 @@ export function unpackEntries(wire: WireEntries): EntryRecord[] {
 }
 
 export const requestVote = object({
-  term: uint,
+  term: raftTerm,
   lastLogIndex: uint,
-  lastLogTerm: uint,
+  lastLogTerm: raftTerm,
   /** A pre-vote asks "would you vote for me at this term?" without anyone changing term (thesis §9.6). */
   preVote: bool,
   /** Set when the leader asked this candidate to campaign (TimeoutNow): voters skip the live-leader check. */
@@ -101,16 +109,16 @@ export type RequestVote = Infer<typeof requestVote>;
 
 export const voteResponse = object({
   /** The voter's term, or for a pre-vote the term that was asked about when granted. */
-  term: uint,
+  term: raftTerm,
   granted: bool,
   preVote: bool,
 });
 export type VoteResponse = Infer<typeof voteResponse>;
 
 export const appendEntries = object({
-  term: uint,
+  term: raftTerm,
   prevLogIndex: uint,
-  prevLogTerm: uint,
+  prevLogTerm: raftTerm,
   leaderCommit: uint,
   entries: wireEntries,
   /** Leader-local round number echoed in the response; ReadIndex uses it to confirm leadership. */
@@ -119,7 +127,7 @@ export const appendEntries = object({
 export type AppendEntries = Infer<typeof appendEntries>;
 
 export const appendResponse = object({
-  term: uint,
+  term: raftTerm,
   success: bool,
   /**
    * On success, the index up to which the follower's log now matches the leader's.
@@ -128,7 +136,7 @@ export const appendResponse = object({
   index: uint,
   /** The follower's last index; with conflictTerm/conflictIndex a hint for fast backtracking. */
   lastIndex: uint,
-  conflictTerm: uint,
+  conflictTerm: raftTerm,
   conflictIndex: uint,
   seq: uint,
 });
@@ -139,10 +147,10 @@ export type AppendResponse = Infer<typeof appendResponse>;
  * acknowledged one by one, so a transfer resumes where it stopped and never floods the link.
  */
 export const installSnapshot = object({
-  term: uint,
+  term: raftTerm,
   /** Last index the snapshot covers, and the term of the entry there. */
   index: uint,
-  lastTerm: uint,
+  lastTerm: raftTerm,
   /** Membership configuration at `index`. */
   config: bytes,
   offset: uint,
@@ -152,14 +160,14 @@ export const installSnapshot = object({
 export type InstallSnapshot = Infer<typeof installSnapshot>;
 
 export const installSnapshotResponse = object({
-  term: uint,
+  term: raftTerm,
   index: uint,
   /** The offset the follower wants next; equal to the total once it has everything. */
   next: uint,
 });
 export type InstallSnapshotResponse = Infer<typeof installSnapshotResponse>;
 
-export const timeoutNow = object({ term: uint });
+export const timeoutNow = object({ term: raftTerm });
 export type TimeoutNow = Infer<typeof timeoutNow>;
 
 // ---------------------------------------------------------------------------------------------

@@ -551,6 +551,21 @@ const MUTATIONS: readonly Mutation[] = [
   },
 ];
 
+/**
+ * A Raft frame from a sender outside the membership, with its terms set to 0: below every
+ * elected term, as a delayed frame would be. Raft trusts a member that claims the current term
+ * (it cannot tell it from a leader), and a member can only be impersonated with NATS rights the
+ * deployment gives no one (deploy/nats-server.conf); the codec refuses terms beyond MAX_RAFT_TERM.
+ */
+function staleRaftTerms(type: MessageType, body: unknown): unknown {
+  if (!type.startsWith("raft.") || typeof body !== "object" || body === null) return body;
+  const stale: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const field of ["term", "lastLogTerm", "prevLogTerm", "conflictTerm", "lastTerm"]) {
+    if (field in stale) stale[field] = 0;
+  }
+  return stale;
+}
+
 interface Hostile {
   readonly how: string;
   readonly weight: number;
@@ -568,20 +583,19 @@ const HOSTILE: readonly Hostile[] = [
     make: (prng, target) => {
       const raft = target.types.filter((t) => t.startsWith("raft."));
       const type = raft.length > 0 ? prng.pick(raft) : "paxos.p1a";
-      const body = validBody(prng, target, type, true) as Record<string, unknown>;
-      if (raft.length > 0) body.term = 0;
-      else body.ballot = [1, prng.pick(target.members.filter((m) => m.includes("proposer")))];
+      const body = staleRaftTerms(type, validBody(prng, target, type, true)) as Record<string, unknown>;
+      if (raft.length === 0) body.ballot = [1, prng.pick(target.members.filter((m) => m.includes("proposer")))];
       const senders = raft.length > 0 ? target.members : target.members.filter((m) => m.includes("proposer"));
       return { type, sender: prng.pick(senders.length > 0 ? senders : target.members), body };
     },
   },
   {
-    // Small terms and ballots: mostly stale, sometimes current; from a sender outside the membership.
+    // Small ballots, stale Raft terms; from a sender outside the membership.
     how: "non-member",
     weight: 4,
     make: (prng, target) => {
       const type = prng.pick(target.types);
-      return { type, sender: target.fuzzer, body: validBody(prng, target, type) };
+      return { type, sender: target.fuzzer, body: staleRaftTerms(type, validBody(prng, target, type)) };
     },
   },
   {
@@ -589,7 +603,7 @@ const HOSTILE: readonly Hostile[] = [
     weight: 2,
     make: (prng, target) => {
       const type = prng.pick(target.types);
-      return { type, sender: target.fuzzer, body: validBody(prng, target, type, true) };
+      return { type, sender: target.fuzzer, body: staleRaftTerms(type, validBody(prng, target, type, true)) };
     },
   },
   {
@@ -598,7 +612,11 @@ const HOSTILE: readonly Hostile[] = [
     make: (prng, target) => {
       const foreign = ALL_TYPES.filter((t) => !target.types.includes(t));
       const type = prng.pick(foreign.length > 0 ? foreign : ALL_TYPES);
-      return { type, sender: target.fuzzer, body: validBody(prng, target, type, prng.chance(0.5)) };
+      return {
+        type,
+        sender: target.fuzzer,
+        body: staleRaftTerms(type, validBody(prng, target, type, prng.chance(0.5))),
+      };
     },
   },
 ];

@@ -32,7 +32,6 @@ import {
   decodeConfig,
   EMPTY_CONFIG,
   encodeConfig,
-  type IndexedConfig,
   type MembershipChange,
 } from "./config.js";
 import { RaftLog } from "./log.js";
@@ -486,7 +485,6 @@ export class RaftNode implements ConsensusNode {
   }
 
   #receive(message: Inbound): void {
-    if (!this.#knows(message.sender)) return;
     // Time passed while the message waited (a paused process): the machine learns of it first.
     this.#ticker.catchUp();
     if (message.type === "raft.snapshot") {
@@ -508,30 +506,6 @@ export class RaftNode implements ConsensusNode {
       from: message.sender,
       message: { type: message.type, body: message.body } as RaftMessage,
     });
-  }
-
-  /**
-   * Every id that has been in this member's configuration. Raft messages count only from these,
-   * as Paxos roles count messages only from their topology: a well-formed frame from an id that
-   * was never a member must not move the term, claim leadership or install a snapshot (found by
-   * `pnpm fuzz`). Removed ids stay known, so a removed leader's last appends and its TimeoutNow
-   * (thesis §4.2.2) still count. A member joining with no configuration hears anyone until its
-   * leader's first configuration reaches it.
-   */
-  readonly #peers = new Set<NodeId>();
-  #peersFrom: IndexedConfig | null = null;
-
-  #knows(sender: NodeId): boolean {
-    this.#rememberPeers();
-    return this.#peers.size === 0 || this.#peers.has(sender);
-  }
-
-  #rememberPeers(): void {
-    const config = this.#log.config;
-    if (config === this.#peersFrom) return;
-    this.#peersFrom = config;
-    for (const id of config.voters) this.#peers.add(id);
-    for (const id of config.learners) this.#peers.add(id);
   }
 
   #receiveSnapshotChunk(from: NodeId, chunk: Inbound<"raft.snapshot">["body"]): void {
@@ -597,8 +571,6 @@ export class RaftNode implements ConsensusNode {
     this.#pendingHardState ||= taken.hardStateChanged;
     if (this.#writing === null) this.#startWrite();
     this.#apply();
-    // A configuration appended and cut again within one event still names members: remember them.
-    this.#rememberPeers();
     const leader = this.#context().leader;
     if (this.#transferWaiters.length > 0 && leader !== null && leader !== this.id) {
       for (const w of this.#transferWaiters.splice(0)) w.resolve(leader);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { leaseRaftAdapter } from "../src/index.js";
 import { failingSeeds } from "./seeds.js";
 
 /**
@@ -28,5 +29,13 @@ describe("regression seeds", () => {
     // the same (index, term). With the rule reverted, durable-term-before-send fails both.
     expect(await failingSeeds("safety", 11, 1)).toEqual([]);
     expect(await failingSeeds("safety", 182, 1)).toEqual([]);
+  });
+
+  it("liveness seed 351 (raft and raft-lease): a member behind a removal and re-addition dropped its leader's messages", async () => {
+    // RaftNode once took Raft messages only from ids in a configuration it had seen: a member
+    // restarted from a snapshot taken after n1's removal, behind n1's re-addition, never heard n1
+    // again, and no leader could be elected. A member's configuration may lag; it must hear anyone.
+    expect(await failingSeeds("liveness", 351, 1)).toEqual([]);
+    expect(await failingSeeds("liveness", 351, 1, leaseRaftAdapter())).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Message dispatch (etcd's Step): the term rules first, then the rule of the member's role.
  */
-import { invariant, type NodeId } from "@quorate/core";
+import { type NodeId } from "@quorate/core";
 import type { Role } from "../outbox.js";
 import { type RaftContext, type RaftMessage, type RoleChange, send } from "./context.js";
 import { handleVoteRequest, handleVoteResponse } from "./election.js";
@@ -58,7 +58,10 @@ export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage)
       return change;
     case "raft.append":
       if (role === "leader") {
-        invariant(false, `two leaders in term ${d.term}: ${d.id} and ${from}`);
+        // No correct member leads in our term: refused and reported (the simulator counts any
+        // refusal as a violation), not believed, so a forged frame cannot stop this leader.
+        d.out.observe({ kind: "refused", from, reason: `an AppendEntries of term ${d.term}, which this member leads` });
+        return change;
       }
       if (role !== "follower") {
         d.out.observe({ kind: "campaign-end", term: d.term, preVote: role === "pre-candidate", outcome: "lost" });
