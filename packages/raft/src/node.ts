@@ -27,13 +27,7 @@ import {
 import type { RaftStorage, StoredSnapshot } from "@quorate/storage";
 import { Attr, activeContext, type Context, observeMember, untraced } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
-import {
-  type ClusterConfig,
-  decodeConfig,
-  EMPTY_CONFIG,
-  encodeConfig,
-  type MembershipChange,
-} from "./config.js";
+import { type ClusterConfig, decodeConfig, EMPTY_CONFIG, encodeConfig, type MembershipChange } from "./config.js";
 import { RaftLog } from "./log.js";
 import { type RaftMachine, raftMachine } from "./machine.js";
 import { type RaftOptions, resolveRaftOptions } from "./options.js";

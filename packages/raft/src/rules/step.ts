@@ -1,7 +1,7 @@
 /**
  * Message dispatch (etcd's Step): the term rules first, then the rule of the member's role.
  */
-import { type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
 import type { Role } from "../outbox.js";
 import { type RaftContext, type RaftMessage, type RoleChange, send } from "./context.js";
 import { handleVoteRequest, handleVoteResponse } from "./election.js";
