@@ -1,12 +1,26 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { collectStatus, type MemberStatus } from "../../packages/cli/src/index.js";
 import type { NatsConnection } from "../../packages/transport-nats/src/index.js";
 
 /** The built CLI: integration tests run members as separate processes, as users do. */
 export const CLI = resolve(import.meta.dirname, "../../packages/cli/dist/bin.js");
+
+/**
+ * `quorate <args>` against `cluster` on a server with user/password authentication: resolves
+ * with stdout, rejects with { code, stderr } on a non-zero exit.
+ */
+export function quorateCommand(
+  cluster: string,
+  nats: { readonly url: string; readonly user: string; readonly pass: string },
+): (...args: string[]) => Promise<string> {
+  const run = promisify(execFile);
+  const auth = ["--cluster", cluster, "--nats", nats.url, "--user", nats.user, "--password", nats.pass];
+  return async (...args) => (await run(process.execPath, [CLI, ...args, ...auth])).stdout;
+}
 
 export interface MemberProcess {
   readonly id: string;

@@ -1,16 +1,12 @@
-import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
 import { KvClient } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
-import { CLI, cliProcess, type MemberProcess, memberSet, waitForCluster } from "../harness/members.js";
+import { cliProcess, type MemberProcess, memberSet, quorateCommand, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 import { acknowledgedMore, emptyLedger, lostWrites, writeUntil } from "../harness/write-load.js";
-
-const run = promisify(execFile);
 
 /**
  * Membership changes on a loaded cluster over real NATS, members as `quorate node` processes and
@@ -35,14 +31,7 @@ describe("Raft membership changes under load, over real NATS", () => {
   const ledger = emptyLedger();
 
   /** `quorate <args>` against the cluster; resolves with stdout, rejects with { code, stderr }. */
-  const quorate = async (...args: string[]) =>
-    (
-      await run(process.execPath, [
-        CLI,
-        ...args,
-        ...["--cluster", CLUSTER, "--nats", nats.url, "--user", nats.user, "--password", nats.pass],
-      ])
-    ).stdout;
+  const quorate = (...args: string[]) => quorateCommand(CLUSTER, nats)(...args);
 
   const failure = (promise: Promise<unknown>) =>
     promise.then(

@@ -1,16 +1,12 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
 import { KvClient } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
-import { CLI, cliProcess, type MemberProcess, waitForCluster } from "../harness/members.js";
+import { cliProcess, type MemberProcess, quorateCommand, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
-
-const run = promisify(execFile);
 
 /**
  * Scaling the Raft StatefulSet (deploy/k8s/raft.yaml) up by one, with processes configured only
@@ -47,14 +43,8 @@ describe("scaling a Raft StatefulSet up by one", () => {
     });
   };
 
-  const quorate = async (...args: string[]) =>
-    (
-      await run(process.execPath, [
-        CLI,
-        ...args,
-        ...["--cluster", CLUSTER, "--nats", nats.url, "--user", nats.user, "--password", nats.pass],
-      ])
-    ).stdout;
+  /** `quorate <args>` against the cluster; resolves with stdout, rejects with { code, stderr }. */
+  const quorate = (...args: string[]) => quorateCommand(CLUSTER, nats)(...args);
 
   /** Every one of `voters` answers, has the same configuration, the leader's applied index and the same state. */
   const converged = (voters: string[]) =>
