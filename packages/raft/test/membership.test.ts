@@ -145,23 +145,21 @@ describe("Membership changes (thesis §4.1, one server at a time)", () => {
     expect(c.member("b").log.config).toMatchObject({ index: 0, voters, learners: [] });
   });
 
-  it("a leader does not remove itself from two voters: cut off before it commits, it would wedge the other", () => {
-    // Were the removal appended, the leader alone would hold it and count itself out of the
-    // voters, so it never campaigns; the other voter, still under the old configuration, needs
-    // its vote and never gets it (its log is behind). etcd's docs warn of the same wedge.
+  it("no voter is removed from two voters: a crash or a cut before the change commits would wedge the cluster", () => {
+    // The change takes effect as it is appended. Removing the leader: cut off, it holds the only
+    // copy, in which it is no voter, and the other voter needs its vote. Removing the other: the
+    // leader's own write may be lost in a crash while the removed voter keeps the change, and the
+    // longest log, and no longer campaigns (found by 10,000 liveness seeds: raft seed 5459).
     const c = new Driver(["a", "b"]);
     c.elect("a");
     c.tick("a");
     c.stabilize();
-    const refused = c.reconfigure("a", { type: "remove", member: "a" });
-    expect(refused).toMatchObject({ ok: false, reason: "invalid" });
-    expect(refused?.ok === false && refused.message).toMatch(/transfer leadership to 'b' first/);
+    for (const member of ["a", "b"]) {
+      const refused = c.reconfigure("a", { type: "remove", member });
+      expect(refused).toMatchObject({ ok: false, reason: "invalid" });
+      expect(refused?.ok === false && refused.message).toMatch(/add a third voter first/);
+    }
     expect(c.member("a").log.config.voters).toEqual(["a", "b"]);
-    // The other way round is safe: a holds the only copy, and it is the one voter left.
-    expect(c.reconfigure("a", { type: "remove", member: "b" })).toMatchObject({ ok: true });
-    c.drop(() => true);
-    c.tick("a", 3 * c.options.electionTicks);
-    expect(c.role("a")).toBe("leader");
   });
 
   it("a leader that removes itself leads until the removal commits, without counting itself, then hands off", () => {

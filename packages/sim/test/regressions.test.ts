@@ -38,4 +38,11 @@ describe("regression seeds", () => {
     expect(await failingSeeds("liveness", 351, 1)).toEqual([]);
     expect(await failingSeeds("liveness", 351, 1, leaseRaftAdapter())).toEqual([]);
   });
+
+  it("liveness seed 5459: a voter removed from two kept the change when the leader's own write was lost", async () => {
+    // The leader of voters {n1, n3} appended n3's removal, replicated it, and crashed before its
+    // own parallel write was durable: n3 held the longest log and, no voter in it, never
+    // campaigned; n1 needed n3's vote. No voter is removed from two any more.
+    expect(await failingSeeds("liveness", 5459, 1)).toEqual([]);
+  });
 });

@@ -34,15 +34,16 @@ export function reconfigure(d: RaftContext, id: number, change: MembershipChange
     reject("invalid", next);
     return;
   }
-  const other = current.voters.find((v) => v !== d.id);
-  if (change.type === "remove" && change.member === d.id && current.voters.length === 2 && other !== undefined) {
-    // The removal takes effect as it is appended: were this leader cut off before it commits,
-    // it would hold the longest log yet never campaign (not a voter in its own log), while the
-    // other voter, still under the old configuration, needs its vote: no leader ever again.
+  if (change.type === "remove" && current.voters.length === 2 && current.voters.includes(change.member)) {
+    // The change takes effect as it is appended. Removing the leader: cut off before it commits,
+    // the leader holds the longest log yet is no voter in it, and the other voter needs its vote.
+    // Removing the other: the leader writes its log in parallel with replication, so a crash can
+    // take the change back from the leader alone, while the removed voter keeps it, holds the
+    // longest log, and no longer campaigns. Either way no leader could ever be elected again.
     reject(
       "invalid",
-      `removing the leader '${d.id}' from two voters could leave '${other}' unable ever to be elected; ` +
-        `transfer leadership to '${other}' first and remove '${d.id}' there`,
+      `removing '${change.member}' from two voters could leave the cluster unable ever to elect a leader; ` +
+        "add a third voter first, then remove it",
     );
     return;
   }
