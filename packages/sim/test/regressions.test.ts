@@ -45,4 +45,12 @@ describe("regression seeds", () => {
     // campaigned; n1 needed n3's vote. No voter is removed from two any more.
     expect(await failingSeeds("liveness", 5459, 1)).toEqual([]);
   });
+
+  it("liveness seed 20779: an election lost in a crash before the lone voter's vote was durable raised the read floor", async () => {
+    // Invariant bug: the lone voter n1 won term 3 in memory, crashed before the term was on disk,
+    // came back in term 1 and led term 2. Its term-2 reads were correct (nothing of term 3 had
+    // left it), but deposed-leader-read counted term 3 as elected. An election counts once the
+    // leader's own vote is durable.
+    expect(await failingSeeds("liveness", 20779, 1)).toEqual([]);
+  });
 });

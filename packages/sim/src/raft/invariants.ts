@@ -342,7 +342,13 @@ export class RaftInvariants {
       this.fail("election-safety", `${earlier} and ${member} were both leaders in term ${term}`);
     }
     this.#leaders.set(term, member);
-    this.#highestElectedTerm = Math.max(this.#highestElectedTerm, term);
+    // An election counts for the deposed-leader-read floor once the leader's own vote is durable.
+    // Before that only a one-voter leader can have won (any other candidate asks for votes only
+    // once its term is durable), nothing of the term has left it, and a crash takes the election
+    // back: the member may return in an older term and lead that one, legitimately.
+    if ((this.#durable.get(member)?.hardState.term ?? 0) >= term) {
+      this.#highestElectedTerm = Math.max(this.#highestElectedTerm, term);
+    }
   }
 
   /**
