@@ -67,6 +67,8 @@ export interface MemberEnvironment {
   readonly traceRole: (role: string, term: number) => void;
   /** Leadership is moving to `to`: the nemesis sometimes cuts it off, so the transfer aborts. */
   readonly transferStarted: (to: NodeId) => void;
+  /** The run's virtual time in ms, the same for every member (a member's own clock may drift). */
+  readonly now: () => number;
 }
 
 /** One run of one protocol: the members' disks, the live nodes, and the protocol's invariants. */
@@ -99,6 +101,11 @@ export interface ProtocolRun {
   readonly leadership?: {
     highestElectedTerm(): number;
     leadingTerm(member: NodeId): number | null;
+    /**
+     * A read reaches `member` now. Returns the read-quorum check to run when the member answers
+     * it (what was missing, or null), or null when none applies (lease reads, a non-leader).
+     */
+    readTaken(member: NodeId): (() => string | null) | null;
   };
 }
 

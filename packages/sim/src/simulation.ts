@@ -365,6 +365,7 @@ class Simulation implements ClusterAccess {
           if (role === "leader") this.#nemesis.leaderElected(id);
         },
         transferStarted: (to) => this.#nemesis.transferStarted(to),
+        now: () => this.#scheduler.now,
       })
       .then(
         (node) => {
@@ -455,6 +456,7 @@ class Simulation implements ClusterAccess {
       readFloor: () => this.#run.highestCommitted(),
       electedTermFloor: () => this.#run.leadership?.highestElectedTerm() ?? 0,
       leadingTerm: (member) => this.#run.leadership?.leadingTerm(member) ?? null,
+      readTaken: (member) => this.#run.leadership?.readTaken(member) ?? null,
       readAnswered: (read) => this.#checkStaleRead(read),
     });
     this.#scheduler.after(delayMs, () => {
@@ -491,6 +493,10 @@ class Simulation implements ClusterAccess {
    * committed before it was invoked (why a correct protocol never fails it: `highestCommitted`).
    */
   #checkStaleRead(read: AnsweredRead): void {
+    if (read.quorumMissing !== null) {
+      this.#fail({ kind: "read-quorum", message: `c${read.process}'s get ${read.key}: ${read.quorumMissing}` });
+      return;
+    }
     if (read.servedTerm !== null && read.servedTerm < read.electedTermFloor) {
       this.#fail({
         kind: "deposed-leader-read",

@@ -16,7 +16,7 @@ const MAX_HELD_MESSAGES = 10_000;
  * A member's transport with every delivery reported before the member handles it, and every
  * exception the member throws while handling it reported too: the transport's own receive path
  * counts and logs handler failures and carries on, which would hide them from the simulation.
- * `onSend`, when given, sees every message before it leaves.
+ * `onSend`, when given, sees every message before it leaves, with its destination (null: to all).
  */
 export class ObservedTransport implements Transport {
   /** Messages that arrived while the member was paused, or null while it runs. */
@@ -27,7 +27,7 @@ export class ObservedTransport implements Transport {
     private readonly inner: Transport,
     private readonly onDeliver: (message: Inbound) => void,
     private readonly onHandlerError: (err: unknown) => void,
-    private readonly onSend: (type: MessageType, body: MessageMap[MessageType]) => void = () => {},
+    private readonly onSend: (type: MessageType, body: MessageMap[MessageType], to: NodeId | null) => void = () => {},
   ) {}
 
   get self(): NodeId {
@@ -47,12 +47,12 @@ export class ObservedTransport implements Transport {
   }
 
   broadcast<T extends MessageType>(type: T, body: MessageMap[T], headers?: Headers): void {
-    this.onSend(type, body);
+    this.onSend(type, body, null);
     this.inner.broadcast(type, body, headers);
   }
 
   send<T extends MessageType>(to: NodeId, type: T, body: MessageMap[T], headers?: Headers): void {
-    this.onSend(type, body);
+    this.onSend(type, body, to);
     this.inner.send(to, type, body, headers);
   }
 

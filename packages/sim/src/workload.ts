@@ -71,6 +71,8 @@ export interface AnsweredRead {
   readonly electedTermFloor: number;
   /** The term the answering member leads in as it answers, or null (not leading, or no terms). */
   readonly servedTerm: number | null;
+  /** What the read-quorum check found missing as the member answered (`ProtocolRun.leadership`), or null. */
+  readonly quorumMissing: string | null;
 }
 
 interface ClientDeps {
@@ -87,6 +89,8 @@ interface ClientDeps {
   /** Raft's terms (`ProtocolRun.leadership`): the highest elected term, the term a member leads in. */
   readonly electedTermFloor: () => number;
   readonly leadingTerm: (member: NodeId) => number | null;
+  /** A read reaches a member: the read-quorum check to run as it answers, or null. */
+  readonly readTaken: (member: NodeId) => (() => string | null) | null;
   /**
    * A member is answering a read from its store, at its applied index; `floor` was the floor
    * when the read was invoked. Reported for every read a member answers, also one the client
@@ -214,11 +218,13 @@ export class Client {
       // leader checks its leadership after that.
       await member.whenRunning();
       const electedTermFloor = this.deps.electedTermFloor();
+      const quorumCheck = this.deps.readTaken(member.node.id);
       return member.node.readBarrier().then(() => {
         const { id, appliedIndex } = member.node;
         const servedTerm = this.deps.leadingTerm(id);
+        const quorumMissing = quorumCheck?.() ?? null;
         const answered = { process: this.process, key, member: id, appliedIndex, floor, invokedAt: op.at };
-        this.deps.readAnswered({ ...answered, electedTermFloor, servedTerm });
+        this.deps.readAnswered({ ...answered, electedTermFloor, servedTerm, quorumMissing });
         return text(member.store.read(key));
       });
     });

@@ -38,11 +38,12 @@ describe("broken variants of the Raft machine are caught", () => {
     { variant: "double-vote", caughtBy: "double-vote", maxSeeds: 200 },
     { variant: "forget-vote", caughtBy: "double-vote", maxSeeds: 200 },
     { variant: "concurrent-changes", caughtBy: "membership-overlap", maxSeeds: 200 },
-    { variant: "unconfirmed-read", caughtBy: "deposed-leader-read", maxSeeds: 200 },
+    { variant: "unconfirmed-read", caughtBy: "read-quorum", maxSeeds: 200 },
     { variant: "long-lease", caughtBy: "deposed-leader-read", maxSeeds: 200 },
     { variant: "read-before-term-commit", caughtBy: "stale-read", maxSeeds: 200 },
     { variant: "index-only-vote", caughtBy: "leader-completeness", maxSeeds: 200 },
     { variant: "stale-round", caughtBy: "protocol-violation", maxSeeds: 200 },
+    { variant: "stale-round-accepted", caughtBy: "read-quorum", maxSeeds: 200 },
     { variant: "send-before-durable-term", caughtBy: "durable-term-before-send", maxSeeds: 200 },
   ];
   for (const { variant, caughtBy, maxSeeds } of cases) {

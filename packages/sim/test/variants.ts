@@ -206,6 +206,28 @@ export const staleRoundMachine: RaftMachine = raftMachine.provide({
 });
 
 /**
+ * (d, whole) The review's stale ReadIndex with both halves back: followers echo an older term's
+ * round as above, and the leader believes an answer to a round it never sent in this term (its
+ * acknowledged round only grows). A restarted leader whose old heartbeats reach followers already
+ * in its new term then takes those echoes as acknowledgements of reads it has not confirmed.
+ */
+export const staleRoundAcceptedMachine: RaftMachine = staleRoundMachine.provide({
+  actions: {
+    stepLeader: rule<MessageEvent>((d, e) => {
+      const m = e.message;
+      if (m.type !== "raft.append.resp" || m.body.term !== d.term || m.body.seq <= d.seq)
+        return protocol.step(d, "leader", e.from, m);
+      if ((d.ackedSeq[e.from] ?? 0) < m.body.seq) {
+        d.ackedSeq = { ...d.ackedSeq, [e.from]: m.body.seq };
+        protocol.confirmReads(d);
+        protocol.extendLease(d);
+      }
+      return null;
+    }),
+  },
+});
+
+/**
  * (f) A leader that sends before its term is durable: it takes its new term as already on disk,
  * so a voter that wins alone (one voter, perhaps with learners) replicates a term a crash can
  * take back, then enters it again and writes another entry at the same (index, term).
@@ -243,6 +265,7 @@ export function oneTickPerCallback(timers: Timers): Timers {
 export const BROKEN_VARIANTS: Record<string, RaftAdapterOptions> = {
   "one-tick-per-callback": { raft: LEASE_RAFT_OPTIONS, wrapTimers: oneTickPerCallback },
   "stale-round": { machine: staleRoundMachine },
+  "stale-round-accepted": { machine: staleRoundAcceptedMachine },
   "send-before-durable-term": { machine: sendBeforeDurableTermMachine },
   "concurrent-changes": { machine: concurrentChangesMachine },
   "old-term-commit": { machine: oldTermCommitMachine },

@@ -96,6 +96,8 @@ class RaftRun implements ProtocolRun {
   readonly #bootstrapVoters: readonly NodeId[];
   /** Whether the operator may remove voters down to a single one. */
   readonly #oneVoterAllowed: boolean;
+  /** The run's virtual time, known once a member started. */
+  #now: () => number = () => 0;
 
   constructor(
     private readonly members: readonly NodeId[],
@@ -128,7 +130,7 @@ class RaftRun implements ProtocolRun {
         env.transport,
         () => {},
         () => {},
-        (type, body) => invariants.sending(id, type, body),
+        (type, body, to) => invariants.sending(id, type, body, to, env.now()),
       ),
       storage: this.options.wrapStorage?.(observed) ?? observed,
       stateMachine: env.stateMachine,
@@ -148,6 +150,7 @@ class RaftRun implements ProtocolRun {
       },
     });
     this.#nodes.set(id, node);
+    this.#now = env.now;
     const operator = new Prng(`${env.seed}/operator`);
     env.timers.setInterval(() => this.#operate(node, operator), SIM_OPERATOR_INTERVAL_MS);
     return node;
@@ -203,6 +206,20 @@ class RaftRun implements ProtocolRun {
     leadingTerm: (member: NodeId): number | null => {
       const node = this.#nodes.get(member);
       return node?.role() === "leader" ? node.status().term : null;
+    },
+    readTaken: (member: NodeId): (() => string | null) | null => {
+      const node = this.#nodes.get(member);
+      // A lease read is answered without a round; deposed-leader-read checks those.
+      if (node === undefined || node.role() !== "leader" || this.options.raft?.leaseReads === true) return null;
+      const takenAt = this.#now();
+      const term = node.status().term;
+      const votersAtArrival = node.membership().voters;
+      return () => {
+        // Answered by the same incarnation, still leading in the same term: otherwise some other
+        // check applies (a restarted or re-elected member answers nothing it took up before).
+        if (this.#nodes.get(member) !== node || node.role() !== "leader" || node.status().term !== term) return null;
+        return this.#invariants.readQuorumMissing(member, term, [votersAtArrival, node.membership().voters], takenAt);
+      };
     },
   };
 

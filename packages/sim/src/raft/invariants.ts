@@ -99,6 +99,10 @@ export class RaftInvariants {
   /** The highest commit index of any leader and applied index of any member so far, crashed ones included. */
   #highestCommitted = 0;
   #highestElectedTerm = 0;
+  /** When each leader first sent each heartbeat round: "leader/term/round" → virtual ms. */
+  readonly #roundSentAt = new Map<string, number>();
+  /** Per "leader/term", per member: when the latest round it answered in that term was first sent. */
+  readonly #roundsAnswered = new Map<string, Map<NodeId, number>>();
 
   /** The highest term a leader was elected in, over the whole run. */
   get highestElectedTerm(): number {
@@ -125,8 +129,14 @@ export class RaftInvariants {
     this.#incarnations.delete(member);
   }
 
-  /** A message `member` is about to send: its term must already be durable there. */
-  sending(member: NodeId, type: MessageType, body: MessageMap[MessageType]): void {
+  /**
+   * A message `member` is about to send at virtual time `now`: its term must already be durable
+   * there. Heartbeat rounds and the answers to them are noted for the read-quorum invariant.
+   */
+  sending(member: NodeId, type: MessageType, body: MessageMap[MessageType], to: NodeId | null, now: number): void {
+    if (type === "raft.append") this.#roundSent(member, body as MessageMap["raft.append"], now);
+    if (type === "raft.append.resp" && to !== null)
+      this.#roundAnswered(member, to, body as MessageMap["raft.append.resp"], now);
     if (!type.startsWith("raft.") || !("term" in body)) return;
     // A pre-vote asks about (and its grant answers for) a term nobody has entered yet. A snapshot
     // chunk's receipt is the host's flow control: it names the transfer by the chunk's term and
@@ -140,6 +150,54 @@ export class RaftInvariants {
         `${member} sent ${type} of term ${body.term} while its disk holds term ${durableTerm}`,
       );
     }
+  }
+
+  #roundSent(leader: NodeId, append: MessageMap["raft.append"], now: number): void {
+    const key = `${leader}/${append.term}/${append.seq}`;
+    if (!this.#roundSentAt.has(key)) this.#roundSentAt.set(key, now);
+  }
+
+  /**
+   * `member` answers `leader`'s round in the answer's term: it took an AppendEntries of that
+   * round up while in that term. An answer naming a round the leader had not sent by now in that
+   * term (a refusal echoing an older term's round) proves nothing and is not counted; nor is
+   * round 0, which a refusal of an older term's message carries and no read waits for.
+   */
+  #roundAnswered(member: NodeId, leader: NodeId, answer: MessageMap["raft.append.resp"], now: number): void {
+    if (answer.seq === 0) return;
+    const sentAt = this.#roundSentAt.get(`${leader}/${answer.term}/${answer.seq}`);
+    if (sentAt === undefined || sentAt > now) return;
+    const key = `${leader}/${answer.term}`;
+    let answered = this.#roundsAnswered.get(key);
+    if (answered === undefined) {
+      answered = new Map();
+      this.#roundsAnswered.set(key, answered);
+    }
+    answered.set(member, Math.max(answered.get(member) ?? -1, sentAt));
+  }
+
+  /**
+   * ReadIndex (thesis §6.4) checked as the rule itself rather than through its consequences: the
+   * leader of `term` answered a read that reached it at `takenAt` (virtual ms). Before that, a
+   * quorum of its voters (in the configuration when the read arrived or when it was answered)
+   * must have answered, in `term`, a heartbeat round first sent at or after `takenAt`; the leader
+   * counts for itself if it is a voter. Returns what was missing, or null. Lease reads are not
+   * checked here (deposed-leader-read checks them).
+   */
+  readQuorumMissing(
+    leader: NodeId,
+    term: number,
+    voterSets: readonly (readonly NodeId[])[],
+    takenAt: number,
+  ): string | null {
+    const answered = this.#roundsAnswered.get(`${leader}/${term}`);
+    const confirmed = (voter: NodeId) => voter === leader || (answered?.get(voter) ?? -1) >= takenAt;
+    if (voterSets.some((voters) => 2 * voters.filter(confirmed).length > voters.length)) return null;
+    const voters = voterSets[voterSets.length - 1] ?? [];
+    return (
+      `${leader} answered a read that reached it at ${takenAt}ms as leader of term ${term}, but of voters ` +
+      `[${voters.join(",")}] only [${voters.filter(confirmed).join(",")}] answered a heartbeat round of that term sent since`
+    );
   }
 
   observed(member: NodeId, observation: RaftObservation): void {
