@@ -130,12 +130,8 @@ function envelopeFilter(command: Command): Filter {
     (type === undefined || e.message.type === type);
 }
 
-const BOOLEAN_OPTIONS = { prevote: "preVote", lease: "leaseReads", "check-quorum": "checkQuorum" } as const;
-const NUMBER_OPTIONS = {
-  election: "electionTicks",
-  heartbeat: "heartbeatTicks",
-  inflight: "maxInflightMessages",
-} as const;
+const BOOLEAN_OPTIONS = { prevote: "preVote", lease: "leaseReads" } as const;
+const NUMBER_OPTIONS = { heartbeat: "heartbeatTicks" } as const;
 
 /** Runs the commands of one trace file against one cluster, which the file's first command builds. */
 export class Trace {
@@ -183,8 +179,6 @@ export class Trace {
         this.driver.queue.push(...released);
         return released.map((e) => `released ${formatEnvelope(e)}`);
       }
-      case "queue":
-        return this.driver.queue.map(formatEnvelope);
       case "propose": {
         const id = this.#member(first);
         return this.#step(`${id}: propose ${rest.join(" ")}`, () => this.driver.propose(id, ...rest));
@@ -214,7 +208,7 @@ export class Trace {
   }
 
   /**
-   * `cluster a b c [prevote=false] [lease=true] [election=10] [log-a=1,2,2] [term-a=3]`: members
+   * `cluster a b c [prevote=false] [lease=true] [heartbeat=1] [log-a=1,2,2] [term-a=3]`: members
    * with logs given as the term of each entry; a member's term defaults to its last entry's.
    */
   #cluster(command: Command): string[] {
