@@ -288,7 +288,7 @@ export class Trace {
   /**
    * Runs one step and describes its effects under a `> header` line: every member's state that
    * changed, each write the member made durable, the messages it sent (marked when they waited
-   * for that write), and the answers it gave. A `quiet` step that did nothing prints nothing, another one says so.
+   * for that write), and the answers it gave. A step that did nothing says so, unless `quiet`.
    */
   #step(header: string | (() => string), act: () => void, quiet = false): string[] {
     const d = this.driver;
