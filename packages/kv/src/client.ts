@@ -427,15 +427,20 @@ export class KvClient {
    * of the TTL) until `revoke()`, `stop()`, or this client's `close()`; see KvLease.
    */
   async lease(ttlMs: number): Promise<KvLease> {
+    const sentAt = performance.now();
     const id = await this.grant(ttlMs);
-    return this.keepAlive(id, ttlMs);
+    return this.#keep(id, ttlMs, sentAt);
   }
 
-  /** Keeps the existing `lease`, of `ttlMs`, alive in the background; see `lease()`. */
+  /** Keeps the existing `lease`, of `ttlMs`, alive in the background, from a keep-alive sent now; see `lease()`. */
   keepAlive(lease: number, ttlMs: number): KvLease {
     checkLease(lease);
+    return this.#keep(lease, ttlMs, null);
+  }
+
+  #keep(lease: number, ttlMs: number, renewedAt: number | null): KvLease {
     if (this.#closed) throw new QuorateError(ErrorCode.Closed, "the KV client is closed");
-    const kept = new KvLease(lease, ttlMs, {
+    const kept = new KvLease(lease, ttlMs, renewedAt, {
       keepAlive: () => this.keepAliveOnce(lease),
       revoke: () => this.revoke(lease),
       forget: () => this.#leases.delete(kept),
@@ -836,10 +841,10 @@ interface LeaseCalls {
 
 /**
  * A lease this client keeps alive in the background: a keep-alive every third of the TTL, and
- * on failure again after a short backoff. It is lost (`done` resolves with the error) when the
- * cluster answers that it ended, or when no keep-alive succeeded for a whole TTL since the last
- * one was sent: the cluster may have ended it by then, so its holder must assume it did, and
- * keep-alives stop so that it does. Resolves `done` with null after `stop()` or `revoke()`.
+ * on failure again after a short backoff. It is lost (`done` resolves with the error, code
+ * QUORATE_LEASE_NOT_FOUND) when the cluster answers that it ended, or when a keep-alive failed
+ * and none succeeded for a whole TTL since the last successful one was sent: the cluster may
+ * have ended it by then, so its holder must assume it did, and keep-alives stop so that it does. Resolves `done` with null after `stop()` or `revoke()`.
  *
  * `expiresAt` (a performance.now() reading) is when the cluster may end it at the earliest,
  * by this client's clock: the send time of the last successful keep-alive plus the TTL. The
@@ -859,16 +864,19 @@ export class KvLease {
   readonly #calls: LeaseCalls;
   readonly #wake = new AbortController();
 
-  /** @internal Made by KvClient.lease and KvClient.keepAlive. */
-  constructor(id: number, ttlMs: number, calls: LeaseCalls) {
+  /**
+   * @internal Made by KvClient.lease and KvClient.keepAlive. `renewedAt`: when the lease was
+   * last granted or renewed, at the latest; null when unknown (then a keep-alive goes at once).
+   */
+  constructor(id: number, ttlMs: number, renewedAt: number | null, calls: LeaseCalls) {
     this.id = id;
     this.ttlMs = ttlMs;
     this.#calls = calls;
-    this.#expiresAt = performance.now() + ttlMs;
+    this.#expiresAt = (renewedAt ?? performance.now()) + ttlMs;
     this.done = new Promise((resolve) => {
       this.#finish = resolve;
     });
-    void this.#run();
+    void this.#run(renewedAt === null ? 0 : Math.max(1, Math.floor(ttlMs / 3)));
   }
 
   /** Whether it is still kept alive (neither stopped, revoked nor lost). */
@@ -900,33 +908,34 @@ export class KvLease {
     this.#finish(error);
   }
 
-  async #run(): Promise<void> {
+  async #run(firstDelayMs: number): Promise<void> {
     const interval = Math.max(1, Math.floor(this.ttlMs / 3));
-    let delay = interval;
+    let delay = firstDelayMs;
     while (!this.#stopped) {
       try {
-        await sleep(Math.max(1, Math.min(delay, this.#expiresAt - performance.now())), undefined, {
-          signal: this.#wake.signal,
-        });
+        await sleep(delay, undefined, { signal: this.#wake.signal });
       } catch {
         return;
       }
       if (this.#stopped) return;
-      if (performance.now() >= this.#expiresAt) {
-        this.#end(
-          new QuorateError(ErrorCode.LeaseNotFound, `lease ${this.id}: no keep-alive succeeded within its TTL`),
-        );
-        return;
-      }
       const sentAt = performance.now();
       try {
         await this.#calls.keepAlive();
+        // However late it came, a success proves the lease never ended: an ended lease never
+        // comes back. It was renewed no sooner than it was sent.
         this.#expiresAt = sentAt + this.ttlMs;
         delay = interval;
       } catch (err) {
         if (this.#stopped) return;
         if (isLeaseNotFound(err)) {
           this.#end(err);
+          return;
+        }
+        // Without a success for a whole TTL there is no proof it lives, and the cluster may
+        // have ended it: give up (as etcd's client does), so that it surely ends.
+        if (performance.now() >= this.#expiresAt) {
+          const lost = `lease ${this.id}: no keep-alive succeeded within its TTL (last: ${String(err)})`;
+          this.#end(new QuorateError(ErrorCode.LeaseNotFound, lost, { cause: err }));
           return;
         }
         delay = Math.min(interval, MAX_BACKOFF_MS);
