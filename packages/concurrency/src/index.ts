@@ -1,0 +1,9 @@
+export {
+  type CampaignOptions,
+  DEFAULT_ELECTION_PREFIX,
+  Election,
+  type ElectionLeader,
+  type ElectionOptions,
+} from "./election.js";
+export { DEFAULT_LOCK_PREFIX, Lock, type LockOptions, Mutex, type MutexOptions } from "./mutex.js";
+export type { ConcurrencyKv, LeaseRef } from "./queue.js";
