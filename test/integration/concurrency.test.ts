@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { MemberStatus } from "../../packages/cli/src/index.js";
+import { Election, Mutex } from "../../packages/concurrency/src/index.js";
+import { KvClient } from "../../packages/kv/src/index.js";
+import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
+import { memberSet, waitForCluster } from "../harness/members.js";
+import { type NatsServer, startNats } from "../harness/nats.js";
+
+/**
+ * @quorate/concurrency over real NATS on both protocols: clients contend for one Mutex and a
+ * shared ledger (a resource that checks fencing tokens) proves that no two holds overlapped and
+ * that every token was larger than the last; a holder that stops keeping its lease alive (a
+ * crash) loses the lock to the next waiter, and its late write is refused by token.
+ */
+
+const PROTOCOLS = [
+  {
+    name: "Raft",
+    cluster: "itlockraft",
+    protocolArgs: ["--protocol", "raft"],
+    ready: (s: MemberStatus[]) => s.length === 3 && s.some((m) => m.role === "leader"),
+  },
+  {
+    name: "Multi-Paxos",
+    cluster: "itlockpaxos",
+    protocolArgs: ["--protocol", "paxos"],
+    ready: (s: MemberStatus[]) => s.length === 9 && s.some((m) => m.role === "proposer:active"),
+  },
+];
+
+/** A resource protected by fencing tokens: it refuses a write with a token below the highest it accepted. */
+class FencedLedger {
+  highest = 0;
+  readonly holds: { token: number; who: number; enteredAt: number; leftAt: number }[] = [];
+  readonly refused: number[] = [];
+
+  write(token: number): boolean {
+    if (token < this.highest) {
+      this.refused.push(token);
+      return false;
+    }
+    this.highest = token;
+    return true;
+  }
+}
+
+describe.each(PROTOCOLS)("Mutex and Election on $name over real NATS", (protocol) => {
+  let nats: NatsServer;
+  let nc: NatsConnection;
+  let cleanup: () => Promise<void>;
+  let clients: KvClient[];
+
+  beforeAll(async () => {
+    nats = await startNats();
+    nc = await connectNats({ ...nats.connectOptions(), name: "concurrency-test" });
+    const set = memberSet({
+      cluster: protocol.cluster,
+      ids: ["n1", "n2", "n3"],
+      natsUrl: nats.url,
+      user: nats.user,
+      pass: nats.pass,
+      protocolArgs: protocol.protocolArgs,
+    });
+    cleanup = set.cleanup;
+    for (const m of set.members) m.start();
+    await waitForCluster(nc, protocol.cluster, protocol.ready, 60_000);
+    clients = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        KvClient.connect({ nats: nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 }),
+      ),
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all((clients ?? []).map((c) => c.close()));
+    await cleanup?.();
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it("contending clients: holds never overlap and fencing tokens strictly increase", async () => {
+    const ledger = new FencedLedger();
+    await Promise.all(
+      clients.map(async (kv, who) => {
+        const lease = await kv.lease(5_000);
+        const mutex = new Mutex(kv);
+        for (let round = 0; round < 3; round++) {
+          const held = await mutex.lock("ledger", { lease });
+          const enteredAt = performance.now();
+          expect(ledger.write(held.token)).toBe(true);
+          await new Promise((r) => setTimeout(r, 20));
+          ledger.holds.push({ token: held.token, who, enteredAt, leftAt: performance.now() });
+          expect(await held.unlock()).toBe(true);
+        }
+        await lease.revoke();
+      }),
+    );
+    expect(ledger.holds).toHaveLength(12);
+    const byToken = [...ledger.holds].sort((a, b) => a.token - b.token);
+    for (let i = 1; i < byToken.length; i++) {
+      const [before, after] = [byToken[i - 1], byToken[i]] as const;
+      expect(after?.token).toBeGreaterThan(before?.token as number);
+      // In token order, each hold began after the one before it ended.
+      expect(after?.enteredAt).toBeGreaterThanOrEqual(before?.leftAt as number);
+    }
+    expect(ledger.refused).toEqual([]);
+  });
+
+  it("a holder that stops keeping its lease alive loses the lock; its late write is refused by token", async () => {
+    const [crashed, waiter] = clients as [KvClient, KvClient];
+    const ledger = new FencedLedger();
+    const crashedLease = await crashed.lease(1_500);
+    const stale = await new Mutex(crashed).lock("crash", { lease: crashedLease });
+    expect(ledger.write(stale.token)).toBe(true);
+    const waiterLease = await waiter.lease(10_000);
+    const next = new Mutex(waiter).lock("crash", { lease: waiterLease });
+    // The holder "crashes": no unlock, no more keep-alives.
+    crashedLease.stop();
+    const held = await next;
+    expect(held.token).toBeGreaterThan(stale.token);
+    expect(ledger.write(held.token)).toBe(true);
+    // The crashed holder wakes up and writes with its old token: refused.
+    expect(ledger.write(stale.token)).toBe(false);
+    expect(await stale.unlock()).toBe(false);
+    expect(await held.unlock()).toBe(true);
+    await waiterLease.revoke();
+  });
+
+  it("election: one leader at a time, observe sees each change, a lost lease hands over", async () => {
+    const [a, b, watcher] = clients as [KvClient, KvClient, KvClient];
+    const seen: (string | null)[] = [];
+    const observing = (async () => {
+      for await (const leader of new Election(watcher, "primary").observe()) {
+        seen.push(leader === null ? null : String(leader.value));
+        if (seen.length === 5) return;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 500));
+    const leaseA = await a.lease(1_500);
+    const leaseB = await b.lease(10_000);
+    const ea = new Election(a, "primary");
+    const eb = new Election(b, "primary");
+    await ea.campaign("a", { lease: leaseA });
+    const bLeads = eb.campaign("b", { lease: leaseB });
+    await ea.proclaim("a2");
+    expect((await eb.leader())?.value).toBe("a2");
+    leaseA.stop(); // a crashes: its leadership ends with its lease
+    await bLeads;
+    expect((await ea.leader())?.value).toBe("b");
+    await eb.resign();
+    await observing;
+    expect(seen).toEqual([null, "a", "a2", "b", null]);
+    await leaseB.revoke();
+  });
+});
