@@ -111,16 +111,24 @@ export class Election {
    * The leader now, then each change of leader or of its value, as an async iterator (null
    * while no one leads). It follows the election's keys from a revision read before listing
    * them, so it misses none of their changes; a change that is undone before the next listed
-   * state shows may be reported too. Stop it with `break`.
+   * state shows may be reported too. Stop it with `break` or `return()`, also while it waits.
    */
-  async *observe(): AsyncGenerator<ElectionLeader | null, void, undefined> {
+  observe(): ElectionObserver {
+    const stop = new AbortController();
+    return new ElectionObserver(this.#observe(stop.signal), stop);
+  }
+
+  async *#observe(signal: AbortSignal): AsyncGenerator<ElectionLeader | null, void, undefined> {
     // An empty transaction reads the store's revision through the log: every change after it is watched.
     const { revision } = await this.#kv.txn({ compare: [], success: [] });
     const keys = new Map<string, ElectionLeader>();
     for (const e of await listQueue(this.#kv, this.#prefix)) keys.set(e.key, e);
     let last = head([...keys.values()]);
     yield last;
+    if (signal.aborted) return;
     const watch = this.#kv.watch({ prefix: this.#prefix }, { fromRevision: revision + 1 });
+    const stopWatch = () => void watch.return();
+    signal.addEventListener("abort", stopWatch, { once: true });
     try {
       for await (const event of watch) {
         const known = keys.get(event.key);
@@ -145,7 +153,37 @@ export class Election {
         }
       }
     } finally {
+      signal.removeEventListener("abort", stopWatch);
       await watch.return();
     }
+  }
+}
+
+/**
+ * The leader changes of an election: an async iterator whose `return()` (what `break` calls)
+ * stops it at once, even while it waits for the next change.
+ */
+export class ElectionObserver implements AsyncIterableIterator<ElectionLeader | null> {
+  readonly #inner: AsyncGenerator<ElectionLeader | null, void, undefined>;
+  readonly #stop: AbortController;
+
+  /** @internal Made by Election.observe. */
+  constructor(inner: AsyncGenerator<ElectionLeader | null, void, undefined>, stop: AbortController) {
+    this.#inner = inner;
+    this.#stop = stop;
+  }
+
+  next(): Promise<IteratorResult<ElectionLeader | null, void>> {
+    return this.#inner.next();
+  }
+
+  async return(): Promise<IteratorResult<ElectionLeader | null, void>> {
+    // Ends the watch the generator may be waiting on; then its own return runs.
+    this.#stop.abort();
+    return this.#inner.return(undefined);
+  }
+
+  [Symbol.asyncIterator](): ElectionObserver {
+    return this;
   }
 }

@@ -3,6 +3,7 @@ export {
   DEFAULT_ELECTION_PREFIX,
   Election,
   type ElectionLeader,
+  ElectionObserver,
   type ElectionOptions,
 } from "./election.js";
 export { DEFAULT_LOCK_PREFIX, Lock, type LockOptions, Mutex, type MutexOptions } from "./mutex.js";

@@ -136,4 +136,14 @@ describe("Election", () => {
     expect((await e2.leader())?.value).toBe("b");
     await expect(e1.proclaim("a2")).rejects.toMatchObject({ code: ErrorCode.LeaseNotFound });
   });
+
+  it("observe's return() stops it while it waits for a change", async () => {
+    const kv = new MemoryKv();
+    const changes = new Election(kv, "idle").observe();
+    expect((await changes.next()).value).toBeNull();
+    const pending = changes.next();
+    await turn();
+    await changes.return();
+    expect(await pending).toEqual({ done: true, value: undefined });
+  });
 });
