@@ -1,9 +1,12 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
 import { Election, Mutex } from "../../packages/concurrency/src/index.js";
 import { KvClient } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
-import { memberSet, waitForCluster } from "../harness/members.js";
+import { memberSet, runQuorate, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 
 /**
@@ -151,5 +154,59 @@ describe.each(PROTOCOLS)("Mutex and Election on $name over real NATS", (protocol
     await observing;
     expect(seen).toEqual([null, "a", "a2", "b", null]);
     await leaseB.revoke();
+  });
+
+  it("quorate lock runs the command holding the lock with its token, exits with its code, releases on exit and signal", async () => {
+    const auth = ["--cluster", protocol.cluster, "--nats", nats.url, "--user", nats.user, "--password", nats.pass];
+    const node = process.execPath;
+    const printed = await runQuorate([
+      "lock",
+      "cli",
+      ...auth,
+      "--",
+      node,
+      "-e",
+      "console.log(process.env.QUORATE_LOCK_TOKEN); process.exit(3)",
+    ]);
+    expect(printed.code, printed.stderr).toBe(3);
+    expect(Number(printed.stdout.trim())).toBeGreaterThan(0);
+
+    // Two at once: the command takes a marker file exclusively; a second holder inside would fail to.
+    const dir = mkdtempSync(join(tmpdir(), "quorate-lock-"));
+    try {
+      const exclusive = `const fs = require("node:fs"); const f = ${JSON.stringify(join(dir, "held"))}; fs.closeSync(fs.openSync(f, "wx")); setTimeout(() => fs.rmSync(f), 300);`;
+      const runs = await Promise.all(
+        [1, 2, 3].map(() => runQuorate(["lock", "cli", ...auth, "--", node, "-e", exclusive])),
+      );
+      expect(runs.map((r) => r.code)).toEqual([0, 0, 0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // Ctrl-C while the command runs: the command gets it, the lock is released at once.
+    const interrupted = await runQuorate(
+      ["lock", "cli", ...auth, "--", node, "-e", "console.log('started'); setTimeout(() => {}, 60000)"],
+      "",
+      (out) => out.includes("started"),
+    );
+    expect(interrupted.code).toBe(128 + 2);
+    const started = performance.now();
+    expect((await runQuorate(["lock", "cli", ...auth, "--", node, "-e", ""])).code).toBe(0);
+    // Released, not left to expire with its lease (10 s by default).
+    expect(performance.now() - started).toBeLessThan(8_000);
+    const wrong = await runQuorate(["lock", "cli", ...auth]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("QUORATE_CONFIG");
+  });
+
+  it("quorate elect leads and resigns on Ctrl-C; --observe prints each change", async () => {
+    const auth = ["--cluster", protocol.cluster, "--nats", nats.url, "--user", nats.user, "--password", nats.pass];
+    const observed = runQuorate(["elect", "cli", "--observe", ...auth], "", (out) => out.split("\n").length > 3);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const led = await runQuorate(["elect", "cli", "n7", ...auth], "", (out) => out.includes("leading"));
+    expect(led.code, led.stderr).toBe(0);
+    expect(led.stdout).toBe("leading cli as n7\n");
+    const changes = await observed;
+    expect(changes.stdout).toBe("no leader\nn7\nno leader\n");
   });
 });

@@ -56,9 +56,9 @@ describe.each(PROTOCOLS)("KV leases on $name over real NATS", (protocol) => {
     }));
     for (const m of members) m.start();
     await ready();
-    [kv, observer] = await Promise.all(
-      [1, 2].map(() => KvClient.connect({ nats: nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 })),
-    );
+    const connect = () =>
+      KvClient.connect({ nats: nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 });
+    [kv, observer] = await Promise.all([connect(), connect()]);
   });
 
   afterAll(async () => {
