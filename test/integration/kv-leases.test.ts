@@ -129,4 +129,20 @@ describe.each(PROTOCOLS)("KV leases on $name over real NATS", (protocol) => {
     expect((await observer.keys("revoke/")).items).toEqual(["revoke/c"]);
     await expect(kv.grant(1)).rejects.toMatchObject({ code: ErrorCode.Config });
   });
+
+  it("keepAlive(id, ttlMs) keeps a lease granted with grant() alive, from a keep-alive sent at once", async () => {
+    const id = await kv.grant(TTL_MS);
+    await kv.put("kept/k", "v", { lease: id });
+    const kept = kv.keepAlive(id, TTL_MS);
+    await new Promise((r) => setTimeout(r, 2 * TTL_MS));
+    expect(await observer.get("kept/k")).toBe("v");
+    expect(kept.expiresAt).toBeGreaterThan(performance.now());
+    kept.stop();
+    await eventually(
+      "the kept key is deleted",
+      async () => ((await observer.get("kept/k")) === null ? true : undefined),
+      4 * TTL_MS,
+    );
+    await expect(kv.keepAliveOnce(id)).rejects.toMatchObject({ code: ErrorCode.LeaseNotFound });
+  });
 });

@@ -87,10 +87,11 @@ export async function lockCommand(args: readonly string[], io: CommandIo): Promi
         stdio: "inherit",
         env: { ...io.env, QUORATE_LOCK_TOKEN: String(held.token) },
       });
-      let lost: QuorateError | null = null;
+      /** Set when the lease was lost while the command ran: the command is stopped, and this is the error. */
+      const lost: { error: QuorateError | null } = { error: null };
       void lease.done.then((error) => {
         if (error === null || child.exitCode !== null) return;
-        lost = error;
+        lost.error = error;
         child.kill("SIGTERM");
       });
       void io.stopSignal.then((signal) => child.kill(signal as NodeJS.Signals));
@@ -99,9 +100,9 @@ export async function lockCommand(args: readonly string[], io: CommandIo): Promi
         child.once("exit", (code, signal) => resolve(exitCodeOf(code, signal)));
       });
       await held.unlock().catch(() => false);
-      if (lost !== null) {
+      if (lost.error !== null) {
         io.stderr(
-          `error (${ErrorCode.LeaseNotFound}): the lock '${name}' was lost while the command ran: ${(lost as QuorateError).message}\n`,
+          `error (${lost.error.code}): the lock '${name}' was lost while the command ran: ${lost.error.message}\n`,
         );
         return Exit.Error;
       }
