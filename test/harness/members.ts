@@ -22,6 +22,38 @@ export function quorateCommand(
   return async (...args) => (await run(process.execPath, [CLI, ...args, ...auth])).stdout;
 }
 
+export interface CliRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * `quorate <args>` as a process, `input` on its stdin. With `until`, it is sent SIGINT once its
+ * stdout satisfies `until` (for commands that stream until stopped).
+ */
+export function runQuorate(args: readonly string[], input = "", until?: (stdout: string) => boolean): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let interrupted = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (until !== undefined && !interrupted && until(stdout)) {
+        interrupted = true;
+        child.kill("SIGINT");
+      }
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
 export interface MemberProcess {
   readonly id: string;
   readonly dataDir: string;

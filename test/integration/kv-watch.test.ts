@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
 import {
@@ -21,7 +20,7 @@ import {
   watchSubject,
 } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
-import { CLI, type MemberProcess, memberSet, waitForCluster } from "../harness/members.js";
+import { type MemberProcess, memberSet, runQuorate as quorate, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 import { eventually } from "../harness/service.js";
 import { emptyLedger, writeLoad } from "../harness/write-load.js";
@@ -48,38 +47,6 @@ const PROTOCOLS = [
     ready: (s: MemberStatus[]) => s.length === 9 && s.some((m) => m.role === "proposer:active"),
   },
 ];
-
-interface CliRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/**
- * `quorate <args>` as a process, `input` on its stdin. With `until`, it is sent SIGINT once its
- * stdout satisfies `until` (for commands that stream until stopped).
- */
-function quorate(args: readonly string[], input = "", until?: (stdout: string) => boolean): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    let interrupted = false;
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (until !== undefined && !interrupted && until(stdout)) {
-        interrupted = true;
-        child.kill("SIGINT");
-      }
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 /** Every entry under `prefix`, page by page. */
 async function listAll(kv: KvClient, prefix: string, limit: number): Promise<KvKeyEntry[]> {

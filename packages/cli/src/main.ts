@@ -1,8 +1,10 @@
 import { QuorateError } from "@quorate/core";
 import { type CommandSpec, DEFAULT_CLUSTER, helpText, wantsHelp } from "./args.js";
 import { CHECK_SPEC, checkCommand } from "./commands/check.js";
+import { ELECT_SPEC, electCommand } from "./commands/elect.js";
 import { KV_SPEC, kvCommand } from "./commands/kv.js";
 import { LEADER_SPEC, leaderCommand } from "./commands/leader.js";
+import { LOCK_SPEC, lockCommand } from "./commands/lock.js";
 import { MEMBER_SPEC, memberCommand } from "./commands/member.js";
 import { NODE_SPEC, nodeCommand } from "./commands/node.js";
 import { PAXOS_SPEC, paxosCommand } from "./commands/paxos.js";
@@ -23,6 +25,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   node: { spec: NODE_SPEC, run: nodeCommand },
   paxos: { spec: PAXOS_SPEC, run: paxosCommand },
   kv: { spec: KV_SPEC, run: kvCommand },
+  lock: { spec: LOCK_SPEC, run: lockCommand },
+  elect: { spec: ELECT_SPEC, run: electCommand },
   status: { spec: STATUS_SPEC, run: statusCommand },
   leader: { spec: LEADER_SPEC, run: leaderCommand },
   member: { spec: MEMBER_SPEC, run: memberCommand },

@@ -113,7 +113,15 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
     // Services subscribe through a view of the connection that counts their requests for `$SRV.STATS`.
     const endpoints = memberEndpoints({ cluster, instance: id, servesKv: true, statusService: STATUS_SERVICE });
     const counted = countingConnection(nc, endpoints.all);
-    const kv: KvService = createKvService({ nc: counted, cluster, node, store, logger });
+    const kv: KvService = createKvService({
+      nc: counted,
+      cluster,
+      node,
+      store,
+      logger,
+      // The leader ticks the lease clock; the term tells one reign from the next.
+      leadership: () => (node.role() === "leader" ? { term: node.status().term } : null),
+    });
     const status = (): MemberStatus => ({
       protocol: "raft",
       cluster,

@@ -145,7 +145,17 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
       const endpoints = endpointsOf(self, true);
       // The KV service subscribes through a view of the connection that counts its requests for `$SRV.STATS`.
       const counted = countingConnection(nc, endpoints.all);
-      const kv: KvService = createKvService({ nc: counted, cluster, node: started, store, logger });
+      const kv: KvService = createKvService({
+        nc: counted,
+        cluster,
+        node: started,
+        store,
+        logger,
+        // The learner beside the active proposer ticks the lease clock, its ballot round telling
+        // one reign from the next. A member without a learner never ticks: leases need a
+        // learner on every member that runs a proposer (as `quorate node --protocol paxos` has).
+        leadership: () => (proposer !== null && proposer.mode === "active" ? { term: proposer.ballot[0] } : null),
+      });
       closers.push(() => kv.close());
       const state = () => ({ ...started.status(), cluster });
       const status = () => ({

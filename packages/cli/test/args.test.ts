@@ -20,6 +20,8 @@ const INVOCATIONS: Record<string, string[][]> = {
   node: [["node"]],
   paxos: [["paxos"], ["paxos", "acceptor"], ["paxos", "proposer"], ["paxos", "learner"]],
   kv: [["kv"], ["kv", "get"], ["kv", "put"], ["kv", "del"], ["kv", "cas"]],
+  lock: [["lock"], ["lock", "job"]],
+  elect: [["elect"], ["elect", "primary"]],
   status: [["status"]],
   leader: [["leader"], ["leader", "transfer"]],
   member: [["member"], ["member", "list"], ["member", "add"], ["member", "promote"], ["member", "remove"]],

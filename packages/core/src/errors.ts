@@ -29,6 +29,10 @@ export const ErrorCode = {
   Invariant: "QUORATE_INVARIANT",
   /** A watch asked for changes older than a member still keeps; the error names the oldest it can serve. */
   Compacted: "QUORATE_COMPACTED",
+  /** The lease is unknown: never granted, revoked, or expired. */
+  LeaseNotFound: "QUORATE_LEASE_NOT_FOUND",
+  /** Too many leases in the store, or too many keys attached to one lease. */
+  LeaseLimit: "QUORATE_LEASE_LIMIT",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

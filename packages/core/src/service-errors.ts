@@ -12,7 +12,7 @@ export const SERVICE_ERROR_CODE_HEADER = "Nats-Service-Error-Code";
 /**
  * The numeric, HTTP-like status each Quorate code is sent with (NATS micro clients parse the code
  * header as a number): 400 the request is wrong, 409 it conflicts with the cluster's state,
- * 410 its session (or, for a watch, the history it asks for) is gone, 503 try again (another member or later), 504 the outcome is unknown,
+ * 410 its session (or, for a watch, the history it asks for; for a lease, the lease) is gone, 503 try again (another member or later), 504 the outcome is unknown,
  * 500 a bug. The exact Quorate code leads the description.
  */
 export const SERVICE_ERROR_STATUS: Readonly<Record<ErrorCode | SessionErrorCode, number>> = {
@@ -21,9 +21,11 @@ export const SERVICE_ERROR_STATUS: Readonly<Record<ErrorCode | SessionErrorCode,
   [SessionErrorCode.MalformedCommand]: 400,
   [ErrorCode.Membership]: 409,
   [ErrorCode.ChangeInProgress]: 409,
+  [ErrorCode.LeaseLimit]: 409,
   [SessionErrorCode.SessionExpired]: 410,
   [SessionErrorCode.ResultDiscarded]: 410,
   [ErrorCode.Compacted]: 410,
+  [ErrorCode.LeaseNotFound]: 410,
   [ErrorCode.NotLeader]: 503,
   [ErrorCode.NoQuorum]: 503,
   [ErrorCode.Busy]: 503,

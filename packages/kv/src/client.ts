@@ -31,8 +31,11 @@ import {
   kvKey,
   kvTxnResult,
   kvValue,
+  leaseId,
   MAX_KEY_LENGTH,
+  MAX_LEASE_TTL_MS,
   MAX_TXN_OPS,
+  MIN_LEASE_TTL_MS,
 } from "./commands.js";
 import {
   KV_SERVICE,
@@ -45,13 +48,14 @@ import {
   type KvWatchBatch,
   type KvWriteRequest,
   kvChange,
+  kvLeaseInfo,
   kvRange,
   kvReply,
   kvWatchBatch,
   MAX_RANGE_LIMIT,
   watchSubject,
 } from "./protocol.js";
-import type { KvChange, KvEvent } from "./state-machine.js";
+import type { KvChange, KvEvent, KvLeaseInfo } from "./state-machine.js";
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 2_000;
@@ -166,6 +170,8 @@ const REPLY_FAILURES: Record<KvReplyCode, { code: ErrorCode; uncertain: boolean;
   // This attempt applied nothing. A write retries in a new session unless an earlier attempt may have applied.
   [SessionErrorCode.SessionExpired]: { code: ErrorCode.Rejected, uncertain: false, retriable: true },
   [ErrorCode.Compacted]: { code: ErrorCode.Compacted, uncertain: false, retriable: false },
+  [ErrorCode.LeaseNotFound]: { code: ErrorCode.LeaseNotFound, uncertain: false, retriable: false },
+  [ErrorCode.LeaseLimit]: { code: ErrorCode.LeaseLimit, uncertain: false, retriable: false },
 };
 
 const isRevision = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
@@ -174,6 +180,23 @@ const isEntryOrNull = (v: unknown): v is KvEntry | null => v === null || kvEntry
 const isBoolean = (v: unknown): v is boolean => typeof v === "boolean";
 const isStoredValue = (v: unknown): v is KvValue | null => v === null || kvValue(v);
 const isClientId = (v: unknown): v is string => typeof v === "string" && v.length > 0;
+const isLeaseInfoOrNull = (v: unknown): v is KvLeaseInfo | null => v === null || kvLeaseInfo(v);
+
+/** Options of a put, create or update: the lease the key is attached to (none by default). */
+export interface KvWriteOptions {
+  readonly lease?: number;
+}
+
+function checkLease(lease: unknown): asserts lease is number {
+  if (!leaseId(lease)) throw new QuorateError(ErrorCode.Config, `a lease id must be a positive integer (got ${lease})`);
+}
+
+/** The lease field of a write, checked: absent without one. */
+function leaseField(options: KvWriteOptions): { lease?: number } {
+  if (options.lease === undefined) return {};
+  checkLease(options.lease);
+  return { lease: options.lease };
+}
 
 function checkKey(key: unknown): asserts key is string {
   if (!kvKey(key)) {
@@ -260,6 +283,8 @@ export class KvClient {
   readonly #watchIdleMs: number;
   /** The subscriptions of running watches, closed with the client. */
   readonly #feeds = new Set<WatchFeed>();
+  /** Leases kept alive in the background, stopped with the client. */
+  readonly #leases = new Set<KvLease>();
   #session: ClientSession | null = null;
   #opening: Promise<ClientSession> | null = null;
   #closed = false;
@@ -325,29 +350,103 @@ export class KvClient {
     });
   }
 
-  /** Sets `key`; resolves to the write's revision. */
-  async put(key: string, value: KvValue): Promise<number> {
+  /**
+   * Sets `key`; resolves to the write's revision. With `lease`, the key is attached to that
+   * lease and deleted when it ends (QUORATE_LEASE_NOT_FOUND if it ended already); without, the
+   * key is attached to none, even if it was before.
+   */
+  async put(key: string, value: KvValue, options: KvWriteOptions = {}): Promise<number> {
     checkKey(key);
     checkValue("value", value);
-    return this.#traced("put", key, () => this.#write({ op: "put", key, value }, isRevision));
+    const lease = leaseField(options);
+    return this.#traced("put", key, () => this.#write({ op: "put", key, value, ...lease }, isRevision));
   }
 
-  /** Sets `key` only if it is absent; resolves to the write's revision (its createRevision), or null if it existed. */
-  async create(key: string, value: KvValue): Promise<number | null> {
+  /**
+   * Sets `key` only if it is absent; resolves to the write's revision (its createRevision), or
+   * null if it existed. `lease` as for `put`.
+   */
+  async create(key: string, value: KvValue, options: KvWriteOptions = {}): Promise<number | null> {
     checkKey(key);
     checkValue("value", value);
-    return this.#traced("create", key, () => this.#write({ op: "create", key, value }, isRevisionOrNull));
+    const lease = leaseField(options);
+    return this.#traced("create", key, () => this.#write({ op: "create", key, value, ...lease }, isRevisionOrNull));
   }
 
   /**
    * Sets `key` only if its last write has revision `revision` (as `entry` returned it); resolves
-   * to the new revision, or null when the key changed since, or is absent.
+   * to the new revision, or null when the key changed since, or is absent. `lease` as for `put`.
    */
-  async update(key: string, value: KvValue, revision: number): Promise<number | null> {
+  async update(key: string, value: KvValue, revision: number, options: KvWriteOptions = {}): Promise<number | null> {
     checkKey(key);
     checkValue("value", value);
     checkRevision("revision", revision);
-    return this.#traced("update", key, () => this.#write({ op: "update", key, value, revision }, isRevisionOrNull));
+    const lease = leaseField(options);
+    return this.#traced("update", key, () =>
+      this.#write({ op: "update", key, value, revision, ...lease }, isRevisionOrNull),
+    );
+  }
+
+  /**
+   * Grants a lease of `ttlMs` (MIN_LEASE_TTL_MS to MAX_LEASE_TTL_MS); resolves to its id. It
+   * ends, deleting the keys attached to it, once `ttlMs` passed by the cluster's lease clock
+   * without a keep-alive. Use `lease()` for a lease this client keeps alive by itself.
+   */
+  async grant(ttlMs: number): Promise<number> {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < MIN_LEASE_TTL_MS || ttlMs > MAX_LEASE_TTL_MS) {
+      throw new QuorateError(
+        ErrorCode.Config,
+        `a lease's ttlMs must be an integer from ${MIN_LEASE_TTL_MS} to ${MAX_LEASE_TTL_MS} (got ${ttlMs})`,
+      );
+    }
+    return this.#traced("grant", "", () => this.#write({ op: "grant", ttlMs }, isRevision));
+  }
+
+  /** Gives `lease` its full TTL again, once; resolves to the TTL. QUORATE_LEASE_NOT_FOUND if it ended. */
+  async keepAliveOnce(lease: number): Promise<number> {
+    checkLease(lease);
+    return this.#traced("keepAlive", "", () => this.#write({ op: "keepAlive", lease }, isRevision));
+  }
+
+  /** Ends `lease` now and deletes its keys; resolves to whether it was live. */
+  async revoke(lease: number): Promise<boolean> {
+    checkLease(lease);
+    return this.#traced("revoke", "", () => this.#write({ op: "revoke", lease }, isBoolean));
+  }
+
+  /** The remaining TTL of `lease` by the cluster's lease clock, and its keys; null once it ended. Linearizable. */
+  async timeToLive(lease: number): Promise<KvLeaseInfo | null> {
+    checkLease(lease);
+    return this.#traced("lease", "", () =>
+      this.#idempotent({ op: "lease", lease }, this.#deadline(), isLeaseInfoOrNull),
+    );
+  }
+
+  /**
+   * Grants a lease of `ttlMs` and keeps it alive in the background (a keep-alive every third
+   * of the TTL) until `revoke()`, `stop()`, or this client's `close()`; see KvLease.
+   */
+  async lease(ttlMs: number): Promise<KvLease> {
+    const sentAt = performance.now();
+    const id = await this.grant(ttlMs);
+    return this.#keep(id, ttlMs, sentAt);
+  }
+
+  /** Keeps the existing `lease`, of `ttlMs`, alive in the background, from a keep-alive sent now; see `lease()`. */
+  keepAlive(lease: number, ttlMs: number): KvLease {
+    checkLease(lease);
+    return this.#keep(lease, ttlMs, null);
+  }
+
+  #keep(lease: number, ttlMs: number, renewedAt: number | null): KvLease {
+    if (this.#closed) throw new QuorateError(ErrorCode.Closed, "the KV client is closed");
+    const kept = new KvLease(lease, ttlMs, renewedAt, {
+      keepAlive: () => this.keepAliveOnce(lease),
+      revoke: () => this.revoke(lease),
+      forget: () => this.#leases.delete(kept),
+    });
+    this.#leases.add(kept);
+    return kept;
   }
 
   /**
@@ -426,6 +525,7 @@ export class KvClient {
         revision: e.revision,
         createRevision: e.createRevision,
         version: e.version,
+        ...(e.lease === undefined || e.lease === null ? {} : { lease: e.lease }),
       };
     });
     return { items, next: page.next };
@@ -572,6 +672,7 @@ export class KvClient {
     if (this.#closed) return;
     this.#closed = true;
     for (const feed of this.#feeds) feed.close();
+    for (const lease of this.#leases) lease.stop();
     if (this.#ownsConnection && !this.#nc.isClosed()) await this.#nc.close();
   }
 
@@ -729,6 +830,122 @@ export class KvClient {
     await sleep(delay);
     return !this.#closed;
   }
+}
+
+/** What a KvLease asks of its client. */
+interface LeaseCalls {
+  keepAlive(): Promise<number>;
+  revoke(): Promise<boolean>;
+  forget(): void;
+}
+
+/**
+ * A lease this client keeps alive in the background: a keep-alive every third of the TTL, and
+ * on failure again after a short backoff. It is lost (`done` resolves with the error, code
+ * QUORATE_LEASE_NOT_FOUND) when the cluster answers that it ended, or when a keep-alive failed
+ * and none succeeded for a whole TTL since the last successful one was sent: the cluster may
+ * have ended it by then, so its holder must assume it did, and keep-alives stop so that it does. Resolves `done` with null after `stop()` or `revoke()`.
+ *
+ * `expiresAt` (a performance.now() reading) is when the cluster may end it at the earliest,
+ * by this client's clock: the send time of the last successful keep-alive plus the TTL. The
+ * cluster's lease clock counts at most one lease-clock tick (250 ms by default) more than the
+ * real time since a keep-alive applied, so a holder that must not outlive the lease stops
+ * acting somewhat before `expiresAt`; a resource that must not be touched by two holders checks
+ * a fencing token instead (see @quorate/concurrency).
+ */
+export class KvLease {
+  readonly id: number;
+  readonly ttlMs: number;
+  /** Resolves once the lease is no longer kept alive: null after stop() or revoke(), the error when it was lost. */
+  readonly done: Promise<QuorateError | null>;
+  #expiresAt: number;
+  #stopped = false;
+  #finish!: (error: QuorateError | null) => void;
+  readonly #calls: LeaseCalls;
+  readonly #wake = new AbortController();
+
+  /**
+   * @internal Made by KvClient.lease and KvClient.keepAlive. `renewedAt`: when the lease was
+   * last granted or renewed, at the latest; null when unknown (then a keep-alive goes at once).
+   */
+  constructor(id: number, ttlMs: number, renewedAt: number | null, calls: LeaseCalls) {
+    this.id = id;
+    this.ttlMs = ttlMs;
+    this.#calls = calls;
+    this.#expiresAt = (renewedAt ?? performance.now()) + ttlMs;
+    this.done = new Promise((resolve) => {
+      this.#finish = resolve;
+    });
+    void this.#run(renewedAt === null ? 0 : Math.max(1, Math.floor(ttlMs / 3)));
+  }
+
+  /** Whether it is still kept alive (neither stopped, revoked nor lost). */
+  get alive(): boolean {
+    return !this.#stopped;
+  }
+
+  /** The performance.now() reading at which the cluster may end it, at the earliest. */
+  get expiresAt(): number {
+    return this.#expiresAt;
+  }
+
+  /** Stops keeping it alive; the cluster ends it after its TTL. */
+  stop(): void {
+    this.#end(null);
+  }
+
+  /** Stops keeping it alive and ends it now, deleting its keys; resolves to whether it was live. */
+  async revoke(): Promise<boolean> {
+    this.#end(null);
+    return this.#calls.revoke();
+  }
+
+  #end(error: QuorateError | null): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#wake.abort();
+    this.#calls.forget();
+    this.#finish(error);
+  }
+
+  async #run(firstDelayMs: number): Promise<void> {
+    const interval = Math.max(1, Math.floor(this.ttlMs / 3));
+    let delay = firstDelayMs;
+    while (!this.#stopped) {
+      try {
+        await sleep(delay, undefined, { signal: this.#wake.signal });
+      } catch {
+        return;
+      }
+      if (this.#stopped) return;
+      const sentAt = performance.now();
+      try {
+        await this.#calls.keepAlive();
+        // However late it came, a success proves the lease never ended: an ended lease never
+        // comes back. It was renewed no sooner than it was sent.
+        this.#expiresAt = sentAt + this.ttlMs;
+        delay = interval;
+      } catch (err) {
+        if (this.#stopped) return;
+        if (isLeaseNotFound(err)) {
+          this.#end(err);
+          return;
+        }
+        // Without a success for a whole TTL there is no proof it lives, and the cluster may
+        // have ended it: give up (as etcd's client does), so that it surely ends.
+        if (performance.now() >= this.#expiresAt) {
+          const lost = `lease ${this.id}: no keep-alive succeeded within its TTL (last: ${String(err)})`;
+          this.#end(new QuorateError(ErrorCode.LeaseNotFound, lost, { cause: err }));
+          return;
+        }
+        delay = Math.min(interval, MAX_BACKOFF_MS);
+      }
+    }
+  }
+}
+
+function isLeaseNotFound(err: unknown): err is QuorateError {
+  return err instanceof QuorateError && err.code === ErrorCode.LeaseNotFound;
 }
 
 /**

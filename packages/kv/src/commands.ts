@@ -7,6 +7,7 @@ import {
   object,
   optional,
   packValue,
+  string,
   uint,
   unpackValue,
   type Validator,
@@ -19,6 +20,25 @@ export const MAX_KEY_LENGTH = 1024;
 
 /** Most compares, and most operations per branch, in one transaction. */
 export const MAX_TXN_OPS = 64;
+
+/** Most events one applied command makes (a transaction's two branches; a lease's keys). */
+export const MAX_CHANGE_EVENTS = 2 * MAX_TXN_OPS;
+
+/** The shortest lease: below it, the lease clock's ticks (every few hundred ms) would be most of the TTL. */
+export const MIN_LEASE_TTL_MS = 500;
+/** The longest lease: a week. */
+export const MAX_LEASE_TTL_MS = 7 * 24 * 3600 * 1000;
+/** Most leases a store holds at once; a grant beyond fails with QUORATE_LEASE_LIMIT. */
+export const MAX_LEASES = 10_000;
+/** Most keys attached to one lease: its expiry deletes them all in one change, which watchers receive whole. */
+export const MAX_LEASE_KEYS = MAX_CHANGE_EVENTS;
+
+/** A lease's time to live in ms, MIN_LEASE_TTL_MS to MAX_LEASE_TTL_MS. */
+export const leaseTtl: Validator<number> = (v): v is number =>
+  uint(v) && v >= MIN_LEASE_TTL_MS && v <= MAX_LEASE_TTL_MS;
+
+/** A lease id: the revision (log or slot index) of the grant, so never 0. */
+export const leaseId: Validator<number> = (v): v is number => uint(v) && v >= 1;
 
 /** A key: a non-empty string of at most MAX_KEY_LENGTH UTF-16 code units. */
 export const kvKey: Validator<string> = (v): v is string =>
@@ -39,6 +59,8 @@ export interface KvEntry {
   readonly createRevision: number;
   /** Writes to the key since it was created: 1 after the create. */
   readonly version: number;
+  /** The lease the key is attached to: the key is deleted when the lease ends. Absent without one. */
+  readonly lease?: number;
 }
 
 export const kvEntry: Validator<KvEntry> = object({
@@ -46,6 +68,7 @@ export const kvEntry: Validator<KvEntry> = object({
   revision: uint,
   createRevision: uint,
   version: uint,
+  lease: optional(leaseId),
 });
 
 /**
@@ -91,10 +114,13 @@ export interface KvTxnResult {
 
 export const kvTxnResult: Validator<KvTxnResult> = object({ succeeded: bool, revision: uint });
 
+/** The lease a put, create or update attaches its key to; without one, the key has none (etcd's put). */
+type LeaseOption = { readonly lease?: number };
+
 /** A basic command of the replicated key-value state machine. */
 export type KvCommand =
   | { readonly op: "get"; readonly key: string }
-  | { readonly op: "put"; readonly key: string; readonly value: KvValue }
+  | ({ readonly op: "put"; readonly key: string; readonly value: KvValue } & LeaseOption)
   /** Deletes the key; with `revision`, only if its last write has that revision. */
   | { readonly op: "delete"; readonly key: string; readonly revision?: number }
   /** Sets `value` if the key holds `expected` (same type and content), or is absent when `expected` is null. */
@@ -106,16 +132,44 @@ export type KvCommand =
  */
 export type KvRevisionCommand =
   /** Sets `value` only if the key is absent. */
-  | { readonly op: "create"; readonly key: string; readonly value: KvValue }
+  | ({ readonly op: "create"; readonly key: string; readonly value: KvValue } & LeaseOption)
   /** Sets `value` only if the key's last write has revision `revision`. */
-  | { readonly op: "update"; readonly key: string; readonly value: KvValue; readonly revision: number }
+  | ({ readonly op: "update"; readonly key: string; readonly value: KvValue; readonly revision: number } & LeaseOption)
   | ({ readonly op: "txn" } & KvTxn);
 
-export const kvCommand: Validator<KvCommand | KvRevisionCommand> = (v): v is KvCommand | KvRevisionCommand =>
+/**
+ * The lease commands. Leases expire by the store's lease clock, which advances only by `tick`
+ * commands in the log (see KvStateMachine), so every replica expires the same leases at the
+ * same revision, whatever its own clock says.
+ */
+export type KvLeaseCommand =
+  /** Grants a lease of `ttlMs`; its id is the grant's revision. */
+  | { readonly op: "grant"; readonly ttlMs: number }
+  /** Gives the lease its full TTL again; fails with QUORATE_LEASE_NOT_FOUND if it ended. */
+  | { readonly op: "keepAlive"; readonly lease: number }
+  /** Ends the lease now, deleting its keys; resolves to whether it was live. */
+  | { readonly op: "revoke"; readonly lease: number }
+  /**
+   * Advances the lease clock by `elapsedMs`, measured on the monotonic clock of the member `by`
+   * since its previous tick, while it led in `term` (Raft term, Paxos ballot round). Proposed
+   * by the member that leads, never by clients. A tick from another (by, term) than the last
+   * counts as 0: see KvStateMachine.
+   */
+  | { readonly op: "tick"; readonly by: string; readonly term: number; readonly elapsedMs: number };
+
+/** Every command the KV state machine applies. */
+export type KvAnyCommand = KvCommand | KvRevisionCommand | KvLeaseCommand;
+
+const leaseField = optional(leaseId);
+
+export const kvCommand: Validator<KvAnyCommand> = (v): v is KvAnyCommand =>
   object({ op: literal("get"), key: kvKey })(v) ||
   object({ op: literal("delete"), key: kvKey, revision: optional(uint) })(v) ||
-  object({ op: literal("put", "create"), key: kvKey, value: kvValue })(v) ||
-  object({ op: literal("update"), key: kvKey, value: kvValue, revision: uint })(v) ||
+  object({ op: literal("put", "create"), key: kvKey, value: kvValue, lease: leaseField })(v) ||
+  object({ op: literal("update"), key: kvKey, value: kvValue, revision: uint, lease: leaseField })(v) ||
+  object({ op: literal("grant"), ttlMs: leaseTtl })(v) ||
+  object({ op: literal("keepAlive", "revoke"), lease: leaseId })(v) ||
+  object({ op: literal("tick"), by: string(256), term: uint, elapsedMs: uint })(v) ||
   object({ op: literal("cas"), key: kvKey, expected: nullable(kvValue), value: kvValue })(v) ||
   object({
     op: literal("txn"),
@@ -134,8 +188,13 @@ function encodeTxnOp(op: KvTxnOp): KvTxnOp {
   return op.op === "put" ? { op: "put", key: op.key, value: op.value } : { op: "delete", key: op.key };
 }
 
+/** The lease field of an encoded write: only when there is one (a decoded absent field may be null). */
+function withLease<T extends object>(fields: T, lease: number | null | undefined): T | (T & { lease: number }) {
+  return lease === undefined || lease === null ? fields : { ...fields, lease };
+}
+
 /** Encodes only the fields of the command's op, so stray fields never reach the log. */
-export function encodeKvCommand(command: KvCommand | KvRevisionCommand): Uint8Array {
+export function encodeKvCommand(command: KvAnyCommand): Uint8Array {
   switch (command.op) {
     case "get":
       return packValue({ op: command.op, key: command.key });
@@ -148,9 +207,21 @@ export function encodeKvCommand(command: KvCommand | KvRevisionCommand): Uint8Ar
       );
     case "put":
     case "create":
-      return packValue({ op: command.op, key: command.key, value: command.value });
+      return packValue(withLease({ op: command.op, key: command.key, value: command.value }, command.lease));
     case "update":
-      return packValue({ op: command.op, key: command.key, value: command.value, revision: command.revision });
+      return packValue(
+        withLease(
+          { op: command.op, key: command.key, value: command.value, revision: command.revision },
+          command.lease,
+        ),
+      );
+    case "grant":
+      return packValue({ op: command.op, ttlMs: command.ttlMs });
+    case "keepAlive":
+    case "revoke":
+      return packValue({ op: command.op, lease: command.lease });
+    case "tick":
+      return packValue({ op: command.op, by: command.by, term: command.term, elapsedMs: command.elapsedMs });
     case "cas":
       return packValue({ op: command.op, key: command.key, expected: command.expected, value: command.value });
     case "txn":
@@ -169,15 +240,20 @@ export type KvResultValue = KvValue | boolean | number | null | KvTxnResult;
 export const kvResultValue: Validator<KvResultValue> = (v): v is KvResultValue =>
   v === null || typeof v === "boolean" || uint(v) || kvValue(v) || kvTxnResult(v);
 
+/** The error codes of a KV command's result: each means it changed nothing. */
+export type KvResultCode = typeof ErrorCode.Rejected | typeof ErrorCode.LeaseNotFound | typeof ErrorCode.LeaseLimit;
+
 /**
  * The result of a KV command. `value` by op: get → the stored value or null; put → the write's
  * revision; delete → whether it deleted; cas → whether the value was swapped in; create and
- * update → the write's revision, or null when the condition failed; txn → a KvTxnResult.
- * A command that fails validation is Rejected: it changed nothing.
+ * update → the write's revision, or null when the condition failed; txn → a KvTxnResult;
+ * grant → the lease id; keepAlive → the lease's TTL in ms; revoke → whether the lease was live;
+ * tick → null. A command that fails validation is Rejected; one naming a lease that ended fails
+ * with LeaseNotFound; one past MAX_LEASES or MAX_LEASE_KEYS with LeaseLimit: it changed nothing.
  */
 export type KvResult =
   | { readonly ok: true; readonly value: KvResultValue }
-  | { readonly ok: false; readonly code: typeof ErrorCode.Rejected; readonly message: string };
+  | { readonly ok: false; readonly code: KvResultCode; readonly message: string };
 
 const kvResult = (v: unknown): v is KvResult =>
   object({
@@ -186,7 +262,7 @@ const kvResult = (v: unknown): v is KvResult =>
   })(v) ||
   object({
     ok: (x: unknown): x is false => x === false,
-    code: literal(ErrorCode.Rejected),
+    code: literal<KvResultCode>(ErrorCode.Rejected, ErrorCode.LeaseNotFound, ErrorCode.LeaseLimit),
     message: (x: unknown): x is string => typeof x === "string",
   })(v);
 

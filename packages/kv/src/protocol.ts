@@ -26,10 +26,14 @@ import {
   kvResultValue,
   kvTxnOp,
   kvValue,
+  leaseId,
+  leaseTtl,
+  MAX_CHANGE_EVENTS,
   MAX_KEY_LENGTH,
+  MAX_LEASE_KEYS,
   MAX_TXN_OPS,
 } from "./commands.js";
-import type { KvChange, KvEvent } from "./state-machine.js";
+import type { KvChange, KvEvent, KvLeaseInfo } from "./state-machine.js";
 
 /**
  * The request/reply protocol between KvClient and the KV service, msgpack-encoded with
@@ -64,6 +68,8 @@ const limit = (v: unknown): v is number => uint(v) && v >= 1 && v <= MAX_RANGE_L
 const kvPrefix = string(MAX_KEY_LENGTH);
 
 const getRequest = object({ op: literal("get", "entry"), key: kvKey, hops });
+/** A lease's remaining TTL and keys (timeToLive): a read, after a read barrier. */
+const leaseRequest = object({ op: literal("lease"), lease: leaseId, hops });
 const rangeRequest = object({
   op: literal("range"),
   prefix: kvPrefix,
@@ -86,15 +92,25 @@ const watchRequest = object({
   limit,
   hops,
 });
-const putRequest = object({ op: literal("put", "create"), key: kvKey, value: kvValue, session: sessionTag, hops });
+const putRequest = object({
+  op: literal("put", "create"),
+  key: kvKey,
+  value: kvValue,
+  lease: optional(leaseId),
+  session: sessionTag,
+  hops,
+});
 const updateRequest = object({
   op: literal("update"),
   key: kvKey,
   value: kvValue,
   revision: uint,
+  lease: optional(leaseId),
   session: sessionTag,
   hops,
 });
+const grantRequest = object({ op: literal("grant"), ttlMs: leaseTtl, session: sessionTag, hops });
+const leaseWriteRequest = object({ op: literal("keepAlive", "revoke"), lease: leaseId, session: sessionTag, hops });
 const deleteRequest = object({
   op: literal("delete"),
   key: kvKey,
@@ -121,7 +137,7 @@ const txnRequest = object({
 /** Opens a client session; the reply's value is the session's client id. */
 const openRequest = object({ op: literal("open"), name: sessionName, hops });
 
-export type KvReadRequest = Infer<typeof getRequest> | Infer<typeof rangeRequest>;
+export type KvReadRequest = Infer<typeof getRequest> | Infer<typeof rangeRequest> | Infer<typeof leaseRequest>;
 export type KvWatchRequest = Infer<typeof watchRequest>;
 /** Writes: the state machine (encodeKvCommand) validates their exact shape again when applied. */
 export type KvWriteRequest =
@@ -129,7 +145,9 @@ export type KvWriteRequest =
   | Infer<typeof updateRequest>
   | Infer<typeof deleteRequest>
   | Infer<typeof casRequest>
-  | Infer<typeof txnRequest>;
+  | Infer<typeof txnRequest>
+  | Infer<typeof grantRequest>
+  | Infer<typeof leaseWriteRequest>;
 export type KvOpenRequest = Infer<typeof openRequest>;
 export type KvRequest = KvReadRequest | KvWatchRequest | KvWriteRequest | KvOpenRequest;
 
@@ -142,6 +160,9 @@ export const kvRequest: Validator<KvRequest> = (v): v is KvRequest =>
   deleteRequest(v) ||
   casRequest(v) ||
   txnRequest(v) ||
+  grantRequest(v) ||
+  leaseWriteRequest(v) ||
+  leaseRequest(v) ||
   openRequest(v);
 
 /** One key of a range reply. `value` is absent when only keys were asked for. */
@@ -162,6 +183,7 @@ export const kvListedEntry: Validator<KvListedEntry> = object({
   revision: uint,
   createRevision: uint,
   version: uint,
+  lease: optional(leaseId),
 });
 
 export const kvRange: Validator<KvRange> = object({
@@ -190,7 +212,7 @@ const kvEvent: Validator<KvEvent> = object({
 export const kvChange: Validator<KvChange> = object({
   previous: uint,
   revision: uint,
-  events: arrayOf(kvEvent, 2 * MAX_TXN_OPS),
+  events: arrayOf(kvEvent, MAX_CHANGE_EVENTS),
 });
 
 export const kvWatchBatch: Validator<KvWatchBatch> = object({
@@ -199,11 +221,17 @@ export const kvWatchBatch: Validator<KvWatchBatch> = object({
   changes: arrayOf(kvChange, MAX_RANGE_LIMIT),
 });
 
+export const kvLeaseInfo: Validator<KvLeaseInfo> = object({
+  ttlMs: leaseTtl,
+  remainingMs: uint,
+  keys: arrayOf(kvKey, MAX_LEASE_KEYS),
+});
+
 /** What a successful reply carries, by op: see KvReply. */
-export type KvReplyValue = KvResultValue | KvEntry | KvRange | KvWatchBatch;
+export type KvReplyValue = KvResultValue | KvEntry | KvRange | KvWatchBatch | KvLeaseInfo;
 
 const kvReplyValue: Validator<KvReplyValue> = (v): v is KvReplyValue =>
-  kvResultValue(v) || kvEntry(v) || kvRange(v) || kvWatchBatch(v);
+  kvResultValue(v) || kvEntry(v) || kvRange(v) || kvWatchBatch(v) || kvLeaseInfo(v);
 
 /** Error codes a reply may carry: core's, and the session table's. */
 export type KvReplyCode = ErrorCode | SessionErrorCode;
@@ -211,7 +239,9 @@ export type KvReplyCode = ErrorCode | SessionErrorCode;
 /**
  * A reply. `value` by op: get → the stored value or null; entry → a KvEntry or null; range → a
  * KvRange; watch → a KvWatchBatch; put → the revision; delete → whether it deleted; cas → whether
- * it swapped; create, update → the revision or null; txn → a KvTxnResult; open → the client id.
+ * it swapped; create, update → the revision or null; txn → a KvTxnResult; open → the client id;
+ * grant → the lease id; keepAlive → the lease's TTL; revoke → whether it was live; lease → a
+ * KvLeaseInfo or null.
  */
 export type KvReply =
   | {

@@ -55,6 +55,7 @@ import type { KvChange, KvEvent, KvStateMachine } from "./state-machine.js";
 
 const DEFAULT_FORWARD_TIMEOUT_MS = 5_000;
 const DEFAULT_WATCH_HEARTBEAT_MS = 1_000;
+const DEFAULT_LEASE_TICK_MS = 250;
 /** The max_payload NATS servers default to, for a connection that has not said otherwise. */
 const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** Room for everything in a reply but the entries. */
@@ -89,6 +90,16 @@ export interface KvServiceOptions {
    * `watchIdleMs` should be a few times this.
    */
   readonly watchHeartbeatMs?: number;
+  /**
+   * Whether this member leads now, and its term (Raft) or ballot round (Paxos): the member that
+   * leads proposes the ticks of the lease clock. Raft: `node.role() === "leader"` with the
+   * node's term; Paxos: the learner's member's proposer is active, with its ballot's round.
+   * Default: `node.leader() === node.id`, as term 0 (then only a change of leader, or a reign
+   * this service saw end, resets the clock's count; see KvStateMachine).
+   */
+  readonly leadership?: () => { readonly term: number } | null;
+  /** How often the member that leads advances the lease clock while leases exist. Default 250 ms. */
+  readonly leaseTickMs?: number;
 }
 
 export interface KvService {
@@ -164,8 +175,10 @@ export function createKvService(options: KvServiceOptions): KvService {
   const logger = options.logger ?? silentLogger;
   const forwardTimeoutMs = options.forwardTimeoutMs ?? DEFAULT_FORWARD_TIMEOUT_MS;
   const watchHeartbeatMs = options.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS;
+  const leaseTickMs = options.leaseTickMs ?? DEFAULT_LEASE_TICK_MS;
+  const leadership = options.leadership ?? (() => (node.leader() === node.id ? { term: 0 } : null));
   assertToken("cluster", cluster);
-  for (const [name, value] of Object.entries({ forwardTimeoutMs, watchHeartbeatMs })) {
+  for (const [name, value] of Object.entries({ forwardTimeoutMs, watchHeartbeatMs, leaseTickMs })) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new QuorateError(ErrorCode.Config, `${name} must be a positive integer (got ${value})`);
     }
@@ -186,6 +199,9 @@ export function createKvService(options: KvServiceOptions): KvService {
       case "entry":
         await node.readBarrier();
         return { ok: true, value: store.entry(request.key) };
+      case "lease":
+        await node.readBarrier();
+        return { ok: true, value: store.lease(request.lease) };
       case "range": {
         await node.readBarrier();
         const entries: KvListedEntry[] = [];
@@ -346,6 +362,46 @@ export function createKvService(options: KvServiceOptions): KvService {
     }
   }
   const unsubscribeChanges = store.onChange(publish);
+
+  /**
+   * The lease clock: while this member leads and leases exist, a tick every leaseTickMs
+   * carrying the ms since its previous tick on this process's monotonic clock. One tick in
+   * flight at a time, so the intervals of the ticks never overlap and a slow round's time is
+   * counted by the next tick. A tick that fails loses its interval (leases then live longer,
+   * never shorter). The first tick of a reign carries 0: the state machine would count it as
+   * 0 anyway when another proposer ticked last, and this also covers this member's own earlier
+   * reign, whose end it saw (a new term).
+   */
+  let reignTerm: number | null = null;
+  let lastTickAt = 0;
+  let ticking = false;
+  const leaseTicker = setInterval(() => {
+    if (ticking) return;
+    const leads = leadership();
+    const now = performance.now();
+    if (leads === null) {
+      reignTerm = null;
+      return;
+    }
+    const elapsedMs = reignTerm === leads.term ? Math.floor(now - lastTickAt) : 0;
+    reignTerm = leads.term;
+    if (store.leaseCount === 0) {
+      // Nothing to time; a lease granted from now on counts from the next tick.
+      lastTickAt = now;
+      return;
+    }
+    // The fraction of a ms left over is counted by the next tick.
+    lastTickAt = elapsedMs === 0 ? now : lastTickAt + elapsedMs;
+    ticking = true;
+    const tick = encodeKvCommand({ op: "tick", by: node.id, term: leads.term, elapsedMs });
+    node
+      .propose(encodeSessionCommand(null, tick))
+      .catch((err: unknown) => logger.debug("lease clock tick failed", { elapsedMs, error: String(err) }))
+      .finally(() => {
+        ticking = false;
+      });
+  }, leaseTickMs);
+  leaseTicker.unref();
   const heartbeat = setInterval(() => {
     const revision = store.revision;
     publish({ previous: revision, revision, events: [] });
@@ -355,6 +411,7 @@ export function createKvService(options: KvServiceOptions): KvService {
   return {
     async close() {
       clearInterval(heartbeat);
+      clearInterval(leaseTicker);
       unsubscribeChanges();
       if (nc.isClosed()) return;
       await Promise.all(subscriptions.filter((s) => !s.isClosed()).map((s) => s.drain()));
