@@ -29,6 +29,8 @@ export const ErrorCode = {
   Invariant: "QUORATE_INVARIANT",
   /** A watch asked for changes older than a member still keeps; the error names the oldest it can serve. */
   Compacted: "QUORATE_COMPACTED",
+  /** A backup file is truncated, damaged or not a backup at all: refused before anything is written. */
+  Corrupt: "QUORATE_CORRUPT",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -166,6 +166,8 @@ const REPLY_FAILURES: Record<KvReplyCode, { code: ErrorCode; uncertain: boolean;
   // This attempt applied nothing. A write retries in a new session unless an earlier attempt may have applied.
   [SessionErrorCode.SessionExpired]: { code: ErrorCode.Rejected, uncertain: false, retriable: true },
   [ErrorCode.Compacted]: { code: ErrorCode.Compacted, uncertain: false, retriable: false },
+  // Backup files only; no KV reply carries it.
+  [ErrorCode.Corrupt]: { code: ErrorCode.Corrupt, uncertain: false, retriable: false },
 };
 
 const isRevision = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
