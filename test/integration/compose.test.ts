@@ -15,7 +15,8 @@ import { eventually } from "../harness/service.js";
  * from this checkout and the local NATS image. Jaeger cannot be pulled here (no Docker Hub), so
  * test/compose/tracing-stand-in.yaml replaces the tracing service with a local OTLP endpoint; the
  * compose file itself keeps Jaeger. The test writes and reads through both clusters as the
- * application user, sees the members' traces arrive, and tears everything down.
+ * application user, sees the members' traces arrive and their Prometheus metrics served on the
+ * published ports, and tears everything down.
  */
 
 const REPO = resolve(import.meta.dirname, "../..");
@@ -57,6 +58,9 @@ describe("deploy/compose.yaml with docker-compose 1.29", () => {
       N1_HEALTH_PORT: String(await freeLoopbackPort()),
       N2_HEALTH_PORT: String(await freeLoopbackPort()),
       N3_HEALTH_PORT: String(await freeLoopbackPort()),
+      N1_METRICS_PORT: String(await freeLoopbackPort()),
+      N2_METRICS_PORT: String(await freeLoopbackPort()),
+      N3_METRICS_PORT: String(await freeLoopbackPort()),
       JAEGER_UI_PORT: String(await freeLoopbackPort()),
     });
     natsUrl = `nats://127.0.0.1:${env.NATS_PORT}`;
@@ -116,6 +120,18 @@ describe("deploy/compose.yaml with docker-compose 1.29", () => {
         (await compose("logs", "--no-color", "jaeger")).stdout.includes('"otlp":"/v1/traces"') ? true : undefined,
       60_000,
     );
+  });
+
+  it("each Raft member serves its metrics for Prometheus on its published port", async () => {
+    for (const id of ["n1", "n2", "n3"]) {
+      const port = env[`${id.toUpperCase()}_METRICS_PORT`];
+      const text = await eventually(`${id}'s /metrics`, async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2_000) });
+        const body = await res.text();
+        return body.includes(`quorate_member="${id}"`) ? body : undefined;
+      });
+      expect(text).toMatch(new RegExp(`quorate_term\\{[^}]*quorate_member="${id}"`));
+    }
   });
 
   it("docker-compose down removes every container and volume of the project", async () => {

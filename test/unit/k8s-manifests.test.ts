@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { PodTemplateSpec } from "kubernetes-types/core/v1.js";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
@@ -140,6 +141,26 @@ describe("deploy/k8s against the Kubernetes API schema (offline)", () => {
     const resources = kustomization.resources as string[];
     for (const file of resources) expect(existsSync(join(K8S_DIR, file)), file).toBe(true);
     expect([...new Set(manifests.map((m) => m.file))].sort()).toEqual([...resources].sort());
+  });
+
+  it("every member serves Prometheus metrics on the port the common configuration sets, and says so", () => {
+    const common = manifests.find((m) => m.value.kind === "ConfigMap" && m.file === "config.yaml")?.value as {
+      data: Record<string, string>;
+    };
+    expect(common.data.OTEL_METRICS_EXPORTER).toBe("prometheus");
+    const port = Number(common.data.OTEL_EXPORTER_PROMETHEUS_PORT);
+    const workloads = manifests.filter((m) => m.value.kind === "StatefulSet");
+    expect(workloads).toHaveLength(4);
+    for (const { value } of workloads) {
+      const template = (value as { spec: { template: PodTemplateSpec } }).spec.template;
+      const container = template.spec?.containers[0];
+      expect(container?.ports, String(value.kind)).toContainEqual({ name: "metrics", containerPort: port });
+      expect(container?.envFrom).toContainEqual({ configMapRef: { name: "quorate-common" } });
+      expect(template.metadata?.annotations).toMatchObject({
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": String(port),
+      });
+    }
   });
 
   it("fails on a misspelt field, at the top of a spec and deep in a pod template", () => {
