@@ -1,9 +1,10 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { ErrorCode, QuorateError, validateMembers } from "@quorate/core";
+import { ErrorCode, isQuorateError, QuorateError, validateMembers } from "@quorate/core";
 import { decodeBackup, type RaftBackup, seedFromBackup } from "@quorate/raft";
 import { openLmdbStorage } from "@quorate/storage";
 import { connectNats, type NatsConnection } from "@quorate/transport-nats";
+import type { HeldBackup } from "../admin.js";
 import { adminRequest, findLeader } from "../admin-client.js";
 import {
   type CommandSpec,
@@ -114,9 +115,7 @@ async function save(nc: NatsConnection, cluster: string, file: string, timeoutMs
       `cluster '${cluster}' runs Paxos; snapshot save backs up Raft clusters only (see the README's Backup and restore)`,
     );
   }
-  const leader = await findLeader(nc, cluster);
-  const { backup: held } = await adminRequest(nc, cluster, leader, { op: "save-backup" }, timeoutMs);
-  if (held === undefined) throw new QuorateError(ErrorCode.Rejected, `${leader} did not take a backup`);
+  const { leader, held } = await takeBackup(nc, cluster, timeoutMs);
   const bytes = new Uint8Array(held.bytes);
   for (let offset = 0; offset < held.bytes; ) {
     const { chunk } = await adminRequest(nc, cluster, leader, { op: "read-backup", id: held.id, offset }, timeoutMs);
@@ -138,6 +137,26 @@ async function save(nc: NatsConnection, cluster: string, file: string, timeoutMs
     throw new QuorateError(ErrorCode.Storage, `cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
   return backup;
+}
+
+/** Leadership moving between finding the leader and asking it: ask the new one, a few times. */
+const SAVE_ATTEMPTS = 3;
+
+async function takeBackup(
+  nc: NatsConnection,
+  cluster: string,
+  timeoutMs: number,
+): Promise<{ leader: string; held: HeldBackup }> {
+  for (let attempt = 1; ; attempt++) {
+    const leader = await findLeader(nc, cluster);
+    try {
+      const { backup } = await adminRequest(nc, cluster, leader, { op: "save-backup" }, timeoutMs);
+      if (backup === undefined) throw new QuorateError(ErrorCode.Rejected, `${leader} did not take a backup`);
+      return { leader, held: backup };
+    } catch (err) {
+      if (!isQuorateError(err, ErrorCode.NotLeader) || attempt >= SAVE_ATTEMPTS) throw err;
+    }
+  }
 }
 
 async function readBackupFile(file: string): Promise<Uint8Array> {
