@@ -1,4 +1,4 @@
-export type { AdminReply, AdminRequest } from "./admin.js";
+export type { AdminReply, AdminRequest, HeldBackup } from "./admin.js";
 export { ADMIN_SERVICE } from "./admin.js";
 export { adminRequest, findLeader } from "./admin-client.js";
 export type { CommandIo } from "./io.js";

@@ -8,6 +8,7 @@ import { LOCK_SPEC, lockCommand } from "./commands/lock.js";
 import { MEMBER_SPEC, memberCommand } from "./commands/member.js";
 import { NODE_SPEC, nodeCommand } from "./commands/node.js";
 import { PAXOS_SPEC, paxosCommand } from "./commands/paxos.js";
+import { SNAPSHOT_SPEC, snapshotCommand } from "./commands/snapshot.js";
 import { START_SPEC, startCommand } from "./commands/start.js";
 import { STATUS_SPEC, statusCommand } from "./commands/status.js";
 import { DEFAULT_NATS_URL } from "./connection.js";
@@ -30,6 +31,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   status: { spec: STATUS_SPEC, run: statusCommand },
   leader: { spec: LEADER_SPEC, run: leaderCommand },
   member: { spec: MEMBER_SPEC, run: memberCommand },
+  snapshot: { spec: SNAPSHOT_SPEC, run: snapshotCommand },
   check: { spec: CHECK_SPEC, run: checkCommand },
 };
 

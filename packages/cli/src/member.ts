@@ -133,7 +133,7 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
         if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
       },
     });
-    const admin = serveAdmin(nc, cluster, node);
+    const admin = serveAdmin(nc, cluster, KV_GROUP, node);
     const openTransport = transport;
     const discovery =
       options.discovery === false

@@ -25,6 +25,7 @@ const INVOCATIONS: Record<string, string[][]> = {
   status: [["status"]],
   leader: [["leader"], ["leader", "transfer"]],
   member: [["member"], ["member", "list"], ["member", "add"], ["member", "promote"], ["member", "remove"]],
+  snapshot: [["snapshot"], ["snapshot", "save"], ["snapshot", "restore"]],
   check: [["check"]],
 };
 

@@ -57,6 +57,23 @@ describe("quorate CLI input validation", () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  it("snapshot restore refuses a file that is not a whole backup, and a missing --peers, writing nothing", async () => {
+    const root = mkdtempSync(join(tmpdir(), "quorate-cli-"));
+    const file = join(root, "backup.qbak");
+    writeFileSync(file, "\x89QUORATE and then nothing of use");
+    const dir = join(root, "data");
+    const c = capture();
+    expect(await main(["snapshot", "restore", file, "--data", dir, "--id", "n1", "--peers", "n1,n2"], c.io)).toBe(
+      Exit.Error,
+    );
+    expect(c.err()).toContain("QUORATE_CORRUPT");
+    expect(c.err()).toContain(file);
+    const noPeers = capture();
+    expect(await main(["snapshot", "restore", file, "--data", dir, "--id", "n1"], noPeers.io)).toBe(Exit.Error);
+    expect(noPeers.err()).toContain("--peers is required");
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it("rejects a protocol it does not run", async () => {
     const c = capture();
     expect(await main(["node", "--protocol", "zab", "--id", "n1", "--peers", "n1", "--data", "x"], c.io)).toBe(

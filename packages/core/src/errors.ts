@@ -33,6 +33,8 @@ export const ErrorCode = {
   LeaseNotFound: "QUORATE_LEASE_NOT_FOUND",
   /** Too many leases in the store, or too many keys attached to one lease. */
   LeaseLimit: "QUORATE_LEASE_LIMIT",
+  /** A backup file is truncated, damaged or not a backup at all: refused before anything is written. */
+  Corrupt: "QUORATE_CORRUPT",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

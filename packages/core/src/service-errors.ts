@@ -18,6 +18,7 @@ export const SERVICE_ERROR_CODE_HEADER = "Nats-Service-Error-Code";
 export const SERVICE_ERROR_STATUS: Readonly<Record<ErrorCode | SessionErrorCode, number>> = {
   [ErrorCode.Rejected]: 400,
   [ErrorCode.Config]: 400,
+  [ErrorCode.Corrupt]: 400,
   [SessionErrorCode.MalformedCommand]: 400,
   [ErrorCode.Membership]: 409,
   [ErrorCode.ChangeInProgress]: 409,

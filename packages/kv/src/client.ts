@@ -172,6 +172,8 @@ const REPLY_FAILURES: Record<KvReplyCode, { code: ErrorCode; uncertain: boolean;
   [ErrorCode.Compacted]: { code: ErrorCode.Compacted, uncertain: false, retriable: false },
   [ErrorCode.LeaseNotFound]: { code: ErrorCode.LeaseNotFound, uncertain: false, retriable: false },
   [ErrorCode.LeaseLimit]: { code: ErrorCode.LeaseLimit, uncertain: false, retriable: false },
+  // Backup files only; no KV reply carries it.
+  [ErrorCode.Corrupt]: { code: ErrorCode.Corrupt, uncertain: false, retriable: false },
 };
 
 const isRevision = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;

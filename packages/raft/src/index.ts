@@ -1,4 +1,6 @@
 export type { Timers } from "@quorate/core";
+export type { RaftBackup, SeededSnapshot } from "./backup.js";
+export { BACKUP_FORMAT_VERSION, BACKUP_MAGIC, decodeBackup, encodeBackup, seedFromBackup } from "./backup.js";
 export type { ClusterConfig, IndexedConfig, MembershipChange } from "./config.js";
 export { applyChange, decodeConfig, EMPTY_CONFIG, encodeConfig } from "./config.js";
 export type { LogEntry, RaftLogInit } from "./log.js";

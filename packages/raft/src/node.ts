@@ -330,6 +330,28 @@ export class RaftNode implements ConsensusNode {
   }
 
   /**
+   * A consistent copy of the replicated state, for a backup: after a read barrier on the leader,
+   * so it holds every write acknowledged before the call, the state machine's snapshot at the
+   * applied index with that index's term and the configuration in force there. Fails with
+   * NotLeader on a follower.
+   */
+  async backupSnapshot(): Promise<StoredSnapshot> {
+    await this.readBarrier();
+    const closed = this.#closedError();
+    if (closed !== null) throw closed;
+    // Synchronous from here: the applied index and the state machine cannot move apart.
+    const index = this.#applied;
+    const term = this.#log.term(index);
+    invariant(term !== undefined, `applied index ${index} has no term in the log`);
+    return {
+      index,
+      term,
+      config: encodeConfig(this.#log.configAt(index)),
+      data: this.#options.stateMachine.snapshot(),
+    };
+  }
+
+  /**
    * Moves leadership to `to`, or to the most up-to-date follower (thesis §3.10). Resolves with
    * the new leader once this member has seen it take over.
    */

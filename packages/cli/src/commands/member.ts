@@ -86,7 +86,10 @@ export async function memberCommand(args: readonly string[], io: CommandIo): Pro
   }
 }
 
-function toRequest(action: string | undefined, member: string | undefined, learner: boolean): AdminRequest | null {
+/** The admin requests this command sends. */
+type MembershipRequest = Extract<AdminRequest, { op: "add-member" | "promote-member" | "remove-member" }>;
+
+function toRequest(action: string | undefined, member: string | undefined, learner: boolean): MembershipRequest | null {
   if (member === undefined) return null;
   switch (action) {
     case "add":
@@ -100,7 +103,7 @@ function toRequest(action: string | undefined, member: string | undefined, learn
   }
 }
 
-function describe(request: AdminRequest): string {
+function describe(request: MembershipRequest): string {
   switch (request.op) {
     case "add-member":
       return `${request.member} added as ${request.learner ? "a learner" : "a voter"}`;
@@ -108,8 +111,6 @@ function describe(request: AdminRequest): string {
       return `${request.member} is now a voter`;
     case "remove-member":
       return `${request.member} removed`;
-    case "transfer-leadership":
-      return "leadership moved";
   }
 }
 
