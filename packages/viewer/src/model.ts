@@ -466,14 +466,16 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
 
   // Decision marks on the round's own lane.
   if (round !== undefined && owner !== undefined) {
-    marks.push({
-      id: "start",
-      lane: owner,
-      kind: "start",
-      timeMs: round.startMs,
-      label: `${round.name} starts`,
-      critical: true,
-    });
+    // An election's phases start it: their marks say so.
+    if (kind !== "election")
+      marks.push({
+        id: "start",
+        lane: owner,
+        kind: "start",
+        timeMs: round.startMs,
+        label: `${round.name} starts`,
+        critical: true,
+      });
     for (const e of round.events) {
       const mark = decisionMark(kind, e.name);
       if (mark !== undefined) {
