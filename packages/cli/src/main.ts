@@ -8,6 +8,7 @@ import { NODE_SPEC, nodeCommand } from "./commands/node.js";
 import { PAXOS_SPEC, paxosCommand } from "./commands/paxos.js";
 import { START_SPEC, startCommand } from "./commands/start.js";
 import { STATUS_SPEC, statusCommand } from "./commands/status.js";
+import { VIEWER_SPEC, viewerCommand } from "./commands/viewer.js";
 import { DEFAULT_NATS_URL } from "./connection.js";
 import { type CommandIo, Exit } from "./io.js";
 import { QUORATE_VERSION } from "./service/version.js";
@@ -27,6 +28,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   leader: { spec: LEADER_SPEC, run: leaderCommand },
   member: { spec: MEMBER_SPEC, run: memberCommand },
   check: { spec: CHECK_SPEC, run: checkCommand },
+  viewer: { spec: VIEWER_SPEC, run: viewerCommand },
 };
 
 function overview(): string {

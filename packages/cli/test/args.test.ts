@@ -24,6 +24,7 @@ const INVOCATIONS: Record<string, string[][]> = {
   leader: [["leader"], ["leader", "transfer"]],
   member: [["member"], ["member", "list"], ["member", "add"], ["member", "promote"], ["member", "remove"]],
   check: [["check"]],
+  viewer: [["viewer"]],
 };
 
 describe("help comes from the option tables that parse the flags", () => {
