@@ -57,11 +57,14 @@ const malformed = (detail: string) => new QuorateError(ErrorCode.Rejected, `malf
 /** A cursor over protobuf wire format. Every read is bounds-checked: a truncated message throws. */
 class WireReader {
   #pos: number;
+  /** The whole input as a Buffer, shared by every nested reader: strings and ids are decoded in place. */
+  private readonly bytes: Buffer;
   constructor(
-    private readonly bytes: Uint8Array,
+    bytes: Uint8Array,
     start = 0,
     private readonly end = bytes.length,
   ) {
+    this.bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     this.#pos = start;
   }
 
@@ -91,12 +94,16 @@ class WireReader {
 
   /** Fixed64 Unix nanoseconds as milliseconds; split so the integer milliseconds stay exact past 2^53 ns. */
   fixed64Nanos(): number {
-    const ns = this.#view(8).getBigUint64(0, true);
-    return Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6;
+    const start = this.#advance(8);
+    const lo = this.bytes.readUInt32LE(start);
+    const hi = this.bytes.readUInt32LE(start + 4);
+    // ns = hi * 2^32 + lo, and 2^32 = 4294 * 10^6 + 967296: every partial sum stays below 2^53.
+    const rest = hi * 967_296 + lo;
+    return hi * 4294 + Math.floor(rest / 1e6) + (rest % 1e6) / 1e6;
   }
 
   double(): number {
-    return this.#view(8).getFloat64(0, true);
+    return this.bytes.readDoubleLE(this.#advance(8));
   }
 
   /** The bytes of a length-delimited field, as a reader over them. */
@@ -109,13 +116,13 @@ class WireReader {
   }
 
   string(): string {
-    const sub = this.sub();
-    return Buffer.from(sub.bytes.buffer, sub.bytes.byteOffset + sub.#pos, sub.end - sub.#pos).toString("utf8");
+    const start = this.#advance(this.varint());
+    return this.bytes.toString("utf8", start, this.#pos);
   }
 
   hex(): string {
-    const sub = this.sub();
-    return Buffer.from(sub.bytes.buffer, sub.bytes.byteOffset + sub.#pos, sub.end - sub.#pos).toString("hex");
+    const start = this.#advance(this.varint());
+    return this.bytes.toString("hex", start, this.#pos);
   }
 
   /** Skips a field of `wireType`. */
@@ -125,13 +132,13 @@ class WireReader {
         this.varint();
         return;
       case 1:
-        this.#view(8);
+        this.#advance(8);
         return;
       case 2:
         this.sub();
         return;
       case 5:
-        this.#view(4);
+        this.#advance(4);
         return;
       default:
         throw malformed(`unsupported wire type ${wireType}`);
@@ -146,11 +153,12 @@ class WireReader {
     }
   }
 
-  #view(length: number): DataView {
-    if (this.#pos + length > this.end) throw malformed("truncated fixed-width field");
-    const view = new DataView(this.bytes.buffer, this.bytes.byteOffset + this.#pos, length);
+  /** Moves past `length` bytes; returns where they start. */
+  #advance(length: number): number {
+    const start = this.#pos;
+    if (start + length > this.end) throw malformed("a field runs past the end of its message");
     this.#pos += length;
-    return view;
+    return start;
   }
 }
 
@@ -422,12 +430,23 @@ function record(fields: {
   resource: Resource;
 }): SpanRecord {
   if (fields.traceId === "" || fields.spanId === "") throw malformed(`span '${fields.name}' has no trace or span id`);
-  const { parentSpanId, statusMessage, resource, ...rest } = fields;
-  return {
-    ...rest,
-    ...(parentSpanId === "" ? {} : { parentSpanId }),
-    ...(statusMessage === "" ? {} : { statusMessage }),
-    instance: resource.instance,
-    ...(resource.namespace === undefined ? {} : { namespace: resource.namespace }),
+  const span: {
+    -readonly [K in keyof SpanRecord]: SpanRecord[K];
+  } = {
+    traceId: fields.traceId,
+    spanId: fields.spanId,
+    name: fields.name,
+    kind: fields.kind,
+    startMs: fields.startMs,
+    endMs: fields.endMs,
+    attributes: fields.attributes,
+    events: fields.events,
+    links: fields.links,
+    status: fields.status,
+    instance: fields.resource.instance,
   };
+  if (fields.parentSpanId !== "") span.parentSpanId = fields.parentSpanId;
+  if (fields.statusMessage !== "") span.statusMessage = fields.statusMessage;
+  if (fields.resource.namespace !== undefined) span.namespace = fields.resource.namespace;
+  return span;
 }
