@@ -164,16 +164,25 @@ try {
     `page: load to first rows, ${fmt(ROUNDS, 0)} rounds in the window`,
     `${fmt(performance.now() - loadStarted)} ms`,
   ]);
-  rows.push(["page: rounds list render (DOM only)", `${fmt((await timings()).listRenderMs, 2)} ms`]);
+  rows.push(["page: first rows render (DOM only)", `${fmt((await timings()).listRenderMs, 2)} ms`]);
   const rowCount = await tab.locator("#list .row").count();
   rows.push(["page: rows in the DOM (virtualised)", `${rowCount}`]);
-  const scrollStarted = performance.now();
-  const renders = (await timings()).listRenders;
-  await tab.locator("#list").evaluate((list) => {
-    list.scrollTop = list.scrollHeight / 2;
-  });
-  await tab.waitForFunction((n) => globalThis.viewerTimings.listRenders > n, renders);
-  rows.push(["page: scroll to the middle, fetch and render", `${fmt(performance.now() - scrollStarted)} ms`]);
+  // Jumps through the list: each one fetches a page of rows and renders it.
+  const jumps = [];
+  const renders = [];
+  for (const fraction of [0.5, 0.1, 0.9, 0.3, 0.7]) {
+    const before = (await timings()).listRenders;
+    const started = performance.now();
+    await tab.locator("#list").evaluate((list, f) => {
+      list.scrollTop = list.scrollHeight * f;
+    }, fraction);
+    await tab.waitForFunction((n) => globalThis.viewerTimings.listRenders > n, before);
+    jumps.push(performance.now() - started);
+    renders.push((await timings()).listRenderMs);
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  rows.push(["page: scroll jump, fetch and render (median of 5)", `${fmt(median(jumps))} ms`]);
+  rows.push(["page: rows render after a jump (median of 5)", `${fmt(median(renders), 2)} ms`]);
   const clickStarted = performance.now();
   await tab
     .locator("#list .row")

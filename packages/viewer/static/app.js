@@ -19,6 +19,8 @@ const filters = $("#filters");
 const state = {
   /** Window of rows on screen: [offset, offset + rounds.length). */
   page: null,
+  /** The query string `page` answered. */
+  query: "",
   selected: null,
   jaegerUrl: null,
   fetching: false,
@@ -47,10 +49,9 @@ function titled(node, text) {
   return node;
 }
 
-const clock = (ms) => {
-  const d = new Date(ms);
-  return `${d.toLocaleTimeString([], { hour12: false })}.${String(d.getMilliseconds()).padStart(3, "0")}`;
-};
+/** One formatter for every row: creating one per call costs more than the row. */
+const timeOfDay = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+const clock = (ms) => `${timeOfDay.format(ms)}.${String(new Date(ms).getMilliseconds()).padStart(3, "0")}`;
 const fmtOffset = (ms) => `${ms < 0 ? "−" : "+"}${fmtMs(Math.abs(ms))} ms`;
 const fmtMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
 
@@ -77,10 +78,21 @@ async function refreshList() {
   }
   state.fetching = true;
   try {
-    const response = await fetch(`/api/rounds?${queryString(visibleWindow())}`);
+    const query = queryString(visibleWindow());
+    const response = await fetch(`/api/rounds?${query}`);
     if (!response.ok) throw new Error(`rounds: HTTP ${response.status}`);
     const page = await response.json();
-    renderList(page);
+    const shown = state.page;
+    // Nothing arrived and the same rows are wanted: the DOM stays as it is.
+    const same =
+      shown !== null &&
+      state.query === query &&
+      shown.version === page.version &&
+      shown.offset === page.offset &&
+      shown.rounds.length === page.rounds.length &&
+      shown.total === page.total;
+    state.query = query;
+    if (!same) renderList(page);
     renderStats(page.stats);
     renderFacets(page.facets);
     $("#status").textContent = `${page.total} round${page.total === 1 ? "" : "s"} · updated ${clock(Date.now())}`;
