@@ -140,6 +140,27 @@ describe("diagram model: partial exports", () => {
     expect(store.round(id("a2"))?.marks.some((m) => m.kind === "reply")).toBe(true);
   });
 
+  it("a batch of several callers links to each: the round shows their requests, named once they arrive", () => {
+    const [server, round, ...rest] = raftRound();
+    const other = { ...(server as SpanRecord), spanId: id("a9"), traceId: "1".repeat(32) };
+    const batch: SpanRecord = {
+      ...(round as SpanRecord),
+      parentSpanId: undefined,
+      links: [
+        { traceId: (server as SpanRecord).traceId, spanId: id("a1") },
+        { traceId: other.traceId, spanId: id("a9") },
+      ],
+    };
+    const store = new RoundStore();
+    store.add([batch, ...rest, server as SpanRecord]);
+    expect(store.round(id("a2"))?.requests).toEqual([
+      { traceId: (server as SpanRecord).traceId, spanId: id("a1"), name: "kv.serve.put", key: "k" },
+      { traceId: other.traceId, spanId: id("a9") },
+    ]);
+    store.add([other]);
+    expect(store.round(id("a2"))?.requests.map((r) => r.name)).toEqual(["kv.serve.put", "kv.serve.put"]);
+  });
+
   it("a span that names no round builds no model", () => {
     const [server] = raftRound();
     expect(
@@ -272,6 +293,16 @@ describe("the round window", () => {
     expect(store.roundCount).toBe(3);
     expect(store.spanCount).toBe(3);
     expect(store.query().rounds.map((r) => r.startMs)).toEqual([at(4), at(3), at(2)]);
+  });
+
+  it("keeps at most its bound of spans: the oldest leave first, and a round without its request loses the reply mark", () => {
+    const store = new RoundStore({ maxSpans: 4 });
+    store.add(raftRound());
+    expect(store.spanCount).toBe(4);
+    const model = store.round(id("a2"));
+    expect(model?.requests).toEqual([]);
+    expect(model?.marks.some((m) => m.kind === "reply")).toBe(false);
+    expect(model?.lanes).toBe(3);
   });
 
   it("pages newest first, filters, and reports counts and p50/p99 per kind", () => {
