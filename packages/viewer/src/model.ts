@@ -504,7 +504,11 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
   const requests: RequestRef[] = [];
   const server = family.ancestors.find((s) => s.kind === SpanKindCode.server);
   if (server !== undefined) {
-    const lane = lanes.seen(server, server.instance === owner ? ownerRole : "learner");
+    // Paxos requests are served by learners; a Raft request may be served by a follower that forwarded it.
+    const lane = lanes.seen(
+      server,
+      server.instance === owner ? ownerRole : summary.protocol === "paxos" ? "learner" : peerRole,
+    );
     marks.push({
       id: `reply:${server.spanId}`,
       lane,
