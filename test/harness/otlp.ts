@@ -65,7 +65,7 @@ export function startOtlpReceiver(): Promise<OtlpReceiver> {
 }
 
 /** The OTEL_* environment that points a member process at `receiver`, exporting quickly. */
-export function otlpEnv(receiver: OtlpReceiver): Record<string, string> {
+export function otlpEnv(receiver: Pick<OtlpReceiver, "url">): Record<string, string> {
   return {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",

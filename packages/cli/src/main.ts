@@ -11,6 +11,7 @@ import { PAXOS_SPEC, paxosCommand } from "./commands/paxos.js";
 import { SNAPSHOT_SPEC, snapshotCommand } from "./commands/snapshot.js";
 import { START_SPEC, startCommand } from "./commands/start.js";
 import { STATUS_SPEC, statusCommand } from "./commands/status.js";
+import { VIEWER_SPEC, viewerCommand } from "./commands/viewer.js";
 import { DEFAULT_NATS_URL } from "./connection.js";
 import { type CommandIo, Exit } from "./io.js";
 import { QUORATE_VERSION } from "./service/version.js";
@@ -33,6 +34,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   member: { spec: MEMBER_SPEC, run: memberCommand },
   snapshot: { spec: SNAPSHOT_SPEC, run: snapshotCommand },
   check: { spec: CHECK_SPEC, run: checkCommand },
+  viewer: { spec: VIEWER_SPEC, run: viewerCommand },
 };
 
 function overview(): string {

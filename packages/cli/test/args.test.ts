@@ -27,6 +27,7 @@ const INVOCATIONS: Record<string, string[][]> = {
   member: [["member"], ["member", "list"], ["member", "add"], ["member", "promote"], ["member", "remove"]],
   snapshot: [["snapshot"], ["snapshot", "save"], ["snapshot", "restore"]],
   check: [["check"]],
+  viewer: [["viewer"]],
 };
 
 describe("help comes from the option tables that parse the flags", () => {

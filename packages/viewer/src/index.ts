@@ -1,0 +1,40 @@
+export {
+  type Arrow,
+  buildRoundModel,
+  type Lane,
+  type Mark,
+  type MarkKind,
+  type Phase,
+  type Protocol,
+  type RequestRef,
+  ROUND_SPAN,
+  type RoundFamily,
+  type RoundKind,
+  type RoundModel,
+  type RoundSummary,
+  summarizeRound,
+} from "./model.js";
+export {
+  type Attributes,
+  type AttributeValue,
+  decodeTraceFile,
+  decodeTraceJson,
+  decodeTraceProtobuf,
+  type SpanEvent,
+  SpanKindCode,
+  type SpanLink,
+  type SpanRecord,
+  StatusCode,
+} from "./otlp.js";
+export { decodeTraceExport, MAX_EXPORT_BYTES, startViewer, type Viewer, type ViewerOptions } from "./server.js";
+export {
+  DEFAULT_MAX_ROUNDS,
+  DEFAULT_MAX_SPANS,
+  type KindStats,
+  kindStats,
+  MAX_PAGE,
+  type RoundPage,
+  type RoundQuery,
+  RoundStore,
+  type RoundStoreOptions,
+} from "./store.js";
