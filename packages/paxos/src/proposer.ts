@@ -149,8 +149,8 @@ export class Proposer extends DurableRoleHost {
     const taken = this.#out.take();
     for (const observation of taken.observations) this.#observe(observation);
     if (taken.round !== null) this.#pendingRound = taken.round;
-    this.courier.push(taken.messages);
-    this.courier.flush();
+    this.pipeline.push(taken.messages);
+    this.pipeline.flush();
   }
 
   #observe(observation: PaxosObservation): void {

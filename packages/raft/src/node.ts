@@ -1,18 +1,16 @@
 import {
   asError,
   type ConsensusNode,
-  closedError,
   EntryKind,
   ErrorCode,
-  failBatches,
   type Inbound,
   invariant,
   isQuorateError,
   type Logger,
   type NodeId,
   type OutboundMessage,
+  PendingLimit,
   QuorateError,
-  queueRequest,
   realTimers,
   rejectAll,
   type StateMachine,
@@ -185,6 +183,7 @@ export class RaftNode implements ConsensusNode {
   /** Reads confirmed by the leader, waiting for the state machine to reach their index. */
   #appliedWaiters: { index: number; waiters: Waiter[] }[] = [];
   readonly #telemetry: RaftTelemetry;
+  readonly #admit = new PendingLimit("raft node", "requests", "none", Number.MAX_SAFE_INTEGER);
   #unobserve: () => void = () => {};
 
   private constructor(
@@ -203,7 +202,7 @@ export class RaftNode implements ConsensusNode {
     this.#storedCommit = commitIndex;
     this.#snapshotSender = new SnapshotSender(options.transport);
     this.#timers = options.timers ?? realTimers;
-    this.#pendingByIndex = new TakenRequests(this.#timers, this.#options.proposalTimeoutMs);
+    this.#pendingByIndex = new TakenRequests(this.#timers, this.#options.proposalTimeoutMs, Number.MAX_SAFE_INTEGER);
     // Every deadline the machine keeps in ticks is at most two election timeouts (a lease under
     // one, a randomized election timeout under two, CheckQuorum's step-down within two): after a
     // longer pause, four election timeouts of ticks expire them all, and further ticks would
@@ -316,14 +315,14 @@ export class RaftNode implements ConsensusNode {
   }
 
   propose(command: Uint8Array): Promise<Uint8Array> {
-    return queueRequest(this.#closedError(), (resolve, reject) => {
+    return this.#admit.admit(this.#closedError(), (resolve, reject) => {
       this.#proposalQueue.push({ command, context: activeContext(), resolve, reject });
       this.#scheduleFlush();
     });
   }
 
   readBarrier(): Promise<void> {
-    return queueRequest(this.#closedError(), (resolve, reject) => {
+    return this.#admit.admit(this.#closedError(), (resolve, reject) => {
       this.#readQueue.push({ resolve, reject });
       this.#scheduleFlush();
     });
@@ -475,7 +474,12 @@ export class RaftNode implements ConsensusNode {
   }
 
   #closedError(): QuorateError | null {
-    return closedError(`raft node ${this.id}`, this.#failure, this.#stopped);
+    if (this.#failure !== null) {
+      return new QuorateError(ErrorCode.Closed, `raft node ${this.id} failed: ${this.#failure.message}`, {
+        cause: this.#failure,
+      });
+    }
+    return this.#stopped ? new QuorateError(ErrorCode.Closed, `raft node ${this.id} stopped`) : null;
   }
 
   #receive(message: Inbound): void {
@@ -828,10 +832,12 @@ export class RaftNode implements ConsensusNode {
     this.#changeRequests.clear();
     // Already appended: the outcome is unknown, the entry may still commit elsewhere.
     this.#pendingByIndex.failAll(err);
-    failBatches(this.#proposalBatches, err);
+    for (const batch of this.#proposalBatches.values()) rejectAll(batch, err);
+    this.#proposalBatches.clear();
     rejectAll(this.#proposalQueue, err);
     this.#proposalQueue = [];
-    failBatches(this.#readBatches, err);
+    for (const batch of this.#readBatches.values()) rejectAll(batch, err);
+    this.#readBatches.clear();
     rejectAll(this.#readQueue, err);
     this.#readQueue = [];
     for (const r of this.#appliedWaiters) rejectAll(r.waiters, err);
