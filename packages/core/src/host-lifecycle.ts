@@ -43,6 +43,18 @@ export class HostLifecycle {
     return this.#stopped ? new QuorateError(ErrorCode.Closed, `${this.#name} stopped`) : null;
   }
 
+  /**
+   * One turn of the host's loop: `send` hands an event to its machine, `drain` carries out what
+   * the machine asked for. Nothing runs once the host stopped, and nothing drains after a step
+   * that stopped it (a rule threw): no part of a half step is sent or applied.
+   */
+  step(send: () => void, drain: () => void): void {
+    if (this.#stopped) return;
+    send();
+    if (this.#stopped) return;
+    drain();
+  }
+
   /** Stops on request; false when the host had already stopped. */
   stop(kind: StopKind): boolean {
     if (this.#stopped) return false;

@@ -229,6 +229,24 @@ describe("HostLifecycle: start, stop, fail", () => {
     expect(life.closedError()?.cause).toBe(life.failure);
   });
 
+  it("step drains after the machine's step, but not after a step that failed the host, nor once stopped", () => {
+    const { life } = lifecycle();
+    const ran: string[] = [];
+    life.step(
+      () => ran.push("send 1"),
+      () => ran.push("drain 1"),
+    );
+    life.step(
+      () => life.fail(new Error("a rule threw")),
+      () => ran.push("drain 2"),
+    );
+    life.step(
+      () => ran.push("send 3"),
+      () => ran.push("drain 3"),
+    );
+    expect(ran).toEqual(["send 1", "drain 1"]);
+  });
+
   it("a failure after a stop is recorded but halts nothing again", () => {
     const { life, halts } = lifecycle();
     life.stop("was killed");

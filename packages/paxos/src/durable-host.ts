@@ -68,6 +68,11 @@ export abstract class DurableRoleHost {
     return this.#lifecycle.stopped;
   }
 
+  /** One turn of the host's loop (HostLifecycle.step). */
+  protected step(send: () => void, drain: () => void): void {
+    this.#lifecycle.step(send, drain);
+  }
+
   /** Starts writing every change accumulated so far; null when there is nothing to write. */
   protected abstract startWrite(): DurableWrite["done"] | null;
 

@@ -276,10 +276,10 @@ export class Learner implements ConsensusNode {
   }
 
   #event(event: LearnerEvent): void {
-    if (this.#lifecycle.stopped) return;
-    this.#actor.send(event);
-    if (this.#lifecycle.stopped) return;
-    this.#drain();
+    this.#lifecycle.step(
+      () => this.#actor.send(event),
+      () => this.#drain(),
+    );
   }
 
   #drain(): void {

@@ -139,10 +139,10 @@ export class Proposer extends DurableRoleHost {
   }
 
   #event(event: ProposerEvent): void {
-    if (this.stopped) return;
-    this.#actor.send(event);
-    if (this.stopped) return;
-    this.#drain();
+    this.step(
+      () => this.#actor.send(event),
+      () => this.#drain(),
+    );
   }
 
   #drain(): void {

@@ -348,11 +348,10 @@ export class RaftNode implements ConsensusNode {
   }
 
   #event(event: RaftEvent): void {
-    if (this.#lifecycle.stopped) return;
-    this.#actor.send(event);
-    // A rule that threw stopped the node: nothing of that half step is sent or applied.
-    if (this.#lifecycle.stopped) return;
-    this.#drain();
+    this.#lifecycle.step(
+      () => this.#actor.send(event),
+      () => this.#drain(),
+    );
   }
 
   /** Hands what the machine asked for to the parts that do it: etcd-raft's Ready, processed. */
