@@ -108,7 +108,7 @@ interface Waiter extends Rejectable {
 
 describe("TakenRequests: every waiter settles", () => {
   it("refuses a key another waiter holds, instead of dropping that waiter unsettled", () => {
-    const requests = new TakenRequests<number, Waiter>(new ManualTimers(), 1_000);
+    const requests = new TakenRequests<number, Waiter>(new ManualTimers(), 1_000, 10);
     const failures: string[] = [];
     requests.add(7, { name: "first", reject: () => failures.push("first") }, "timed out");
     expect(() => requests.add(7, { name: "second", reject: () => failures.push("second") }, "timed out")).toThrow(
@@ -118,9 +118,19 @@ describe("TakenRequests: every waiter settles", () => {
     expect(failures).toEqual([]);
   });
 
+  it("refuses a waiter beyond its limit: the host admits no more than that", () => {
+    const requests = new TakenRequests<number, Waiter>(new ManualTimers(), 1_000, 2);
+    requests.add(1, { name: "one", reject: () => {} }, "timed out");
+    requests.add(2, { name: "two", reject: () => {} }, "timed out");
+    expect(() => requests.add(3, { name: "three", reject: () => {} }, "timed out")).toThrow(/more than 2 requests/);
+    requests.take(1);
+    requests.add(3, { name: "three", reject: () => {} }, "timed out");
+    expect(requests.size).toBe(2);
+  });
+
   it("fails a waiter as Indeterminate once its timeout passes, and hands back nothing after", () => {
     const timers = new ManualTimers();
-    const requests = new TakenRequests<number, Waiter>(timers, 100);
+    const requests = new TakenRequests<number, Waiter>(timers, 100, 10);
     const errors: Error[] = [];
     requests.add(1, { name: "w", reject: (err) => errors.push(err) }, "not applied in time");
     timers.advance(100);

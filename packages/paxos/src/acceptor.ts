@@ -124,8 +124,8 @@ export class Acceptor extends DurableRoleHost {
         if (slot <= taken.truncateThrough) this.#pendingAccepted.delete(slot);
       }
     }
-    this.courier.push(taken.messages);
-    this.courier.flush();
+    this.pipeline.push(taken.messages);
+    this.pipeline.flush();
   }
 
   protected startWrite(): Promise<void> | null {

@@ -1,48 +1,59 @@
-import { asError, type Headers, type Logger, type NodeId, type OutboundMessage, type Transport } from "@quorate/core";
-import { Courier } from "./courier.js";
+import {
+  asError,
+  DurablePipeline,
+  type DurableWrite,
+  type Headers,
+  HostLifecycle,
+  type Logger,
+  type NodeId,
+  type OutboundMessage,
+  type Transport,
+} from "@quorate/core";
 
 /**
- * What the acceptor and proposer hosts share: messages that wait for their own writes (a
- * Courier sends them), and the three ways they stop: on request once the write in flight is
- * done, at once as a crash, or by themselves when storage fails or their machine throws.
+ * What the acceptor and proposer hosts share: messages that wait for their own writes (the
+ * durable pipeline holds them), and the three ways they stop: on request once the write in
+ * flight is done, at once as a crash, or by themselves when storage fails or their machine throws.
  */
 export abstract class DurableRoleHost {
   readonly id: NodeId;
-  protected readonly courier: Courier;
-  #stopped = false;
-  #failure: Error | null = null;
+  protected readonly pipeline: DurablePipeline;
+  readonly #lifecycle: HostLifecycle;
 
   protected constructor(
     id: NodeId,
     private readonly transport: Transport,
-    private readonly logger: Logger,
+    logger: Logger,
     /** The role, as the failure log names it. */
     private readonly role: "acceptor" | "proposer",
   ) {
     this.id = id;
-    this.courier = new Courier(
+    this.#lifecycle = new HostLifecycle(role, id, logger, () => this.#halt());
+    this.pipeline = new DurablePipeline({
       transport,
-      () => this.startWrite(),
-      (err) => this.#fail("storage", err),
-      (message) => this.sending(message),
-    );
+      startWrite: () => {
+        const done = this.startWrite();
+        return done === null ? null : { done };
+      },
+      writeFailed: (err) => this.#lifecycle.fail(err, `${this.role} storage`),
+      sending: (message) => this.sending(message),
+    });
   }
 
   /** Why the host stopped by itself (its storage failed, or its machine threw), if it did. */
   get failure(): Error | null {
-    return this.#failure;
+    return this.#lifecycle.failure;
   }
 
   /** Stops receiving and waits for the write in flight. */
   async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#halt();
-    await this.courier.writeSettled();
+    if (!this.#lifecycle.stop("stopped")) return;
+    await this.pipeline.writeSettled();
   }
 
   /** Halts at once, as a crash: the write in flight is left to the storage. */
   kill(): void {
-    this.#halt();
+    this.#lifecycle.stop("was killed");
   }
 
   /**
@@ -50,33 +61,30 @@ export abstract class DurableRoleHost {
    * half a step, and sends nothing that step queued.
    */
   protected machineFailed(err: unknown): void {
-    this.#fail("machine", asError(err));
+    this.#lifecycle.fail(asError(err), `${this.role} machine`);
   }
 
   protected get stopped(): boolean {
-    return this.#stopped;
+    return this.#lifecycle.stopped;
+  }
+
+  /** One turn of the host's loop (HostLifecycle.step). */
+  protected step(send: () => void, drain: () => void): void {
+    this.#lifecycle.step(send, drain);
   }
 
   /** Starts writing every change accumulated so far; null when there is nothing to write. */
-  protected abstract startWrite(): Promise<void> | null;
+  protected abstract startWrite(): DurableWrite["done"] | null;
 
-  /** Stops what the host runs besides its transport and courier: its machine, its ticker, its telemetry. */
+  /** Stops what the host runs besides its transport and pipeline: its machine, its ticker, its telemetry. */
   protected abstract halted(): void;
 
   /** A message leaves: its trace headers, if it carries any. */
   protected abstract sending(message: OutboundMessage): Headers | undefined;
 
   #halt(): void {
-    this.#stopped = true;
     this.transport.listen(() => {});
-    this.courier.close();
+    this.pipeline.close();
     this.halted();
-  }
-
-  #fail(what: "storage" | "machine", err: Error): void {
-    if (this.#failure !== null) return;
-    this.#failure = err;
-    this.logger.error(`${this.role} ${what} failed; stopping`, { member: this.id, error: err.message });
-    this.#halt();
   }
 }

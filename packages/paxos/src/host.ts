@@ -1,10 +1,8 @@
 import {
   ErrorCode,
-  type Headers,
   type Inbound,
   type Logger,
   type NodeId,
-  type OutboundMessage,
   QuorateError,
   type Timers,
   type Transport,
@@ -57,13 +55,4 @@ export function checkRoleId(role: PaxosRoleName, id: NodeId, topology: PaxosTopo
 /** The machine event for a message from the transport; every role's machine takes this one. */
 export function messageEvent(message: Inbound): { type: "message"; from: NodeId; message: PaxosMessage } {
   return { type: "message", from: message.sender, message: { type: message.type, body: message.body } as PaxosMessage };
-}
-
-/**
- * Sends a message as the machine addressed it: to one role instance, or to the whole group;
- * `headers` carry trace context.
- */
-export function transmit(transport: Transport, message: OutboundMessage, headers?: Headers): void {
-  if (message.to === null) transport.broadcast(message.type, message.body, headers);
-  else transport.send(message.to, message.type, message.body, headers);
 }

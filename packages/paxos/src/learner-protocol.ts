@@ -325,6 +325,11 @@ export function propose(d: LearnerContext, id: number, requests: readonly Learne
     d.out.proposals.push({ id, ok: false, leader: null });
     return;
   }
+  // Requests stay pending until chosen, even once their caller gave up waiting: bounded here.
+  if (d.log.pending.size + requests.length > d.options.maxPendingRequests) {
+    d.out.proposals.push({ id, ok: false, leader: d.leader, busy: true });
+    return;
+  }
   const firstSeq = d.log.nextSeq;
   const batch: PaxosRequest["requests"] = [];
   for (const request of requests) {

@@ -1,17 +1,22 @@
 import {
   asError,
   type ConsensusNode,
-  closedError,
+  DurablePipeline,
+  type DurableWrite,
   ErrorCode,
-  failBatches,
+  HostLifecycle,
   type Inbound,
+  invariant,
   type Logger,
+  MicrotaskFlush,
   type NodeId,
   PaxosValueKind,
+  PendingLimit,
   QuorateError,
-  queueRequest,
+  RequestBatches,
   realTimers,
   rejectAll,
+  requirePositiveIntegers,
   type StateMachine,
   silentLogger,
   TakenRequests,
@@ -20,7 +25,7 @@ import {
 import type { RaftStorage } from "@quorate/storage";
 import { activeContext, type Context } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
-import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions, transmit } from "./host.js";
+import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions } from "./host.js";
 import { type LearnerEvent, type LearnerMachine, learnerMachine } from "./learner-machine.js";
 import { type LearnerContext, LearnerLog } from "./learner-protocol.js";
 import { LearnerOutbox, type LearnerRequest, type PaxosObservation } from "./outbox.js";
@@ -39,7 +44,14 @@ export interface LearnerOptions extends TickingHostOptions<LearnerMachine> {
   proposalTimeoutMs?: number;
   /** Applied slots between durable checkpoints; acceptors truncate below checkpoints. */
   checkpointInterval?: number;
+  /** Commands this learner holds at once, from the call until applied or failed; one more fails with Busy. */
+  maxPendingProposals?: number;
+  /** Read barriers this learner holds at once; one more fails with Busy. */
+  maxPendingReads?: number;
 }
+
+export const DEFAULT_MAX_PENDING_PROPOSALS = 10_000;
+export const DEFAULT_MAX_PENDING_READS = 10_000;
 
 /** Request seqs of one incarnation live in [incarnation * 2^32, (incarnation + 1) * 2^32). */
 const SEQS_PER_INCARNATION = 2 ** 32;
@@ -77,17 +89,21 @@ export class Learner implements ConsensusNode {
   readonly #logger: Logger;
   readonly #checkpointInterval: number;
   readonly #ticker: Ticker;
-  #stopped = false;
-  #failure: Error | null = null;
-  #queue: Queued[] = [];
+  readonly #lifecycle: HostLifecycle;
+  readonly #pipeline: DurablePipeline;
+  readonly #proposalLimit: PendingLimit;
+  readonly #readLimit: PendingLimit;
+  /** Commands, and read markers, queued for the next batch or handed to the machine. */
+  readonly #requests: RequestBatches<Queued>;
+  /** Read barriers waiting for the next batch, which gives them one read marker. */
   #reads: Reader[] = [];
-  #flushScheduled = false;
+  readonly #flush = new MicrotaskFlush(() => this.#flushRequests());
   #nextBatch = 1;
-  readonly #batches = new Map<number, Queued[]>();
   /** Requests handed to the proposer by seq, waiting to be applied here. */
   readonly #waiting: TakenRequests<number, Waiter>;
   #checkpointRequested: number;
-  #writing: Promise<void> | null = null;
+  /** The latest checkpoint not yet handed to storage. */
+  #pendingCheckpoint: { slot: number; data: Uint8Array } | null = null;
   readonly #telemetry: LearnerTelemetry;
 
   private constructor(options: LearnerOptions, log: LearnerLog) {
@@ -95,7 +111,30 @@ export class Learner implements ConsensusNode {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     const timers = options.timers ?? realTimers;
-    this.#waiting = new TakenRequests(timers, options.proposalTimeoutMs ?? 10_000);
+    const maxPendingProposals = options.maxPendingProposals ?? DEFAULT_MAX_PENDING_PROPOSALS;
+    const maxPendingReads = options.maxPendingReads ?? DEFAULT_MAX_PENDING_READS;
+    requirePositiveIntegers("learner option", { maxPendingProposals, maxPendingReads });
+    this.#lifecycle = new HostLifecycle("learner", options.id, this.#logger, (reason) => this.#halt(reason));
+    this.#proposalLimit = new PendingLimit(
+      `learner ${options.id}`,
+      "proposals",
+      "maxPendingProposals",
+      maxPendingProposals,
+    );
+    this.#readLimit = new PendingLimit(`learner ${options.id}`, "reads", "maxPendingReads", maxPendingReads);
+    // A batch of reads shares one marker: requests and markers are at most one per request admitted.
+    this.#requests = new RequestBatches("learner requests", maxPendingProposals + maxPendingReads);
+    this.#waiting = new TakenRequests(
+      timers,
+      options.proposalTimeoutMs ?? 10_000,
+      maxPendingProposals + maxPendingReads,
+    );
+    this.#pipeline = new DurablePipeline({
+      transport: options.transport,
+      startWrite: () => this.#startWrite(),
+      writeFailed: (err) => this.#lifecycle.fail(err),
+      sending: (message) => this.#telemetry.sending(message),
+    });
     this.#ticker = new Ticker(timers, options.tickMs ?? 50, maxCatchUpTicks(options.paxos), () =>
       this.#event({ type: "tick" }),
     );
@@ -106,7 +145,7 @@ export class Learner implements ConsensusNode {
       input: roleInput(options, log, this.#out),
     });
     // A throwing rule (a failed invariant) stops the learner loudly, with nothing of that step applied.
-    this.#actor.subscribe({ error: (err) => this.#fail(asError(err)) });
+    this.#actor.subscribe({ error: (err) => this.#lifecycle.fail(asError(err)) });
     this.#telemetry = new LearnerTelemetry(options.transport, () => ({
       term: this.#context().leaderBallot[0],
       applyLag: this.#log.highestChosen - this.#log.applied,
@@ -151,7 +190,7 @@ export class Learner implements ConsensusNode {
   }
 
   get failure(): Error | null {
-    return this.#failure;
+    return this.#lifecycle.failure;
   }
 
   status(): PaxosRoleStatus {
@@ -169,34 +208,36 @@ export class Learner implements ConsensusNode {
     };
   }
 
+  /** Fails with Busy, at once, while `maxPendingProposals` commands are pending here. */
   propose(command: Uint8Array): Promise<Uint8Array> {
-    return queueRequest(this.#closedError(), (resolve, reject) => {
-      this.#queue.push({
+    return this.#proposalLimit.admit(this.#lifecycle.closedError(), (resolve, reject) => {
+      this.#requests.push({
         request: { kind: PaxosValueKind.Command, data: command },
         context: activeContext(),
         resolve,
         reject,
       });
-      this.#scheduleFlush();
+      this.#flush.schedule();
     });
   }
 
+  /** Fails with Busy, at once, while `maxPendingReads` read barriers are pending here. */
   readBarrier(): Promise<void> {
-    return queueRequest(this.#closedError(), (resolve, reject) => {
+    return this.#readLimit.admit(this.#lifecycle.closedError(), (resolve, reject) => {
+      invariant(this.#reads.length < this.#readLimit.limit, "more read barriers queued than admitted");
       this.#reads.push({ resolve: () => resolve(), reject, context: activeContext() });
-      this.#scheduleFlush();
+      this.#flush.schedule();
     });
   }
 
   async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#halt(new QuorateError(ErrorCode.Closed, `learner ${this.id} stopped`));
-    await this.#writing?.catch(() => undefined);
+    if (!this.#lifecycle.stop("stopped")) return;
+    await this.#pipeline.writeSettled();
   }
 
   /** Halts at once, as a crash. */
   kill(): void {
-    this.#halt(new QuorateError(ErrorCode.Closed, `learner ${this.id} was killed`));
+    this.#lifecycle.stop("was killed");
   }
 
   // -------------------------------------------------------------------------------------------
@@ -205,51 +246,40 @@ export class Learner implements ConsensusNode {
     return this.#actor.getSnapshot().context;
   }
 
-  #closedError(): QuorateError | null {
-    return closedError(`learner ${this.id}`, this.#failure, this.#stopped);
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    queueMicrotask(() => {
-      this.#flushScheduled = false;
-      if (this.#stopped) return;
-      const batch = this.#queue;
-      this.#queue = [];
-      if (this.#reads.length > 0) {
-        // Concurrent reads share one marker: it is ordered after every write acknowledged before any of them.
-        const reads = this.#reads;
-        this.#reads = [];
-        batch.push({
-          request: { kind: PaxosValueKind.Read, data: new Uint8Array(0) },
-          // The marker is traced as the first reader's; the others share its round.
-          context: (reads[0] as Reader).context,
-          resolve: () => {
-            for (const r of reads) r.resolve(new Uint8Array(0));
-          },
-          reject: (err) => {
-            for (const r of reads) r.reject(err);
-          },
-        });
-      }
-      if (batch.length === 0) return;
-      const id = this.#nextBatch++;
-      this.#batches.set(id, batch);
-      this.#event({ type: "propose", id, requests: batch.map((q) => q.request) });
-    });
+  #flushRequests(): void {
+    if (this.#lifecycle.stopped) return;
+    if (this.#reads.length > 0) {
+      // Concurrent reads share one marker: it is ordered after every write acknowledged before any of them.
+      const reads = this.#reads;
+      this.#reads = [];
+      this.#requests.push({
+        request: { kind: PaxosValueKind.Read, data: new Uint8Array(0) },
+        // The marker is traced as the first reader's; the others share its round.
+        context: (reads[0] as Reader).context,
+        resolve: () => {
+          for (const r of reads) r.resolve(new Uint8Array(0));
+        },
+        reject: (err) => {
+          for (const r of reads) r.reject(err);
+        },
+      });
+    }
+    if (this.#requests.queued === 0) return;
+    const id = this.#nextBatch++;
+    const batch = this.#requests.take(id);
+    this.#event({ type: "propose", id, requests: batch.map((q) => q.request) });
   }
 
   #receive(message: Inbound): void {
-    if (!this.#stopped) this.#telemetry.received(message, (slot) => this.#log.isOpen(slot));
+    if (!this.#lifecycle.stopped) this.#telemetry.received(message, (slot) => this.#log.isOpen(slot));
     this.#event(messageEvent(message));
   }
 
   #event(event: LearnerEvent): void {
-    if (this.#stopped) return;
-    this.#actor.send(event);
-    if (this.#stopped) return;
-    this.#drain();
+    this.#lifecycle.step(
+      () => this.#actor.send(event),
+      () => this.#drain(),
+    );
   }
 
   #drain(): void {
@@ -257,13 +287,15 @@ export class Learner implements ConsensusNode {
     this.#telemetry.following(this.#context().leader);
     for (const observation of taken.observations) this.#observe(observation);
     for (const outcome of taken.proposals) {
-      const batch = this.#batches.get(outcome.id) ?? [];
-      this.#batches.delete(outcome.id);
+      const batch = this.#requests.answered(outcome.id);
       if (!outcome.ok) {
-        const err = new QuorateError(ErrorCode.NotLeader, `learner ${this.id} knows no active proposer`, {
-          leader: outcome.leader,
-        });
-        for (const q of batch) q.reject(err);
+        const err =
+          outcome.busy === true
+            ? new QuorateError(ErrorCode.Busy, `learner ${this.id} has too many requests not yet chosen; retry later`)
+            : new QuorateError(ErrorCode.NotLeader, `learner ${this.id} knows no active proposer`, {
+                leader: outcome.leader,
+              });
+        rejectAll(batch, err);
         continue;
       }
       for (const [i, q] of batch.entries()) {
@@ -273,9 +305,8 @@ export class Learner implements ConsensusNode {
       }
     }
     // Learners make nothing durable that a message depends on: every message leaves at once.
-    for (const message of taken.messages) {
-      transmit(this.#options.transport, message, this.#telemetry.sending(message));
-    }
+    this.#pipeline.push(taken.messages);
+    this.#pipeline.flush();
     if (taken.restore !== null) this.#restore(taken.restore.slot, taken.restore.data);
     this.#apply();
   }
@@ -290,7 +321,7 @@ export class Learner implements ConsensusNode {
           result = this.#options.stateMachine.apply(value.data, slot);
         } catch (err) {
           // Learners must not diverge: a state machine that throws stops this one.
-          this.#fail(asError(err));
+          this.#lifecycle.fail(asError(err));
           return;
         }
       }
@@ -298,7 +329,7 @@ export class Learner implements ConsensusNode {
       this.#observe({ kind: "applied", learner: this.id, slot, value });
       if (value.origin === this.id) this.#waiting.take(value.seq)?.resolve(result);
     }
-    if (log.applied >= this.#checkpointRequested + this.#checkpointInterval && this.#writing === null) {
+    if (log.applied >= this.#checkpointRequested + this.#checkpointInterval && this.#pipeline.idle) {
       this.#checkpoint(log.applied, this.#options.stateMachine.snapshot());
     }
   }
@@ -319,21 +350,24 @@ export class Learner implements ConsensusNode {
 
   /** Makes a checkpoint durable; only then is it reported, so acceptors may truncate below it. */
   #checkpoint(slot: number, data: Uint8Array): void {
+    invariant(slot > this.#checkpointRequested, `checkpoint ${slot} after ${this.#checkpointRequested}`);
     this.#checkpointRequested = slot;
-    const previous = this.#writing ?? Promise.resolve();
-    const writing = previous
-      .then(() => this.#options.storage.write({ snapshot: { index: slot, term: 0, config: NO_CONFIG, data } }))
-      .then(
-        () => {
-          if (this.#writing === writing) this.#writing = null;
-          if (slot > (this.#log.checkpoint?.slot ?? 0)) this.#log.checkpoint = { slot, data };
-        },
-        (err: unknown) => {
-          if (this.#writing === writing) this.#writing = null;
-          this.#fail(asError(err));
-        },
-      );
-    this.#writing = writing;
+    // A checkpoint still waiting for the write in flight is superseded: this one covers more.
+    this.#pendingCheckpoint = { slot, data };
+    this.#pipeline.flush();
+  }
+
+  #startWrite(): DurableWrite | null {
+    const checkpoint = this.#pendingCheckpoint;
+    if (checkpoint === null) return null;
+    this.#pendingCheckpoint = null;
+    const { slot, data } = checkpoint;
+    return {
+      done: this.#options.storage.write({ snapshot: { index: slot, term: 0, config: NO_CONFIG, data } }),
+      durable: () => {
+        if (slot > (this.#log.checkpoint?.slot ?? 0)) this.#log.checkpoint = checkpoint;
+      },
+    };
   }
 
   #observe(observation: PaxosObservation): void {
@@ -342,25 +376,15 @@ export class Learner implements ConsensusNode {
   }
 
   #halt(err: Error): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
     this.#ticker.stop();
     this.#options.transport.listen(() => {});
+    this.#pipeline.close();
     this.#actor.stop();
     this.#telemetry.close();
     // Handed to the proposer: the outcome is unknown.
     this.#waiting.failAll(err);
-    failBatches(this.#batches, err);
-    rejectAll(this.#queue, err);
-    this.#queue = [];
+    this.#requests.failAll(err);
     rejectAll(this.#reads, err);
     this.#reads = [];
-  }
-
-  #fail(err: Error): void {
-    if (this.#failure !== null) return;
-    this.#failure = err;
-    this.#logger.error("learner failed; stopping", { member: this.id, error: err.message });
-    this.#halt(new QuorateError(ErrorCode.Closed, `learner ${this.id} failed: ${err.message}`, { cause: err }));
   }
 }

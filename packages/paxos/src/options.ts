@@ -1,4 +1,12 @@
-import { assertToken, ErrorCode, type NodeId, QuorateError, validateMembers } from "@quorate/core";
+import {
+  assertToken,
+  ErrorCode,
+  type NodeId,
+  QuorateError,
+  requireBelow,
+  requirePositiveIntegers,
+  validateMembers,
+} from "@quorate/core";
 
 /** The three roles; a member runs one or more of them. */
 export type PaxosRoleName = "acceptor" | "proposer" | "learner";
@@ -103,6 +111,8 @@ export interface PaxosOptions {
   maxRepeatSlots: number;
   /** Undecided slots an active proposer holds before it refuses requests (learners retry). */
   maxPendingSlots: number;
+  /** Requests a learner has sent and not yet seen chosen; beyond it, new ones fail with Busy. */
+  maxPendingRequests: number;
 }
 
 export const DEFAULT_PAXOS_OPTIONS: PaxosOptions = {
@@ -115,20 +125,12 @@ export const DEFAULT_PAXOS_OPTIONS: PaxosOptions = {
   maxMessageBytes: 256 * 1024,
   maxRepeatSlots: 512,
   maxPendingSlots: 50_000,
+  maxPendingRequests: 50_000,
 };
 
 export function resolvePaxosOptions(options: Partial<PaxosOptions> = {}): PaxosOptions {
   const resolved = { ...DEFAULT_PAXOS_OPTIONS, ...options };
-  for (const [key, value] of Object.entries(resolved)) {
-    if (!Number.isSafeInteger(value) || value < 1) {
-      throw new QuorateError(ErrorCode.Config, `paxos option ${key} must be a positive integer (got ${value})`);
-    }
-  }
-  if (resolved.heartbeatTicks >= resolved.leaderTimeoutTicks) {
-    throw new QuorateError(
-      ErrorCode.Config,
-      `heartbeatTicks (${resolved.heartbeatTicks}) must be below leaderTimeoutTicks (${resolved.leaderTimeoutTicks})`,
-    );
-  }
+  requirePositiveIntegers("paxos option", resolved);
+  requireBelow("heartbeatTicks", resolved.heartbeatTicks, "leaderTimeoutTicks", resolved.leaderTimeoutTicks);
   return resolved;
 }

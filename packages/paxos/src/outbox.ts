@@ -1,12 +1,12 @@
-import type {
-  MessageMap,
-  MessageType,
-  NodeId,
-  OutboundMessage,
-  PaxosAcceptance,
-  PaxosBallot,
-  PaxosValue,
-  PaxosValueKind,
+import {
+  HostOutbox,
+  type MessageMap,
+  type MessageType,
+  type NodeId,
+  type PaxosAcceptance,
+  type PaxosBallot,
+  type PaxosValue,
+  type PaxosValueKind,
 } from "@quorate/core";
 
 // A broadcast (`to === null`) reaches every role of the group; promises, acceptances and new
@@ -33,25 +33,7 @@ export type PaxosObservation =
   | { kind: "restored"; learner: NodeId; slot: number };
 
 /** Effects common to every role: messages and observations, drained by the host after each event. */
-export class Outbox {
-  messages: OutboundMessage[] = [];
-  observations: PaxosObservation[] = [];
-
-  send<T extends MessageType>(to: NodeId | null, type: T, body: MessageMap[T], afterPersist: boolean): void {
-    this.messages.push({ to, type, body, afterPersist } as OutboundMessage);
-  }
-
-  observe(observation: PaxosObservation): void {
-    this.observations.push(observation);
-  }
-
-  protected takeCommon(): { messages: OutboundMessage[]; observations: PaxosObservation[] } {
-    const taken = { messages: this.messages, observations: this.observations };
-    this.messages = [];
-    this.observations = [];
-    return taken;
-  }
-}
+export class Outbox extends HostOutbox<PaxosObservation> {}
 
 /** Acceptor effects: what must be durable before its replies leave. */
 export class AcceptorOutbox extends Outbox {
@@ -86,7 +68,13 @@ export class ProposerOutbox extends Outbox {
 
 export type LearnerProposalOutcome =
   | { id: number; ok: true; firstSeq: number }
-  | { id: number; ok: false; leader: NodeId | null };
+  | {
+      id: number;
+      ok: false;
+      leader: NodeId | null;
+      /** Refused because `maxPendingRequests` requests are not yet chosen, not for want of a leader. */
+      busy?: boolean;
+    };
 
 /** Learner effects: outcomes of client requests, and a snapshot to restore. */
 export class LearnerOutbox extends Outbox {

@@ -139,18 +139,18 @@ export class Proposer extends DurableRoleHost {
   }
 
   #event(event: ProposerEvent): void {
-    if (this.stopped) return;
-    this.#actor.send(event);
-    if (this.stopped) return;
-    this.#drain();
+    this.step(
+      () => this.#actor.send(event),
+      () => this.#drain(),
+    );
   }
 
   #drain(): void {
     const taken = this.#out.take();
     for (const observation of taken.observations) this.#observe(observation);
     if (taken.round !== null) this.#pendingRound = taken.round;
-    this.courier.push(taken.messages);
-    this.courier.flush();
+    this.pipeline.push(taken.messages);
+    this.pipeline.flush();
   }
 
   #observe(observation: PaxosObservation): void {

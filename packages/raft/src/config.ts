@@ -1,11 +1,14 @@
 import {
   arrayOf,
+  EntryKind,
   ErrorCode,
+  type Inbound,
   isValidToken,
   type NodeId,
   object,
   packValue,
   QuorateError,
+  unpackEntries,
   unpackValue,
   type Validator,
 } from "@quorate/core";
@@ -94,5 +97,19 @@ export function applyChange(config: ClusterConfig, change: MembershipChange): Cl
         voters: config.voters.filter((m) => m !== member),
         learners: config.learners.filter((m) => m !== member),
       };
+  }
+}
+
+/**
+ * Whether every configuration entry in an AppendEntries decodes. The codec validated the frame's
+ * shape; a configuration entry's payload is checked here, before the log decodes it.
+ */
+export function configEntriesValid(body: Inbound<"raft.append">["body"]): boolean {
+  if (!body.entries.kinds.includes(EntryKind.Config)) return true;
+  try {
+    for (const entry of unpackEntries(body.entries)) if (entry.kind === EntryKind.Config) decodeConfig(entry.data);
+    return true;
+  } catch {
+    return false;
   }
 }

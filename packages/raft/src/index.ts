@@ -7,8 +7,13 @@ export type { LogEntry, RaftLogInit } from "./log.js";
 export { entryBytes, RaftLog } from "./log.js";
 export type { RaftEvent, RaftInput, RaftMachine } from "./machine.js";
 export { raftMachine, rule } from "./machine.js";
-export type { AddMemberOptions, Membership, RaftNodeOptions, RaftStatus } from "./node.js";
-export { DEFAULT_SNAPSHOT_THRESHOLD, RaftNode } from "./node.js";
+export { RaftNode } from "./node.js";
+export type { AddMemberOptions, Membership, RaftNodeOptions, RaftStatus } from "./node-options.js";
+export {
+  DEFAULT_MAX_PENDING_PROPOSALS,
+  DEFAULT_MAX_PENDING_READS,
+  DEFAULT_SNAPSHOT_THRESHOLD,
+} from "./node-options.js";
 export type { RaftOptions } from "./options.js";
 export { DEFAULT_RAFT_OPTIONS, resolveRaftOptions } from "./options.js";
 export type {

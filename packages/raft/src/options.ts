@@ -1,4 +1,4 @@
-import { ErrorCode, QuorateError } from "@quorate/core";
+import { ErrorCode, QuorateError, requireBelow, requirePositiveIntegers } from "@quorate/core";
 
 export interface RaftOptions {
   /** Ticks without hearing from a leader before campaigning; the real timeout is randomized in [n, 2n). */
@@ -44,17 +44,8 @@ export const DEFAULT_RAFT_OPTIONS: RaftOptions = {
 
 export function resolveRaftOptions(options: Partial<RaftOptions> = {}): RaftOptions {
   const resolved = { ...DEFAULT_RAFT_OPTIONS, ...options };
-  for (const [key, value] of Object.entries(resolved)) {
-    if (typeof value === "number" && (!Number.isSafeInteger(value) || value < 1)) {
-      throw new QuorateError(ErrorCode.Config, `raft option ${key} must be a positive integer (got ${value})`);
-    }
-  }
-  if (resolved.heartbeatTicks >= resolved.electionTicks) {
-    throw new QuorateError(
-      ErrorCode.Config,
-      `heartbeatTicks (${resolved.heartbeatTicks}) must be below electionTicks (${resolved.electionTicks})`,
-    );
-  }
+  requirePositiveIntegers("raft option", resolved);
+  requireBelow("heartbeatTicks", resolved.heartbeatTicks, "electionTicks", resolved.electionTicks);
   if (resolved.maxClockDriftPercent >= 100) {
     throw new QuorateError(
       ErrorCode.Config,

@@ -1,4 +1,4 @@
-import type { MessageMap, MessageType, NodeId, OutboundMessage } from "@quorate/core";
+import { HostOutbox, type NodeId } from "@quorate/core";
 import type { ClusterConfig } from "./config.js";
 
 // Every message but the leader's AppendEntries waits for durability (`afterPersist`): a vote, an
@@ -7,6 +7,18 @@ import type { ClusterConfig } from "./config.js";
 export type { OutboundMessage } from "@quorate/core";
 
 export type Role = "follower" | "pre-candidate" | "candidate" | "leader";
+
+const ROLE_OF_STATE: Record<string, Role> = {
+  follower: "follower",
+  preCandidate: "pre-candidate",
+  candidate: "candidate",
+  leader: "leader",
+};
+
+/** The role a state of the Raft machine stands for. */
+export function roleOfState(state: unknown): Role {
+  return ROLE_OF_STATE[String(state)] ?? "follower";
+}
 
 /** Observations for logs, traces and metrics. They never feed back into the protocol. */
 export type RaftObservation =
@@ -51,8 +63,7 @@ export type ReadOutcome = { id: number; ok: true; index: number } | { id: number
  * What one or more machine steps ask the host to do: etcd-raft's Ready, accumulated in
  * place by the machine and drained by the host after each event.
  */
-export class Outbox {
-  messages: OutboundMessage[] = [];
+export class Outbox extends HostOutbox<RaftObservation> {
   /** Lowest log index changed since the last drain (entries from here on must be written). */
   unstableFrom: number | null = null;
   /** Term or vote changed and must be durable before dependent messages leave. */
@@ -60,44 +71,32 @@ export class Outbox {
   proposals: ProposalOutcome[] = [];
   reads: ReadOutcome[] = [];
   changes: ChangeOutcome[] = [];
-  observations: RaftObservation[] = [];
   /** Followers that need the current snapshot: the host streams it in chunks. */
   snapshotSends: NodeId[] = [];
   /** A snapshot received from the leader, to persist and restore before applying further. */
   install: SnapshotInstall | null = null;
 
-  send<T extends MessageType>(to: NodeId | null, type: T, body: MessageMap[T], afterPersist: boolean): void {
-    this.messages.push({ to, type, body, afterPersist } as OutboundMessage);
-  }
-
   logChangedFrom(index: number): void {
     this.unstableFrom = this.unstableFrom === null ? index : Math.min(this.unstableFrom, index);
-  }
-
-  observe(observation: RaftObservation): void {
-    this.observations.push(observation);
   }
 
   /** Hands the accumulated effects to the host and starts a new batch. */
   take(): Omit<Outbox, "take" | "send" | "logChangedFrom" | "observe"> {
     const taken = {
-      messages: this.messages,
+      ...this.takeCommon(),
       unstableFrom: this.unstableFrom,
       hardStateChanged: this.hardStateChanged,
       proposals: this.proposals,
       reads: this.reads,
       changes: this.changes,
-      observations: this.observations,
       snapshotSends: this.snapshotSends,
       install: this.install,
     };
-    this.messages = [];
     this.unstableFrom = null;
     this.hardStateChanged = false;
     this.proposals = [];
     this.reads = [];
     this.changes = [];
-    this.observations = [];
     this.snapshotSends = [];
     this.install = null;
     return taken;
