@@ -2,11 +2,13 @@ import {
   asError,
   EntryKind,
   ErrorCode,
+  invariant,
   type Logger,
   type NodeId,
   QuorateError,
   type StateMachine,
 } from "@quorate/core";
+import type { StoredSnapshot } from "@quorate/storage";
 import { encodeConfig } from "./config.js";
 import type { RaftLog } from "./log.js";
 import type { SnapshotInstall } from "./outbox.js";
@@ -45,6 +47,18 @@ export class RaftApplier {
 
   get applied(): number {
     return this.#applied;
+  }
+
+  /**
+   * The state machine's snapshot at the applied index, with that index's term and the
+   * configuration in force there. Synchronous, so the index and the state cannot move apart.
+   */
+  snapshotAtApplied(): StoredSnapshot {
+    const { log, stateMachine } = this.options;
+    const index = this.#applied;
+    const term = log.term(index);
+    invariant(term !== undefined, `applied index ${index} has no term in the log`);
+    return { index, term, config: encodeConfig(log.configAt(index)), data: stateMachine.snapshot() };
   }
 
   /** Applies every committed entry not applied yet. */

@@ -253,18 +253,9 @@ export class RaftNode implements ConsensusNode {
    */
   async backupSnapshot(): Promise<StoredSnapshot> {
     await this.readBarrier();
-    const closed = this.#closedError();
+    const closed = this.#lifecycle.closedError();
     if (closed !== null) throw closed;
-    // Synchronous from here: the applied index and the state machine cannot move apart.
-    const index = this.#applied;
-    const term = this.#log.term(index);
-    invariant(term !== undefined, `applied index ${index} has no term in the log`);
-    return {
-      index,
-      term,
-      config: encodeConfig(this.#log.configAt(index)),
-      data: this.#options.stateMachine.snapshot(),
-    };
+    return this.#applier.snapshotAtApplied();
   }
 
   /**
