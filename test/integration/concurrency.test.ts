@@ -2,12 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MemberStatus } from "../../packages/cli/src/index.js";
 import { Election, Mutex } from "../../packages/concurrency/src/index.js";
 import { KvClient } from "../../packages/kv/src/index.js";
-import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
-import { memberSet, runQuorate, waitForCluster } from "../harness/members.js";
-import { type NatsServer, startNats } from "../harness/nats.js";
+import { runQuorate } from "../harness/members.js";
+import { bothProtocols, type ProcessCluster, startProcessCluster } from "../harness/process-cluster.js";
 
 /**
  * @quorate/concurrency over real NATS on both protocols: clients contend for one Mutex and a
@@ -16,20 +14,7 @@ import { type NatsServer, startNats } from "../harness/nats.js";
  * crash) loses the lock to the next waiter, and its late write is refused by token.
  */
 
-const PROTOCOLS = [
-  {
-    name: "Raft",
-    cluster: "itlockraft",
-    protocolArgs: ["--protocol", "raft"],
-    ready: (s: MemberStatus[]) => s.length === 3 && s.some((m) => m.role === "leader"),
-  },
-  {
-    name: "Multi-Paxos",
-    cluster: "itlockpaxos",
-    protocolArgs: ["--protocol", "paxos"],
-    ready: (s: MemberStatus[]) => s.length === 9 && s.some((m) => m.role === "proposer:active"),
-  },
-];
+const PROTOCOLS = bothProtocols("itlock");
 
 /** A resource protected by fencing tokens: it refuses a write with a token below the highest it accepted. */
 class FencedLedger {
@@ -48,37 +33,21 @@ class FencedLedger {
 }
 
 describe.each(PROTOCOLS)("Mutex and Election on $name over real NATS", (protocol) => {
-  let nats: NatsServer;
-  let nc: NatsConnection;
-  let cleanup: () => Promise<void>;
+  let cluster: ProcessCluster;
   let clients: KvClient[];
 
   beforeAll(async () => {
-    nats = await startNats();
-    nc = await connectNats({ ...nats.connectOptions(), name: "concurrency-test" });
-    const set = memberSet({
-      cluster: protocol.cluster,
-      ids: ["n1", "n2", "n3"],
-      natsUrl: nats.url,
-      user: nats.user,
-      pass: nats.pass,
-      protocolArgs: protocol.protocolArgs,
-    });
-    cleanup = set.cleanup;
-    for (const m of set.members) m.start();
-    await waitForCluster(nc, protocol.cluster, protocol.ready, 60_000);
+    cluster = await startProcessCluster(protocol, "concurrency-test");
     clients = await Promise.all(
       Array.from({ length: 4 }, () =>
-        KvClient.connect({ nats: nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 }),
+        KvClient.connect({ nats: cluster.nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 }),
       ),
     );
   });
 
   afterAll(async () => {
     await Promise.all((clients ?? []).map((c) => c.close()));
-    await cleanup?.();
-    await nc?.close();
-    await nats?.stop();
+    await cluster?.stop();
   });
 
   it("contending clients: holds never overlap and fencing tokens strictly increase", async () => {
@@ -157,6 +126,7 @@ describe.each(PROTOCOLS)("Mutex and Election on $name over real NATS", (protocol
   });
 
   it("quorate lock runs the command holding the lock with its token, exits with its code, releases on exit and signal", async () => {
+    const { nats } = cluster;
     const auth = ["--cluster", protocol.cluster, "--nats", nats.url, "--user", nats.user, "--password", nats.pass];
     const node = process.execPath;
     const printed = await runQuorate([
@@ -200,6 +170,7 @@ describe.each(PROTOCOLS)("Mutex and Election on $name over real NATS", (protocol
   });
 
   it("quorate elect leads and resigns on Ctrl-C; --observe prints each change", async () => {
+    const { nats } = cluster;
     const auth = ["--cluster", protocol.cluster, "--nats", nats.url, "--user", nats.user, "--password", nats.pass];
     const observed = runQuorate(["elect", "cli", "--observe", ...auth], "", (out) => out.split("\n").length > 3);
     await new Promise((r) => setTimeout(r, 1_500));

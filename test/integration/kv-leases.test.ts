@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MemberStatus } from "../../packages/cli/src/index.js";
 import { ErrorCode } from "../../packages/core/src/index.js";
 import { KvClient, type KvEvent } from "../../packages/kv/src/index.js";
-import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
-import { type MemberProcess, memberSet, waitForCluster } from "../harness/members.js";
-import { type NatsServer, startNats } from "../harness/nats.js";
+import { waitForCluster } from "../harness/members.js";
+import { bothProtocols, type ProcessCluster, startProcessCluster } from "../harness/process-cluster.js";
 import { eventually } from "../harness/service.js";
 
 /**
@@ -14,58 +12,25 @@ import { eventually } from "../harness/service.js";
  * watcher sees, once the client stops.
  */
 
-const PROTOCOLS = [
-  {
-    name: "Raft",
-    cluster: "itleaseraft",
-    protocolArgs: ["--protocol", "raft"],
-    ready: (s: MemberStatus[]) => s.length === 3 && s.some((m) => m.role === "leader"),
-    leaderOf: (s: MemberStatus[]) => s.find((m) => m.role === "leader")?.id,
-  },
-  {
-    name: "Multi-Paxos",
-    cluster: "itleasepaxos",
-    protocolArgs: ["--protocol", "paxos"],
-    ready: (s: MemberStatus[]) => s.length === 9 && s.some((m) => m.role === "proposer:active"),
-    leaderOf: (s: MemberStatus[]) => s.find((m) => m.role === "proposer:active")?.id.replace(/-proposer$/, ""),
-  },
-];
+const PROTOCOLS = bothProtocols("itlease");
 
 const TTL_MS = 2_000;
 
 describe.each(PROTOCOLS)("KV leases on $name over real NATS", (protocol) => {
-  let nats: NatsServer;
-  let nc: NatsConnection;
-  let members: MemberProcess[];
-  let cleanup: () => Promise<void>;
+  let cluster: ProcessCluster;
   let kv: KvClient;
   let observer: KvClient;
 
-  const ready = () => waitForCluster(nc, protocol.cluster, protocol.ready, 60_000);
-
   beforeAll(async () => {
-    nats = await startNats();
-    nc = await connectNats({ ...nats.connectOptions(), name: "kv-leases-test" });
-    ({ members, cleanup } = memberSet({
-      cluster: protocol.cluster,
-      ids: ["n1", "n2", "n3"],
-      natsUrl: nats.url,
-      user: nats.user,
-      pass: nats.pass,
-      protocolArgs: protocol.protocolArgs,
-    }));
-    for (const m of members) m.start();
-    await ready();
+    cluster = await startProcessCluster(protocol, "kv-leases-test");
     const connect = () =>
-      KvClient.connect({ nats: nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 });
+      KvClient.connect({ nats: cluster.nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 });
     [kv, observer] = await Promise.all([connect(), connect()]);
   });
 
   afterAll(async () => {
     await Promise.all([kv, observer].map((c) => c?.close()));
-    await cleanup?.();
-    await nc?.close();
-    await nats?.stop();
+    await cluster?.stop();
   });
 
   it("a leased key stays while kept alive, across a leader kill, and vanishes once the client stops", async () => {
@@ -89,16 +54,21 @@ describe.each(PROTOCOLS)("KV leases on $name over real NATS", (protocol) => {
     expect(info?.ttlMs).toBe(TTL_MS);
 
     // The member that leads (and ticks the lease clock) dies; the lease lives on.
-    const statuses = await ready();
-    const leader = members.find((m) => m.id === protocol.leaderOf(statuses));
+    const statuses = await cluster.ready();
+    const leader = cluster.members.find((m) => m.id === protocol.leaderOf(statuses));
     expect(leader).toBeDefined();
     await leader?.kill();
-    await waitForCluster(nc, protocol.cluster, (s) => ![undefined, leader?.id].includes(protocol.leaderOf(s)), 60_000);
+    await waitForCluster(
+      cluster.nc,
+      protocol.cluster,
+      (s) => ![undefined, leader?.id].includes(protocol.leaderOf(s)),
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 2 * TTL_MS));
     expect(await observer.get("lease/held")).toBe("mine");
     expect(lease.alive).toBe(true);
     leader?.start();
-    await ready();
+    await cluster.ready();
 
     // The holder stops keeping it alive: the key goes within the TTL and a few clock ticks.
     const stoppedAt = performance.now();

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MemberStatus } from "../../packages/cli/src/index.js";
 import {
   type ConsensusNode,
   ErrorCode,
@@ -20,8 +19,9 @@ import {
   watchSubject,
 } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
-import { type MemberProcess, memberSet, runQuorate as quorate, waitForCluster } from "../harness/members.js";
+import { runQuorate as quorate } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
+import { bothProtocols, type ProcessCluster, startProcessCluster } from "../harness/process-cluster.js";
 import { eventually } from "../harness/service.js";
 import { emptyLedger, writeLoad } from "../harness/write-load.js";
 
@@ -32,21 +32,7 @@ import { emptyLedger, writeLoad } from "../harness/write-load.js";
  * restart sees every committed change exactly once, in revision order.
  */
 
-const PROTOCOLS = [
-  {
-    name: "Raft",
-    cluster: "itwatchraft",
-    protocolArgs: ["--protocol", "raft"],
-    ready: (s: MemberStatus[]) => s.length === 3 && s.some((m) => m.role === "leader"),
-  },
-  {
-    name: "Multi-Paxos",
-    cluster: "itwatchpaxos",
-    protocolArgs: ["--protocol", "paxos"],
-    // Three processes, each an acceptor, a proposer and a learner.
-    ready: (s: MemberStatus[]) => s.length === 9 && s.some((m) => m.role === "proposer:active"),
-  },
-];
+const PROTOCOLS = bothProtocols("itwatch");
 
 /** Every entry under `prefix`, page by page. */
 async function listAll(kv: KvClient, prefix: string, limit: number): Promise<KvKeyEntry[]> {
@@ -62,39 +48,21 @@ async function listAll(kv: KvClient, prefix: string, limit: number): Promise<KvK
 }
 
 describe.each(PROTOCOLS)("KV revisions and watch on $name over real NATS", (protocol) => {
-  let nats: NatsServer;
-  let nc: NatsConnection;
-  let members: MemberProcess[];
-  let cleanup: () => Promise<void>;
+  let cluster: ProcessCluster;
   let clients: KvClient[];
 
-  const ready = () => waitForCluster(nc, protocol.cluster, protocol.ready, 60_000);
-
   beforeAll(async () => {
-    nats = await startNats();
-    nc = await connectNats({ ...nats.connectOptions(), name: "kv-watch-test" });
-    ({ members, cleanup } = memberSet({
-      cluster: protocol.cluster,
-      ids: ["n1", "n2", "n3"],
-      natsUrl: nats.url,
-      user: nats.user,
-      pass: nats.pass,
-      protocolArgs: protocol.protocolArgs,
-    }));
-    for (const m of members) m.start();
-    await ready();
+    cluster = await startProcessCluster(protocol, "kv-watch-test");
     clients = await Promise.all(
       Array.from({ length: 4 }, () =>
-        KvClient.connect({ nats: nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 }),
+        KvClient.connect({ nats: cluster.nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 }),
       ),
     );
   });
 
   afterAll(async () => {
     await Promise.all((clients ?? []).map((c) => c.close()));
-    await cleanup?.();
-    await nc?.close();
-    await nats?.stop();
+    await cluster?.stop();
   });
 
   it("put, entry, create, update, compare-and-delete and txn follow revisions", async () => {
@@ -175,6 +143,7 @@ describe.each(PROTOCOLS)("KV revisions and watch on $name over real NATS", (prot
   });
 
   it("the CLI: put from stdin, get --json with revisions, del exits 1 when nothing was deleted, ls, watch", async () => {
+    const { nats } = cluster;
     const target = ["--cluster", protocol.cluster, "--nats", nats.url, "--user", nats.user, "--password", nats.pass];
     const put = await quorate(["kv", "put", "cli/a", "--json", ...target], "from stdin\n");
     expect(put.code, put.stderr).toBe(0);
@@ -214,6 +183,7 @@ describe.each(PROTOCOLS)("KV revisions and watch on $name over real NATS", (prot
   });
 
   it("watch delivers every committed change once, in order, through kill -9 of each member and a NATS restart", async () => {
+    const { nats, members, ready } = cluster;
     const writer = clients[2] as KvClient;
     const start = await writer.put("w/start", "0");
     const watcher = await KvClient.connect({ nats: nats.connectOptions(), cluster: protocol.cluster });

@@ -134,20 +134,24 @@ describe("KV leases", () => {
     expect(r.store.read("k")).toBe("3");
   });
 
-  it("leader change does not expire early: a tick from another proposer or term counts 0", () => {
+  it("leader change does not expire early: a tick from another proposer or term counts 0 and renews live leases", () => {
     const r = new Replica();
     r.tick(0, "n1", 1);
     const lease = r.grant(1000);
+    const gone = r.grant(500);
     r.tick(600, "n1", 1);
-    // n2 takes over in term 2: its first tick, whatever it carries, starts its count.
+    expect(r.store.lease(gone)).toBeNull();
+    // n2 takes over in term 2: its first tick, whatever it carries, counts nothing and gives
+    // the live lease its whole TTL again (etcd's new leader); the expired one stays expired.
     r.tick(5000, "n2", 2);
-    expect(r.store.lease(lease)?.remainingMs).toBe(400);
-    r.tick(399, "n2", 2);
+    expect(r.store.lease(lease)?.remainingMs).toBe(1000);
+    expect(r.store.lease(gone)).toBeNull();
+    r.tick(999, "n2", 2);
     expect(r.store.lease(lease)?.remainingMs).toBe(1);
-    // n1 leads again, in a new term: its gap is not counted either.
+    // n1 leads again, in a new term: its gap is not counted, and the lease is renewed again.
     r.tick(10_000, "n1", 3);
-    expect(r.store.lease(lease)?.remainingMs).toBe(1);
-    r.tick(1, "n1", 3);
+    expect(r.store.lease(lease)?.remainingMs).toBe(1000);
+    r.tick(1000, "n1", 3);
     expect(r.store.lease(lease)).toBeNull();
   });
 
