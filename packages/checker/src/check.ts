@@ -61,7 +61,7 @@ function validateOperation(operation: Operation): void {
   }
 }
 
-/** Splits the history per key (keys are independent: P-compositionality), leaving out unknown gets. */
+/** Splits the history per key (keys are independent: P-compositionality), leaving out unknown reads. */
 function partitionByKey(operations: readonly Operation[]): Map<string, Operation[]> {
   const byKey = new Map<string, Operation[]>();
   for (const operation of operations) {
@@ -71,7 +71,7 @@ function partitionByKey(operations: readonly Operation[]): Map<string, Operation
       ops = [];
       byKey.set(operation.key, ops);
     }
-    if (operation.f === "get" && operation.status === "unknown") continue;
+    if ((operation.f === "get" || operation.f === "entry") && operation.status === "unknown") continue;
     ops.push(operation);
   }
   return byKey;

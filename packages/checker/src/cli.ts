@@ -26,7 +26,7 @@ export const CheckExitCode = {
 
 /** One operation as an EDN map in the style of the history's lines: `:value` is what a get read. */
 function formatOperation(operation: Operation): string {
-  const value = operation.f === "get" ? operation.output : operation.input;
+  const value = operation.f === "get" || operation.f === "entry" ? operation.output : operation.input;
   const completion = operation.return === Number.POSITIVE_INFINITY ? "nil" : String(operation.return);
   return (
     `{:id ${operation.id}, :process ${operation.process}, :type :${operation.status === "ok" ? "ok" : "info"}, ` +

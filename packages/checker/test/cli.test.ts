@@ -65,7 +65,20 @@ describe("runCheckCommand", () => {
     ]);
     expect(output.keys[0]?.failure).toMatchObject({ value: "b", linearized: [{ id: 0 }, { id: 1 }] });
     expect(output.witness).toEqual([
-      { id: 2, process: 1, key: "k", f: "get", input: null, output: "a", call: 4, return: 5, status: "ok" },
+      {
+        id: 2,
+        process: 1,
+        key: "k",
+        f: "get",
+        input: null,
+        output: "a",
+        call: 4,
+        return: 5,
+        status: "ok",
+        revision: null,
+        createRevision: null,
+        applied: null,
+      },
     ]);
 
     const linearizable = await run(historyFile("ok-json.edn", readPorcupineHistory("c01-ok")), { json: true });
@@ -80,7 +93,20 @@ describe("runCheckCommand", () => {
     const result = await run(historyFile("pending.edn", recorder.toEdn()), { json: true });
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout).keys[0].failure.linearized).toEqual([
-      { id: 0, process: 0, key: "k", f: "put", input: "a", output: null, call: 0, return: null, status: "unknown" },
+      {
+        id: 0,
+        process: 0,
+        key: "k",
+        f: "put",
+        input: "a",
+        output: null,
+        call: 0,
+        return: null,
+        status: "unknown",
+        revision: null,
+        createRevision: null,
+        applied: null,
+      },
     ]);
   });
 
