@@ -34,6 +34,19 @@ function staleRead(): string {
 }
 
 describe("runCheckCommand", () => {
+  it("exits 1 naming the two operations when revisions across keys contradict real time", async () => {
+    const recorder = new HistoryRecorder();
+    recorder.ok(recorder.invoke(0, "put", "x", "a"), null, { revision: 5 });
+    recorder.ok(recorder.invoke(0, "put", "y", "b"), null, { revision: 3 });
+    const result = await run(historyFile("revisions.edn", recorder.toEdn()));
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe(
+      "not linearizable: an operation completed before another was invoked, yet comes later in revision order\n" +
+        '  {:id 0, :process 0, :type :ok, :f :put, :key "x", :value "a", :revision 5, :invoked 0, :completed 1}\n' +
+        '  {:id 1, :process 0, :type :ok, :f :put, :key "y", :value "b", :revision 3, :invoked 2, :completed 3}\n',
+    );
+  });
+
   it("exits 0 on a linearizable history", async () => {
     const result = await run(historyFile("ok.edn", readPorcupineHistory("c10-ok")));
     expect(result).toEqual({ code: 0, stdout: "linearizable: 337 operations on 10 keys\n", stderr: "" });

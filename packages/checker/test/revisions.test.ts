@@ -172,3 +172,54 @@ describe("the revision model: non-linearizable histories are refused", () => {
     expect(script.verdict()).toBe("not-linearizable");
   });
 });
+
+describe("the revision order across keys", () => {
+  /** k holds "a" at revision 2; a write of "b" to k (revision 4) is in flight while j is written at revision 5; then k is read. */
+  function readAfterAnotherKeysWrite(read: Completion): Script {
+    const script = new Script().alone(put("a"), { revision: 2 });
+    const inFlight = script.invoke(1, put("b"));
+    script.alone(put("z"), { revision: 5 }, "j");
+    script.alone(entry, read);
+    return script.complete(inFlight, { revision: 4 });
+  }
+
+  it("accepts a read that comes after every write another key's earlier write follows", () => {
+    expect(readAfterAnotherKeysWrite({ value: "b", revision: 4, createRevision: 2 }).verdict()).toBe("linearizable");
+  });
+
+  it("refuses a read older than a write that precedes, in revision order, a write that completed before it", () => {
+    const result = checkOperations(
+      readAfterAnotherKeysWrite({ value: "a", revision: 2, createRevision: 2 }).recorder.operations(),
+    );
+    expect(result.verdict).toBe("not-linearizable");
+    expect(result.revisionOrder?.reason).toMatch(/later in revision order/);
+    expect(result.witness?.map((op) => [op.key, op.f])).toEqual([
+      ["j", "put"],
+      ["k", "entry"],
+    ]);
+  });
+
+  it("refuses revisions going backwards across keys in real time", () => {
+    const script = new Script().alone(put("a"), { revision: 5 }, "x").alone(put("b"), { revision: 3 }, "y");
+    expect(script.verdict()).toBe("not-linearizable");
+  });
+
+  it("accepts concurrent writes to two keys whose revisions go either way", () => {
+    const script = new Script();
+    const x = script.invoke(0, put("a"), "x");
+    const y = script.invoke(1, put("b"), "y");
+    script.complete(x, { revision: 5 }).complete(y, { revision: 3 });
+    expect(script.verdict()).toBe("linearizable");
+  });
+
+  it("refuses two writes with one revision, and an entry showing another key's revision", () => {
+    const twice = new Script().alone(put("a"), { revision: 5 }, "x").alone(put("b"), { revision: 5 }, "y");
+    expect(checkOperations(twice.recorder.operations()).revisionOrder?.reason).toBe("two writes got revision 5");
+    const borrowed = new Script()
+      .alone(put("a"), { revision: 5 }, "x")
+      .alone(put("b"), { revision: 6 }, "y")
+      .alone(put("c"), { info: true }, "x")
+      .alone(entry, { value: "c", revision: 6, createRevision: 5 }, "x");
+    expect(checkOperations(borrowed.recorder.operations()).revisionOrder?.reason).toMatch(/written to another key/);
+  });
+});

@@ -537,7 +537,10 @@ class Simulation implements ClusterAccess {
       this.#fail(
         {
           kind: "linearizability",
-          message: `the client history is not linearizable on key ${failed?.key ?? "?"}`,
+          message:
+            result.revisionOrder === undefined
+              ? `the client history is not linearizable on key ${failed?.key ?? "?"}`
+              : `the client history is not linearizable: ${result.revisionOrder.reason}`,
         },
         ["operations that cannot be ordered:", ...witness.map((line) => `  ${line}`)],
       );
