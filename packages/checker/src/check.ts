@@ -1,6 +1,7 @@
 import { CheckerError, CheckerErrorCode } from "./errors.js";
 import { parseHistory } from "./history.js";
 import type { Operation, Value } from "./operation.js";
+import { checkRevisionOrder, type RevisionOrderFailure } from "./revision-order.js";
 import { LinearizationSearch, type SearchOutcome } from "./search.js";
 
 export type Verdict = "linearizable" | "not-linearizable" | "unknown";
@@ -11,7 +12,7 @@ export type UndecidedReason =
   | "time-limit"
   /** The search outgrew what a JavaScript Map or typed array can hold. */
   | "search-too-large"
-  /** Another key was found not linearizable first, which settles the verdict of the history. */
+  /** Another key (or the revision order) was found not linearizable first, which settles the verdict of the history. */
   | "stopped";
 
 /** Search steps a key runs before the next key gets its turn. */
@@ -48,8 +49,13 @@ export interface CheckResult {
   readonly verdict: Verdict;
   /** One result per key, in key order. */
   readonly keys: readonly KeyResult[];
-  /** When not linearizable: the operations that cannot be ordered (the candidates of the first failing key). */
+  /**
+   * When not linearizable: the operations that cannot be ordered (the candidates of the first
+   * failing key, or the two operations of `revisionOrder`).
+   */
   readonly witness?: readonly Operation[];
+  /** Present when the recorded revisions contradict each other or real time across keys (see checkRevisionOrder). */
+  readonly revisionOrder?: RevisionOrderFailure;
 }
 
 function validateOperation(operation: Operation): void {
@@ -61,7 +67,7 @@ function validateOperation(operation: Operation): void {
   }
 }
 
-/** Splits the history per key (keys are independent: P-compositionality), leaving out unknown gets. */
+/** Splits the history per key (keys are independent: P-compositionality), leaving out unknown reads. */
 function partitionByKey(operations: readonly Operation[]): Map<string, Operation[]> {
   const byKey = new Map<string, Operation[]>();
   for (const operation of operations) {
@@ -71,7 +77,7 @@ function partitionByKey(operations: readonly Operation[]): Map<string, Operation
       ops = [];
       byKey.set(operation.key, ops);
     }
-    if (operation.f === "get" && operation.status === "unknown") continue;
+    if ((operation.f === "get" || operation.f === "entry") && operation.status === "unknown") continue;
     ops.push(operation);
   }
   return byKey;
@@ -112,7 +118,8 @@ function runSlice(task: KeyTask): KeyResult | null {
 }
 
 /**
- * Decides whether a key-value history is linearizable, key by key. The keys' searches run
+ * Decides whether a key-value history is linearizable: first the recorded revisions across keys
+ * (checkRevisionOrder), then key by key. The keys' searches run
  * round-robin, a slice of steps at a time (as Porcupine runs them in parallel), so that a key found
  * not linearizable ends the check at the end of the round without waiting for harder keys.
  * Deterministic, except where the time limit cuts it short.
@@ -124,6 +131,18 @@ export function checkOperations(operations: readonly Operation[], options: Check
   }
   const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
   const byKey = partitionByKey(operations);
+  const revisionOrder = checkRevisionOrder(operations);
+  if (revisionOrder !== null) {
+    const keys = [...byKey.keys()].sort().map(
+      (key): KeyResult => ({
+        key,
+        verdict: "unknown",
+        operationCount: (byKey.get(key) as Operation[]).length,
+        undecided: "stopped",
+      }),
+    );
+    return { verdict: "not-linearizable", keys, witness: revisionOrder.operations, revisionOrder };
+  }
   const tasks: KeyTask[] = [...byKey.keys()].sort().map((key) => {
     const keyOperations = byKey.get(key) as Operation[];
     return { key, operations: keyOperations, search: null, result: null };

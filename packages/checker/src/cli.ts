@@ -24,14 +24,23 @@ export const CheckExitCode = {
   Undecided: 2,
 } as const;
 
+/** The revisions and outcome an operation recorded, as EDN map entries each followed by ", ". */
+function formatRevisions(operation: Operation): string {
+  let text = "";
+  if (operation.revision !== null) text += `:revision ${operation.revision}, `;
+  if (operation.createRevision !== null) text += `:create-revision ${operation.createRevision}, `;
+  if (operation.applied !== null) text += `:applied ${operation.applied}, `;
+  return text;
+}
+
 /** One operation as an EDN map in the style of the history's lines: `:value` is what a get read. */
 function formatOperation(operation: Operation): string {
-  const value = operation.f === "get" ? operation.output : operation.input;
+  const value = operation.f === "get" || operation.f === "entry" ? operation.output : operation.input;
   const completion = operation.return === Number.POSITIVE_INFINITY ? "nil" : String(operation.return);
   return (
     `{:id ${operation.id}, :process ${operation.process}, :type :${operation.status === "ok" ? "ok" : "info"}, ` +
     `:f :${operation.f}, :key ${formatEdnString(operation.key)}, :value ${formatEdnValue(value)}, ` +
-    `:invoked ${operation.call}, :completed ${completion}}`
+    `${formatRevisions(operation)}:invoked ${operation.call}, :completed ${completion}}`
   );
 }
 
@@ -43,6 +52,11 @@ function formatReport(result: CheckResult, timeoutMs: number | undefined): strin
   const operationCount = result.keys.reduce((sum, key) => sum + key.operationCount, 0);
   if (result.verdict === "linearizable") {
     return `linearizable: ${operationCount} operations on ${result.keys.length} keys\n`;
+  }
+  if (result.revisionOrder !== undefined) {
+    const { reason, operations } = result.revisionOrder;
+    const lines = [`not linearizable: ${reason}`, ...operations.map((op) => `  ${formatOperation(op)}`)];
+    return `${lines.join("\n")}\n`;
   }
   const failed = result.keys.find((key) => key.failure !== undefined);
   if (failed?.failure !== undefined) {

@@ -1,5 +1,5 @@
 import { CheckerError, CheckerErrorCode } from "./errors.js";
-import type { CasInput, Value } from "./operation.js";
+import type { CasInput, UpdateInput, Value } from "./operation.js";
 
 /** A keyword such as `:invoke`, kept apart from strings because EDN distinguishes them. */
 export class EdnKeyword {
@@ -224,9 +224,10 @@ export function formatEdnString(text: string): string {
   return JSON.stringify(text);
 }
 
-/** Formats a value or cas input as EDN: `nil`, a string, or `[expected new]`. */
-export function formatEdnValue(value: Value | CasInput): string {
+/** Formats a value or an input as EDN: `nil`, a string, an integer, `[expected new]` or `[revision new]`. */
+export function formatEdnValue(value: Value | number | CasInput | UpdateInput): string {
   if (value === null) return "nil";
   if (typeof value === "string") return formatEdnString(value);
+  if (typeof value === "number") return `${value}`;
   return `[${formatEdnValue(value[0])} ${formatEdnValue(value[1])}]`;
 }

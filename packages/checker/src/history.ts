@@ -1,8 +1,20 @@
 import { EdnKeyword, type EdnMap, type EdnValue, formatEdnString, formatEdnValue, parseEdnMapLine } from "./edn.js";
 import { CheckerError, CheckerErrorCode } from "./errors.js";
-import type { CasInput, Operation, OperationInput, OperationKind, OperationRequest, Value } from "./operation.js";
+import type {
+  CasInput,
+  CompletionDetails,
+  Operation,
+  OperationInput,
+  OperationKind,
+  OperationRequest,
+  UpdateInput,
+  Value,
+} from "./operation.js";
 
 type EventType = "invoke" | "ok" | "fail" | "info";
+
+/** An event's `:value`: an operation's input, or what a read returned. */
+type EventValue = Value | CasInput | UpdateInput | number;
 
 /** One line of a history: an invocation or a completion. */
 interface HistoryEvent {
@@ -10,11 +22,13 @@ interface HistoryEvent {
   readonly type: EventType;
   readonly f: OperationKind;
   readonly key: string;
-  readonly value: Value | CasInput;
+  readonly value: EventValue;
+  /** Completions only: `:revision`, `:create-revision` and `:applied`, when recorded. */
+  readonly details?: CompletionDetails;
 }
 
 const eventTypes: readonly EventType[] = ["invoke", "ok", "fail", "info"];
-const operationKinds: readonly OperationKind[] = ["get", "put", "append", "cas", "delete"];
+const operationKinds: readonly OperationKind[] = ["get", "put", "append", "cas", "delete", "create", "update", "entry"];
 
 interface Invocation {
   readonly id: number;
@@ -24,6 +38,7 @@ interface Invocation {
   readonly call: number;
   outcome: "pending" | EventType;
   output: Value;
+  details: CompletionDetails;
   return: number;
 }
 
@@ -41,13 +56,26 @@ function isCasInput(value: unknown): value is CasInput {
   );
 }
 
+function isUpdateInput(value: unknown): value is UpdateInput {
+  return Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === "string";
+}
+
 /** Returns the request, or an error message when the value does not fit the operation kind. */
-function toRequest(f: OperationKind, value: Value | CasInput): OperationRequest | string {
+function toRequest(f: OperationKind, value: EventValue): OperationRequest | string {
   switch (f) {
     case "get":
-    case "delete":
+    case "entry":
       return value === null ? { f, input: null } : `a :${f} invocation must have :value nil`;
+    case "delete":
+      return value === null || typeof value === "number"
+        ? { f, input: value }
+        : "a :delete invocation must have :value nil or the revision it is conditioned on";
+    case "update":
+      return isUpdateInput(value)
+        ? { f, input: [value[0], value[1]] }
+        : "an :update invocation must have :value [revision new] (revision an integer, new a string)";
     case "put":
+    case "create":
     case "append":
       return typeof value === "string" ? { f, input: value } : `a :${f} invocation must have a string :value`;
     case "cas":
@@ -85,6 +113,7 @@ class HistoryAssembler {
         call: position,
         outcome: "pending",
         output: null,
+        details: {},
         return: Number.POSITIVE_INFINITY,
       };
       this.invocations.push(invocation);
@@ -100,12 +129,13 @@ class HistoryAssembler {
       );
     }
     if (event.type === "ok") {
-      if (event.f === "get") {
+      if (event.f === "get" || event.f === "entry") {
         if (event.value !== null && typeof event.value !== "string") {
-          throw error("a :get completion must have a string or nil :value");
+          throw error(`a :${event.f} completion must have a string or nil :value`);
         }
         pending.output = event.value;
       }
+      pending.details = event.details ?? {};
       pending.return = position;
     }
     pending.outcome = event.type;
@@ -132,6 +162,9 @@ class HistoryAssembler {
         return: invocation.return,
         status: ok ? "ok" : "unknown",
         output: invocation.output,
+        revision: ok ? (invocation.details.revision ?? null) : null,
+        createRevision: ok ? (invocation.details.createRevision ?? null) : null,
+        applied: ok ? (invocation.details.applied ?? null) : null,
       });
     }
     return operations;
@@ -149,14 +182,40 @@ function keywordField<T extends string>(map: EdnMap, name: string, allowed: read
   return found;
 }
 
-function toEventValue(value: EdnValue, line: number): Value | CasInput {
-  if (value === null || typeof value === "string") return value;
-  if (isCasInput(value)) return value;
+function toEventValue(value: EdnValue, line: number): EventValue {
+  if (value === null || typeof value === "string" || typeof value === "number") return value;
+  if (isCasInput(value) || isUpdateInput(value)) return value;
   throw new CheckerError(
     CheckerErrorCode.History,
-    `line ${line}: :value must be a string, nil, or a vector [expected new] of strings (expected may be nil)`,
+    `line ${line}: :value must be a string, nil, an integer, a vector [expected new] of strings (expected may be nil) ` +
+      "or a vector [revision new]",
     { line },
   );
+}
+
+function optionalField<T>(
+  map: EdnMap,
+  name: string,
+  valid: (value: unknown) => value is T,
+  line: number,
+): T | undefined {
+  const value = map.get(name);
+  if (value === undefined) return undefined;
+  if (!valid(value))
+    throw new CheckerError(CheckerErrorCode.History, `line ${line}: :${name} has the wrong type`, { line });
+  return value;
+}
+
+const isRevision = (value: unknown): value is number | null =>
+  value === null || (typeof value === "number" && Number.isSafeInteger(value) && value >= 0);
+const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
+
+function toDetails(map: EdnMap, line: number): CompletionDetails | undefined {
+  const revision = optionalField(map, "revision", isRevision, line);
+  const createRevision = optionalField(map, "create-revision", isRevision, line);
+  const applied = optionalField(map, "applied", isBoolean, line);
+  if (revision === undefined && createRevision === undefined && applied === undefined) return undefined;
+  return { revision, createRevision, applied };
 }
 
 function toEvent(map: EdnMap, line: number): HistoryEvent {
@@ -175,6 +234,7 @@ function toEvent(map: EdnMap, line: number): HistoryEvent {
     key,
     // Jepsen omits :value where it is nil.
     value: toEventValue(map.get("value") ?? null, line),
+    details: toDetails(map, line),
   };
 }
 
@@ -196,10 +256,20 @@ export function parseHistory(text: string): Operation[] {
   return assembler.operations();
 }
 
+function formatDetails(details: CompletionDetails | undefined): string {
+  if (details === undefined) return "";
+  const revision = (value: number | null) => (value === null ? "nil" : `${value}`);
+  let text = "";
+  if (details.revision !== undefined) text += `, :revision ${revision(details.revision)}`;
+  if (details.createRevision !== undefined) text += `, :create-revision ${revision(details.createRevision)}`;
+  if (details.applied !== undefined && details.applied !== null) text += `, :applied ${details.applied}`;
+  return text;
+}
+
 function formatEvent(event: HistoryEvent): string {
   return (
     `{:process ${event.process}, :type :${event.type}, :f :${event.f}, ` +
-    `:key ${formatEdnString(event.key)}, :value ${formatEdnValue(event.value)}}`
+    `:key ${formatEdnString(event.key)}, :value ${formatEdnValue(event.value)}${formatDetails(event.details)}}`
   );
 }
 
@@ -220,12 +290,17 @@ export class HistoryRecorder {
     return this.record({ process, type: "invoke", f, key, value });
   }
 
-  /** The operation completed and took effect; for a get, `value` is what it read. */
-  ok(handle: number, value: Value = null): void {
+  /**
+   * The operation completed; for a get or an entry, `value` is what it read. `details`: the
+   * revision a write got or an entry read, an entry's createRevision, and whether a create,
+   * update or delete wrote (false: it completed and changed nothing).
+   */
+  ok(handle: number, value: Value = null, details?: CompletionDetails): void {
     const invocation = this.inFlight(handle);
+    const { f } = invocation.request;
     // Like Jepsen, completions of writes repeat the invocation's value.
-    const completionValue = invocation.request.f === "get" ? value : invocation.request.input;
-    this.complete(invocation, "ok", completionValue);
+    const completionValue = f === "get" || f === "entry" ? value : invocation.request.input;
+    this.complete(invocation, "ok", completionValue, details);
   }
 
   /** The operation definitely did not take effect. */
@@ -257,8 +332,9 @@ export class HistoryRecorder {
     return invocation;
   }
 
-  private complete(invocation: Invocation, type: EventType, value: Value | CasInput): void {
-    this.record({ process: invocation.process, type, f: invocation.request.f, key: invocation.key, value });
+  private complete(invocation: Invocation, type: EventType, value: EventValue, details?: CompletionDetails): void {
+    const { process, key } = invocation;
+    this.record({ process, type, f: invocation.request.f, key, value, ...(details === undefined ? {} : { details }) });
   }
 
   private record(event: HistoryEvent): number {

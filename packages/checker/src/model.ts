@@ -48,8 +48,6 @@ function rollingHash(text: string): { hash: number; factor: number } {
 }
 
 export class KeyModel {
-  static readonly initialState = unwrittenState;
-
   private readonly literals = new Map<string, number>();
   /** Per state: the state it appended to (-1 for literals) and the operation whose suffix it appended. */
   private readonly parents: number[] = [];

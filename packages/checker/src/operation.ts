@@ -4,6 +4,9 @@ export type Value = string | null;
 /** Input of a compare-and-set: `[expected, new]`; expected null means "the key is absent". */
 export type CasInput = readonly [expected: Value, replacement: string];
 
+/** Input of an update: `[revision, new]`; it writes only if the key's last write has that revision. */
+export type UpdateInput = readonly [revision: number, replacement: string];
+
 /**
  * `ok`: the operation completed and took effect (for a cas: it succeeded).
  * `unknown`: it may or may not have taken effect, at any time after its call (`:info` or no completion).
@@ -16,7 +19,13 @@ export type OperationRequest =
   | { readonly f: "put"; readonly input: string }
   | { readonly f: "append"; readonly input: string }
   | { readonly f: "cas"; readonly input: CasInput }
-  | { readonly f: "delete"; readonly input: null };
+  /** input: the revision the key's last write must have (compare-and-delete), or null for an unconditional delete. */
+  | { readonly f: "delete"; readonly input: number | null }
+  /** Writes only if the key is absent. */
+  | { readonly f: "create"; readonly input: string }
+  | { readonly f: "update"; readonly input: UpdateInput }
+  /** Reads the value with its revisions (`output`, `revision`, `createRevision`). */
+  | { readonly f: "entry"; readonly input: null };
 
 export type OperationKind = OperationRequest["f"];
 
@@ -32,8 +41,27 @@ interface OperationFields {
   /** Position of the completion event, or Infinity when the outcome is unknown. */
   readonly return: number;
   readonly status: OperationStatus;
-  /** The value a get read; null for other kinds and for gets whose outcome is unknown. */
+  /** The value a get or an entry read; null for other kinds and for reads whose outcome is unknown. */
   readonly output: Value;
+  /**
+   * A completed write: the revision it wrote at, null when not recorded (or when it changed nothing).
+   * A completed entry: the modRevision it read, null when it read an absent key.
+   */
+  readonly revision: number | null;
+  /** A completed entry: the createRevision it read; null otherwise. */
+  readonly createRevision: number | null;
+  /**
+   * A completed create, update or delete: whether it wrote (its condition held; a delete found the
+   * key), false when it completed and changed nothing; null when not recorded or not completed.
+   */
+  readonly applied: boolean | null;
+}
+
+/** What a completion reports besides the value read, as `HistoryRecorder.ok` takes it. */
+export interface CompletionDetails {
+  readonly revision?: number | null;
+  readonly createRevision?: number | null;
+  readonly applied?: boolean | null;
 }
 
 /**

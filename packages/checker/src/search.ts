@@ -1,5 +1,14 @@
 import { KeyModel } from "./model.js";
 import type { Operation, Value } from "./operation.js";
+import { RevisionKeyModel, usesRevisions } from "./revision-model.js";
+
+/** A key's model: states are small integers, 0 the initial one. */
+interface Model {
+  step(state: number, operation: number): number;
+  valueOf(state: number): Value;
+}
+
+const initialState = 0;
 
 export type SearchOutcome =
   | { readonly verdict: "linearizable" }
@@ -110,7 +119,7 @@ function configurationHash(operationsHash: number, state: number): number {
  */
 export class LinearizationSearch {
   private readonly count: number;
-  private readonly model: KeyModel;
+  private readonly model: Model;
   /** Entry e < count is the call of operation e, entry e + count its return; entry 2 * count is the list head. */
   private readonly head: number;
   private readonly next: Int32Array;
@@ -121,7 +130,7 @@ export class LinearizationSearch {
   private readonly stackCalls: Int32Array;
   private readonly stackStates: Int32Array;
   private depth = 0;
-  private state = KeyModel.initialState;
+  private state = initialState;
   private hash = 0;
   private entry: number;
   private deepest: { linearized: number[]; candidates: number[]; state: number } | null = null;
@@ -130,7 +139,7 @@ export class LinearizationSearch {
   constructor(operations: readonly Operation[]) {
     const count = operations.length;
     this.count = count;
-    this.model = new KeyModel(operations);
+    this.model = usesRevisions(operations) ? new RevisionKeyModel(operations) : new KeyModel(operations);
     this.head = 2 * count;
     this.next = new Int32Array(this.head + 1);
     this.prev = new Int32Array(this.head + 1);

@@ -34,6 +34,19 @@ function staleRead(): string {
 }
 
 describe("runCheckCommand", () => {
+  it("exits 1 naming the two operations when revisions across keys contradict real time", async () => {
+    const recorder = new HistoryRecorder();
+    recorder.ok(recorder.invoke(0, "put", "x", "a"), null, { revision: 5 });
+    recorder.ok(recorder.invoke(0, "put", "y", "b"), null, { revision: 3 });
+    const result = await run(historyFile("revisions.edn", recorder.toEdn()));
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe(
+      "not linearizable: an operation completed before another was invoked, yet comes later in revision order\n" +
+        '  {:id 0, :process 0, :type :ok, :f :put, :key "x", :value "a", :revision 5, :invoked 0, :completed 1}\n' +
+        '  {:id 1, :process 0, :type :ok, :f :put, :key "y", :value "b", :revision 3, :invoked 2, :completed 3}\n',
+    );
+  });
+
   it("exits 0 on a linearizable history", async () => {
     const result = await run(historyFile("ok.edn", readPorcupineHistory("c10-ok")));
     expect(result).toEqual({ code: 0, stdout: "linearizable: 337 operations on 10 keys\n", stderr: "" });
@@ -65,7 +78,20 @@ describe("runCheckCommand", () => {
     ]);
     expect(output.keys[0]?.failure).toMatchObject({ value: "b", linearized: [{ id: 0 }, { id: 1 }] });
     expect(output.witness).toEqual([
-      { id: 2, process: 1, key: "k", f: "get", input: null, output: "a", call: 4, return: 5, status: "ok" },
+      {
+        id: 2,
+        process: 1,
+        key: "k",
+        f: "get",
+        input: null,
+        output: "a",
+        call: 4,
+        return: 5,
+        status: "ok",
+        revision: null,
+        createRevision: null,
+        applied: null,
+      },
     ]);
 
     const linearizable = await run(historyFile("ok-json.edn", readPorcupineHistory("c01-ok")), { json: true });
@@ -80,7 +106,20 @@ describe("runCheckCommand", () => {
     const result = await run(historyFile("pending.edn", recorder.toEdn()), { json: true });
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout).keys[0].failure.linearized).toEqual([
-      { id: 0, process: 0, key: "k", f: "put", input: "a", output: null, call: 0, return: null, status: "unknown" },
+      {
+        id: 0,
+        process: 0,
+        key: "k",
+        f: "put",
+        input: "a",
+        output: null,
+        call: 0,
+        return: null,
+        status: "unknown",
+        revision: null,
+        createRevision: null,
+        applied: null,
+      },
     ]);
   });
 

@@ -13,6 +13,9 @@ function expectError(action: () => unknown, code: CheckerErrorCode, line: number
   expect.fail("expected a CheckerError");
 }
 
+/** The completion details of an operation that recorded none (the basic operations of a Jepsen history). */
+const noDetails = { revision: null, createRevision: null, applied: null };
+
 const valid = '{:process 0, :type :invoke, :f :get, :key "k", :value nil}';
 
 describe("parseHistory", () => {
@@ -32,8 +35,30 @@ describe("parseHistory", () => {
       ].join("\n"),
     );
     expect(operations).toEqual([
-      { id: 0, process: 0, key: "k", f: "put", input: "a", call: 0, return: 3, status: "ok", output: null },
-      { id: 1, process: 1, key: "k", f: "get", input: null, call: 1, return: 2, status: "ok", output: "a" },
+      {
+        id: 0,
+        process: 0,
+        key: "k",
+        f: "put",
+        input: "a",
+        call: 0,
+        return: 3,
+        status: "ok",
+        output: null,
+        ...noDetails,
+      },
+      {
+        id: 1,
+        process: 1,
+        key: "k",
+        f: "get",
+        input: null,
+        call: 1,
+        return: 2,
+        status: "ok",
+        output: "a",
+        ...noDetails,
+      },
       {
         id: 3,
         process: 3,
@@ -44,6 +69,7 @@ describe("parseHistory", () => {
         return: Number.POSITIVE_INFINITY,
         status: "unknown",
         output: null,
+        ...noDetails,
       },
       {
         id: 4,
@@ -55,6 +81,7 @@ describe("parseHistory", () => {
         return: Number.POSITIVE_INFINITY,
         status: "unknown",
         output: null,
+        ...noDetails,
       },
     ]);
   });
@@ -92,11 +119,11 @@ describe("parseHistory", () => {
     ['{:process 0, :type :begin, :f :get, :key "k"}', /line 1: :type must be one of :invoke, :ok, :fail, :info/],
     ['{:process 0, :type :invoke, :f :incr, :key "k"}', /line 1: :f must be one of/],
     ["{:process 0, :type :invoke, :f :get, :key 1}", /line 1: :key must be a string/],
-    ['{:process 0, :type :invoke, :f :put, :key "k", :value 1}', /line 1: :value must be a string, nil, or a vector/],
+    ['{:process 0, :type :invoke, :f :put, :key "k", :value 1}', /line 1: a :put invocation must have a string :value/],
     ['{:process 0, :type :invoke, :f :put, :key "k", :value nil}', /line 1: a :put invocation must have a string/],
     [
       '{:process 0, :type :invoke, :f :cas, :key "k", :value ["a"]}',
-      /line 1: :value must be a string, nil, or a vector/,
+      /line 1: :value must be a string, nil, an integer, a vector/,
     ],
     ['{:process 0, :type :invoke, :f :get, :key "k", :value "a"}', /line 1: a :get invocation must have :value nil/],
     ['{:process 0, :type :ok, :f :get, :key "k", :value "a"}', /line 1: process 0 completed an operation it never/],

@@ -49,6 +49,8 @@ export interface SimulationOptions {
   readonly traceLimit?: number;
   /** Time budget of the linearizability check, real milliseconds. */
   readonly checkTimeoutMs?: number;
+  /** Makes each member incarnation's KV store; tests pass deliberately broken stores. A `KvStateMachine` by default. */
+  readonly store?: () => KvStateMachine;
 }
 
 export const DEFAULT_FAULT_PERIOD_MS: Record<SimulationMode, number> = { safety: 5_000, liveness: 3_000 };
@@ -332,7 +334,7 @@ class Simulation implements ClusterAccess {
     const number = (this.#incarnations.get(id) ?? 0) + 1;
     this.#incarnations.set(id, number);
     const timers = new VirtualTimers(this.#scheduler, this.#clockRates.get(id));
-    const store = new KvStateMachine();
+    const store = this.#options.store?.() ?? new KvStateMachine();
     const incarnation: Incarnation = { transports: [], timers, store, node: null, paused: null };
     this.#running.set(id, incarnation);
     const connect = (self: NodeId): Transport => {
@@ -451,7 +453,7 @@ class Simulation implements ClusterAccess {
       trace: (p, detail) => this.#record({ kind: "client", process: p, detail }),
       onComplete: (outcome, f, invokedAt) => {
         this.#operations[outcome]++;
-        if (outcome === "ok" && f !== "get") this.#writeAcknowledged(invokedAt);
+        if (outcome === "ok" && f !== "get" && f !== "entry") this.#writeAcknowledged(invokedAt);
       },
       readFloor: () => this.#run.highestCommitted(),
       electedTermFloor: () => this.#run.leadership?.highestElectedTerm() ?? 0,
@@ -528,14 +530,17 @@ class Simulation implements ClusterAccess {
     if (result.verdict === "not-linearizable") {
       const witness = (result.witness ?? []).map(
         (op) =>
-          `c${op.process} ${op.f} ${op.key} ${JSON.stringify(op.f === "get" ? op.output : op.input)} ` +
+          `c${op.process} ${op.f} ${op.key} ${JSON.stringify(op.f === "get" || op.f === "entry" ? op.output : op.input)} ` +
           `(${op.status}, events ${op.call}..${op.return === Number.POSITIVE_INFINITY ? "∞" : op.return})`,
       );
       const failed = result.keys.find((key) => key.verdict === "not-linearizable");
       this.#fail(
         {
           kind: "linearizability",
-          message: `the client history is not linearizable on key ${failed?.key ?? "?"}`,
+          message:
+            result.revisionOrder === undefined
+              ? `the client history is not linearizable on key ${failed?.key ?? "?"}`
+              : `the client history is not linearizable: ${result.revisionOrder.reason}`,
         },
         ["operations that cannot be ordered:", ...witness.map((line) => `  ${line}`)],
       );

@@ -1,4 +1,4 @@
-import type { HistoryRecorder, OperationInput, OperationKind } from "@quorate/checker";
+import type { CompletionDetails, HistoryRecorder, OperationInput, OperationKind } from "@quorate/checker";
 import {
   type ConsensusNode,
   decodeOpenedClient,
@@ -11,7 +11,14 @@ import {
   type Prng,
   SessionErrorCode,
 } from "@quorate/core";
-import { decodeKvResult, encodeKvCommand, type KvCommand, type KvStateMachine, type KvValue } from "@quorate/kv";
+import {
+  decodeKvResult,
+  encodeKvCommand,
+  type KvCommand,
+  type KvRevisionCommand,
+  type KvStateMachine,
+  type KvValue,
+} from "@quorate/kv";
 import { errorMessage } from "./protocol.js";
 import type { Scheduler } from "./scheduler.js";
 
@@ -44,6 +51,11 @@ export interface WorkloadOptions {
    * sending to the member they believe leads, so reads reach a leader that was cut off.
    */
   readonly stayOnTimeoutChance: number;
+  /**
+   * Share of operations that are the revision-aware ones: reads become `entry` reads; writes
+   * become create, update (with the revision last seen) or compare-and-delete.
+   */
+  readonly revisionShare: number;
 }
 
 export const DEFAULT_WORKLOAD: WorkloadOptions = {
@@ -53,6 +65,7 @@ export const DEFAULT_WORKLOAD: WorkloadOptions = {
   maxThinkMs: 20,
   readShares: [0.4, 0.7, 0.9],
   stayOnTimeoutChance: 0.5,
+  revisionShare: 0.4,
 };
 
 /** A read a member answers: at which applied index, and the stale-read floor when it was invoked. */
@@ -101,7 +114,7 @@ interface ClientDeps {
 
 type Outcome<T> = { readonly kind: "ok"; readonly value: T } | { readonly kind: "error"; readonly error: unknown };
 
-type WriteCommand = Exclude<KvCommand, { op: "get" }>;
+type WriteCommand = Exclude<KvCommand, { op: "get" }> | Exclude<KvRevisionCommand, { op: "txn" }>;
 
 /** An operation in flight: its handle in the history, its kind, and when it was invoked. */
 interface Invocation {
@@ -153,6 +166,8 @@ export class Client {
   readonly #readShare: number;
   /** Last value this client saw per key, so some compare-and-sets expect the current value. */
   readonly #known = new Map<string, string | null>();
+  /** Last revision this client saw per key (an entry read, its own write), for updates and compare-and-deletes. */
+  readonly #revisions = new Map<string, number>();
 
   constructor(
     readonly process: number,
@@ -175,7 +190,8 @@ export class Client {
   async #operation(): Promise<void> {
     const { prng, options } = this.deps;
     const key = prng.pick(options.keys);
-    if (prng.chance(this.#readShare)) return this.#get(key);
+    if (prng.chance(this.#readShare)) return this.#read(key, prng.chance(options.revisionShare));
+    if (prng.chance(options.revisionShare)) return this.#revisionWrite(key);
     // Writes: half puts, a third compare-and-sets, the rest deletes.
     const roll = prng.float();
     if (roll < 0.5) {
@@ -191,6 +207,18 @@ export class Client {
     return this.#write({ op: "delete", key }, null, null);
   }
 
+  /** Create, update or compare-and-delete, conditioned on the revision last seen (sometimes a made-up one). */
+  #revisionWrite(key: string): Promise<void> {
+    const { prng } = this.deps;
+    const value = this.#uniqueValue();
+    const roll = prng.float();
+    if (roll < 0.3) return this.#write({ op: "create", key, value }, value, value);
+    const seen = this.#revisions.get(key) ?? 0;
+    const revision = prng.chance(0.8) ? seen : prng.int(0, seen + 5);
+    if (roll < 0.8) return this.#write({ op: "update", key, value, revision }, [revision, value], value);
+    return this.#write({ op: "delete", key, revision }, revision, null);
+  }
+
   #uniqueValue(): string {
     return `${this.process}.${++this.#counter}`;
   }
@@ -201,16 +229,23 @@ export class Client {
     return { handle: this.deps.recorder.invoke(this.process, f, key, input), f, at: this.deps.scheduler.now };
   }
 
-  #complete(op: Invocation, outcome: "ok" | "fail" | "info", detail: string, value: string | null = null): void {
+  #complete(
+    op: Invocation,
+    outcome: "ok" | "fail" | "info",
+    detail: string,
+    value: string | null = null,
+    details?: CompletionDetails,
+  ): void {
     this.deps.trace(this.process, `${outcome} ${detail}`);
-    if (outcome === "ok") this.deps.recorder.ok(op.handle, value);
+    if (outcome === "ok") this.deps.recorder.ok(op.handle, value, details);
     else if (outcome === "fail") this.deps.recorder.fail(op.handle);
     else this.deps.recorder.info(op.handle);
     this.deps.onComplete(outcome, op.f, op.at);
   }
 
-  async #get(key: string): Promise<void> {
-    const op = this.#invoke("get", key, null);
+  /** A get, or with `withRevisions` an entry read, which remembers the revision for later updates. */
+  async #read(key: string, withRevisions: boolean): Promise<void> {
+    const op = this.#invoke(withRevisions ? "entry" : "get", key, null);
     const floor = this.deps.readFloor();
     const deadline = op.at + this.deps.options.opTimeoutMs;
     const read = await this.#attempts(deadline, async (member) => {
@@ -225,12 +260,18 @@ export class Client {
         const quorumMissing = quorumCheck?.() ?? null;
         const answered = { process: this.process, key, member: id, appliedIndex, floor, invokedAt: op.at };
         this.deps.readAnswered({ ...answered, electedTermFloor, servedTerm, quorumMissing });
-        return text(member.store.read(key));
+        return member.store.entry(key);
       });
     });
     // A read changes nothing, so one that never completed is simply a failed read.
-    if (read.kind === "ok") this.#complete(op, "ok", `${key} = ${JSON.stringify(read.value)}`, read.value);
-    else this.#complete(op, "fail", `get ${key}: ${read.reason}`);
+    if (read.kind !== "ok") return this.#complete(op, "fail", `${op.f} ${key}: ${read.reason}`);
+    const entry = read.value;
+    const value = entry === null ? null : text(entry.value);
+    if (!withRevisions) return this.#complete(op, "ok", `${key} = ${JSON.stringify(value)}`, value);
+    if (entry === null) this.#revisions.delete(key);
+    else this.#revisions.set(key, entry.revision);
+    const details = { revision: entry?.revision ?? null, createRevision: entry?.createRevision ?? null };
+    this.#complete(op, "ok", `${key} = ${JSON.stringify(value)} @${details.revision ?? "-"}`, value, details);
   }
 
   /** `input` is the operation as the history records it; `written` the key's value if it takes effect. */
@@ -278,9 +319,36 @@ export class Client {
         this.#complete(op, "fail", `cas ${command.key}: no match`);
         return;
       }
+      const details = this.#writeDetails(command, outcome.value);
+      if (details.applied === false) {
+        this.#revisions.delete(command.key);
+        this.#complete(op, "ok", `${command.op} ${command.key} (seq ${seq}): not applied`, null, details);
+        return;
+      }
       this.#known.set(command.key, written);
-      this.#complete(op, "ok", `${command.op} ${command.key} (seq ${seq})`);
+      if (typeof details.revision === "number") this.#revisions.set(command.key, details.revision);
+      else this.#revisions.delete(command.key);
+      this.#complete(op, "ok", `${command.op} ${command.key} (seq ${seq}) @${details.revision ?? "-"}`, null, details);
       return;
+    }
+  }
+
+  /**
+   * What a completed write's result says: the revision of a put, create or update (null when
+   * one did not apply), whether a create, update or delete applied. A delete's result does not
+   * carry its revision.
+   */
+  #writeDetails(command: WriteCommand, result: unknown): CompletionDetails {
+    switch (command.op) {
+      case "put":
+        return { revision: result as number };
+      case "create":
+      case "update":
+        return typeof result === "number" ? { revision: result, applied: true } : { applied: false };
+      case "delete":
+        return { applied: result === true };
+      default:
+        return {};
     }
   }
 

@@ -5,11 +5,12 @@ import {
   leaseRaftAdapter,
   type NemesisOptions,
   type ProtocolAdapter,
+  raftAdapter,
   type SimulationMode,
   type SimulationResult,
   simulate,
 } from "../src/index.js";
-import { type BROKEN_VARIANTS, brokenAdapter } from "./variants.js";
+import { type BROKEN_VARIANTS, brokenAdapter, UnconditionalUpdateStore } from "./variants.js";
 
 /**
  * Seeds of 10 virtual seconds, twice the default: Figure 8 needs a chain of several elections,
@@ -57,6 +58,23 @@ describe("broken variants of the Raft machine are caught", () => {
       expect(result.violation?.kind, formatFailure(result)).toBe(caughtBy);
     }, 600_000);
   }
+
+  test("a store whose update ignores the revision condition: caught by linearizability within 20 seeds", async () => {
+    let caught: SimulationResult | null = null;
+    for (let seed = 1; seed <= 20 && caught === null; seed++) {
+      const result = await simulate({
+        seed,
+        mode: "safety",
+        protocol: raftAdapter(),
+        store: () => new UnconditionalUpdateStore(),
+      });
+      if (result.violation !== null) caught = result;
+    }
+    expect(caught, "the unconditional update was not caught in 20 seeds").not.toBeNull();
+    const result = caught as SimulationResult;
+    console.info(`unconditional-update: caught at seed ${result.seed}: ${result.violation?.message}`);
+    expect(result.violation?.kind, formatFailure(result)).toBe("linearizability");
+  }, 600_000);
 
   test("a cluster that never commits a client write fails liveness mode", async () => {
     const result = await simulate({ seed: 1, mode: "liveness", protocol: brokenAdapter("refuse-proposals") });

@@ -1,4 +1,6 @@
 import type { Timers } from "@quorate/core";
+import { unpackValue } from "@quorate/core";
+import { encodeKvCommand, KvStateMachine, kvCommand } from "@quorate/kv";
 import {
   applyChange,
   protocol,
@@ -282,4 +284,17 @@ export function brokenAdapter(name: keyof typeof BROKEN_VARIANTS) {
   const options = BROKEN_VARIANTS[name];
   if (options === undefined) throw new Error(`no variant ${name}`);
   return raftAdapter(options);
+}
+
+/**
+ * A KV store whose update ignores its revision condition: it writes whatever the key's last
+ * revision, as a put would (the compare of a compare-and-swap lost). Only the linearizability
+ * check sees it: every replica applies the same wrong result.
+ */
+export class UnconditionalUpdateStore extends KvStateMachine {
+  override apply(command: Uint8Array, index: number): Uint8Array {
+    const decoded: unknown = unpackValue(command);
+    if (!kvCommand(decoded) || decoded.op !== "update") return super.apply(command, index);
+    return super.apply(encodeKvCommand({ op: "put", key: decoded.key, value: decoded.value }), index);
+  }
 }
