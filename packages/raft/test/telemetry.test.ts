@@ -72,27 +72,37 @@ describe("Raft telemetry", () => {
     await cluster.stopAll();
     const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === client.spanContext().traceId);
 
-    const send = spans.find((s) => s.kind === SpanKind.PRODUCER);
+    // A leader broadcasts an append to every follower or sends it to one (catching up, or its reply came first).
+    const routeOf = (peer: unknown) =>
+      peer === "*"
+        ? {
+            "messaging.destination.name": `quorate.test.kv.b.${leader.id}`,
+            "messaging.destination.template": "quorate.test.kv.b.{sender}",
+          }
+        : {
+            "messaging.destination.name": `quorate.test.kv.d.${peer}.${leader.id}`,
+            "messaging.destination.template": "quorate.test.kv.d.{target}.{sender}",
+          };
+    const receive = spans.find((s) => s.kind === SpanKind.CONSUMER);
+    const send = spans.find((s) => s.spanContext().spanId === receive?.parentSpanContext?.spanId);
+    expect(send?.kind).toBe(SpanKind.PRODUCER);
     expect(send?.name).toBe("publish raft.append");
-    const to = send?.attributes["quorate.peer"];
+    const route = routeOf(send?.attributes["quorate.peer"]);
     expect(send?.attributes).toMatchObject({
       "messaging.system": "nats",
       "messaging.operation.type": "send",
       "quorate.message.type": "raft.append",
-      "messaging.destination.name": `quorate.test.kv.d.${to}.${leader.id}`,
-      "messaging.destination.template": "quorate.test.kv.d.{target}.{sender}",
+      ...route,
     });
     // The in-memory transport is connected to no server.
     expect(send?.attributes["server.address"]).toBeUndefined();
 
-    const receive = spans.find((s) => s.kind === SpanKind.CONSUMER && s.attributes["quorate.member"] === to);
     expect(receive?.name).toBe("process raft.append");
     expect(receive?.attributes).toMatchObject({
       "messaging.system": "nats",
       "messaging.operation.type": "process",
       "quorate.message.type": "raft.append",
-      "messaging.destination.name": `quorate.test.kv.d.${to}.${leader.id}`,
-      "messaging.destination.template": "quorate.test.kv.d.{target}.{sender}",
+      ...route,
       "quorate.raft.success": true,
     });
     expect(receive?.attributes["messaging.message.body.size"]).toBeGreaterThan(0);
