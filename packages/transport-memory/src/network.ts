@@ -168,6 +168,7 @@ export class MemoryNetwork {
       recipients.push(to);
     }
     const faults = this.#faults;
+    const broadcast = to === null;
     for (const recipient of recipients) {
       if (this.#blocked.has(`${scope.self}->${recipient}`)) {
         this.counters.blocked++;
@@ -181,7 +182,6 @@ export class MemoryNetwork {
       if (copies === 2) this.counters.duplicated++;
       for (let c = 0; c < copies; c++) {
         const delay = faults.maxDelayMs > 0 ? this.#prng.int(faults.minDelayMs, faults.maxDelayMs) : faults.minDelayMs;
-        const broadcast = to === null;
         this.#queue.push({
           at: this.#now() + delay,
           seq: this.#seq++,
