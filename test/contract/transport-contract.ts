@@ -4,6 +4,7 @@ import {
   type DropReason,
   EntryKind,
   encodeFrame,
+  type FrameRoute,
   type Inbound,
   type MessageMap,
   type MessageType,
@@ -198,6 +199,24 @@ export function describeTransportContract(
       expect(termsFrom(1, "n1")).toEqual(all);
       expect(termsFrom(1, "n3")).toEqual(all);
       expect(termsFrom(2, "n1")).toEqual(all.filter((i) => i % 2 === 0));
+    });
+
+    it("tells the subject and size of each received frame, and the subject of each send (for telemetry)", async () => {
+      const frames: { route: FrameRoute | undefined; bytes: number }[] = [];
+      transport(1).listen((_, frame) => {
+        if (frame !== undefined) frames.push({ route: frame.route, bytes: frame.bytes });
+      });
+      transport(0).broadcast("raft.timeout-now", { term: 1 });
+      transport(0).send("n2", "raft.timeout-now", { term: 2 });
+      await settled();
+      const base = `quorate.${CLUSTER}.${groupName}`;
+      const broadcast = { subject: `${base}.b.n1`, template: `${base}.b.{sender}` };
+      const direct = { subject: `${base}.d.n2.n1`, template: `${base}.d.{target}.{sender}` };
+      expect(frames.map((f) => f.route)).toEqual([broadcast, direct]);
+      const size = encodeFrame(CLUSTER, groupName, "n1", "raft.timeout-now", { term: 1 }).length;
+      expect(frames.map((f) => f.bytes)).toEqual([size, size]);
+      expect(transport(0).routeTo?.(null)).toEqual(broadcast);
+      expect(transport(0).routeTo?.("n2")).toEqual(direct);
     });
 
     it("carries headers, and delivers absent headers as undefined", async () => {

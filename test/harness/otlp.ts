@@ -12,6 +12,15 @@ export interface OtlpSpan {
   instance: string;
   /** `service.namespace` of the exporting process. */
   namespace: string;
+  attributes?: OtlpAttribute[];
+}
+
+/** A span attribute's value as OTLP/JSON carries it (64-bit integers as strings). */
+export function spanAttribute(span: OtlpSpan, key: string): string | number | boolean | undefined {
+  const value = span.attributes?.find((a) => a.key === key)?.value;
+  if (value === undefined) return undefined;
+  if (value.intValue !== undefined) return Number(value.intValue);
+  return value.stringValue ?? value.boolValue ?? value.doubleValue;
 }
 
 export interface OtlpReceiver {
@@ -21,7 +30,10 @@ export interface OtlpReceiver {
   metricNames: Set<string>;
 }
 
-type OtlpAttribute = { key: string; value?: { stringValue?: string } };
+type OtlpAttribute = {
+  key: string;
+  value?: { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
+};
 const resourceAttribute = (attrs: OtlpAttribute[], key: string) =>
   attrs.find((a) => a.key === key)?.value?.stringValue ?? "?";
 

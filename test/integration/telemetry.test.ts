@@ -6,7 +6,7 @@ import { KvClient } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { memberSet, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
-import { type OtlpSpan, otlpEnv, startOtlpReceiver } from "../harness/otlp.js";
+import { type OtlpSpan, otlpEnv, spanAttribute, startOtlpReceiver } from "../harness/otlp.js";
 
 describe("OpenTelemetry across processes", () => {
   const CLUSTER = "ittrace";
@@ -90,6 +90,19 @@ describe("OpenTelemetry across processes", () => {
     expect(producers.every((p) => rounds.has(p.parentSpanId ?? ""))).toBe(true);
     const producerIds = new Set(producers.map((p) => p.spanId));
     expect(consumers.every((c) => producerIds.has(c.parentSpanId ?? ""))).toBe(true);
+    // OpenTelemetry messaging conventions, with the subject and server of the member's NATS connection.
+    const [send, receipt] = [producers[0] as OtlpSpan, consumers[0] as OtlpSpan];
+    for (const span of [send, receipt]) {
+      expect(spanAttribute(span, "messaging.system")).toBe("nats");
+      expect(spanAttribute(span, "quorate.message.type")).toBe("raft.append");
+      expect(spanAttribute(span, "messaging.destination.name")).toMatch(/^quorate\.ittrace\.[^.]+\.(b|d\.n\d)\.n\d$/);
+      expect(spanAttribute(span, "messaging.destination.template")).toMatch(/\.(b|d\.\{target\})\.\{sender\}$/);
+      expect(spanAttribute(span, "server.address")).toEqual(expect.any(String));
+      expect(spanAttribute(span, "server.port")).toEqual(expect.any(Number));
+    }
+    expect(spanAttribute(send, "messaging.operation.type")).toBe("send");
+    expect(spanAttribute(receipt, "messaging.operation.type")).toBe("process");
+    expect(spanAttribute(receipt, "messaging.message.body.size")).toBeGreaterThan(0);
     // The client's own span (exported in this process) is the root of the trace.
     const local = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
     expect(local.map((s) => s.name)).toContain("kv.put");

@@ -1,4 +1,5 @@
 import type { NodeId } from "./ids.js";
+import type { FrameRoute } from "./transport.js";
 
 /**
  * Subject scheme. Every subject ends with the publishing member's id, so a NATS permission
@@ -28,6 +29,23 @@ export function broadcastSubject(scope: SubjectScope, sender: NodeId): string {
 
 export function broadcastWildcard(scope: SubjectScope): string {
   return `${base(scope)}.b.*`;
+}
+
+/** The pattern of every broadcast subject of a group, for telemetry. */
+export function broadcastTemplate(scope: SubjectScope): string {
+  return `${base(scope)}.b.{sender}`;
+}
+
+/** The pattern of every directed subject of a group, for telemetry. */
+export function directTemplate(scope: SubjectScope): string {
+  return `${base(scope)}.d.{target}.{sender}`;
+}
+
+/** The route a frame from `sender` to `to` (null: every member) takes. */
+export function frameRoute(scope: SubjectScope, sender: NodeId, to: NodeId | null): FrameRoute {
+  return to === null
+    ? { subject: broadcastSubject(scope, sender), template: broadcastTemplate(scope) }
+    : { subject: directSubject(scope, to, sender), template: directTemplate(scope) };
 }
 
 export function directSubject(scope: SubjectScope, target: NodeId, sender: NodeId): string {

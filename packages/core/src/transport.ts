@@ -11,7 +11,25 @@ export interface Inbound<T extends MessageType = MessageType> extends Envelope<T
   readonly headers: Headers | undefined;
 }
 
-export type InboundHandler = (message: Inbound) => void;
+/**
+ * Where a frame travels, for the OpenTelemetry messaging attributes of the spans around it:
+ * the concrete NATS subject and its pattern, with the member tokens as `{sender}` and `{target}`.
+ */
+export interface FrameRoute {
+  readonly subject: string;
+  readonly template: string;
+}
+
+/** What the transport knows of a received frame beyond its content. */
+export interface ReceivedFrame {
+  /** Size of the encoded frame (the NATS message payload), in bytes. */
+  readonly bytes: number;
+  /** The subject it arrived on; undefined when the transport has none to tell. */
+  readonly route: FrameRoute | undefined;
+}
+
+/** `frame` is undefined when a wrapper (the simulator's) hands over a message it held back. */
+export type InboundHandler = (message: Inbound, frame?: ReceivedFrame) => void;
 
 export interface TransportStats {
   sent: number;
@@ -37,6 +55,10 @@ export interface Transport {
   /** Sets the consumer of inbound frames; frames that arrive before it is set are dropped. */
   listen(handler: InboundHandler): void;
   readonly stats: TransportStats;
+  /** The subject a frame to `to` (null: to every member) is published on, for telemetry. */
+  routeTo?(to: NodeId | null): FrameRoute;
+  /** The NATS server connected to now, as `host:port`; undefined in memory or while disconnected. */
+  serverAddress?(): string | undefined;
   /** Stops receiving, flushes what was sent, and releases the connection if the transport owns it. */
   close(): Promise<void>;
 }
@@ -69,8 +91,8 @@ export class FrameReceiver {
     this.#handler = handler;
   }
 
-  /** `subjectSender` is the sender named by the subject the frame arrived on. */
-  receive(data: Uint8Array, subjectSender: string, headers: Headers | undefined): void {
+  /** `subjectSender` is the sender named by the subject the frame arrived on, `route` that subject. */
+  receive(data: Uint8Array, subjectSender: string, headers: Headers | undefined, route?: FrameRoute): void {
     const result = decodeFrame(data, this.scope, this.maxFrameBytes);
     if (!result.ok) {
       this.#drop(result.reason, result.detail, subjectSender);
@@ -87,14 +109,17 @@ export class FrameReceiver {
     if (handler === undefined) return;
     this.stats.received++;
     try {
-      handler({
-        cluster: envelope.cluster,
-        group: envelope.group,
-        sender: envelope.sender,
-        type: envelope.type,
-        body: envelope.body,
-        headers,
-      } as Inbound);
+      handler(
+        {
+          cluster: envelope.cluster,
+          group: envelope.group,
+          sender: envelope.sender,
+          type: envelope.type,
+          body: envelope.body,
+          headers,
+        } as Inbound,
+        { bytes: data.length, route },
+      );
     } catch (err) {
       // One bad frame must not stop the subscription; the host decides how loud to be.
       this.stats.handlerErrors++;

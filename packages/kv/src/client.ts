@@ -664,7 +664,15 @@ export class KvClient {
     return traced(
       SpanName.kvClient(op),
       SpanKind.CLIENT,
-      { [Attr.kvKey]: key, ...messagingAttributes("publish", this.#subject) },
+      {
+        [Attr.kvKey]: key,
+        // The cluster's subject: a retry may go to one member's, but the call is addressed to the cluster.
+        ...messagingAttributes("send", {
+          subject: this.#subject,
+          template: this.#subject,
+          serverAddress: this.#nc.isClosed() ? undefined : this.#nc.getServer(),
+        }),
+      },
       fn,
     );
   }

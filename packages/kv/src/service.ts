@@ -321,6 +321,9 @@ export function createKvService(options: KvServiceOptions): KvService {
     }
   }
 
+  const clusterSubject = rpcSubject(scope, KV_SERVICE);
+  /** For telemetry: the pattern of every member's own KV subject. */
+  const memberTemplate = `${clusterSubject}.{member}`;
   const callback = (err: Error | null, msg: Msg): void => {
     if (err !== null) {
       logger.warn("KV subscription error", { error: err.message });
@@ -333,7 +336,18 @@ export function createKvService(options: KvServiceOptions): KvService {
     traced(
       SpanName.kvServer("request"),
       SpanKind.SERVER,
-      { [Attr.member]: node.id, ...messagingAttributes("process", msg.subject) },
+      {
+        [Attr.member]: node.id,
+        ...messagingAttributes(
+          "process",
+          {
+            subject: msg.subject,
+            template: msg.subject === clusterSubject ? clusterSubject : memberTemplate,
+            serverAddress: nc.getServer(),
+          },
+          msg.data.length,
+        ),
+      },
       () => serve(msg.data, encodingOf(msg.headers)),
       parent,
     )
@@ -344,7 +358,7 @@ export function createKvService(options: KvServiceOptions): KvService {
   };
 
   const subscriptions: Subscription[] = [
-    nc.subscribe(rpcSubject(scope, KV_SERVICE), { queue: KV_QUEUE_GROUP, callback }),
+    nc.subscribe(clusterSubject, { queue: KV_QUEUE_GROUP, callback }),
     nc.subscribe(rpcSubject(scope, KV_SERVICE, node.id), { callback }),
   ];
 

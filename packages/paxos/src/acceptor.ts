@@ -4,18 +4,19 @@ import {
   type OutboundMessage,
   type PaxosAcceptance,
   type PaxosBallot,
+  type ReceivedFrame,
   silentLogger,
 } from "@quorate/core";
 import type { AcceptorStorage, AcceptorWrite } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
 import { type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";
 import { AcceptorLog } from "./acceptor-protocol.js";
+import { AcceptorTelemetry } from "./acceptor-telemetry.js";
 import { DurableRoleHost } from "./durable-host.js";
 import { checkRoleId, messageEvent, type RoleHostOptions } from "./host.js";
 import { AcceptorOutbox } from "./outbox.js";
 import { roleInput } from "./role-input.js";
 import type { PaxosRoleStatus } from "./status.js";
-import { AcceptorTelemetry } from "./telemetry.js";
 
 /** `observe` receives the acceptor's promises, votes and truncations. */
 export interface AcceptorOptions extends RoleHostOptions<AcceptorMachine> {
@@ -66,7 +67,7 @@ export class Acceptor extends DurableRoleHost {
       state.promised,
     );
     acceptor.#actor.start();
-    options.transport.listen((message) => acceptor.#receive(message));
+    options.transport.listen((message, frame) => acceptor.#receive(message, frame));
     return acceptor;
   }
 
@@ -108,9 +109,9 @@ export class Acceptor extends DurableRoleHost {
     return this.#telemetry.sending(message);
   }
 
-  #receive(message: Inbound): void {
+  #receive(message: Inbound, frame: ReceivedFrame | undefined): void {
     if (this.stopped) return;
-    const consumer = this.#telemetry.received(message);
+    const consumer = this.#telemetry.received(message, frame);
     this.#actor.send(messageEvent(message));
     if (this.stopped) return;
     const taken = this.#out.take();

@@ -13,6 +13,7 @@ import {
   PaxosValueKind,
   PendingLimit,
   QuorateError,
+  type ReceivedFrame,
   RequestBatches,
   realTimers,
   rejectAll,
@@ -28,10 +29,10 @@ import { type Actor, createActor } from "xstate";
 import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions } from "./host.js";
 import { type LearnerEvent, type LearnerMachine, learnerMachine } from "./learner-machine.js";
 import { type LearnerContext, LearnerLog } from "./learner-protocol.js";
+import { LearnerTelemetry } from "./learner-telemetry.js";
 import { LearnerOutbox, type LearnerRequest, type PaxosObservation } from "./outbox.js";
 import { roleInput } from "./role-input.js";
 import type { PaxosRoleStatus } from "./status.js";
-import { LearnerTelemetry } from "./telemetry.js";
 
 export interface LearnerOptions extends TickingHostOptions<LearnerMachine> {
   /**
@@ -171,7 +172,7 @@ export class Learner implements ConsensusNode {
     });
     const learner = new Learner(options, log);
     learner.#actor.start();
-    options.transport.listen((message) => learner.#receive(message));
+    options.transport.listen((message, frame) => learner.#receive(message, frame));
     learner.#ticker.start();
     return learner;
   }
@@ -270,8 +271,8 @@ export class Learner implements ConsensusNode {
     this.#event({ type: "propose", id, requests: batch.map((q) => q.request) });
   }
 
-  #receive(message: Inbound): void {
-    if (!this.#lifecycle.stopped) this.#telemetry.received(message, (slot) => this.#log.isOpen(slot));
+  #receive(message: Inbound, frame: ReceivedFrame | undefined): void {
+    if (!this.#lifecycle.stopped) this.#telemetry.received(message, frame, (slot) => this.#log.isOpen(slot));
     this.#event(messageEvent(message));
   }
 

@@ -17,8 +17,8 @@ import { resolvePaxosOptions } from "./options.js";
 import { type PaxosObservation, ProposerOutbox } from "./outbox.js";
 import { type ProposerEvent, type ProposerMachine, proposerMachine, proposerMode } from "./proposer-machine.js";
 import { type ProposerContext, ProposerSlots } from "./proposer-protocol.js";
+import { ProposerTelemetry } from "./proposer-telemetry.js";
 import type { PaxosRoleStatus } from "./status.js";
-import { ProposerTelemetry } from "./telemetry.js";
 
 export interface ProposerOptions extends TickingHostOptions<ProposerMachine> {
   /**

@@ -95,7 +95,15 @@ describe("Paxos telemetry", () => {
     const producers = spans.filter((s) => s.kind === SpanKind.PRODUCER && s.name === "publish paxos.p2a");
     expect(producers.length).toBeGreaterThan(0);
     expect(producers.every((p) => p.parentSpanContext?.spanId === phase2?.spanContext().spanId)).toBe(true);
-    expect(producers[0]?.attributes["messaging.system"]).toBe("nats");
+    // The accept is a broadcast: its subject names the proposer that sent it, its pattern any sender.
+    const sender = member(producers[0] as ReadableSpan);
+    const broadcast = {
+      "messaging.system": "nats",
+      "quorate.message.type": "paxos.p2a",
+      "messaging.destination.name": `quorate.test.paxos.b.${sender}`,
+      "messaging.destination.template": "quorate.test.paxos.b.{sender}",
+    };
+    expect(producers[0]?.attributes).toMatchObject({ ...broadcast, "messaging.operation.type": "send" });
 
     const producerIds = new Set(producers.map((p) => p.spanContext().spanId));
     const consumers = spans.filter((s) => s.kind === SpanKind.CONSUMER && s.name === "process paxos.p2a");
@@ -104,6 +112,8 @@ describe("Paxos telemetry", () => {
     const voters = consumers.filter(isAcceptor);
     expect(new Set(voters.map(member)).size).toBeGreaterThanOrEqual(2);
     expect(voters.every((s) => s.attributes["quorate.paxos.outcome"] === "accepted")).toBe(true);
+    expect(voters[0]?.attributes).toMatchObject({ ...broadcast, "messaging.operation.type": "process" });
+    expect(voters[0]?.attributes["messaging.message.body.size"]).toBeGreaterThan(0);
     // Learners took the value from the same p2a: chosen, then applied.
     const learning = consumers.filter((s) => String(member(s)).endsWith("-learner"));
     expect(learning.length).toBeGreaterThan(0);

@@ -6,6 +6,7 @@ import {
   type Logger,
   type NodeId,
   type QuorateError,
+  type ReceivedFrame,
   realTimers,
   silentLogger,
   Ticker,
@@ -13,7 +14,7 @@ import {
   validateMembers,
 } from "@quorate/core";
 import type { StoredSnapshot } from "@quorate/storage";
-import { Attr, observeMember, untraced } from "@quorate/telemetry";
+import { untraced } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
 import { RaftApplier } from "./applier.js";
 import { type ClusterConfig, configEntriesValid, decodeConfig, EMPTY_CONFIG, type MembershipChange } from "./config.js";
@@ -31,7 +32,7 @@ import {
 } from "./node-options.js";
 import { resolveRaftOptions } from "./options.js";
 import { Outbox, type RaftObservation, type Role, roleOfState } from "./outbox.js";
-import { isRaftMessageType, quorum, type RaftContext, type RaftMessage } from "./protocol.js";
+import { isRaftMessageType, type RaftContext, type RaftMessage } from "./protocol.js";
 import { RaftRequests } from "./requests.js";
 import { SnapshotReceiver, SnapshotSender } from "./snapshots.js";
 import { RaftTelemetry } from "./telemetry.js";
@@ -62,7 +63,6 @@ export class RaftNode implements ConsensusNode {
   readonly #telemetry: RaftTelemetry;
   /** Ids of the batches and changes handed to the machine, which answers under them. */
   #nextRequestId = 1;
-  #unobserve: () => void = () => {};
 
   private constructor(
     options: RaftNodeOptions,
@@ -94,13 +94,11 @@ export class RaftNode implements ConsensusNode {
         this.#event({ type: "tick" });
       }),
     );
-    this.#telemetry = new RaftTelemetry(
-      options.id,
-      options.transport.cluster,
-      options.transport.group,
-      () => quorum(this.#context()),
-      () => performance.now(),
-    );
+    this.#telemetry = new RaftTelemetry(options.transport, {
+      context: () => this.#context(),
+      applied: () => this.#applier.applied,
+      inflight: () => this.#requests.inflight,
+    });
     const nextId = () => this.#nextRequestId++;
     this.#requests = new RaftRequests({
       id: options.id,
@@ -182,17 +180,8 @@ export class RaftNode implements ConsensusNode {
     actor.subscribe({ error: (err) => node.#lifecycle.fail(asError(err)) });
     actor.start();
     node.#drain();
-    options.transport.listen((message) => node.#receive(message));
+    options.transport.listen((message, frame) => node.#receive(message, frame));
     node.#ticker.start();
-    node.#unobserve = observeMember({ [Attr.cluster]: options.transport.cluster, [Attr.member]: options.id }, () => {
-      const ctx = node.#context();
-      return {
-        term: ctx.term,
-        applyLag: ctx.commitIndex - node.#applier.applied,
-        inflight: node.#requests.inflight,
-        dropped: options.transport.stats.dropped,
-      };
-    });
     return node;
   }
 
@@ -329,7 +318,7 @@ export class RaftNode implements ConsensusNode {
     return this.#actor.getSnapshot().context;
   }
 
-  #receive(message: Inbound): void {
+  #receive(message: Inbound, frame: ReceivedFrame | undefined): void {
     // Time passed while the message waited (a paused process): the machine learns of it first.
     this.#ticker.catchUp();
     if (message.type === "raft.snapshot") {
@@ -345,7 +334,7 @@ export class RaftNode implements ConsensusNode {
       this.#logger.warn("dropped an AppendEntries with a malformed configuration entry", { from: message.sender });
       return;
     }
-    this.#telemetry.received(message);
+    this.#telemetry.received(message, frame);
     this.#event({
       type: "message",
       from: message.sender,
@@ -404,7 +393,6 @@ export class RaftNode implements ConsensusNode {
     this.#options.transport.listen(() => {});
     this.#writes.close();
     this.#actor.stop();
-    this.#unobserve();
     this.#telemetry.close();
     this.#membership.failAll(reason);
     this.#requests.failAll(reason);

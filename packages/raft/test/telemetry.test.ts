@@ -59,6 +59,55 @@ describe("Raft telemetry", () => {
     expect(consumers.every((c) => producerIds.has(c.parentSpanContext?.spanId ?? ""))).toBe(true);
   });
 
+  it("send and receive spans follow the OpenTelemetry messaging conventions with the concrete subject", async () => {
+    const cluster = new LocalCluster(["a", "b", "c"]);
+    await cluster.startAll();
+    const leader = await cluster.leader();
+    await cluster.waitFor(() => [...cluster.nodes.values()].every((n) => n.leader() === leader.id));
+    exporter.reset();
+    const client = trace.getTracer("test").startSpan("client.put");
+    await context.with(trace.setSpan(context.active(), client), () => leader.propose(encode("semconv")));
+    client.end();
+    await cluster.waitFor(() => [...cluster.machines.values()].every((m) => m.items.includes("semconv")));
+    await cluster.stopAll();
+    const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === client.spanContext().traceId);
+
+    // A leader broadcasts an append to every follower or sends it to one (catching up, or its reply came first).
+    const routeOf = (peer: unknown) =>
+      peer === "*"
+        ? {
+            "messaging.destination.name": `quorate.test.kv.b.${leader.id}`,
+            "messaging.destination.template": "quorate.test.kv.b.{sender}",
+          }
+        : {
+            "messaging.destination.name": `quorate.test.kv.d.${peer}.${leader.id}`,
+            "messaging.destination.template": "quorate.test.kv.d.{target}.{sender}",
+          };
+    const receive = spans.find((s) => s.kind === SpanKind.CONSUMER);
+    const send = spans.find((s) => s.spanContext().spanId === receive?.parentSpanContext?.spanId);
+    expect(send?.kind).toBe(SpanKind.PRODUCER);
+    expect(send?.name).toBe("publish raft.append");
+    const route = routeOf(send?.attributes["quorate.peer"]);
+    expect(send?.attributes).toMatchObject({
+      "messaging.system": "nats",
+      "messaging.operation.type": "send",
+      "quorate.message.type": "raft.append",
+      ...route,
+    });
+    // The in-memory transport is connected to no server.
+    expect(send?.attributes["server.address"]).toBeUndefined();
+
+    expect(receive?.name).toBe("process raft.append");
+    expect(receive?.attributes).toMatchObject({
+      "messaging.system": "nats",
+      "messaging.operation.type": "process",
+      "quorate.message.type": "raft.append",
+      ...route,
+      "quorate.raft.success": true,
+    });
+    expect(receive?.attributes["messaging.message.body.size"]).toBeGreaterThan(0);
+  });
+
   it("proposals of several callers in one batch link to each caller", async () => {
     const cluster = new LocalCluster(["a", "b", "c"]);
     await cluster.startAll();

@@ -2,6 +2,8 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   encodeFor,
   FrameReceiver,
+  type FrameRoute,
+  frameRoute,
   type Headers,
   type InboundHandler,
   type Logger,
@@ -33,6 +35,8 @@ interface InFlight {
   readonly seq: number;
   readonly from: NodeId;
   readonly to: NodeId;
+  /** Published to every member, as on a NATS broadcast subject. */
+  readonly broadcast: boolean;
   readonly data: Uint8Array;
   readonly headers: Headers | undefined;
 }
@@ -164,6 +168,7 @@ export class MemoryNetwork {
       recipients.push(to);
     }
     const faults = this.#faults;
+    const broadcast = to === null;
     for (const recipient of recipients) {
       if (this.#blocked.has(`${scope.self}->${recipient}`)) {
         this.counters.blocked++;
@@ -177,7 +182,15 @@ export class MemoryNetwork {
       if (copies === 2) this.counters.duplicated++;
       for (let c = 0; c < copies; c++) {
         const delay = faults.maxDelayMs > 0 ? this.#prng.int(faults.minDelayMs, faults.maxDelayMs) : faults.minDelayMs;
-        this.#queue.push({ at: this.#now() + delay, seq: this.#seq++, from: scope.self, to: recipient, data, headers });
+        this.#queue.push({
+          at: this.#now() + delay,
+          seq: this.#seq++,
+          from: scope.self,
+          to: recipient,
+          broadcast,
+          data,
+          headers,
+        });
       }
     }
     this.#scheduleAuto();
@@ -201,7 +214,7 @@ export class MemoryNetwork {
     }
     for (const member of this.#members.values()) {
       if (member.self === frame.to) {
-        member.receive(frame.data, frame.from, frame.headers);
+        member.receive(frame.data, frame.from, frame.headers, frame.broadcast ? null : frame.to);
         this.counters.delivered++;
         return 1;
       }
@@ -267,10 +280,18 @@ export class MemoryTransport implements Transport {
     this.#receiver.listen(handler);
   }
 
-  /** Called by the network; the subject sender is whoever the frame was published as. */
-  receive(data: Uint8Array, subjectSender: NodeId, headers: Headers | undefined): void {
+  /** The subject the frame would take on NATS with the default prefix; there is no server. */
+  routeTo(to: NodeId | null): FrameRoute {
+    return frameRoute(this, this.self, to);
+  }
+
+  /**
+   * Called by the network; the subject sender is whoever the frame was published as, and
+   * `to` the member it was directed to (null: a broadcast).
+   */
+  receive(data: Uint8Array, subjectSender: NodeId, headers: Headers | undefined, to: NodeId | null): void {
     if (this.#closed) return;
-    this.#receiver.receive(data, subjectSender, headers);
+    this.#receiver.receive(data, subjectSender, headers, frameRoute(this, subjectSender, to));
   }
 
   async close(): Promise<void> {

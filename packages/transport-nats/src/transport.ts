@@ -5,11 +5,12 @@ import {
   broadcastWildcard,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_PREFIX,
-  directSubject,
   directWildcard,
   ErrorCode,
   encodeFor,
   FrameReceiver,
+  type FrameRoute,
+  frameRoute,
   type Headers,
   type InboundHandler,
   type Logger,
@@ -74,8 +75,10 @@ export class NatsTransport implements Transport {
   readonly #maxFrameBytes: number;
   readonly #ownsConnection: boolean;
   readonly #closeTimeoutMs: number;
-  readonly #broadcastSubject: string;
-  readonly #directSubjects = new Map<NodeId, string>();
+  readonly #broadcastRoute: FrameRoute;
+  readonly #directRoutes = new Map<NodeId, FrameRoute>();
+  /** Inbound subjects: broadcasts start with this, directed frames do not. */
+  readonly #broadcastStem: string;
   readonly #subscriptions: { unsubscribe(): void }[] = [];
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -108,7 +111,8 @@ export class NatsTransport implements Transport {
     this.#receiver = new FrameReceiver(this.#scope, this.#logger, maxFrameBytes, Date.now);
     // One object for all counters (the receiver counts inbound ones), so `stats` is always live.
     this.stats = Object.assign(this.#receiver.stats, { sendErrors: 0 });
-    this.#broadcastSubject = broadcastSubject(this.#scope, this.self);
+    this.#broadcastRoute = frameRoute(this.#scope, this.self, null);
+    this.#broadcastStem = broadcastSubject(this.#scope, "");
 
     try {
       for (const subject of [broadcastWildcard(this.#scope), directWildcard(this.#scope, this.self)]) {
@@ -123,18 +127,27 @@ export class NatsTransport implements Transport {
   }
 
   broadcast<T extends MessageType>(type: T, body: MessageMap[T], headers?: Headers): void {
-    this.#publish(this.#broadcastSubject, type, body, headers);
+    this.#publish(this.#broadcastRoute.subject, type, body, headers);
   }
 
   send<T extends MessageType>(to: NodeId, type: T, body: MessageMap[T], headers?: Headers): void {
-    let subject = this.#directSubjects.get(to);
-    if (subject === undefined) {
+    this.#publish(this.routeTo(to).subject, type, body, headers);
+  }
+
+  routeTo(to: NodeId | null): FrameRoute {
+    if (to === null) return this.#broadcastRoute;
+    let route = this.#directRoutes.get(to);
+    if (route === undefined) {
       // An id with '.', '*' or '>' would silently address other subjects.
       assertToken("member id", to);
-      subject = directSubject(this.#scope, to, this.self);
-      this.#directSubjects.set(to, subject);
+      route = frameRoute(this.#scope, this.self, to);
+      this.#directRoutes.set(to, route);
     }
-    this.#publish(subject, type, body, headers);
+    return route;
+  }
+
+  serverAddress(): string | undefined {
+    return this.#nc.isClosed() ? undefined : this.#nc.getServer();
   }
 
   listen(handler: InboundHandler): void {
@@ -210,7 +223,14 @@ export class NatsTransport implements Transport {
     if (this.#closed) return;
     try {
       const hdrs = msg.headers;
-      this.#receiver.receive(msg.data, subjectSender(msg.subject), hdrs === undefined ? undefined : fromMsgHdrs(hdrs));
+      const sender = subjectSender(msg.subject);
+      const template = msg.subject.startsWith(this.#broadcastStem)
+        ? this.#broadcastRoute.template
+        : this.routeTo(this.self).template;
+      this.#receiver.receive(msg.data, sender, hdrs === undefined ? undefined : fromMsgHdrs(hdrs), {
+        subject: msg.subject,
+        template,
+      });
     } catch (error) {
       this.stats.handlerErrors++;
       const suppressed = this.#errorLog.take();

@@ -50,6 +50,9 @@ class FakeConnection {
   isClosed(): boolean {
     return this.closed;
   }
+  getServer(): string {
+    return "nats-0.nats:4222";
+  }
 
   /** Delivers as the client would: on the wildcard subscription matching `subject`. */
   deliver(subject: string, data: Uint8Array, hdrs?: MsgHdrs): void {
@@ -117,6 +120,13 @@ describe("NatsTransport", () => {
     expect(ncA.published[1]?.options?.headers?.get("traceparent")).toBe("t");
     expect(ncA.published[2]?.options).toBeUndefined();
     expect(a.stats.sent).toBe(3);
+  });
+
+  it("tells telemetry the server it is connected to, and nothing once the connection is closed", async () => {
+    const { ncA, a } = pair();
+    expect(a.serverAddress()).toBe("nats-0.nats:4222");
+    await ncA.close();
+    expect(a.serverAddress()).toBeUndefined();
   });
 
   it("hands an inbound frame to the listener synchronously, inside the client's callback", () => {

@@ -323,7 +323,7 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
     const last = num(p.attributes["quorate.raft.last_index"] ?? p.attributes["quorate.paxos.last_slot"]);
     const entries = first !== undefined && last !== undefined ? last - first + 1 : undefined;
     const bytes = num(p.attributes["messaging.message.body.size"]);
-    const type = str(p.attributes["messaging.destination.name"]) ?? p.name.replace(/^publish /, "");
+    const type = str(p.attributes["quorate.message.type"]) ?? p.name.replace(/^publish /, "");
     const phase = phaseOf(p);
     const receivers = (consumersOf.get(p.spanId) ?? []).sort((a, b) => a.startMs - b.startMs);
     for (const c of receivers) {
@@ -601,7 +601,7 @@ function grantedOf(
 ): boolean | undefined {
   if (kind === "election") return bool(event?.["quorate.raft.granted"] ?? consumer?.attributes["quorate.raft.granted"]);
   if (kind === "proposal") {
-    const success = bool(consumer?.attributes.success);
+    const success = bool(consumer?.attributes["quorate.raft.success"]);
     return success ?? (event === undefined ? undefined : true);
   }
   const outcome = str(consumer?.attributes["quorate.paxos.outcome"]);

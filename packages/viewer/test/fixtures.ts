@@ -95,7 +95,12 @@ export function raftRound(): SpanRecord[] {
       member: "n1",
       start: 1.2,
       end: 1.3,
-      attributes: { ...append, "quorate.peer": "*", "messaging.destination.name": "raft.append" },
+      attributes: {
+        ...append,
+        "quorate.peer": "*",
+        "quorate.message.type": "raft.append",
+        "messaging.destination.name": "quorate.c.default.b.n1",
+      },
     }),
     span({
       id: "a4",
@@ -106,7 +111,12 @@ export function raftRound(): SpanRecord[] {
       member: "n2",
       start: 2,
       end: 4,
-      attributes: { "quorate.peer": "n1", "quorate.raft.term": 2, success: true, index: 5 },
+      attributes: {
+        "quorate.peer": "n1",
+        "quorate.raft.term": 2,
+        "quorate.raft.success": true,
+        "quorate.raft.index": 5,
+      },
     }),
     span({
       id: "a5",
@@ -117,7 +127,12 @@ export function raftRound(): SpanRecord[] {
       member: "n3",
       start: 1.8,
       end: 3.6,
-      attributes: { "quorate.peer": "n1", "quorate.raft.term": 2, success: true, index: 5 },
+      attributes: {
+        "quorate.peer": "n1",
+        "quorate.raft.term": 2,
+        "quorate.raft.success": true,
+        "quorate.raft.index": 5,
+      },
     }),
   ];
 }
