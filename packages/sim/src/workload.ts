@@ -190,8 +190,11 @@ export class Client {
   async #operation(): Promise<void> {
     const { prng, options } = this.deps;
     const key = prng.pick(options.keys);
-    if (prng.chance(this.#readShare)) return this.#read(key, prng.chance(options.revisionShare));
-    if (prng.chance(options.revisionShare)) return this.#revisionWrite(key);
+    // With no revision share, no draw for it: the runs are those of the workload before revisions
+    // (the named regression seeds replay with it, so each still reproduces its original schedule).
+    const revisionAware = () => options.revisionShare > 0 && prng.chance(options.revisionShare);
+    if (prng.chance(this.#readShare)) return this.#read(key, revisionAware());
+    if (revisionAware()) return this.#revisionWrite(key);
     // Writes: half puts, a third compare-and-sets, the rest deletes.
     const roll = prng.float();
     if (roll < 0.5) {

@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { leaseRaftAdapter } from "../src/index.js";
-import { failingSeeds } from "./seeds.js";
+import { DEFAULT_WORKLOAD, leaseRaftAdapter, raftAdapter } from "../src/index.js";
+import { failingSeeds as failingSeedsAnyWorkload } from "./seeds.js";
+
+/**
+ * The workload these seeds failed under, before client operations used revisions: with no
+ * revision share the workload draws exactly as it did then, so each seed replays the schedule
+ * that found its bug (checked by comparing their traces across the change).
+ */
+const PRE_REVISION_WORKLOAD = { ...DEFAULT_WORKLOAD, revisionShare: 0 };
+const failingSeeds = (mode: "safety" | "liveness", first: number, count: number, protocol = raftAdapter()) =>
+  failingSeedsAnyWorkload(mode, first, count, protocol, PRE_REVISION_WORKLOAD);
 
 /**
  * Seeds that once failed, kept by name. Each was a real bug found by the simulator; the whole

@@ -7,6 +7,7 @@ import {
   type SimulationMode,
   type SimulationResult,
   simulate,
+  type WorkloadOptions,
 } from "../src/index.js";
 
 /** Offsets are multiples of this, below SEED_OFFSET_SPAN * SEED_OFFSET_STEP: ranges of one run never overlap another's start. */
@@ -70,10 +71,16 @@ export async function failingSeeds(
   first: number,
   count: number,
   protocol: ProtocolAdapter = raftAdapter(),
+  workload?: WorkloadOptions,
 ): Promise<string[]> {
   const failures: string[] = [];
   for (let seed = first; seed < first + count; seed++) {
-    const result: SimulationResult = await simulate({ seed, mode, protocol });
+    const result: SimulationResult = await simulate({
+      seed,
+      mode,
+      protocol,
+      ...(workload === undefined ? {} : { workload }),
+    });
     if (result.violation !== null) failures.push(formatFailure(result));
   }
   return failures;
