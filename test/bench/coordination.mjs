@@ -10,6 +10,7 @@
 //   BENCH_SECONDS=5 BENCH_WARMUP=1 BENCH_WATCHERS=1,100 BENCH_WRITE_PAUSE_MS=10
 //   BENCH_LOCK_CLIENTS=1,8,64 BENCH_PROTOCOLS=raft,paxos BENCH_LEASE_TTL_MS=10000
 //   BENCH_OUT=dir writes the results there instead (a quick run that leaves docs/ alone)
+import { execFileSync } from "node:child_process";
 import { setMaxListeners } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -289,6 +290,13 @@ async function measureLocks(urls, cluster, clients, label) {
 // ---------------------------------------------------------------------------------------------
 
 const info = benchInfo();
+const commit = (() => {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+})();
 const load = loadavg()[0];
 const cores = Number(/^(\d+) ×/.exec(info.machine)?.[1] ?? 1);
 const loadNote =
@@ -424,7 +432,7 @@ const md = [
   "`BENCH_WATCHERS` (1,100), `BENCH_WRITE_PAUSE_MS` (10), `BENCH_LOCK_CLIENTS` (1,8,64),",
   "`BENCH_PROTOCOLS` (raft,paxos), `BENCH_LEASE_TTL_MS` (10000), `BENCH_OUT` (write elsewhere).",
   "",
-  `Run ${info.date} on ${info.machine}; Node ${info.node}; ${info.natsServer}; quorate ${info.quorate};`,
+  `Run ${info.date} on ${info.machine}; Node ${info.node}; ${info.natsServer}; quorate ${info.quorate} at commit ${commit};`,
   `${SECONDS}s per point after ${WARMUP}s warm-up. Three nats-server processes with JetStream, routed on`,
   "loopback; 3 Quorate members (fsync before every acknowledgement) on them; clients, members and",
   `servers share the machine. ${loadNote}.`,
@@ -456,9 +464,13 @@ const md = [
   "the queue. The run also checks, as it goes, that no two clients held the lock at once and that",
   "each holder's fencing token was above the previous holder's.",
   "",
-  "There is no JetStream baseline: JetStream KV has no lock or lease; a lock built on its",
-  "compare-and-set would be a different recipe (no fair queue, no expiry with the holder), so none",
-  "was measured.",
+  "A cycle is two consensus writes (create the client's key, delete it on unlock) and at least one",
+  "linearizable range read (the queue); a waiter wakes on the watch event of its predecessor's delete",
+  "and reads the queue again. Holds are serial, so no number of contenders gets more cycles per",
+  "second than one client alone; the cycle time grows with the queue in front.",
+  "",
+  "There is no JetStream baseline: JetStream KV offers no lock and no lease; a lock on top of its",
+  "compare-and-set would be a recipe of our own making, not a baseline, so none was measured.",
   "",
   ...markdownTable(lockHeader, lockBody),
   "",
