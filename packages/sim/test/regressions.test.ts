@@ -62,4 +62,12 @@ describe("regression seeds", () => {
     // leader's own vote is durable.
     expect(await failingSeeds("liveness", 20779, 1)).toEqual([]);
   });
+
+  it("safety seed 5783: a lone voter's election lost in a crash before its vote was durable counted as a second leader", async () => {
+    // Invariant bug, as seed 20779 but for election safety: n1, the only voter in its (older)
+    // configuration, won term 3 in memory, crashed before the term was on disk, came back in
+    // term 1 and voted for n2 in term 3. Nothing of n1's term 3 had left it. Leaderships count
+    // once the leader's vote is durable.
+    expect(await failingSeeds("safety", 5783, 1)).toEqual([]);
+  });
 });

@@ -394,19 +394,22 @@ export class RaftInvariants {
     return durable;
   }
 
+  /**
+   * A leadership counts (for election safety and the deposed-leader-read floor) once the
+   * leader's own vote is durable. Before that only a one-voter leader can have won (any other
+   * candidate asks for votes only once its term is durable), nothing of the term has left it
+   * (durable-term-before-send), and a crash takes the election back: the member may return in an
+   * older term, vote for another candidate in that same term, or lead an older one, legitimately.
+   * The check after every step records it as soon as the vote is on disk.
+   */
   #leader(member: NodeId, term: number): void {
+    if ((this.#durable.get(member)?.hardState.term ?? 0) < term) return;
     const earlier = this.#leaders.get(term);
     if (earlier !== undefined && earlier !== member) {
       this.fail("election-safety", `${earlier} and ${member} were both leaders in term ${term}`);
     }
     this.#leaders.set(term, member);
-    // An election counts for the deposed-leader-read floor once the leader's own vote is durable.
-    // Before that only a one-voter leader can have won (any other candidate asks for votes only
-    // once its term is durable), nothing of the term has left it, and a crash takes the election
-    // back: the member may return in an older term and lead that one, legitimately.
-    if ((this.#durable.get(member)?.hardState.term ?? 0) >= term) {
-      this.#highestElectedTerm = Math.max(this.#highestElectedTerm, term);
-    }
+    this.#highestElectedTerm = Math.max(this.#highestElectedTerm, term);
   }
 
   /**
