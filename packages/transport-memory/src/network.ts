@@ -6,6 +6,7 @@ import {
   frameRoute,
   type Headers,
   type InboundHandler,
+  invariant,
   type Logger,
   type MessageMap,
   type MessageType,
@@ -240,11 +241,21 @@ function memberKey(cluster: string, group: string, self: string): string {
   return `${cluster}/${group}/${self}`;
 }
 
+/** Senders whose inbound routes a transport keeps built; members of a group are far fewer. */
+const MAX_CACHED_SENDERS = 1_024;
+
 export class MemoryTransport implements Transport {
   readonly cluster: string;
   readonly group: string;
   readonly self: NodeId;
   readonly #receiver: FrameReceiver;
+  /**
+   * Routes by the other end, built once each (a frame is delivered for every send, so building
+   * its subject per frame would cost two string concatenations on every message): outbound by
+   * target ("" for a broadcast), inbound by sender (directed ones always target this member).
+   */
+  readonly #outboundRoutes = new Map<NodeId, FrameRoute>();
+  readonly #inboundRoutes = new Map<NodeId, { readonly broadcast: FrameRoute; readonly direct: FrameRoute }>();
   #closed = false;
 
   constructor(
@@ -282,7 +293,13 @@ export class MemoryTransport implements Transport {
 
   /** The subject the frame would take on NATS with the default prefix; there is no server. */
   routeTo(to: NodeId | null): FrameRoute {
-    return frameRoute(this, this.self, to);
+    const key = to ?? "";
+    let route = this.#outboundRoutes.get(key);
+    if (route === undefined) {
+      route = frameRoute(this, this.self, to);
+      this.#outboundRoutes.set(key, route);
+    }
+    return route;
   }
 
   /**
@@ -291,7 +308,17 @@ export class MemoryTransport implements Transport {
    */
   receive(data: Uint8Array, subjectSender: NodeId, headers: Headers | undefined, to: NodeId | null): void {
     if (this.#closed) return;
-    this.#receiver.receive(data, subjectSender, headers, frameRoute(this, subjectSender, to));
+    let routes = this.#inboundRoutes.get(subjectSender);
+    if (routes === undefined) {
+      routes = {
+        broadcast: frameRoute(this, subjectSender, null),
+        direct: frameRoute(this, subjectSender, this.self),
+      };
+      // Injected frames (the fuzzer's) may name any sender: only so many are remembered.
+      if (this.#inboundRoutes.size < MAX_CACHED_SENDERS) this.#inboundRoutes.set(subjectSender, routes);
+    }
+    invariant(to === null || to === this.self, `a frame for ${to} was delivered to ${this.self}`);
+    this.#receiver.receive(data, subjectSender, headers, to === null ? routes.broadcast : routes.direct);
   }
 
   async close(): Promise<void> {
