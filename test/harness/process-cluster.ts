@@ -1,4 +1,5 @@
 import type { MemberStatus } from "../../packages/cli/src/index.js";
+import { KvClient } from "../../packages/kv/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { type MemberProcess, memberSet, waitForCluster } from "./members.js";
 import { type NatsServer, startNats } from "./nats.js";
@@ -42,6 +43,8 @@ export interface ProcessCluster {
   readonly members: MemberProcess[];
   /** Resolves once every member reports and one leads again (after a kill or a restart). */
   ready(): Promise<MemberStatus[]>;
+  /** `count` KV clients of the cluster, each on its own connection, with a 20 s deadline per call. */
+  connectClients(count: number): Promise<KvClient[]>;
   /** Kills the members, closes the connection and stops the server. */
   stop(): Promise<void>;
 }
@@ -71,5 +74,11 @@ export async function startProcessCluster(protocol: ClusterProtocol, connectionN
     await stop();
     throw err;
   }
-  return { nats, nc, members, ready, stop };
+  const connectClients = (count: number) =>
+    Promise.all(
+      Array.from({ length: count }, () =>
+        KvClient.connect({ nats: nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 }),
+      ),
+    );
+  return { nats, nc, members, ready, connectClients, stop };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Election, Mutex } from "../../packages/concurrency/src/index.js";
-import { KvClient } from "../../packages/kv/src/index.js";
+import type { KvClient } from "../../packages/kv/src/index.js";
 import { runQuorate } from "../harness/members.js";
 import { bothProtocols, type ProcessCluster, startProcessCluster } from "../harness/process-cluster.js";
 
@@ -38,11 +38,7 @@ describe.each(PROTOCOLS)("Mutex and Election on $name over real NATS", (protocol
 
   beforeAll(async () => {
     cluster = await startProcessCluster(protocol, "concurrency-test");
-    clients = await Promise.all(
-      Array.from({ length: 4 }, () =>
-        KvClient.connect({ nats: cluster.nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 }),
-      ),
-    );
+    clients = await cluster.connectClients(4);
   });
 
   afterAll(async () => {

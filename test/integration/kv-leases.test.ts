@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../packages/core/src/index.js";
-import { KvClient, type KvEvent } from "../../packages/kv/src/index.js";
+import type { KvClient, KvEvent } from "../../packages/kv/src/index.js";
 import { waitForCluster } from "../harness/members.js";
 import { bothProtocols, type ProcessCluster, startProcessCluster } from "../harness/process-cluster.js";
 import { eventually } from "../harness/service.js";
@@ -23,9 +23,7 @@ describe.each(PROTOCOLS)("KV leases on $name over real NATS", (protocol) => {
 
   beforeAll(async () => {
     cluster = await startProcessCluster(protocol, "kv-leases-test");
-    const connect = () =>
-      KvClient.connect({ nats: cluster.nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 });
-    [kv, observer] = await Promise.all([connect(), connect()]);
+    [kv, observer] = (await cluster.connectClients(2)) as [KvClient, KvClient];
   });
 
   afterAll(async () => {

@@ -53,11 +53,7 @@ describe.each(PROTOCOLS)("KV revisions and watch on $name over real NATS", (prot
 
   beforeAll(async () => {
     cluster = await startProcessCluster(protocol, "kv-watch-test");
-    clients = await Promise.all(
-      Array.from({ length: 4 }, () =>
-        KvClient.connect({ nats: cluster.nats.connectOptions(), cluster: protocol.cluster, timeoutMs: 20_000 }),
-      ),
-    );
+    clients = await cluster.connectClients(4);
   });
 
   afterAll(async () => {
