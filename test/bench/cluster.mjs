@@ -10,6 +10,7 @@ import { performance } from "node:perf_hooks";
 import { collectStatus } from "../../packages/cli/dist/index.js";
 import { ServiceName, serviceControlSubject, serviceInstanceId } from "../../packages/cli/dist/service/discovery.js";
 import { KvClient } from "../../packages/kv/dist/index.js";
+import { openLmdbStorage } from "../../packages/storage/dist/index.js";
 import { connectNats } from "../../packages/transport-nats/dist/index.js";
 
 const CLI = resolve(import.meta.dirname, "../../packages/cli/dist/bin.js");
@@ -346,6 +347,30 @@ export async function natsRequests(urls, { count, bytes, replyBytes, warmup = 0 
   await responder.close();
   await requester.close();
   return { samples: samples.sort((a, b) => a - b), totalMs };
+}
+
+/**
+ * One durable LMDB commit, the floor under every acknowledged write: `warmup` and then `count`
+ * single-entry writes of `bytes` to Quorate's Raft storage in a fresh directory, one after another,
+ * each awaited until fsynced. Returns the latencies in ms, sorted.
+ */
+export async function lmdbCommits({ count, bytes = 100, warmup = 20 }) {
+  const dir = mkdtempSync(join(tmpdir(), "quorate-bench-lmdb-"));
+  const storage = await openLmdbStorage({ dir, cluster: "bench", member: "m1" });
+  await storage.load();
+  const data = new Uint8Array(bytes).fill(42);
+  const samples = [];
+  for (let i = 1; i <= warmup + count; i++) {
+    const t0 = performance.now();
+    await storage.write({
+      hardState: { term: 1, vote: "m1", commit: i - 1 },
+      entries: [{ index: i, term: 1, kind: 0, data }],
+    });
+    if (i > warmup) samples.push(performance.now() - t0);
+  }
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true });
+  return samples.sort((a, b) => a - b);
 }
 
 /** What a run's numbers depend on: versions, the machine, the time. */

@@ -1,4 +1,5 @@
 import { asError, type OutboundMessage } from "./host.js";
+import { markTimeline } from "./timeline.js";
 import type { Headers, Transport } from "./transport.js";
 
 /**
@@ -65,10 +66,12 @@ export class DurablePipeline {
       for (const message of held) this.#transmit(message);
       return;
     }
+    markTimeline(this.options.transport.self, "write.start");
     this.#writing = write.done.then(
       () => {
         this.#writing = null;
         if (this.#closed) return;
+        markTimeline(this.options.transport.self, "write.durable");
         // Durable now: the messages that depended on this state may leave.
         for (const message of held) this.#transmit(message);
         write.durable?.();

@@ -17,4 +17,5 @@ export * from "./service-errors.js";
 export * from "./sessions.js";
 export * from "./state-machine.js";
 export * from "./subjects.js";
+export * from "./timeline.js";
 export * from "./transport.js";

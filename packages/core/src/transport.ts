@@ -2,6 +2,7 @@ import { DROP_REASONS, type DropReason, decodeFrame, type Envelope, encodeFrame 
 import type { NodeId } from "./ids.js";
 import { type Logger, RateLimiter } from "./log.js";
 import type { MessageMap, MessageType } from "./messages.js";
+import { markTimeline, timelineActive } from "./timeline.js";
 
 /** W3C trace context and similar carriers; kept as plain strings, empty by default. */
 export type Headers = Readonly<Record<string, string>>;
@@ -108,6 +109,7 @@ export class FrameReceiver {
     const handler = this.#handler;
     if (handler === undefined) return;
     this.stats.received++;
+    if (timelineActive()) markTimeline(this.scope.self, `receive ${envelope.type}`);
     try {
       handler(
         {

@@ -9,6 +9,7 @@ import {
   encodeSessionCommand,
   isQuorateError,
   type Logger,
+  markTimeline,
   packValue,
   QuorateError,
   rpcSubject,
@@ -331,6 +332,7 @@ export function createKvService(options: KvServiceOptions): KvService {
     }
     // Without a reply subject nobody could learn the outcome, so the request is not run.
     if (msg.reply === undefined || msg.reply === "") return;
+    markTimeline(node.id, "receive kv.request");
     const parent = extractContext(msg.headers === undefined ? undefined : fromMsgHdrs(msg.headers)) ?? ROOT_CONTEXT;
     // A SERVER span per request, active while it runs: the Raft round it starts becomes its child.
     traced(
@@ -351,9 +353,10 @@ export function createKvService(options: KvServiceOptions): KvService {
       () => serve(msg.data, encodingOf(msg.headers)),
       parent,
     )
-      .then((answer) =>
-        msg.respond(answer.data, answer.headers === undefined ? undefined : { headers: answer.headers }),
-      )
+      .then((answer) => {
+        msg.respond(answer.data, answer.headers === undefined ? undefined : { headers: answer.headers });
+        markTimeline(node.id, "send kv.reply");
+      })
       .catch((error: unknown) => logger.warn("could not answer a KV request", { error: String(error) }));
   };
 

@@ -4,6 +4,7 @@ import {
   HostLifecycle,
   type Inbound,
   type Logger,
+  markTimeline,
   type NodeId,
   type QuorateError,
   type ReceivedFrame,
@@ -370,7 +371,9 @@ export class RaftNode implements ConsensusNode {
     }
     this.#writes.add(taken);
     this.#writes.flush();
+    const appliedBefore = this.#applier.applied;
     this.#applier.apply();
+    if (this.#applier.applied !== appliedBefore) markTimeline(this.id, "apply", this.#applier.applied);
     this.#membership.leaderSeen(this.#context().leader);
   }
 
@@ -382,6 +385,7 @@ export class RaftNode implements ConsensusNode {
       this.#logger.warn("raft refused a message no correct member sends", { member: this.id, ...observation });
     }
     if (observation.kind === "role" && observation.role !== "leader") this.#snapshotSender.clear();
+    if (observation.kind === "commit") markTimeline(this.id, "commit", observation.index);
     this.#membership.observe(observation);
     this.#telemetry.observe(observation);
     this.#options.observe?.(observation);

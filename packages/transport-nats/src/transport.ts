@@ -16,6 +16,7 @@ import {
   type Logger,
   type MessageMap,
   type MessageType,
+  markTimeline,
   type NodeId,
   QuorateError,
   RateLimiter,
@@ -24,6 +25,7 @@ import {
   subjectSender,
   type Transport,
   type TransportStats,
+  timelineActive,
 } from "@quorate/core";
 
 export interface NatsTransportOptions {
@@ -201,6 +203,7 @@ export class NatsTransport implements Transport {
       if (headers === undefined) this.#nc.publish(subject, frame);
       else this.#nc.publish(subject, frame, toMsgHdrs(headers));
       this.stats.sent++;
+      if (timelineActive()) markTimeline(this.self, `send ${type}`);
     } catch (err) {
       this.#sendFailed(type, err instanceof Error ? err.message : String(err));
     }

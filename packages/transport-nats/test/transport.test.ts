@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import type {
   Msg,
   MsgCallback,
@@ -7,7 +8,16 @@ import type {
   SubscriptionOptions,
 } from "@nats-io/transport-node";
 import { headers as createMsgHdrs } from "@nats-io/transport-node";
-import { ErrorCode, encodeFrame, type Inbound, isQuorateError, type Logger, packEntries } from "@quorate/core";
+import {
+  ErrorCode,
+  encodeFrame,
+  type Inbound,
+  isQuorateError,
+  type Logger,
+  packEntries,
+  TIMELINE_CHANNEL,
+  type TimelineMark,
+} from "@quorate/core";
 import { describe, expect, it } from "vitest";
 import { createNatsTransport, type NatsTransport } from "../src/index.js";
 
@@ -120,6 +130,20 @@ describe("NatsTransport", () => {
     expect(ncA.published[1]?.options?.headers?.get("traceparent")).toBe("t");
     expect(ncA.published[2]?.options).toBeUndefined();
     expect(a.stats.sent).toBe(3);
+  });
+
+  it("marks each frame it publishes and each it delivers on the timeline channel", () => {
+    const { ncA, ncB, a } = pair();
+    const marks: string[] = [];
+    const listener = (mark: unknown) => marks.push(`${(mark as TimelineMark).member} ${(mark as TimelineMark).what}`);
+    subscribe(TIMELINE_CHANNEL, listener);
+    try {
+      a.send("b", "raft.timeout-now", { term: 1 });
+      ncA.forwardTo(ncB);
+    } finally {
+      unsubscribe(TIMELINE_CHANNEL, listener);
+    }
+    expect(marks).toEqual(["a send raft.timeout-now", "b receive raft.timeout-now"]);
   });
 
   it("tells telemetry the server it is connected to, and nothing once the connection is closed", async () => {
