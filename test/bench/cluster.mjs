@@ -3,6 +3,7 @@
 // and latency percentiles, and plain NATS request/reply as the baseline.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -371,6 +372,16 @@ export async function lmdbCommits({ count, bytes = 100, warmup = 20 }) {
   await storage.close();
   rmSync(dir, { recursive: true, force: true });
   return samples.sort((a, b) => a - b);
+}
+
+/** An OTLP/HTTP endpoint that accepts and discards, so exporting costs what it costs in production. */
+export async function startTraceSink() {
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
 }
 
 /** What a run's numbers depend on: versions, the machine, the time. */

@@ -3,8 +3,7 @@
 // 3-server NATS cluster, fsync on (LMDB, durable before every ack). Then the same at 16 clients
 // with every round traced and exported, to show what tracing costs. Prints numbers; not a test.
 //   pnpm bench:raft            BENCH_SECONDS=10 BENCH_WARMUP=2 BENCH_CONCURRENCY=1,16,256
-import { createServer } from "node:http";
-import { fmt, runWorkload, startMembers, startNatsCluster, table } from "./cluster.mjs";
+import { fmt, runWorkload, startMembers, startNatsCluster, startTraceSink, table } from "./cluster.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
@@ -15,16 +14,6 @@ const watchdog = setTimeout(() => {
   console.error("benchmark exceeded 15 minutes; aborting");
   process.exit(2);
 }, 15 * 60_000);
-
-/** An OTLP/HTTP endpoint that accepts and discards, so exporting costs what it costs in production. */
-async function startSink() {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
-}
 
 async function measure(label, env, levels, nats) {
   const cluster = `bench${Math.random().toString(36).slice(2, 8)}`;
@@ -63,7 +52,7 @@ try {
       plain.map((r) => [r.concurrency, fmt(r.opsPerSecond), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.p999, 2), r.errors]),
     ),
   );
-  const sink = await startSink();
+  const sink = await startTraceSink();
   const tracedLevel = [LEVELS.includes(16) ? 16 : LEVELS[0]];
   const traced = await measure(
     "traced",

@@ -21,10 +21,22 @@ export class HostOutbox<Observation> {
   }
 
   /** Hands over the messages and observations accumulated so far and starts a new batch of them. */
-  protected takeCommon(): { messages: OutboundMessage[]; observations: Observation[] } {
-    const taken = { messages: this.messages, observations: this.observations };
-    this.messages = [];
-    this.observations = [];
-    return taken;
+  protected takeCommon(): { messages: readonly OutboundMessage[]; observations: readonly Observation[] } {
+    const messages = handOver(this.messages);
+    if (messages.length > 0) this.messages = [];
+    const observations = handOver(this.observations);
+    if (observations.length > 0) this.observations = [];
+    return { messages, observations };
   }
+}
+
+const NOTHING: readonly never[] = Object.freeze([]);
+
+/**
+ * What an outbox hands over of one of its lists: the list itself, or one shared empty list when
+ * there is nothing (the host drains after every event, and most events fill few lists). The
+ * caller starts a new list only when this one was handed over non-empty.
+ */
+export function handOver<T>(list: readonly T[]): readonly T[] {
+  return list.length === 0 ? NOTHING : list;
 }

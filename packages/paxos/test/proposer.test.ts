@@ -12,7 +12,7 @@ function proposer(id = "p1", round = 0) {
   const actor = createActor(proposerMachine, {
     input: { id, topology, options, slots, out, round, seed: 1 },
   }).start();
-  const sent: ReturnType<ProposerOutbox["take"]>["messages"] = [];
+  const sent: ReturnType<ProposerOutbox["take"]>["messages"][number][] = [];
   const drain = () => {
     const taken = out.take();
     sent.push(...taken.messages);

@@ -1,4 +1,4 @@
-import { HostOutbox, type NodeId } from "@quorate/core";
+import { HostOutbox, handOver, type NodeId, type OutboundMessage } from "@quorate/core";
 import type { ClusterConfig } from "./config.js";
 
 // Every message but the leader's AppendEntries waits for durability (`afterPersist`): a vote, an
@@ -59,6 +59,19 @@ export interface SnapshotInstall {
 
 export type ReadOutcome = { id: number; ok: true; index: number } | { id: number; ok: false; leader: NodeId | null };
 
+/** What one drain of the outbox hands the host: etcd-raft's Ready. */
+export interface RaftReady {
+  readonly messages: readonly OutboundMessage[];
+  readonly observations: readonly RaftObservation[];
+  readonly unstableFrom: number | null;
+  readonly hardStateChanged: boolean;
+  readonly proposals: readonly ProposalOutcome[];
+  readonly reads: readonly ReadOutcome[];
+  readonly changes: readonly ChangeOutcome[];
+  readonly snapshotSends: readonly NodeId[];
+  readonly install: SnapshotInstall | null;
+}
+
 /**
  * What one or more machine steps ask the host to do: etcd-raft's Ready, accumulated in
  * place by the machine and drained by the host after each event.
@@ -81,24 +94,24 @@ export class Outbox extends HostOutbox<RaftObservation> {
   }
 
   /** Hands the accumulated effects to the host and starts a new batch. */
-  take(): Omit<Outbox, "take" | "send" | "logChangedFrom" | "observe"> {
-    const taken = {
+  take(): RaftReady {
+    const ready: RaftReady = {
       ...this.takeCommon(),
       unstableFrom: this.unstableFrom,
       hardStateChanged: this.hardStateChanged,
-      proposals: this.proposals,
-      reads: this.reads,
-      changes: this.changes,
-      snapshotSends: this.snapshotSends,
+      proposals: handOver(this.proposals),
+      reads: handOver(this.reads),
+      changes: handOver(this.changes),
+      snapshotSends: handOver(this.snapshotSends),
       install: this.install,
     };
     this.unstableFrom = null;
     this.hardStateChanged = false;
-    this.proposals = [];
-    this.reads = [];
-    this.changes = [];
-    this.snapshotSends = [];
+    if (ready.proposals.length > 0) this.proposals = [];
+    if (ready.reads.length > 0) this.reads = [];
+    if (ready.changes.length > 0) this.changes = [];
+    if (ready.snapshotSends.length > 0) this.snapshotSends = [];
     this.install = null;
-    return taken;
+    return ready;
   }
 }

@@ -55,7 +55,11 @@ export class MemoryDisk {
   }
 
   #apply({ truncateFrom, snapshot, entries, hardState }: RaftWrite): void {
-    if (truncateFrom !== undefined) this.#entries = this.#entries.filter((entry) => entry.index < truncateFrom);
+    // Entries are kept in index order: a truncation removes a tail, in time proportional to it
+    // (a filter over the whole log on every write made long runs quadratic).
+    if (truncateFrom !== undefined) {
+      while ((this.#entries.at(-1)?.index ?? Number.NEGATIVE_INFINITY) >= truncateFrom) this.#entries.pop();
+    }
     if (snapshot !== undefined) {
       this.#snapshot = snapshot;
       this.#entries = this.#entries.filter((entry) => entry.index > snapshot.index);
