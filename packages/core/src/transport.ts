@@ -94,6 +94,10 @@ export class FrameReceiver {
 
   /** `subjectSender` is the sender named by the subject the frame arrived on, `route` that subject. */
   receive(data: Uint8Array, subjectSender: string, headers: Headers | undefined, route?: FrameRoute): void {
+    // Broadcasts come back to their publisher; that is not a message to ourselves. The subject
+    // names the sender, and a frame whose envelope names another is dropped anyway, so this
+    // member's own frames are skipped before paying for their decoding (a leader's own appends).
+    if (subjectSender === this.scope.self) return;
     const result = decodeFrame(data, this.scope, this.maxFrameBytes);
     if (!result.ok) {
       this.#drop(result.reason, result.detail, subjectSender);
@@ -104,8 +108,6 @@ export class FrameReceiver {
       this.#drop("spoofed", `envelope says ${envelope.sender}`, subjectSender);
       return;
     }
-    // Broadcasts come back to their publisher; that is not a message to ourselves.
-    if (envelope.sender === this.scope.self) return;
     const handler = this.#handler;
     if (handler === undefined) return;
     this.stats.received++;
