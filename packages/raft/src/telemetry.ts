@@ -353,9 +353,9 @@ export class RaftTelemetry extends RoleTelemetry {
   }
 
   /**
-   * A heartbeat (an empty AppendEntries): traced when it is the round that confirms a read
-   * the machine holds (its PendingRead's seq). Reads sharing that round record its acks;
-   * the oldest is the heartbeat's parent.
+   * A heartbeat (an empty AppendEntries): traced when it is the round the machine sent for a
+   * read it holds (its PendingRead's seq). Reads sharing that round record its acks; the
+   * oldest is the heartbeat's parent.
    */
   #readHeartbeat(message: OutboundMessage, body: OutboundMessage<"raft.append">["body"]): Headers | undefined {
     if (this.#reads.size === 0) return undefined;
@@ -367,7 +367,8 @@ export class RaftTelemetry extends RoleTelemetry {
         if (waiting === undefined || waiting.index === null) continue;
         read.seq = waiting.seq;
       }
-      if (parent === undefined && body.seq >= read.seq && read.index === null) parent = read;
+      // Its own round only: later heartbeats confirm it too, but add nothing to draw.
+      if (parent === undefined && body.seq === read.seq && read.index === null) parent = read;
     }
     if (parent === undefined) return undefined;
     return this.#produce(parent.context, message, { [RaftAttr.term]: body.term, [RaftAttr.seq]: body.seq });
