@@ -57,6 +57,21 @@ async function showRound(page: Page, viewer: Viewer, model: RoundModel): Promise
   await page.locator(`svg.sequence[data-round-id="${model.id}"]`).waitFor({ timeout: 10_000 });
 }
 
+/** Pairs of labels in the diagram whose boxes on the page intersect; none, when the layout works. */
+async function overlappingLabels(page: Page): Promise<string[]> {
+  return page.locator("svg.sequence text.label").evaluateAll((texts) => {
+    const boxes = texts.map((t) => ({ text: t.textContent ?? "", r: t.getBoundingClientRect() }));
+    const overlaps: string[] = [];
+    boxes.forEach((a, i) => {
+      for (const b of boxes.slice(i + 1)) {
+        if (a.r.left < b.r.right && b.r.left < a.r.right && a.r.top < b.r.bottom && b.r.top < a.r.bottom)
+          overlaps.push(`${a.text} × ${b.text}`);
+      }
+    });
+    return overlaps;
+  });
+}
+
 async function screenshot(page: Page, name: string): Promise<void> {
   if (SCREENSHOTS === undefined) return;
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -151,7 +166,56 @@ describe("the round viewer in a real browser", () => {
         () => (globalThis as unknown as { viewerTimings: Record<string, number> }).viewerTimings,
       );
       expect(timings.roundRenders).toBeGreaterThan(0);
+      // Each request arrow says what it carries: type, entries and the frame's size.
+      for (const label of await appends.locator("text.label").allTextContents())
+        expect(label).toMatch(/^raft\.append · \d+ entr(y|ies) · \d+ B$/);
+      expect(await page.locator("svg.sequence text.label").count()).toBeGreaterThan(5);
+      expect(await overlappingLabels(page)).toEqual([]);
       await screenshot(page, "viewer-raft-round.png");
+    });
+
+    it("a linearizable get shows as a read round: the leader's heartbeat to both followers, their acks and the quorum mark", async () => {
+      const client = await KvClient.connect({ nats: nats.connectOptions(), cluster: CLUSTER, timeoutMs: 20_000 });
+      expect(await client.get("viewer")).toBe("hello");
+      await client.close();
+      const model = await waitForRound(
+        viewer,
+        { cluster: CLUSTER, kind: "read" },
+        (m) =>
+          m.outcome === "served" &&
+          m.requests.some((r) => r.name === "kv.serve.get") &&
+          m.laneList.filter((l) => l.exported).length === 3 &&
+          m.arrows.some((a) => a.quorum && a.receivedMs !== undefined),
+      );
+      await showRound(page, viewer, model);
+      expect(await page.locator("svg.sequence").getAttribute("data-lanes")).toBe("3");
+      const roles = await page
+        .locator("svg.sequence g.lane")
+        .evaluateAll((gs) => gs.map((g) => g.getAttribute("data-role")));
+      expect(roles).toEqual(["leader", "follower", "follower"]);
+      expect(await page.locator("#round-info h2").textContent()).toMatch(
+        /^read round · term \d+ read index \d+ · served$/,
+      );
+      const heartbeats = page.locator('svg.sequence g.arrow[data-type="raft.append"][data-direction="request"]');
+      const targets = await heartbeats.evaluateAll((gs) => gs.map((g) => g.getAttribute("data-to")).sort());
+      expect(targets).toEqual(
+        model.laneList
+          .slice(1)
+          .map((l) => l.id)
+          .sort(),
+      );
+      // A heartbeat carries no entries: its label is its type and size.
+      for (const label of await heartbeats.locator("text.label").allTextContents())
+        expect(label).toMatch(/^raft\.append · \d+ B$/);
+      const quorum = page.locator('svg.sequence g.arrow[data-quorum="true"]');
+      await expect.poll(() => quorum.count()).toBe(1);
+      expect(await quorum.getAttribute("data-type")).toBe("raft.append.resp");
+      expect(await quorum.locator("text.label").textContent()).toMatch(/^raft\.append\.resp · \d+ B$/);
+      for (const kind of ["quorum", "confirmed", "served", "reply", "ack"])
+        expect(await page.locator(`svg.sequence g.mark[data-kind="${kind}"]`).count(), kind).toBeGreaterThan(0);
+      expect(await page.locator('#stats tr[data-kind="read"] td').first().textContent()).toBe("read round");
+      expect(await overlappingLabels(page)).toEqual([]);
+      await screenshot(page, "viewer-raft-read.png");
     });
 
     it("killing the leader shows the election that follows, with its votes", async () => {
@@ -172,6 +236,7 @@ describe("the round viewer in a real browser", () => {
       expect(await page.locator('svg.sequence g.mark[data-kind="vote-granted"]').count()).toBeGreaterThan(0);
       expect(await page.locator('svg.sequence g.arrow[data-quorum="true"]').count()).toBeGreaterThan(0);
       expect(await page.locator("#round-info h2").textContent()).toMatch(/election .* won/);
+      expect(await overlappingLabels(page)).toEqual([]);
       await screenshot(page, "viewer-raft-election.png");
     });
   });
@@ -239,6 +304,7 @@ describe("the round viewer in a real browser", () => {
         "paxos.p2b",
       );
       expect(await page.locator('svg.sequence g.mark[data-kind="chosen"]').count()).toBeGreaterThan(0);
+      expect(await overlappingLabels(page)).toEqual([]);
       await screenshot(page, "viewer-paxos-phase2.png");
     });
   });

@@ -37,6 +37,11 @@ interface Waiter {
   reject(err: Error): void;
 }
 
+interface QueuedRead extends Waiter {
+  /** The caller's trace context: the parent (or a link) of the leader's read round. */
+  readonly context: Context;
+}
+
 export interface RaftRequestsOptions {
   readonly id: NodeId;
   readonly timers: Timers;
@@ -64,7 +69,7 @@ export class RaftRequests {
   readonly #proposalLimit: PendingLimit;
   readonly #readLimit: PendingLimit;
   readonly #proposals: RequestBatches<QueuedProposal>;
-  readonly #reads: RequestBatches<Waiter>;
+  readonly #reads: RequestBatches<QueuedRead>;
   readonly #flush = new MicrotaskFlush(() => this.#flushBatches());
   /** Appended proposals (and membership changes) by log index, waiting to be applied. */
   readonly #awaitingApply: TakenRequests<number, PendingProposal>;
@@ -96,7 +101,7 @@ export class RaftRequests {
 
   readBarrier(): Promise<void> {
     return this.#readLimit.admit(this.options.lifecycle.closedError(), (resolve, reject) => {
-      this.#reads.push({ resolve, reject });
+      this.#reads.push({ resolve, reject, context: activeContext() });
       this.#flush.schedule();
     });
   }
@@ -138,6 +143,7 @@ export class RaftRequests {
    */
   readsAnswered(outcome: ReadOutcome, applied: number): void {
     const waiters = this.#reads.answered(outcome.id);
+    this.options.telemetry.readAnswered(outcome, applied);
     if (!outcome.ok) {
       rejectAll(waiters, notLeader(this.options.id, outcome.leader));
       return;
@@ -203,7 +209,7 @@ export class RaftRequests {
     }
     if (this.#reads.queued > 0) {
       const id = this.options.nextId();
-      this.#reads.take(id);
+      this.options.telemetry.readStarted(id, this.#reads.take(id));
       this.options.event({ type: "read", id });
     }
   }

@@ -1,7 +1,8 @@
-import type { Headers, Inbound, NodeId, ReceivedFrame, Transport } from "@quorate/core";
+import { encodeFor, type Headers, type Inbound, type NodeId, type ReceivedFrame, type Transport } from "@quorate/core";
 import {
   Attr,
   type Context,
+  MESSAGE_BODY_SIZE,
   OpenSpans,
   ROOT_CONTEXT,
   RoleTelemetry,
@@ -12,13 +13,14 @@ import {
   trace,
   tracer,
 } from "@quorate/telemetry";
-import type { OutboundMessage, RaftObservation } from "./outbox.js";
+import type { OutboundMessage, RaftObservation, ReadOutcome } from "./outbox.js";
 import { quorum, type RaftContext } from "./protocol.js";
 
 /** Raft's span names, beside `@quorate/telemetry`'s SpanName. Every name is listed in docs/telemetry.md. */
 export const RaftSpanName = {
   round: "raft.round",
   election: "raft.election",
+  read: "raft.read",
 } as const;
 
 /** Raft's attributes, beside `@quorate/telemetry`'s Attr (cluster, group, member, peer, message type). */
@@ -32,6 +34,10 @@ export const RaftAttr = {
   outcome: "quorate.raft.outcome",
   granted: "quorate.raft.granted",
   index: "quorate.raft.index",
+  /** The leader's round counter a heartbeat carries and its acknowledgement echoes. */
+  seq: "quorate.raft.seq",
+  /** On `raft.read`: the commit index the read waits to be applied (ReadIndex, thesis §6.4). */
+  readIndex: "quorate.raft.read_index",
   /** On a follower's `process raft.append`: whether its reply accepted the entries. */
   success: "quorate.raft.success",
   /** On a `process` span ended without a reply (evicted, or the member stopped): false. */
@@ -59,6 +65,23 @@ interface Round {
 }
 
 /**
+ * One batch of linearizable reads on the leader, from acceptance until served: the heartbeat
+ * round whose quorum of acknowledgements confirms leadership, then the apply of the read index.
+ */
+interface ReadRound {
+  /** The machine's id for the batch (`read` event, ReadOutcome, PendingRead). */
+  readonly id: number;
+  readonly span: Span;
+  readonly context: Context;
+  /** The heartbeat round whose acknowledgements (or later ones') confirm the read, once known. */
+  seq: number | null;
+  /** Followers whose acknowledgement was recorded; the first one each counts. */
+  readonly acked: Set<NodeId>;
+  /** The read index, once confirmed; served when the state machine reaches it. */
+  index: number | null;
+}
+
+/**
  * Traces and metrics for one Raft member, driven by the host at its hook points. The
  * machine stays pure: everything here happens around it, from its observations and from
  * the frames the host sends and receives.
@@ -68,7 +91,14 @@ export class RaftTelemetry extends RoleTelemetry {
   #election: { span: Span; context: Context; term: number } | null = null;
   /** Consumer spans waiting for the reply that ends them; bounded, since some requests get none. */
   readonly #consumers = new OpenSpans<string, Span>((span) => RaftTelemetry.#unanswered(span));
+  /** Read rounds by batch id; only while tracing records them, and bounded like every open span. */
+  readonly #reads = new OpenSpans<number, ReadRound>((read) =>
+    RaftTelemetry.#endRead(read, "given up: too many reads open"),
+  );
   #leader: NodeId | null = null;
+
+  /** Who sends: the frame a PRODUCER span measures is encoded as this transport encodes it. */
+  readonly #sender: Pick<Transport, "cluster" | "group" | "self">;
 
   constructor(
     transport: Transport,
@@ -81,6 +111,7 @@ export class RaftTelemetry extends RoleTelemetry {
       inflight: member.inflight(),
       dropped: transport.stats.dropped,
     }));
+    this.#sender = transport;
   }
 
   /** A batch was appended by this leader at [firstIndex, firstIndex + parents.length). */
@@ -106,18 +137,57 @@ export class RaftTelemetry extends RoleTelemetry {
     this.#rounds.push({ firstIndex, lastIndex, term, span, context, startedAt: this.now(), committed: false });
   }
 
-  /** Headers for an outgoing frame: trace context for rounds and campaigns, nothing for heartbeats. */
+  /**
+   * A batch of reads goes to the machine. On the leader, while tracing records, it starts a read
+   * round: the callers' spans are its parent or links, as for a proposal round. A follower
+   * refuses reads (the caller retries at the leader), so it starts none.
+   */
+  readStarted(id: number, callers: readonly { readonly context: Context }[]): void {
+    const ctx = this.member.context();
+    if (ctx.leader !== ctx.id) return;
+    const { span, context } = startRoundSpan(
+      RaftSpanName.read,
+      {
+        ...this.attributes,
+        [RaftAttr.term]: ctx.term,
+        [RaftAttr.batchSize]: callers.length,
+        [RaftAttr.quorumSize]: quorum(ctx),
+      },
+      callers.map((c) => c.context),
+    );
+    // No SDK, or an unsampled trace: nothing to keep.
+    if (!span.isRecording()) return;
+    this.#reads.set(id, { id, span, context, seq: null, acked: new Set(), index: null });
+  }
+
+  /** The machine answered a batch of reads: refused, or confirmed at a read index (served once applied there). */
+  readAnswered(outcome: ReadOutcome, applied: number): void {
+    if (this.#reads.size === 0) return;
+    const read = this.#reads.get(outcome.id);
+    if (read === undefined) return;
+    if (!outcome.ok) {
+      this.#reads.take(outcome.id);
+      RaftTelemetry.#endRead(read, "not the leader");
+      return;
+    }
+    read.index = outcome.index;
+    read.span.setAttribute(RaftAttr.readIndex, outcome.index);
+    read.span.addEvent("confirmed", { [RaftAttr.readIndex]: outcome.index });
+    if (outcome.index <= applied) this.#served(read);
+  }
+
+  /** Headers for an outgoing frame: trace context for rounds, campaigns and the heartbeats of reads. */
   headersFor(message: OutboundMessage): Headers | undefined {
     const peer = message.to ?? "*";
     switch (message.type) {
       case "raft.append": {
         const body = message.body as OutboundMessage<"raft.append">["body"];
         const count = body.entries.terms.length;
-        if (count === 0) return undefined;
+        if (count === 0) return this.#readHeartbeat(message, body);
         const first = body.prevLogIndex + 1;
         const round = this.#rounds.find((r) => r.lastIndex >= first && r.firstIndex <= body.prevLogIndex + count);
         if (round === undefined) return undefined;
-        return this.producer(round.context, message.type, message.to, {
+        return this.#produce(round.context, message, {
           [RaftAttr.term]: body.term,
           [RaftAttr.firstIndex]: first,
           [RaftAttr.lastIndex]: body.prevLogIndex + count,
@@ -126,7 +196,7 @@ export class RaftTelemetry extends RoleTelemetry {
       case "raft.vote": {
         if (this.#election === null) return undefined;
         const body = message.body as OutboundMessage<"raft.vote">["body"];
-        return this.producer(this.#election.context, message.type, message.to, {
+        return this.#produce(this.#election.context, message, {
           [RaftAttr.term]: body.term,
           [RaftAttr.preVote]: body.preVote,
         });
@@ -149,9 +219,16 @@ export class RaftTelemetry extends RoleTelemetry {
     }
   }
 
-  /** A frame arrived: a traced AppendEntries or RequestVote starts a consumer span here. */
+  /**
+   * A frame arrived: a traced AppendEntries or RequestVote starts a consumer span here; an
+   * AppendEntries acknowledgement is an event of the read rounds it confirms.
+   */
   received(message: Inbound, frame: ReceivedFrame | undefined): void {
     let key: string;
+    if (message.type === "raft.append.resp") {
+      this.#readAck(message as Inbound<"raft.append.resp">, frame);
+      return;
+    }
     if (message.type === "raft.append") {
       const body = message.body as Inbound<"raft.append">["body"];
       key = `${message.sender}/append/${body.seq}`;
@@ -235,6 +312,10 @@ export class RaftTelemetry extends RoleTelemetry {
 
   /** The state machine reached `index`; `termAt` tells which term's entry sits at an index. */
   applied(index: number, termAt: (index: number) => number | undefined): void {
+    if (this.#reads.size > 0) {
+      for (const [, read] of [...this.#reads.entries()])
+        if (read.index !== null && read.index <= index) this.#served(read);
+    }
     while (this.#rounds.length > 0 && (this.#rounds[0] as Round).lastIndex <= index) {
       const round = this.#rounds.shift() as Round;
       if (termAt(round.lastIndex) === round.term) {
@@ -255,6 +336,69 @@ export class RaftTelemetry extends RoleTelemetry {
     this.#election?.span.end();
     this.#election = null;
     for (const [, span] of this.#consumers.drain()) RaftTelemetry.#unanswered(span);
+    for (const [, read] of this.#reads.drain())
+      RaftTelemetry.#endRead(read, "member stopped before the read was served");
+  }
+
+  /** A PRODUCER span for `message` when `parent` is traced, with the size of the frame the transport will send. */
+  #produce(
+    parent: Context,
+    message: OutboundMessage,
+    attributes: Record<string, string | number | boolean>,
+  ): Headers | undefined {
+    // Untraced: no span, and no second encoding to measure the frame.
+    if (!trace.getSpan(parent)?.isRecording()) return undefined;
+    const { type, body } = message as OutboundMessage<"raft.append">;
+    return this.producer(parent, type, message.to, attributes, encodeFor(this.#sender, type, body).length);
+  }
+
+  /**
+   * A heartbeat (an empty AppendEntries): traced when it is the round the machine sent for a
+   * read it holds (its PendingRead's seq). Reads sharing that round record its acks; the
+   * oldest is the heartbeat's parent.
+   */
+  #readHeartbeat(message: OutboundMessage, body: OutboundMessage<"raft.append">["body"]): Headers | undefined {
+    if (this.#reads.size === 0) return undefined;
+    const pending = this.member.context().pendingReads;
+    let parent: ReadRound | undefined;
+    for (const [, read] of this.#reads.entries()) {
+      if (read.seq === null) {
+        const waiting = pending.find((p) => p.id === read.id);
+        if (waiting === undefined || waiting.index === null) continue;
+        read.seq = waiting.seq;
+      }
+      // Its own round only: later heartbeats confirm it too, but add nothing to draw.
+      if (parent === undefined && body.seq === read.seq && read.index === null) parent = read;
+    }
+    if (parent === undefined) return undefined;
+    return this.#produce(parent.context, message, { [RaftAttr.term]: body.term, [RaftAttr.seq]: body.seq });
+  }
+
+  /** An acknowledgement of heartbeat round `seq` or later confirms leadership for the reads waiting on `seq`. */
+  #readAck(message: Inbound<"raft.append.resp">, frame: ReceivedFrame | undefined): void {
+    if (this.#reads.size === 0) return;
+    const { seq } = message.body;
+    for (const [, read] of this.#reads.entries()) {
+      if (read.seq === null || seq < read.seq || read.acked.has(message.sender)) continue;
+      read.acked.add(message.sender);
+      read.span.addEvent("ack", {
+        [Attr.peer]: message.sender,
+        [RaftAttr.seq]: seq,
+        [Attr.messageType]: message.type,
+        ...(frame === undefined ? {} : { [MESSAGE_BODY_SIZE]: frame.bytes }),
+      });
+    }
+  }
+
+  #served(read: ReadRound): void {
+    this.#reads.take(read.id);
+    read.span.addEvent("served", { [RaftAttr.readIndex]: read.index ?? 0 });
+    read.span.end();
+  }
+
+  static #endRead(read: ReadRound, why: string): void {
+    read.span.setStatus({ code: SpanStatusCode.ERROR, message: why });
+    read.span.end();
   }
 
   #endConsumer(key: string, attributes: Record<string, string | number | boolean>): void {

@@ -106,6 +106,8 @@ describe("Raft telemetry", () => {
       "quorate.raft.success": true,
     });
     expect(receive?.attributes["messaging.message.body.size"]).toBeGreaterThan(0);
+    // The sender measured the frame the receiver got.
+    expect(send?.attributes["messaging.message.body.size"]).toBe(receive?.attributes["messaging.message.body.size"]);
   });
 
   it("proposals of several callers in one batch link to each caller", async () => {
@@ -151,5 +153,71 @@ describe("Raft telemetry", () => {
       .getFinishedSpans()
       .filter((s) => s.name === "process raft.vote" && s.spanContext().traceId === won?.spanContext().traceId);
     expect(voterSpans.length).toBeGreaterThan(0);
+  });
+
+  it("a linearizable read is a round on the leader: its heartbeat, the followers' acks, confirmed, served", async () => {
+    const cluster = new LocalCluster(["a", "b", "c"]);
+    await cluster.startAll();
+    const leader = await cluster.leader();
+    // ReadIndex needs an entry of the leader's term committed; a proposal makes sure of it.
+    await leader.propose(encode("before"));
+    exporter.reset();
+    const client = trace.getTracer("test").startSpan("client.get", { kind: SpanKind.CLIENT });
+    await context.with(trace.setSpan(context.active(), client), () => leader.readBarrier());
+    client.end();
+    await cluster.waitFor(() =>
+      exporter
+        .getFinishedSpans()
+        .some((s) => s.name === "process raft.append" && s.spanContext().traceId === client.spanContext().traceId),
+    );
+    await cluster.stopAll();
+
+    const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === client.spanContext().traceId);
+    const read = spans.find((s) => s.name === "raft.read");
+    expect(read, spans.map((s) => s.name).join(",")).toBeDefined();
+    expect(read?.parentSpanContext?.spanId).toBe(client.spanContext().spanId);
+    expect(member(read as ReadableSpan)).toBe(leader.id);
+    expect(read?.status.code).toBe(0);
+    expect(read?.attributes["quorate.raft.quorum_size"]).toBe(2);
+    const events = read?.events ?? [];
+    const names = events.map((e) => e.name);
+    expect(names.indexOf("ack")).toBeGreaterThanOrEqual(0);
+    expect(names.indexOf("ack")).toBeLessThan(names.indexOf("confirmed"));
+    expect(names.at(-1)).toBe("served");
+    expect(read?.attributes["quorate.raft.read_index"]).toBeGreaterThan(0);
+    const ack = events.find((e) => e.name === "ack");
+    expect(ack?.attributes?.["quorate.peer"]).not.toBe(leader.id);
+    expect(ack?.attributes?.["quorate.message.type"]).toBe("raft.append.resp");
+    expect(ack?.attributes?.["messaging.message.body.size"]).toBeGreaterThan(0);
+
+    // The heartbeat that confirms it: a PRODUCER child of the read, handled by the followers.
+    const heartbeats = spans.filter((s) => s.kind === SpanKind.PRODUCER);
+    expect(heartbeats.map((s) => s.name)).toEqual(["publish raft.append"]);
+    const heartbeat = heartbeats[0] as ReadableSpan;
+    expect(heartbeat.parentSpanContext?.spanId).toBe(read?.spanContext().spanId);
+    expect(heartbeat.attributes["quorate.raft.seq"]).toBe(ack?.attributes?.["quorate.raft.seq"]);
+    const handled = spans.filter((s) => s.parentSpanContext?.spanId === heartbeat.spanContext().spanId);
+    expect(handled.length).toBeGreaterThan(0);
+    for (const c of handled) {
+      expect(c.kind).toBe(SpanKind.CONSUMER);
+      expect(member(c)).not.toBe(leader.id);
+      expect(c.attributes["messaging.message.body.size"]).toBe(heartbeat.attributes["messaging.message.body.size"]);
+    }
+  });
+
+  it("a follower refuses a read and starts no read round", async () => {
+    const cluster = new LocalCluster(["a", "b", "c"]);
+    await cluster.startAll();
+    const leader = await cluster.leader();
+    await cluster.waitFor(() => [...cluster.nodes.values()].every((n) => n.leader() === leader.id));
+    const follower = [...cluster.nodes.values()].find((n) => n.id !== leader.id);
+    exporter.reset();
+    const client = trace.getTracer("test").startSpan("client.get");
+    await expect(
+      context.with(trace.setSpan(context.active(), client), () => follower?.readBarrier()),
+    ).rejects.toMatchObject({ code: "QUORATE_NOT_LEADER" });
+    client.end();
+    await cluster.stopAll();
+    expect(exporter.getFinishedSpans().filter((s) => s.name === "raft.read")).toEqual([]);
   });
 });

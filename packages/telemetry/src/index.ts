@@ -20,6 +20,7 @@ export {
   untraced,
 } from "./conventions.js";
 export {
+  MESSAGE_BODY_SIZE,
   type MessageRoute,
   type MessagingOperation,
   messagingAttributes,

@@ -35,6 +35,12 @@ const OPERATION_TYPE: Record<MessagingOperation, string> = {
   process: MESSAGING_OPERATION_TYPE_VALUE_PROCESS,
 };
 
+/**
+ * `messaging.message.body.size`: a frame's encoded size in bytes, on PRODUCER and CONSUMER spans
+ * and on the round events that record a reply's arrival (its sender traces no span for it).
+ */
+export const MESSAGE_BODY_SIZE = ATTR_MESSAGING_MESSAGE_BODY_SIZE;
+
 /** NATS's own verbs, for `messaging.operation.name`. */
 const OPERATION_NAME: Record<MessagingOperation, string> = { send: "publish", process: "process" };
 
@@ -66,27 +72,28 @@ export function messagingAttributes(
     attributes[ATTR_MESSAGING_DESTINATION_NAME] = route.subject;
     attributes[ATTR_MESSAGING_DESTINATION_TEMPLATE] = route.template;
   }
-  if (bodyBytes !== undefined) attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = bodyBytes;
+  if (bodyBytes !== undefined) attributes[MESSAGE_BODY_SIZE] = bodyBytes;
   return attributes;
 }
 
 /**
  * A PRODUCER span for one send of a `type` message on `route`, ended at once; returns the
- * headers that carry it, or undefined when `parent` is not being traced. The frame is encoded
- * by the transport after this, so the span carries no body size.
+ * headers that carry it, or undefined when `parent` is not being traced. The transport encodes
+ * the frame after this: a caller that wants its size on the span (`bodyBytes`) measures it.
  */
 export function producerHeaders(
   parent: Context,
   type: string,
   route: MessageRoute | undefined,
   attributes: Attributes,
+  bodyBytes?: number,
 ): Record<string, string> | undefined {
   if (!trace.getSpan(parent)?.isRecording()) return undefined;
   const span = tracer().startSpan(
     SpanName.publish(type),
     {
       kind: SpanKind.PRODUCER,
-      attributes: { ...attributes, [Attr.messageType]: type, ...messagingAttributes("send", route) },
+      attributes: { ...attributes, [Attr.messageType]: type, ...messagingAttributes("send", route, bodyBytes) },
     },
     parent,
   );

@@ -55,18 +55,24 @@ export abstract class RoleTelemetry {
 
   protected abstract endAll(): void;
 
-  /** Headers for sending a `type` message to `to` (null: every member) under a PRODUCER span of `parent`. */
+  /**
+   * Headers for sending a `type` message to `to` (null: every member) under a PRODUCER span of
+   * `parent`; `bodyBytes` is the encoded frame's size, when the caller measured it.
+   */
   protected producer(
     parent: Context,
     type: string,
     to: string | null,
     attributes: Attributes,
+    bodyBytes?: number,
   ): Record<string, string> | undefined {
-    return producerHeaders(parent, type, this.#sendRoute(to), {
-      ...this.attributes,
-      [Attr.peer]: to ?? "*",
-      ...attributes,
-    });
+    return producerHeaders(
+      parent,
+      type,
+      this.#sendRoute(to),
+      { ...this.attributes, [Attr.peer]: to ?? "*", ...attributes },
+      bodyBytes,
+    );
   }
 
   /** A CONSUMER span for handling `message`, or null when it carries no trace context. */

@@ -2,14 +2,14 @@ import { type AttributeValue, SpanKindCode, type SpanRecord, StatusCode } from "
 
 /**
  * The diagram model: what the page draws for one round, built from spans alone (pure, no IO).
- * A round is one consensus span (`raft.round`, `raft.election`, `paxos.phase1`, `paxos.phase2`)
- * with its family: the PRODUCER spans of its sends (children) and the CONSUMER spans that
+ * A round is one consensus span (`raft.round`, `raft.election`, `raft.read`, `paxos.phase1`,
+ * `paxos.phase2`, `paxos.read`) with its family: the PRODUCER spans of its sends (children) and the CONSUMER spans that
  * handled them (grandchildren). Spans may arrive in any order and some may never arrive (a
  * member without an exporter, a crash): the model is rebuilt from whatever is there, and says
  * what it had to infer in `missing`.
  */
 
-export type RoundKind = "proposal" | "election" | "phase1" | "phase2";
+export type RoundKind = "proposal" | "election" | "phase1" | "phase2" | "read";
 export type Protocol = "raft" | "paxos";
 
 /** The consensus span names, by the kind of round each one roots. */
@@ -18,10 +18,22 @@ export const ROUND_SPAN: Readonly<Record<string, { kind: RoundKind; protocol: Pr
   "raft.election": { kind: "election", protocol: "raft" },
   "paxos.phase1": { kind: "phase1", protocol: "paxos" },
   "paxos.phase2": { kind: "phase2", protocol: "paxos" },
+  /**
+   * A linearizable read: the leader (or proposer) confirms it still leads with a round of
+   * messages, its PRODUCER children, each acknowledgement an `ack` event (`quorate.peer`, and
+   * `quorate.message.type` and `messaging.message.body.size` of the reply when known), then
+   * `confirmed` when a quorum has answered and `served` once applied through the read index.
+   */
+  "raft.read": { kind: "read", protocol: "raft" },
+  "paxos.read": { kind: "read", protocol: "paxos" },
 };
 
-/** The message a round's PRODUCER spans send, by round kind; it names the round when its own span is missing. */
-const REQUEST_TYPE: Readonly<Record<RoundKind, string>> = {
+/**
+ * The message a round's PRODUCER spans send, by round kind; it names the round when its own
+ * span is missing. A read round's sends have no type of their own (Raft's are heartbeats: an
+ * AppendEntries with no entries), so they are told apart by what they carry (`kindOf`).
+ */
+const REQUEST_TYPE: Readonly<Record<Exclude<RoundKind, "read">, string>> = {
   proposal: "raft.append",
   election: "raft.vote",
   phase1: "paxos.p1a",
@@ -34,9 +46,11 @@ const REPLY: Readonly<Record<RoundKind, { type: string; event: string }>> = {
   election: { type: "raft.vote.resp", event: "vote" },
   phase1: { type: "paxos.p1b", event: "promise" },
   phase2: { type: "paxos.p2b", event: "accept" },
+  /** Typed by the event's `quorate.message.type`, else after the request (`<request>.resp`). */
+  read: { type: "", event: "ack" },
 };
 
-/** The round kind whose sends a PRODUCER span named `publish <type>` is, if any. */
+/** The round kind whose sends a PRODUCER span named `publish <type>` is, if any (a read's are told apart by `kindOf`). */
 export function roundKindOfProducer(name: string): RoundKind | undefined {
   for (const [kind, type] of Object.entries(REQUEST_TYPE)) if (name === `publish ${type}`) return kind as RoundKind;
   return undefined;
@@ -62,7 +76,7 @@ export interface Arrow {
   readonly sentMs: number;
   /** When the receiver's span shows it arrived; absent when the receiver exported nothing for it. */
   readonly receivedMs?: number;
-  /** `messaging.message.body.size` when the sender recorded it. */
+  /** `messaging.message.body.size` of the frame: the sender's, else the receiver's. */
   readonly bytes?: number;
   /** Log entries (Raft) or slots (Paxos) the message carries, when known. */
   readonly entries?: number;
@@ -86,7 +100,10 @@ export type MarkKind =
   | "chosen"
   | "apply"
   | "reply"
-  | "outcome";
+  | "outcome"
+  | "ack"
+  | "confirmed"
+  | "served";
 
 export interface Mark {
   readonly id: string;
@@ -120,7 +137,7 @@ export interface RoundSummary {
   readonly cluster: string;
   readonly startMs: number;
   readonly durationMs: number;
-  /** `applied`, `overwritten`, `won`, `lost`, `adopted`, `preempted`, `chosen`, ... or `unknown`. */
+  /** `applied`, `overwritten`, `won`, `lost`, `adopted`, `preempted`, `chosen`, `served`, ... or `unknown`. */
   readonly outcome: string;
   /** `term 3 [5..7]`, `ballot 2.n1 slots 4..6`. */
   readonly label: string;
@@ -168,7 +185,12 @@ function kindOf(family: RoundFamily): { kind: RoundKind; protocol: Protocol } | 
   if (family.round !== undefined) return ROUND_SPAN[family.round.name];
   for (const p of family.producers) {
     const kind = roundKindOfProducer(p.name);
-    if (kind !== undefined) return { kind, protocol: kind === "proposal" || kind === "election" ? "raft" : "paxos" };
+    if (kind === undefined) continue;
+    const protocol = kind === "proposal" || kind === "election" ? "raft" : "paxos";
+    // An AppendEntries that carries no entries is a heartbeat: a read round's.
+    if (kind === "proposal" && p.attributes["quorate.raft.first_index"] === undefined)
+      return { kind: "read", protocol };
+    return { kind, protocol };
   }
   return undefined;
 }
@@ -234,12 +256,25 @@ function outcomeOf(kind: RoundKind, round: SpanRecord | undefined): string {
     case "phase2":
       if (has("chosen")) return "chosen";
       return round.status === StatusCode.error ? "preempted" : "open";
+    case "read":
+      if (has("served")) return "served";
+      if (round.status === StatusCode.error)
+        return round.statusMessage?.includes("not the leader") ? "refused" : "stopped";
+      return has("confirmed") ? "confirmed" : "open";
   }
 }
 
-function labelOf(kind: RoundKind, span: SpanRecord | undefined): string {
+function labelOf(kind: RoundKind, protocol: Protocol, span: SpanRecord | undefined): string {
   if (span === undefined) return "";
   const a = span.attributes;
+  if (kind === "read") {
+    const leader =
+      protocol === "raft"
+        ? `term ${str(a["quorate.raft.term"]) ?? "?"}`
+        : `ballot ${str(a["quorate.paxos.round"]) ?? "?"}.${str(a["quorate.paxos.proposer"]) ?? "?"}`;
+    const index = str(a[`quorate.${protocol}.read_index`]);
+    return index === undefined ? `${leader} read` : `${leader} read index ${index}`;
+  }
   if (kind === "proposal" || kind === "election") {
     const term = `term ${str(a["quorate.raft.term"]) ?? "?"}`;
     if (kind === "election") return term;
@@ -272,18 +307,32 @@ export function summarizeRound(family: RoundFamily): RoundSummary | undefined {
     startMs,
     durationMs: Math.max(0, endMs - startMs),
     outcome: outcomeOf(what.kind, family.round),
-    label: labelOf(what.kind, source),
+    label: labelOf(what.kind, what.protocol, source),
     lanes: instances.size,
-    partial: family.round === undefined || family.producers.length === 0 || family.consumers.length === 0,
+    partial:
+      family.round === undefined ||
+      (family.producers.length === 0 && !sentNothing(what.kind, family.round)) ||
+      (family.producers.length > 0 && family.consumers.length === 0),
   };
 }
 
-const REQUEST_ROLE: Readonly<Record<RoundKind, [string, string]>> = {
+/** A read served without a round of messages (a lease, or a single voter) has no sends to miss. */
+function sentNothing(kind: RoundKind, round: SpanRecord): boolean {
+  return kind === "read" && !round.events.some((e) => e.name === REPLY.read.event);
+}
+
+const REQUEST_ROLE: Readonly<Record<Exclude<RoundKind, "read">, [string, string]>> = {
   proposal: ["leader", "follower"],
   election: ["candidate", "voter"],
   phase1: ["proposer", "acceptor"],
   phase2: ["proposer", "acceptor"],
 };
+
+/** The roles of the round's owner and of the members it sends to. */
+function rolesOf(kind: RoundKind, protocol: Protocol): [string, string] {
+  if (kind !== "read") return REQUEST_ROLE[kind];
+  return protocol === "raft" ? REQUEST_ROLE.proposal : REQUEST_ROLE.phase2;
+}
 
 /** Builds the diagram of one round. Returns undefined when the family names no round (no round span, no sends). */
 export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
@@ -291,7 +340,7 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
   if (summary === undefined) return undefined;
   const { kind } = summary;
   const round = family.round;
-  const [ownerRole, peerRole] = REQUEST_ROLE[kind];
+  const [ownerRole, peerRole] = rolesOf(kind, summary.protocol);
   const missing: string[] = [];
   const lanes = new Lanes();
   const arrows: Arrow[] = [];
@@ -316,19 +365,26 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
   const isLearner = (c: SpanRecord) =>
     kind === "phase2" && c.attributes["quorate.paxos.outcome"] === undefined && c.events.length > 0;
   /** Consumers that got a request arrow; an acceptor's or voter's reply is matched to a round event below. */
-  const handled: { consumer: SpanRecord; lane: string; arrow: string; phase?: "pre-vote" | "vote" }[] = [];
+  const handled: {
+    consumer: SpanRecord;
+    lane: string;
+    arrow: string;
+    type: string;
+    phase?: "pre-vote" | "vote";
+  }[] = [];
   for (const p of [...family.producers].sort((a, b) => a.startMs - b.startMs)) {
     const from = lanes.seen(p, ownerRole);
     const first = num(p.attributes["quorate.raft.first_index"] ?? p.attributes["quorate.paxos.first_slot"]);
     const last = num(p.attributes["quorate.raft.last_index"] ?? p.attributes["quorate.paxos.last_slot"]);
     const entries = first !== undefined && last !== undefined ? last - first + 1 : undefined;
-    const bytes = num(p.attributes["messaging.message.body.size"]);
+    const sentBytes = num(p.attributes[BODY_SIZE]);
     const type = str(p.attributes["quorate.message.type"]) ?? p.name.replace(/^publish /, "");
     const phase = phaseOf(p);
     const receivers = (consumersOf.get(p.spanId) ?? []).sort((a, b) => a.startMs - b.startMs);
     for (const c of receivers) {
       const to = lanes.seen(c, isLearner(c) ? "learner" : peerRole);
       const id = `req:${c.spanId}`;
+      const bytes = sentBytes ?? num(c.attributes[BODY_SIZE]);
       arrows.push({
         id,
         from,
@@ -344,7 +400,8 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
         critical: false,
         spanId: p.spanId,
       });
-      if (!isLearner(c)) handled.push({ consumer: c, lane: to, arrow: id, ...(phase === undefined ? {} : { phase }) });
+      if (!isLearner(c))
+        handled.push({ consumer: c, lane: to, arrow: id, type, ...(phase === undefined ? {} : { phase }) });
       learnerMarks(c, to, marks);
     }
     const peer = str(p.attributes["quorate.peer"]);
@@ -357,6 +414,7 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
         type,
         direction: "request",
         sentMs: p.startMs,
+        ...(sentBytes === undefined ? {} : { bytes: sentBytes }),
         ...(entries === undefined ? {} : { entries }),
         ...(phase === undefined ? {} : { phase }),
         quorum: false,
@@ -369,6 +427,11 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
   // Replies: the round span records one event per reply (ack, vote, promise, accept); a
   // receiver's consumer span ends when its reply leaves (after its state is durable).
   const reply = REPLY[kind];
+  const firstSend = family.producers[0];
+  const requestType =
+    firstSend === undefined
+      ? undefined
+      : (str(firstSend.attributes["quorate.message.type"]) ?? firstSend.name.replace(/^publish /, ""));
   const replyEvents = (round?.events ?? [])
     .filter((e) => e.name === reply.event || (kind === "election" && e.name === "pre-vote"))
     .sort(byTime);
@@ -398,7 +461,8 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
     marks.push({
       id: `fsync:${c.spanId}`,
       lane: h.lane,
-      kind: kind === "election" ? (granted === false ? "vote-denied" : "vote-granted") : "fsync",
+      kind:
+        kind === "election" ? (granted === false ? "vote-denied" : "vote-granted") : kind === "read" ? "ack" : "fsync",
       timeMs: c.endMs,
       label: replyLabel(kind, granted, h.phase),
       critical: false,
@@ -408,10 +472,11 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
       id: `rep:${c.spanId}`,
       from: h.lane,
       to: owner,
-      type: h.phase === "pre-vote" ? "raft.vote.resp (pre-vote)" : reply.type,
+      type: h.phase === "pre-vote" ? "raft.vote.resp (pre-vote)" : replyType(kind, event?.attributes, h.type),
       direction: "reply",
       sentMs: c.endMs,
       ...(event === undefined ? {} : { receivedMs: event.timeMs }),
+      ...replyBytes(event?.attributes),
       ...(h.phase === undefined ? {} : { phase: h.phase }),
       ...(granted === undefined ? {} : { granted }),
       quorum: false,
@@ -432,7 +497,7 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
       for (const e of events) {
         if (replies.some((r) => r.peer === peer && r.eventMs !== undefined)) {
           // Later acks of a peer already drawn (acks for later rounds also cover this one) add nothing.
-          if (kind === "proposal") break;
+          if (kind === "proposal" || kind === "read") break;
         }
         const phase = kind === "election" ? (e.name === "pre-vote" ? "pre-vote" : "vote") : undefined;
         const granted = grantedOf(kind, undefined, e.attributes);
@@ -441,10 +506,11 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
           id: `rep:${peer}:${e.timeMs}`,
           from,
           to: owner,
-          type: phase === "pre-vote" ? "raft.vote.resp (pre-vote)" : reply.type,
+          type: phase === "pre-vote" ? "raft.vote.resp (pre-vote)" : replyType(kind, e.attributes, requestType),
           direction: "reply",
           sentMs: e.timeMs,
           receivedMs: e.timeMs,
+          ...replyBytes(e.attributes),
           ...(phase === undefined ? {} : { phase }),
           ...(granted === undefined ? {} : { granted }),
           quorum: false,
@@ -452,7 +518,7 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
         };
         arrows.push(arrow);
         replies.push({ arrow, peer, eventMs: e.timeMs, ...(phase === undefined ? {} : { phase }) });
-        if (kind === "proposal") break;
+        if (kind === "proposal" || kind === "read") break;
       }
     }
   }
@@ -461,7 +527,7 @@ export function buildRoundModel(family: RoundFamily): RoundModel | undefined {
   const quorumSize = num(
     round?.attributes["quorate.raft.quorum_size"] ?? round?.attributes["quorate.paxos.quorum_size"],
   );
-  const quorumReplies = findQuorumReplies(kind, round, replies, quorumSize);
+  const quorumReplies = findQuorumReplies(kind, summary.protocol, round, replies, quorumSize);
   const phases = phasesOf(kind, round);
 
   // Decision marks on the round's own lane.
@@ -599,6 +665,8 @@ function grantedOf(
   consumer: SpanRecord | undefined,
   event: Readonly<Record<string, AttributeValue>> | undefined,
 ): boolean | undefined {
+  // Any answer in the leader's term confirms it for a read, whatever it says of the log.
+  if (kind === "read") return event === undefined ? undefined : true;
   if (kind === "election") return bool(event?.["quorate.raft.granted"] ?? consumer?.attributes["quorate.raft.granted"]);
   if (kind === "proposal") {
     const success = bool(consumer?.attributes["quorate.raft.success"]);
@@ -611,6 +679,7 @@ function grantedOf(
 
 function replyLabel(kind: RoundKind, granted: boolean | undefined, phase: "pre-vote" | "vote" | undefined): string {
   if (kind === "election") return `${phase ?? "vote"} ${granted === false ? "denied" : "granted"} (durable)`;
+  if (kind === "read") return "acknowledges the leader";
   if (granted === false) return "durable, rejects";
   return kind === "phase1" ? "promise durable" : kind === "phase2" ? "vote durable" : "entries durable";
 }
@@ -622,6 +691,9 @@ function decisionMark(
   if (event === "commit") return { kind: "commit", label: "commit", critical: true };
   if (event === "apply") return { kind: "apply", label: "apply", critical: true };
   if (event === "chosen") return { kind: "chosen", label: "chosen", critical: true };
+  if (kind === "read" && event === "confirmed")
+    return { kind: "confirmed", label: "leadership confirmed", critical: true };
+  if (kind === "read" && event === "served") return { kind: "served", label: "served", critical: true };
   if (event === "pre-vote.won") return { kind: "outcome", label: "pre-vote won", critical: true };
   if (kind === "election" && event === "pre-vote.start")
     return { kind: "start", label: "pre-vote starts", critical: false };
@@ -635,10 +707,12 @@ type Reply = { arrow: Arrow; consumer?: SpanRecord; eventMs?: number; peer: stri
  * The reply that completed each quorum. Raft rounds count the leader itself (quorum_size), so
  * the (q-1)-th follower acknowledgement decides; Paxos phases need q acceptors. An election
  * records no quorum size: its quorum is completed by the last granted vote the candidate saw
- * before it won the phase.
+ * before it won the phase. A read says when its quorum was complete (`confirmed`): the last
+ * acknowledgement before that completed it, whoever counts in the protocol's quorum.
  */
 function findQuorumReplies(
   kind: RoundKind,
+  protocol: Protocol,
   round: SpanRecord | undefined,
   replies: readonly Reply[],
   quorumSize: number | undefined,
@@ -660,8 +734,13 @@ function findQuorumReplies(
     }
     return result;
   }
+  const confirmed = kind === "read" ? round?.events.find((e) => e.name === "confirmed")?.timeMs : undefined;
+  if (confirmed !== undefined) {
+    const last = arrived.filter((r) => (r.eventMs ?? 0) <= confirmed).at(-1);
+    return last === undefined ? [] : [last];
+  }
   if (quorumSize === undefined) return [];
-  const needed = kind === "proposal" ? quorumSize - 1 : quorumSize;
+  const needed = kind === "proposal" || (kind === "read" && protocol === "raft") ? quorumSize - 1 : quorumSize;
   if (needed <= 0) return [];
   const peers = new Set<string>();
   for (const r of arrived) {
@@ -681,6 +760,24 @@ function phasesOf(kind: RoundKind, round: SpanRecord | undefined): Phase[] {
     phases.push({ name: "pre-vote", startMs: preVote.timeMs, endMs: vote?.timeMs ?? round.endMs });
   if (vote !== undefined) phases.push({ name: "vote", startMs: vote.timeMs, endMs: round.endMs });
   return phases;
+}
+
+const BODY_SIZE = "messaging.message.body.size";
+
+/** A reply's type: an election's and a phase's are known; a read's event names it, else it answers its request. */
+function replyType(
+  kind: RoundKind,
+  event: Readonly<Record<string, AttributeValue>> | undefined,
+  requestType: string | undefined,
+): string {
+  if (kind !== "read") return REPLY[kind].type;
+  return str(event?.["quorate.message.type"]) ?? (requestType === undefined ? "reply" : `${requestType}.resp`);
+}
+
+/** The size of a reply as the round's owner received it, when its event records it. */
+function replyBytes(event: Readonly<Record<string, AttributeValue>> | undefined): { bytes?: number } {
+  const bytes = num(event?.[BODY_SIZE]);
+  return bytes === undefined ? {} : { bytes };
 }
 
 function requestRef(span: SpanRecord): RequestRef {

@@ -130,16 +130,23 @@ export class RoundStore {
     }
   }
 
+  /**
+   * Whether a PRODUCER span sends for a round: its name says so, or its parent is a round
+   * already known (a read round's sends may be of any type).
+   */
+  #sendsForRound(span: SpanRecord): boolean {
+    const parent = span.parentSpanId;
+    return parent !== undefined && (roundKindOfProducer(span.name) !== undefined || this.#rounds.has(parent));
+  }
+
   /** The rounds whose family `span` belongs to, or is the parent of. */
   #roundsTouchedBy(span: SpanRecord): string[] {
     if (ROUND_SPAN[span.name] !== undefined) return [span.spanId];
     const parent = span.parentSpanId;
-    if (span.kind === SpanKindCode.producer && roundKindOfProducer(span.name) !== undefined && parent !== undefined)
-      return [parent];
+    if (span.kind === SpanKindCode.producer && parent !== undefined && this.#sendsForRound(span)) return [parent];
     if (span.kind === SpanKindCode.consumer && parent !== undefined) {
       const producer = this.#spans.get(parent);
-      if (producer?.parentSpanId !== undefined && roundKindOfProducer(producer.name) !== undefined)
-        return [producer.parentSpanId];
+      if (producer?.parentSpanId !== undefined && this.#sendsForRound(producer)) return [producer.parentSpanId];
       return [];
     }
     // A request span that arrived after the rounds it started.

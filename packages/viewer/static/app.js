@@ -10,6 +10,18 @@ const LANE_PX = 140;
 const STEP_PX = 30;
 const TOP_PX = 60;
 const AXIS_PX = 80;
+/** Gap kept between two labels, and the step by which a label moves away from a taken place. */
+const LABEL_GAP_PX = 2;
+const LABEL_STEP_PX = 12;
+/** The model's round kinds as the page names them. */
+const KIND_NAMES = {
+  proposal: "proposal round",
+  election: "election",
+  phase1: "Paxos phase 1",
+  phase2: "Paxos phase 2",
+  read: "read round",
+};
+const kindName = (kind) => KIND_NAMES[kind] ?? kind;
 
 const $ = (selector) => document.querySelector(selector);
 const list = $("#list");
@@ -54,6 +66,7 @@ const timeOfDay = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digi
 const clock = (ms) => `${timeOfDay.format(ms)}.${String(new Date(ms).getMilliseconds()).padStart(3, "0")}`;
 const fmtOffset = (ms) => `${ms < 0 ? "−" : "+"}${fmtMs(Math.abs(ms))} ms`;
 const fmtMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
+const fmtBytes = (bytes) => (bytes >= 10_240 ? `${(bytes / 1024).toFixed(0)} KiB` : `${bytes} B`);
 
 function queryString(extra) {
   const params = new URLSearchParams();
@@ -123,7 +136,7 @@ function renderList(page) {
     });
     row.append(
       el("span", { title: new Date(round.startMs).toISOString() }, clock(round.startMs)),
-      el("span", {}, round.kind),
+      el("span", {}, kindName(round.kind)),
       el("span", {}, round.cluster),
       el(
         "span",
@@ -162,7 +175,7 @@ function renderStats(stats) {
     ...stats.map((s) => {
       const tr = el("tr", { "data-kind": s.kind });
       tr.append(
-        el("td", {}, s.kind),
+        el("td", {}, kindName(s.kind)),
         el("td", {}, s.count),
         el("td", {}, `${fmtMs(s.p50Ms)} ms`),
         el("td", {}, `${fmtMs(s.p99Ms)} ms`),
@@ -184,7 +197,11 @@ function renderFacets(facets) {
     const current = select.value;
     const known = [...select.options].map((o) => o.value).slice(1);
     if (known.join("\n") === values.join("\n")) continue;
-    select.replaceChildren(el("option", { value: "" }, "all"), ...values.map((v) => el("option", { value: v }, v)));
+    const text = name === "kind" ? kindName : (v) => v;
+    select.replaceChildren(
+      el("option", { value: "" }, "all"),
+      ...values.map((v) => el("option", { value: v }, text(v))),
+    );
     select.value = values.includes(current) ? current : "";
   }
 }
@@ -208,7 +225,7 @@ async function showRound(id) {
 
 function renderInfo(model) {
   const info = $("#round-info");
-  const head = el("h2", {}, `${model.kind} · ${model.label} · ${model.outcome}`);
+  const head = el("h2", {}, `${kindName(model.kind)} · ${model.label} · ${model.outcome}`);
   const facts = [
     `${model.protocol} · cluster ${model.cluster} · ${fmtMs(model.durationMs)} ms · started ${clock(model.startMs)}`,
   ];
@@ -340,6 +357,8 @@ function renderRound(model) {
   }
 
   const unit = model.protocol === "paxos" ? ["slot", "slots"] : ["entry", "entries"];
+  /** Every label, with the places it may take, nearest first; `placeLabels` picks free ones. */
+  const labels = [];
   for (const a of model.arrows) {
     const classes = ["arrow", a.direction];
     if (a.quorum) classes.push("quorum");
@@ -362,13 +381,18 @@ function renderRound(model) {
         "data-to": a.to,
         "data-quorum": a.quorum,
       }),
-      `${a.type}${a.phase === undefined ? "" : ` (${a.phase})`}: ${a.from} → ${a.to}\nsent ${fmtOffset(a.sentMs - t0)}, ${latency}${a.entries === undefined ? "" : `\n${a.entries} entries/slots`}${a.bytes === undefined ? "" : `, ${a.bytes} bytes`}${a.quorum ? "\ncompleted the quorum" : ""}`,
+      `${a.type}${a.phase === undefined ? "" : ` (${a.phase})`}: ${a.from} → ${a.to}\nsent ${fmtOffset(a.sentMs - t0)}, ${latency}${a.entries === undefined ? "" : `\n${a.entries} entries/slots`}${a.bytes === undefined ? "" : `\n${a.bytes} bytes`}${a.quorum ? "\ncompleted the quorum" : ""}`,
     );
-    g.append(svg("line", { x1, y1, x2: x1 === x2 ? x2 + 30 : x2, y2, "marker-end": `url(#head-${head})` }));
+    const x2End = x1 === x2 ? x2 + 30 : x2;
+    g.append(svg("line", { x1, y1, x2: x2End, y2, "marker-end": `url(#head-${head})` }));
     const label = [a.type];
     if (a.entries !== undefined) label.push(`${a.entries} ${a.entries === 1 ? unit[0] : unit[1]}`);
-    if (a.bytes !== undefined) label.push(`${a.bytes} B`);
-    g.append(svg("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" }, label.join(" · ")));
+    if (a.bytes !== undefined) label.push(fmtBytes(a.bytes));
+    const text = svg("text", { class: "label", "text-anchor": "middle" }, label.join(" · "));
+    g.append(text);
+    // Along the arrow, middle first, just above the line.
+    const along = [0.5, 0.35, 0.65, 0.2, 0.8].map((f) => [x1 + (x2End - x1) * f, y1 + (y2 - y1) * f - 4]);
+    labels.push({ text, places: along });
     root.append(g);
   }
 
@@ -381,16 +405,63 @@ function renderRound(model) {
     );
     const cx = x(m.lane);
     const cy = y(m.timeMs);
-    g.append(
-      svg("circle", { cx, cy, r: m.kind === "quorum" ? 6 : 4.5 }),
-      svg("text", { x: cx + 9, y: cy + 4 }, m.label),
-    );
+    const text = svg("text", { class: "label" }, m.label);
+    g.append(svg("circle", { cx, cy, r: m.kind === "quorum" ? 6 : 4.5 }), text);
+    labels.push({ text, places: [[cx + 9, cy + 4]] });
     root.append(g);
   }
 
   $("#diagram").replaceChildren(root);
+  // A label moved down past the last instant makes room for itself.
+  const bottom = Math.ceil(placeLabels(labels)) + 10;
+  if (bottom > height) {
+    root.setAttribute("height", bottom);
+    root.setAttribute("viewBox", `0 0 ${width} ${bottom}`);
+  }
   window.viewerTimings.roundRenderMs = performance.now() - started;
   window.viewerTimings.roundRenders++;
+}
+
+/**
+ * Lays labels out so that none overlaps another: each takes the first of its places that is
+ * free, else the nearest free one found by moving down and up from them a step at a time.
+ * Returns the lowest label's bottom edge.
+ * Marks come after arrows in `labels`; a mark label keeps beside its mark, so it is placed first.
+ * Widths are read in one pass before anything moves, so the page lays out once.
+ */
+function placeLabels(labels) {
+  const order = [...labels.filter((l) => l.places.length === 1), ...labels.filter((l) => l.places.length > 1)];
+  const sizes = order.map(({ text }) => {
+    const box = text.getBBox();
+    return { dx: box.x - Number(text.getAttribute("x") ?? 0), dy: box.y - Number(text.getAttribute("y") ?? 0), box };
+  });
+  const taken = [];
+  const overlaps = (a) =>
+    taken.some(
+      (b) =>
+        a.x < b.x + b.width + LABEL_GAP_PX &&
+        b.x < a.x + a.width + LABEL_GAP_PX &&
+        a.y < b.y + b.height + LABEL_GAP_PX &&
+        b.y < a.y + a.height + LABEL_GAP_PX,
+    );
+  order.forEach(({ text, places }, i) => {
+    const { dx, dy, box } = sizes[i];
+    const boxAt = ([x, y]) => ({ x: x + dx, y: y + dy, width: box.width, height: box.height });
+    let chosen = places.find((p) => !overlaps(boxAt(p)));
+    for (let step = 1; chosen === undefined; step++) {
+      for (const [x, y] of places) {
+        chosen = [
+          [x, y + step * LABEL_STEP_PX],
+          [x, y - step * LABEL_STEP_PX],
+        ].find((p) => !overlaps(boxAt(p)));
+        if (chosen !== undefined) break;
+      }
+    }
+    text.setAttribute("x", chosen[0]);
+    text.setAttribute("y", chosen[1]);
+    taken.push(boxAt(chosen));
+  });
+  return Math.max(0, ...taken.map((b) => b.y + b.height));
 }
 
 list.addEventListener("click", (event) => {

@@ -332,3 +332,142 @@ export function paxosPhase2(): SpanRecord[] {
     }),
   ];
 }
+
+/**
+ * A linearizable get on leader n1 of three (ReadIndex): its heartbeat (an AppendEntries with no
+ * entries, seq 12) reaches n3 and n2; n3's acknowledgement completes the quorum of 2, the
+ * read is confirmed at index 7, n2's ack comes after, and the read is served once index 7 is
+ * applied, then the KV reply.
+ */
+export function raftRead(): SpanRecord[] {
+  const resp = (peer: string) => ({
+    "quorate.peer": peer,
+    "quorate.raft.seq": 12,
+    "quorate.message.type": "raft.append.resp",
+    "messaging.message.body.size": 61,
+  });
+  const follower = (spanId: string, instance: string, member: string, start: number, end: number) =>
+    span({
+      id: spanId,
+      parent: "d3",
+      name: "process raft.append",
+      kind: "consumer",
+      instance,
+      member,
+      start,
+      end,
+      attributes: {
+        "quorate.peer": "n1",
+        "quorate.raft.term": 2,
+        "quorate.raft.success": true,
+        "quorate.raft.index": 7,
+        "messaging.message.body.size": 74,
+      },
+    });
+  return [
+    span({
+      id: "d1",
+      name: "kv.serve.get",
+      kind: "server",
+      instance: "c-n1",
+      member: "n1",
+      start: 0,
+      end: 6,
+      attributes: { "quorate.kv.key": "k" },
+    }),
+    span({
+      id: "d2",
+      parent: "d1",
+      name: "raft.read",
+      kind: "internal",
+      instance: "c-n1",
+      member: "n1",
+      start: 0.5,
+      end: 5.5,
+      attributes: {
+        "quorate.raft.term": 2,
+        "quorate.raft.batch_size": 1,
+        "quorate.raft.quorum_size": 2,
+        "quorate.raft.read_index": 7,
+      },
+      events: [
+        ["ack", 3, resp("n3")],
+        ["confirmed", 3.1, { "quorate.raft.read_index": 7 }],
+        ["ack", 3.5, resp("n2")],
+        ["served", 5.4, { "quorate.raft.read_index": 7 }],
+      ],
+    }),
+    span({
+      id: "d3",
+      parent: "d2",
+      name: "publish raft.append",
+      kind: "producer",
+      instance: "c-n1",
+      member: "n1",
+      start: 0.7,
+      end: 0.8,
+      attributes: {
+        "quorate.peer": "*",
+        "quorate.raft.term": 2,
+        "quorate.raft.seq": 12,
+        "quorate.message.type": "raft.append",
+        "messaging.message.body.size": 74,
+      },
+    }),
+    follower("d4", "c-n2", "n2", 1.5, 3.3),
+    follower("d5", "c-n3", "n3", 1.2, 2.8),
+  ];
+}
+
+/**
+ * A Paxos read named like Raft's (`paxos.read`), whatever its messages are: proposer p1 asks
+ * the acceptors to confirm its ballot with a message type the viewer does not know; a1 and a2
+ * answer (q = 2 acceptors), confirmed, served.
+ */
+export function paxosRead(): SpanRecord[] {
+  const ack = (peer: string) => ({ "quorate.peer": peer, "quorate.message.type": "paxos.confirm.ack" });
+  const acceptor = (spanId: string, instance: string, member: string, start: number, end: number) =>
+    span({
+      id: spanId,
+      parent: "e2",
+      name: "process paxos.confirm",
+      kind: "consumer",
+      instance,
+      member,
+      start,
+      end,
+      attributes: { ...ballot, "quorate.peer": "p1", "messaging.message.body.size": 40 },
+    });
+  return [
+    span({
+      id: "e1",
+      name: "paxos.read",
+      kind: "internal",
+      instance: "c-p1",
+      member: "p1",
+      start: 0,
+      end: 4,
+      attributes: { ...ballot, "quorate.paxos.quorum_size": 2, "quorate.paxos.read_index": 9 },
+      events: [
+        ["ack", 2, ack("a2")],
+        ["ack", 2.5, ack("a1")],
+        ["confirmed", 2.6],
+        ["served", 3.9],
+      ],
+    }),
+    span({
+      id: "e2",
+      parent: "e1",
+      name: "publish paxos.confirm",
+      kind: "producer",
+      instance: "c-p1",
+      member: "p1",
+      start: 0.2,
+      end: 0.3,
+      attributes: { ...ballot, "quorate.peer": "*", "quorate.message.type": "paxos.confirm" },
+    }),
+    acceptor("e3", "c-a1", "a1", 1, 2.2),
+    acceptor("e4", "c-a2", "a2", 0.9, 1.8),
+    acceptor("e5", "c-a3", "a3", 1.1, 3.5),
+  ];
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type Arrow, buildRoundModel, type RoundModel, RoundStore, type SpanRecord } from "../src/index.js";
-import { id, paxosPhase1, paxosPhase2, raftElection, raftRound, T0 } from "./fixtures.js";
+import { id, paxosPhase1, paxosPhase2, paxosRead, raftElection, raftRead, raftRound, T0 } from "./fixtures.js";
 
 /** The model of `roundId` after the store took `spans` one export at a time, in this order. */
 function modelAfter(spans: readonly SpanRecord[], roundId: string): RoundModel {
@@ -269,6 +269,147 @@ describe("diagram model: Paxos phases", () => {
       ["reply", at(12)],
     ]);
     expect(model.marks.find((m) => m.kind === "chosen" && m.lane === "c-p1")?.critical).toBe(true);
+  });
+});
+
+describe("diagram model: read round", () => {
+  const model = modelAfter(raftRead(), "d2");
+
+  it("a Raft read is a read round: the leader's lane first, then the followers", () => {
+    expect(model).toMatchObject({
+      kind: "read",
+      protocol: "raft",
+      outcome: "served",
+      label: "term 2 read index 7",
+      lanes: 3,
+      quorumSize: 2,
+      partial: false,
+      missing: [],
+    });
+    expect(model.laneList.map((l) => [l.id, l.role])).toEqual([
+      ["c-n1", "leader"],
+      ["c-n3", "follower"],
+      ["c-n2", "follower"],
+    ]);
+    expect(model.requests).toEqual([{ traceId: expect.any(String), spanId: id("d1"), name: "kv.serve.get", key: "k" }]);
+  });
+
+  it("draws the heartbeat to each follower and each acknowledgement back, with type and size", () => {
+    expect(arrowsOf(model, "request").map((a) => [a.to, a.type, a.bytes, a.entries])).toEqual([
+      ["c-n3", "raft.append", 74, undefined],
+      ["c-n2", "raft.append", 74, undefined],
+    ]);
+    expect(arrowsOf(model, "reply").map((a) => [a.from, a.type, a.bytes, a.receivedMs])).toEqual([
+      ["c-n3", "raft.append.resp", 61, at(3)],
+      ["c-n2", "raft.append.resp", 61, at(3.5)],
+    ]);
+  });
+
+  it("marks the ack that completed the quorum (the last before `confirmed`), then confirmed, served and the reply", () => {
+    expect(model.arrows.filter((a) => a.quorum).map((a) => a.from)).toEqual(["c-n3"]);
+    const marks = model.marks.map((m) => [m.kind, m.lane, m.timeMs]);
+    expect(marks).toContainEqual(["quorum", "c-n1", at(3)]);
+    expect(marks).toContainEqual(["confirmed", "c-n1", at(3.1)]);
+    expect(marks).toContainEqual(["served", "c-n1", at(5.4)]);
+    expect(marks).toContainEqual(["reply", "c-n1", at(6)]);
+    expect(model.marks.filter((m) => m.kind === "ack").map((m) => m.lane)).toEqual(["c-n3", "c-n2"]);
+  });
+
+  it("is the same whatever order the spans arrive in (all 120 orders)", () => {
+    const expected = JSON.stringify(model);
+    let orders = 0;
+    for (const order of permutations(raftRead())) {
+      expect(JSON.stringify(modelAfter(order, "d2"))).toBe(expected);
+      orders++;
+    }
+    expect(orders).toBe(120);
+  });
+
+  it("without the read span, its heartbeat (an AppendEntries with no entries) names it a read round", () => {
+    const partial = modelAfter(
+      raftRead().filter((s) => s.name !== "raft.read"),
+      "d2",
+    );
+    expect(partial).toMatchObject({ kind: "read", protocol: "raft", outcome: "unknown", partial: true, lanes: 3 });
+    expect(arrowsOf(partial, "request")).toHaveLength(2);
+    expect(partial.arrows.some((a) => a.quorum)).toBe(false);
+    expect(partial.missing[0]).toMatch(/read span itself/);
+  });
+
+  it("a follower that exported nothing: an inferred lane, and its ack from the leader's event still completes the quorum", () => {
+    const partial = modelAfter(
+      raftRead().filter((s) => s.instance !== "c-n3"),
+      "d2",
+    );
+    expect(partial.laneList.map((l) => [l.id, l.exported])).toEqual([
+      ["c-n1", true],
+      ["c-n2", true],
+      ["peer:n3", false],
+    ]);
+    expect(arrowsOf(partial, "reply").find((a) => a.quorum)).toMatchObject({
+      from: "peer:n3",
+      type: "raft.append.resp",
+      bytes: 61,
+      receivedMs: at(3),
+    });
+    expect(partial.partial).toBe(true);
+  });
+
+  it("a read served without a round of messages (a lease, one voter) is whole, with no quorum to mark", () => {
+    const lease = raftRead()
+      .filter((s) => s.name === "raft.read")
+      .map((s) => ({ ...s, events: s.events.filter((e) => e.name !== "ack") }));
+    const whole = modelAfter(lease, "d2");
+    expect(whole).toMatchObject({ kind: "read", outcome: "served", partial: false, lanes: 1, arrows: [] });
+  });
+
+  it("a refused read (leadership lost) is refused", () => {
+    const refused = raftRead().map((s) =>
+      s.name === "raft.read"
+        ? { ...s, status: 2, statusMessage: "not the leader", events: s.events.filter((e) => e.name === "ack") }
+        : s,
+    );
+    expect(modelAfter(refused, "d2")).toMatchObject({ outcome: "refused" });
+  });
+
+  it("a Paxos read named like Raft's is a read round too, whatever message types it sends", () => {
+    const paxos = modelAfter(paxosRead(), "e1");
+    expect(paxos).toMatchObject({
+      kind: "read",
+      protocol: "paxos",
+      outcome: "served",
+      label: "ballot 3.p1 read index 9",
+      lanes: 4,
+    });
+    expect(paxos.laneList.map((l) => l.role)).toEqual(["proposer", "acceptor", "acceptor", "acceptor"]);
+    expect(arrowsOf(paxos, "request").map((a) => [a.type, a.bytes])).toEqual([
+      ["paxos.confirm", 40],
+      ["paxos.confirm", 40],
+      ["paxos.confirm", 40],
+    ]);
+    expect(arrowsOf(paxos, "reply").map((a) => [a.from, a.type, a.receivedMs])).toEqual([
+      ["c-a2", "paxos.confirm.ack", at(2)],
+      ["c-a1", "paxos.confirm.ack", at(2.5)],
+      ["c-a3", "paxos.confirm.resp", undefined],
+    ]);
+    // q = 2 acceptors: a1's, the second, completed it, just before `confirmed`.
+    expect(paxos.arrows.filter((a) => a.quorum).map((a) => a.from)).toEqual(["c-a1"]);
+    // The acceptors' spans may come first: the round takes them once its own span is there.
+    for (const order of [paxosRead().reverse(), [...paxosRead().slice(2), ...paxosRead().slice(0, 2)]])
+      expect(JSON.stringify(modelAfter(order, "e1"))).toBe(JSON.stringify(paxos));
+  });
+
+  it("read rounds are counted and filtered as their own kind", () => {
+    const store = new RoundStore();
+    store.add([...raftRound(), ...raftRead(), ...paxosRead()]);
+    expect(
+      store
+        .query({ kind: "read" })
+        .rounds.map((r) => r.protocol)
+        .sort(),
+    ).toEqual(["paxos", "raft"]);
+    expect(store.query().facets.kinds).toEqual(["proposal", "read"]);
+    expect(store.query().stats.find((s) => s.kind === "read")?.count).toBe(2);
   });
 });
 
