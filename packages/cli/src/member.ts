@@ -6,16 +6,10 @@ import {
   RequestError,
   type Subscription,
 } from "@nats-io/transport-node";
-import {
-  type Logger,
-  type PaxosBallot,
-  rpcSubject,
-  SessionStateMachine,
-  silentLogger,
-  validateMembers,
-} from "@quorate/core";
+import { type Logger, type PaxosBallot, rpcSubject, silentLogger, validateMembers } from "@quorate/core";
 import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
 import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
+import { SessionStateMachine } from "@quorate/service";
 import { openLmdbStorage, type RaftStorage } from "@quorate/storage";
 import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
 import { serveAdmin } from "./admin.js";

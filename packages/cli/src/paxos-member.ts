@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { type Logger, rpcSubject, SessionStateMachine, silentLogger } from "@quorate/core";
+import { type Logger, rpcSubject, silentLogger } from "@quorate/core";
 import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
 import {
   Acceptor,
@@ -13,6 +13,7 @@ import {
   paxosRoleId,
   resolveTopology,
 } from "@quorate/paxos";
+import { SessionStateMachine } from "@quorate/service";
 import { openLmdbAcceptorStorage, openLmdbStorage } from "@quorate/storage";
 import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
 import { type MemberStatus, STATUS_SERVICE } from "./member.js";
