@@ -358,7 +358,7 @@ export class ServiceCaller<Request extends ServiceRequest, Reply extends Service
       const retriable = !(this.#failWithoutResponders && subject === this.#subject);
       return failure(
         ErrorCode.Unreachable,
-        `no ${this.#service.toUpperCase()} service member serves ${subject}`,
+        `no member of the ${this.#service} service serves ${subject}`,
         false,
         retriable,
       );
