@@ -176,10 +176,6 @@ export function sessionFailure(result: SessionResult & { ok: false }): ServiceRe
   return { ok: false, code: result.code, message: result.message, leader: null };
 }
 
-function noStateMachine(id: NodeId): QuorateError {
-  return new QuorateError(ErrorCode.NotLeader, `member ${id} runs no learner and serves no requests`);
-}
-
 /**
  * Hosts a state machine as a replicated service on a NATS connection the application already
  * has: starts this member's Raft node (or Paxos roles) applying the state machine inside a
@@ -295,7 +291,8 @@ export async function serveReplicated(options: ServeReplicatedOptions): Promise<
     return { term: proposer.ballot[0], ballot: proposer.ballot };
   };
 
-  if (options.serve !== false) {
+  // A Paxos member without a learner has no state to serve requests from: the others answer them.
+  if (options.serve !== false && node !== null) {
     const server = serveReplicatedRequests(options, service, node, logger);
     closers.push(() => server.close());
   }
@@ -332,15 +329,12 @@ export async function serveReplicated(options: ServeReplicatedOptions): Promise<
 function serveReplicatedRequests(
   options: ServeReplicatedOptions,
   service: string,
-  node: ConsensusNode | null,
+  node: ConsensusNode,
   logger: Logger,
 ): RequestServer {
   const { stateMachine } = options;
   const queryable = "query" in stateMachine ? stateMachine : null;
-  // A Paxos member without a learner has no state to serve: it answers as a member that cannot.
-  const member = node?.id ?? options.id;
   async function execute(request: ReplicatedRequest): Promise<ServiceReply> {
-    if (node === null) throw noStateMachine(options.id);
     switch (request.op) {
       case "open":
         return openSession(node, request.name);
@@ -365,7 +359,7 @@ function serveReplicatedRequests(
     cluster: options.cluster,
     prefix: options.prefix,
     service,
-    member,
+    member: node.id,
     accepts: replicatedRequest,
     execute,
     logger,
