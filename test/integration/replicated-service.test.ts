@@ -1,3 +1,4 @@
+import { RequestError } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isQuorateError, packValue, rpcSubject, unpackValue } from "../../packages/core/src/index.js";
 import {
@@ -54,7 +55,12 @@ interface Member {
   readonly service: ReplicatedService;
 }
 
-async function startMember(protocol: "raft" | "paxos", cluster: string, id: string): Promise<Member> {
+async function startMember(
+  protocol: "raft" | "paxos",
+  cluster: string,
+  id: string,
+  learners: readonly string[] = IDS,
+): Promise<Member> {
   // Each member has its own connection, as a process of its own would.
   const nc = await connectNats({ ...server.connectOptions(), name: `${cluster}-${id}` });
   const common = { nats: nc, cluster, group: "counters", id, stateMachine: counters(), tickMs: 20 };
@@ -66,7 +72,8 @@ async function startMember(protocol: "raft" | "paxos", cluster: string, id: stri
           protocol,
           acceptors: IDS,
           proposers: IDS,
-          learners: IDS,
+          learners,
+          roles: learners.includes(id) ? ["acceptor", "learner", "proposer"] : ["acceptor", "proposer"],
           storage: {
             acceptor: createMemoryAcceptorStorage(),
             proposer: createMemoryStorage(),
@@ -165,6 +172,48 @@ describe.each(["raft", "paxos"] as const)("serveReplicated and ReplicatedClient 
     members.splice(members.indexOf(leading as Member), 1);
     expect(await client.command({ add: "hits", by: 5 })).toBe(105);
     expect(await client.query({ get: "hits" })).toBe(105);
+    await client.close();
+  });
+});
+
+describe("a Paxos member without a learner", () => {
+  const cluster = `replicated-paxos-partial-${++clusterSeq}`;
+  const learners = ["n1", "n2"];
+  const members: Member[] = [];
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    for (const id of IDS) members.push(await startMember("paxos", cluster, id, learners));
+    nc = await connectNats({ ...server.connectOptions(), name: `${cluster}-clients` });
+  });
+
+  afterAll(async () => {
+    for (const member of members) await stopMember(member);
+    await nc?.close();
+  });
+
+  it("serves no requests, and the members with a learner serve them all", async () => {
+    const [, , n3] = members as [Member, Member, Member];
+    expect(n3.service.node).toBeNull();
+    expect(n3.service.learner).toBeNull();
+    expect(n3.service.status().roles.map((r) => r.role.split(":")[0])).toEqual(["acceptor", "proposer"]);
+    // Nothing listens on its own subject: no member would answer there.
+    const ownSubject = rpcSubject({ cluster }, "counters", "n3");
+    const noResponders = await nc.request(ownSubject, packValue({ op: "query", query: packValue({ get: "x" }) })).then(
+      () => false,
+      (err: unknown) => err instanceof RequestError && err.isNoResponders(),
+    );
+    expect(noResponders).toBe(true);
+
+    const client = await ReplicatedClient.connect<CounterCommand, number, CounterQuery, number>({
+      nats: nc,
+      cluster,
+      group: "counters",
+      timeoutMs: 20_000,
+    });
+    const results = await Promise.all(Array.from({ length: 20 }, () => client.command({ add: "x", by: 1 })));
+    expect(Math.max(...results)).toBe(20);
+    expect(await client.query({ get: "x" })).toBe(20);
     await client.close();
   });
 });
