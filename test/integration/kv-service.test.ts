@@ -7,8 +7,6 @@ import {
   rpcSubject,
   SERVICE_ERROR_CODE_HEADER,
   SERVICE_ERROR_HEADER,
-  type SessionLimits,
-  SessionStateMachine,
   unpackValue,
 } from "../../packages/core/src/index.js";
 import {
@@ -18,6 +16,7 @@ import {
   type KvClientOptions,
   KvStateMachine,
 } from "../../packages/kv/src/index.js";
+import { type SessionLimits, SessionStateMachine } from "../../packages/service/src/index.js";
 import { connectNats, type NatsConnection, toMsgHdrs } from "../../packages/transport-nats/src/index.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
 

@@ -1,12 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type ConsensusNode,
-  ErrorCode,
-  packValue,
-  QuorateError,
-  rpcSubject,
-  SessionStateMachine,
-} from "../../packages/core/src/index.js";
+import { type ConsensusNode, ErrorCode, packValue, QuorateError, rpcSubject } from "../../packages/core/src/index.js";
 import {
   createKvService,
   KV_QUEUE_GROUP,
@@ -18,6 +11,7 @@ import {
   MAX_RANGE_LIMIT,
   watchSubject,
 } from "../../packages/kv/src/index.js";
+import { SessionStateMachine } from "../../packages/service/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { runQuorate as quorate } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";

@@ -7,17 +7,18 @@ import {
   type Subscription,
 } from "@nats-io/transport-node";
 import {
+  ErrorCode,
   type Logger,
   type PaxosBallot,
+  QuorateError,
   rpcSubject,
-  SessionStateMachine,
   silentLogger,
   validateMembers,
 } from "@quorate/core";
 import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
-import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
+import type { RaftNode, RaftOptions, RaftStatus } from "@quorate/raft";
+import { type ReplicatedService, serveReplicated } from "@quorate/service";
 import { openLmdbStorage, type RaftStorage } from "@quorate/storage";
-import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
 import { serveAdmin } from "./admin.js";
 import { noResponders } from "./connection.js";
 import {
@@ -93,23 +94,29 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
   const logger = options.logger ?? silentLogger;
   if (options.join !== true) validateMembers(options.members, id);
   const storage: RaftStorage = await openLmdbStorage({ dir: options.dataDir, cluster, member: id, logger });
-  let transport: NatsTransport | undefined;
+  let replicated: ReplicatedService | undefined;
   try {
-    transport = createNatsTransport({ nc, cluster, group: KV_GROUP, self: id, logger });
     const store = new KvStateMachine();
-    const stateMachine = new SessionStateMachine(store);
-    const node = await RaftNode.start({
+    replicated = await serveReplicated({
+      protocol: "raft",
+      nats: nc,
+      cluster,
+      group: KV_GROUP,
       id,
       members: options.members,
       join: options.join === true,
-      ...(options.snapshotThreshold === undefined ? {} : { snapshotThreshold: options.snapshotThreshold }),
-      transport,
       storage,
-      stateMachine,
+      stateMachine: store,
+      // The KV service below serves the KV protocol on the node instead.
+      serve: false,
+      ...(options.snapshotThreshold === undefined ? {} : { snapshotThreshold: options.snapshotThreshold }),
       ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
       ...(options.raft === undefined ? {} : { raft: options.raft }),
       logger,
     });
+    const running = replicated;
+    const node = running.raft;
+    if (node === null) throw new QuorateError(ErrorCode.Invariant, "a Raft service without a Raft node");
     // Services subscribe through a view of the connection that counts their requests for `$SRV.STATS`.
     const endpoints = memberEndpoints({ cluster, instance: id, servesKv: true, statusService: STATUS_SERVICE });
     const counted = countingConnection(nc, endpoints.all);
@@ -120,13 +127,13 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
       store,
       logger,
       // The leader ticks the lease clock; the term tells one reign from the next.
-      leadership: () => (node.role() === "leader" ? { term: node.status().term } : null),
+      leadership: running.leadership,
     });
     const status = (): MemberStatus => ({
       protocol: "raft",
       cluster,
       ...node.status(),
-      stateDigest: createHash("sha256").update(stateMachine.snapshot()).digest("hex").slice(0, 16),
+      stateDigest: createHash("sha256").update(running.sessionStateMachine.snapshot()).digest("hex").slice(0, 16),
     });
     const statusSubscription: Subscription = counted.subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
       callback: (err: Error | null, msg: Msg) => {
@@ -134,7 +141,6 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
       },
     });
     const admin = serveAdmin(nc, cluster, KV_GROUP, node);
-    const openTransport = transport;
     const discovery =
       options.discovery === false
         ? null
@@ -146,7 +152,7 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
             metadata: { cluster, member: id, protocol: "raft", group: KV_GROUP },
             endpoints: endpoints.all,
             // No state digest here: hashing the whole state on every STATS request is `quorate status`'s job.
-            state: () => ({ protocol: "raft", cluster, ...node.status(), transport: openTransport.stats }),
+            state: () => ({ protocol: "raft", cluster, ...node.status(), transport: running.metrics().transport[id] }),
             logger,
           });
     return {
@@ -158,13 +164,12 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
         statusSubscription.unsubscribe();
         admin.unsubscribe();
         await kv.close();
-        await node.stop();
-        await openTransport.close();
+        await running.stop();
         await storage.close();
       },
     };
   } catch (err) {
-    await transport?.close();
+    await replicated?.stop();
     await storage.close();
     throw err;
   }

@@ -1,20 +1,20 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { type Logger, rpcSubject, SessionStateMachine, silentLogger } from "@quorate/core";
-import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
+import { type Logger, rpcSubject, silentLogger } from "@quorate/core";
+import { createKvService, KV_SERVICE, type KvService, KvStateMachine } from "@quorate/kv";
 import {
-  Acceptor,
-  Learner,
+  type Acceptor,
+  type Learner,
   type PaxosOptions,
   type PaxosRoleName,
   type PaxosRoleStatus,
-  Proposer,
+  type Proposer,
   paxosRoleId,
-  resolveTopology,
 } from "@quorate/paxos";
+import { serveReplicated } from "@quorate/service";
 import { openLmdbAcceptorStorage, openLmdbStorage } from "@quorate/storage";
-import { createNatsTransport, type NatsTransport } from "@quorate/transport-nats";
+import type { NatsTransportStats } from "@quorate/transport-nats";
 import { type MemberStatus, STATUS_SERVICE } from "./member.js";
 import {
   type Discovery,
@@ -66,7 +66,8 @@ interface ServedRole {
   /** The status without the learner's state digest: cheap enough for every `$SRV.STATS`. */
   readonly state: () => PaxosMemberStatus;
   readonly endpoints: MemberEndpoints;
-  readonly transport: NatsTransport;
+  /** The role's consensus frame counters. */
+  readonly transport: () => NatsTransportStats | undefined;
 }
 
 export interface PaxosMember {
@@ -88,93 +89,98 @@ export interface PaxosMember {
 export async function startPaxosMember(options: PaxosMemberOptions): Promise<PaxosMember> {
   const { nc, cluster, id, dataDir } = options;
   const logger = options.logger ?? silentLogger;
-  const topology = resolveTopology({
-    acceptors: options.acceptors.map((m) => paxosRoleId(m, "acceptor")),
-    proposers: options.proposers.map((m) => paxosRoleId(m, "proposer")),
-    learners: options.learners.map((m) => paxosRoleId(m, "learner")),
-    ...(options.q1 === undefined ? {} : { q1: options.q1 }),
-    ...(options.q2 === undefined ? {} : { q2: options.q2 }),
-  });
   const closers: (() => Promise<void>)[] = [];
   const served: ServedRole[] = [];
   const subscriptions: Subscription[] = [];
   const discoveries: Discovery[] = [];
   const endpointsOf = (self: string, servesKv: boolean) =>
     memberEndpoints({ cluster, instance: self, servesKv, statusService: STATUS_SERVICE });
-  const transportFor = (self: string): NatsTransport => {
-    const transport = createNatsTransport({ nc, cluster, group: PAXOS_GROUP, self, logger });
-    closers.push(() => transport.close());
-    return transport;
-  };
-  const tick = options.tickMs === undefined ? {} : { tickMs: options.tickMs };
-  const paxos = options.paxos === undefined ? {} : { paxos: options.paxos };
-  let acceptor: Acceptor | null = null;
-  let proposer: Proposer | null = null;
-  let learner: Learner | null = null;
+  const runs = (role: PaxosRoleName) => options.roles.includes(role);
   try {
-    if (options.roles.includes("acceptor")) {
-      const self = paxosRoleId(id, "acceptor");
-      const storage = await openLmdbAcceptorStorage({ dir: join(dataDir, "acceptor"), cluster, member: self, logger });
-      closers.push(() => storage.close());
-      const transport = transportFor(self);
-      const started = await Acceptor.start({ id: self, topology, transport, storage, logger, ...paxos });
-      closers.push(() => started.stop());
-      const status = () => ({ ...started.status(), cluster });
-      served.push({ role: "acceptor", self, status, state: status, endpoints: endpointsOf(self, false), transport });
-      acceptor = started;
-    }
-    if (options.roles.includes("learner")) {
-      const self = paxosRoleId(id, "learner");
-      const storage = await openLmdbStorage({ dir: join(dataDir, "learner"), cluster, member: self, logger });
-      closers.push(() => storage.close());
-      const transport = transportFor(self);
-      const store = new KvStateMachine();
-      const stateMachine = new SessionStateMachine(store);
-      const started = await Learner.start({
-        id: self,
-        topology,
-        transport,
-        storage,
-        stateMachine,
-        logger,
-        ...tick,
-        ...paxos,
-        ...(options.checkpointInterval === undefined ? {} : { checkpointInterval: options.checkpointInterval }),
+    const storage = {
+      ...(runs("acceptor")
+        ? { acceptor: await openStorage(closers, () => openLmdbAcceptorStorage(storageOptions("acceptor"))) }
+        : {}),
+      ...(runs("learner")
+        ? { learner: await openStorage(closers, () => openLmdbStorage(storageOptions("learner"))) }
+        : {}),
+      ...(runs("proposer")
+        ? { proposer: await openStorage(closers, () => openLmdbStorage(storageOptions("proposer"))) }
+        : {}),
+    };
+    const store = new KvStateMachine();
+    const replicated = await serveReplicated({
+      protocol: "paxos",
+      nats: nc,
+      cluster,
+      group: PAXOS_GROUP,
+      service: KV_SERVICE,
+      id,
+      roles: options.roles,
+      acceptors: options.acceptors,
+      proposers: options.proposers,
+      learners: options.learners,
+      storage,
+      stateMachine: store,
+      // The KV service below serves the KV protocol on the learner instead.
+      serve: false,
+      ...(options.q1 === undefined ? {} : { q1: options.q1 }),
+      ...(options.q2 === undefined ? {} : { q2: options.q2 }),
+      ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+      ...(options.checkpointInterval === undefined ? {} : { checkpointInterval: options.checkpointInterval }),
+      ...(options.paxos === undefined ? {} : { paxos: options.paxos }),
+      logger,
+    });
+    closers.push(() => replicated.stop());
+    const transportOf = (self: string) => () => replicated.metrics().transport[self];
+    const { acceptor, learner, proposer } = replicated;
+    if (acceptor !== null) {
+      const self = acceptor.id;
+      const status = () => ({ ...acceptor.status(), cluster });
+      served.push({
+        role: "acceptor",
+        self,
+        status,
+        state: status,
+        endpoints: endpointsOf(self, false),
+        transport: transportOf(self),
       });
-      closers.push(() => started.stop());
+    }
+    if (learner !== null) {
+      const self = learner.id;
       const endpoints = endpointsOf(self, true);
       // The KV service subscribes through a view of the connection that counts its requests for `$SRV.STATS`.
       const counted = countingConnection(nc, endpoints.all);
       const kv: KvService = createKvService({
         nc: counted,
         cluster,
-        node: started,
+        node: learner,
         store,
         logger,
         // The learner beside the active proposer ticks the lease clock, its ballot round telling
         // one reign from the next. A member without a learner never ticks: leases need a
         // learner on every member that runs a proposer (as `quorate node --protocol paxos` has).
-        leadership: () => (proposer !== null && proposer.mode === "active" ? { term: proposer.ballot[0] } : null),
+        leadership: replicated.leadership,
       });
       closers.push(() => kv.close());
-      const state = () => ({ ...started.status(), cluster });
+      const state = () => ({ ...learner.status(), cluster });
       const status = () => ({
         ...state(),
-        stateDigest: createHash("sha256").update(stateMachine.snapshot()).digest("hex").slice(0, 16),
+        stateDigest: createHash("sha256").update(replicated.sessionStateMachine.snapshot()).digest("hex").slice(0, 16),
       });
-      served.push({ role: "learner", self, status, state, endpoints, transport });
-      learner = started;
+      served.push({ role: "learner", self, status, state, endpoints, transport: transportOf(self) });
     }
-    if (options.roles.includes("proposer")) {
-      const self = paxosRoleId(id, "proposer");
-      const storage = await openLmdbStorage({ dir: join(dataDir, "proposer"), cluster, member: self, logger });
-      closers.push(() => storage.close());
-      const transport = transportFor(self);
-      const started = await Proposer.start({ id: self, topology, transport, storage, logger, ...tick, ...paxos });
-      closers.push(() => started.stop());
-      const status = () => ({ ...started.status(), cluster });
-      served.push({ role: "proposer", self, status, state: status, endpoints: endpointsOf(self, false), transport });
-      proposer = started;
+    if (proposer !== null) {
+      const self = proposer.id;
+      const status = () => ({ ...proposer.status(), cluster });
+      served.push({
+        role: "proposer",
+        self,
+        status,
+        state: status,
+        endpoints: endpointsOf(self, false),
+        transport: transportOf(self),
+      });
     }
     for (const { role, self, status, state, endpoints, transport } of served) {
       subscriptions.push(
@@ -193,27 +199,44 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
           description: `Quorate Multi-Paxos ${role} ${self} of cluster ${cluster}`,
           metadata: { cluster, member: id, instance: self, protocol: "paxos", role, group: PAXOS_GROUP },
           endpoints: endpoints.all,
-          state: () => ({ ...state(), transport: transport.stats }),
+          state: () => ({ ...state(), transport: transport() }),
           logger,
         }),
       );
     }
+    return {
+      acceptor,
+      proposer,
+      learner,
+      discoveries,
+      statuses: () => served.map((s) => s.status()),
+      async stop() {
+        await Promise.all(discoveries.map((d) => d.stop()));
+        for (const s of subscriptions) s.unsubscribe();
+        await closeAll(closers);
+      },
+    };
   } catch (err) {
+    await Promise.all(discoveries.map((d) => d.stop()));
+    for (const s of subscriptions) s.unsubscribe();
     await closeAll(closers);
     throw err;
   }
-  return {
-    acceptor,
-    proposer,
-    learner,
-    discoveries,
-    statuses: () => served.map((s) => s.status()),
-    async stop() {
-      await Promise.all(discoveries.map((d) => d.stop()));
-      for (const s of subscriptions) s.unsubscribe();
-      await closeAll(closers);
-    },
-  };
+
+  /** Each role keeps its files in a subdirectory of its own, under its transport identity. */
+  function storageOptions(role: PaxosRoleName) {
+    return { dir: join(dataDir, role), cluster, member: paxosRoleId(id, role), logger };
+  }
+}
+
+/** Opens one store and registers its closing. */
+async function openStorage<T extends { close(): Promise<void> }>(
+  closers: (() => Promise<void>)[],
+  open: () => Promise<T>,
+): Promise<T> {
+  const storage = await open();
+  closers.push(() => storage.close());
+  return storage;
 }
 
 /** Closes in reverse order of opening: services, then roles, then transports and storage. */

@@ -14,7 +14,6 @@ export * from "./messages.js";
 export * from "./prng.js";
 export * from "./schema.js";
 export * from "./service-errors.js";
-export * from "./sessions.js";
 export * from "./state-machine.js";
 export * from "./subjects.js";
 export * from "./timeline.js";

@@ -1,5 +1,21 @@
 import { ErrorCode } from "./errors.js";
-import { SessionErrorCode } from "./sessions.js";
+
+/** Stable codes of the errors a SessionStateMachine returns as results. */
+export const SessionErrorCode = {
+  /**
+   * The client's session is not open: never opened, or expired. This command was not applied
+   * now; an earlier attempt of it may have been.
+   */
+  SessionExpired: "QUORATE_SESSION_EXPIRED",
+  /**
+   * The seq is below what the client acknowledged, or its result was evicted: it was applied
+   * before (or abandoned by the client) and is not applied again, but its result is gone.
+   */
+  ResultDiscarded: "QUORATE_SESSION_RESULT_DISCARDED",
+  /** The command could not be decoded or validated; nothing was applied. */
+  MalformedCommand: "QUORATE_MALFORMED_COMMAND",
+} as const;
+export type SessionErrorCode = (typeof SessionErrorCode)[keyof typeof SessionErrorCode];
 
 /**
  * Error replies in the NATS micro services protocol (ADR-32): besides the body, an error reply

@@ -3,15 +3,14 @@ import {
   DROP_REASONS,
   type DropReason,
   decodeFrame,
-  encodeSessionCommand,
   type NodeId,
   Prng,
-  SessionStateMachine,
   type Transport,
 } from "@quorate/core";
 import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
 import { Acceptor, Learner, Proposer, paxosRoleId, resolveTopology } from "@quorate/paxos";
 import { RaftNode } from "@quorate/raft";
+import { encodeSessionCommand, SessionStateMachine } from "@quorate/service";
 import { MemoryAcceptorDisk, MemoryAcceptorStorage, MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { MemoryNetwork } from "@quorate/transport-memory";
 import { emptyCounts, type FuzzCounts, toHex } from "./decoder.js";

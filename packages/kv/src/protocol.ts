@@ -5,18 +5,25 @@ import {
   ErrorCode,
   type Infer,
   literal,
-  MAX_CLIENT_NAME_LENGTH,
   type NodeId,
   nullable,
   object,
   optional,
   QuorateError,
-  SessionErrorCode,
-  sessionTag,
   string,
   uint,
   type Validator,
 } from "@quorate/core";
+import {
+  CONTENT_TYPE_HEADER,
+  JSON_CONTENT_TYPE,
+  MAX_FORWARD_HOPS,
+  openRequest,
+  queueGroupOf,
+  type ServiceReplyCode,
+  serviceReplyCode,
+  sessionTag,
+} from "@quorate/service";
 import {
   type KvEntry,
   type KvResultValue,
@@ -41,7 +48,7 @@ import type { KvChange, KvEvent, KvLeaseInfo } from "./state-machine.js";
  * answers) or rpcSubject(scope, "kv", member) (one member, for forwarding).
  */
 export const KV_SERVICE = "kv";
-export const KV_QUEUE_GROUP = "quorate-kv";
+export const KV_QUEUE_GROUP = queueGroupOf(KV_SERVICE);
 
 /**
  * The subject group of watch publications: member m publishes every change it applies on
@@ -54,15 +61,12 @@ export function watchSubject(scope: { prefix?: string; cluster: string }, member
   return broadcastSubject({ ...scope, group: KV_WATCH_GROUP }, member);
 }
 
-/** A member forwards a request to the leader it knows only while fewer hops were taken. */
-export const MAX_FORWARD_HOPS = 2;
+export { CONTENT_TYPE_HEADER, MAX_FORWARD_HOPS };
 
 /** Most entries one range (or watch catch-up) reply carries; a caller pages on with `fromKey`. */
 export const MAX_RANGE_LIMIT = 1000;
 
 const hops = optional(uint);
-const sessionName = (v: unknown): v is string =>
-  typeof v === "string" && v.length > 0 && v.length <= MAX_CLIENT_NAME_LENGTH;
 const limit = (v: unknown): v is number => uint(v) && v >= 1 && v <= MAX_RANGE_LIMIT;
 /** A key prefix: empty (every key) or a key's beginning. */
 const kvPrefix = string(MAX_KEY_LENGTH);
@@ -134,8 +138,6 @@ const txnRequest = object({
   session: sessionTag,
   hops,
 });
-/** Opens a client session; the reply's value is the session's client id. */
-const openRequest = object({ op: literal("open"), name: sessionName, hops });
 
 export type KvReadRequest = Infer<typeof getRequest> | Infer<typeof rangeRequest> | Infer<typeof leaseRequest>;
 export type KvWatchRequest = Infer<typeof watchRequest>;
@@ -148,6 +150,7 @@ export type KvWriteRequest =
   | Infer<typeof txnRequest>
   | Infer<typeof grantRequest>
   | Infer<typeof leaseWriteRequest>;
+/** Opens a client session; the reply's value is the session's client id. */
 export type KvOpenRequest = Infer<typeof openRequest>;
 export type KvRequest = KvReadRequest | KvWatchRequest | KvWriteRequest | KvOpenRequest;
 
@@ -234,7 +237,7 @@ const kvReplyValue: Validator<KvReplyValue> = (v): v is KvReplyValue =>
   kvResultValue(v) || kvEntry(v) || kvRange(v) || kvWatchBatch(v) || kvLeaseInfo(v);
 
 /** Error codes a reply may carry: core's, and the session table's. */
-export type KvReplyCode = ErrorCode | SessionErrorCode;
+export type KvReplyCode = ServiceReplyCode;
 
 /**
  * A reply. `value` by op: get → the stored value or null; entry → a KvEntry or null; range → a
@@ -267,7 +270,7 @@ export const kvReply: Validator<KvReply> = (v): v is KvReply =>
   })(v) ||
   object({
     ok: (x: unknown): x is false => x === false,
-    code: literal<KvReplyCode>(...Object.values(ErrorCode), ...Object.values(SessionErrorCode)),
+    code: serviceReplyCode,
     message: string(Number.MAX_SAFE_INTEGER),
     leader: nullable(string(64)),
     oldestRevision: optional(uint),
@@ -279,8 +282,7 @@ export const kvReply: Validator<KvReply> = (v): v is KvReply =>
  * `{ "bytes": "<base64>" }`; everything else is as in msgpack. Without the header (or with any
  * other value) requests and replies are msgpack.
  */
-export const KV_JSON_CONTENT_TYPE = "application/json";
-export const CONTENT_TYPE_HEADER = "Content-Type";
+export const KV_JSON_CONTENT_TYPE = JSON_CONTENT_TYPE;
 
 /** The fields of a request or reply that hold a stored value, where JSON writes bytes as `{ bytes }`. */
 const VALUE_FIELDS = ["value", "expected"] as const;

@@ -1,60 +1,30 @@
-import { type Msg, type MsgHdrs, type NatsConnection, RequestError, type Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   assertToken,
   type ConsensusNode,
-  decodeOpenedClient,
-  decodeSessionResult,
   ErrorCode,
-  encodeOpenSession,
-  encodeSessionCommand,
-  isQuorateError,
   type Logger,
-  markTimeline,
   packValue,
   QuorateError,
-  rpcSubject,
-  SERVICE_ERROR_CODE_HEADER,
-  SERVICE_ERROR_HEADER,
-  type SessionResult,
-  serviceErrorHeaders,
   silentLogger,
-  unpackValue,
 } from "@quorate/core";
-import {
-  Attr,
-  context,
-  extractContext,
-  injectHeaders,
-  messagingAttributes,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanName,
-  trace,
-  traced,
-} from "@quorate/telemetry";
-import { fromMsgHdrs, toMsgHdrs } from "@quorate/transport-nats";
+import { encodeSessionCommand, openSession, proposeInSession, serveRequests, sessionFailure } from "@quorate/service";
 import { decodeKvResult, encodeKvCommand, type KvValue } from "./commands.js";
 import {
-  CONTENT_TYPE_HEADER,
   decodeJsonRequest,
   encodeJson,
-  KV_JSON_CONTENT_TYPE,
-  KV_QUEUE_GROUP,
   KV_SERVICE,
   type KvListedEntry,
   type KvReply,
-  type KvReplyCode,
   type KvRequest,
   type KvWatchBatch,
   type KvWatchRequest,
   type KvWriteRequest,
   kvRequest,
-  MAX_FORWARD_HOPS,
   watchSubject,
 } from "./protocol.js";
 import type { KvChange, KvEvent, KvStateMachine } from "./state-machine.js";
 
-const DEFAULT_FORWARD_TIMEOUT_MS = 5_000;
 const DEFAULT_WATCH_HEARTBEAT_MS = 1_000;
 const DEFAULT_LEASE_TICK_MS = 250;
 /** The max_payload NATS servers default to, for a connection that has not said otherwise. */
@@ -108,62 +78,11 @@ export interface KvService {
   close(): Promise<void>;
 }
 
-/** A reply's body, and its headers: the NATS micro error headers on errors, the content type for JSON. */
-interface Answer {
-  readonly data: Uint8Array;
-  readonly headers?: MsgHdrs;
-}
-
-/** How a request is encoded, and so its reply: msgpack, or JSON when the request says so. */
-interface Encoding {
-  decode(data: Uint8Array): unknown;
-  encode(message: object): Uint8Array;
-  /** Headers every reply (and a forwarded request) carries. */
-  readonly headers: Readonly<Record<string, string>>;
-}
-
-const MSGPACK: Encoding = { decode: unpackValue, encode: packValue, headers: {} };
-const JSON_ENCODING: Encoding = {
-  decode: decodeJsonRequest,
-  encode: encodeJson,
-  headers: { [CONTENT_TYPE_HEADER]: KV_JSON_CONTENT_TYPE },
-};
-
-/** msgpack unless the request names JSON: one header lookup, on headers NATS has already parsed. */
-function encodingOf(headers: MsgHdrs | undefined): Encoding {
-  return headers?.get(CONTENT_TYPE_HEADER) === KV_JSON_CONTENT_TYPE ? JSON_ENCODING : MSGPACK;
-}
-
-function answer(encoding: Encoding, reply: KvReply): Answer {
-  const headers = reply.ok
-    ? encoding.headers
-    : { ...encoding.headers, ...serviceErrorHeaders(reply.code, reply.message) };
-  return { data: encoding.encode(reply), ...toMsgHdrs(headers) };
-}
-
-function errorReply(encoding: Encoding, code: KvReplyCode, message: string, leader: string | null = null): Answer {
-  return answer(encoding, { ok: false, code, message, leader });
-}
-
-/** A forwarded reply's error and content-type headers, relayed with its body; trace headers stay behind. */
-function relayedHeaders(headers: MsgHdrs | undefined): MsgHdrs | undefined {
-  const relayed: Record<string, string> = {};
-  for (const key of [SERVICE_ERROR_HEADER, SERVICE_ERROR_CODE_HEADER, CONTENT_TYPE_HEADER]) {
-    const value = headers?.get(key) ?? "";
-    if (value !== "") relayed[key] = value;
-  }
-  return toMsgHdrs(relayed)?.headers;
-}
-
 function watchMatches(request: KvWatchRequest): (event: KvEvent) => boolean {
   const { key, prefix } = request;
   if (key !== undefined && key !== null) return (event) => event.key === key;
   const start = prefix ?? "";
   return (event) => event.key.startsWith(start);
-}
-
-function sessionFailure(result: SessionResult & { ok: false }): KvReply {
-  return { ok: false, code: result.code, message: result.message, leader: null };
 }
 
 /**
@@ -174,12 +93,11 @@ function sessionFailure(result: SessionResult & { ok: false }): KvReply {
 export function createKvService(options: KvServiceOptions): KvService {
   const { nc, cluster, node, store, prefix } = options;
   const logger = options.logger ?? silentLogger;
-  const forwardTimeoutMs = options.forwardTimeoutMs ?? DEFAULT_FORWARD_TIMEOUT_MS;
   const watchHeartbeatMs = options.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS;
   const leaseTickMs = options.leaseTickMs ?? DEFAULT_LEASE_TICK_MS;
   const leadership = options.leadership ?? (() => (node.leader() === node.id ? { term: 0 } : null));
   assertToken("cluster", cluster);
-  for (const [name, value] of Object.entries({ forwardTimeoutMs, watchHeartbeatMs, leaseTickMs })) {
+  for (const [name, value] of Object.entries({ watchHeartbeatMs, leaseTickMs })) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new QuorateError(ErrorCode.Config, `${name} must be a positive integer (got ${value})`);
     }
@@ -220,10 +138,8 @@ export function createKvService(options: KvServiceOptions): KvService {
       }
       case "watch":
         return watchBatch(request);
-      case "open": {
-        const result = decodeSessionResult(await node.propose(encodeOpenSession(request.name)));
-        return result.ok ? { ok: true, value: decodeOpenedClient(result.result) } : sessionFailure(result);
-      }
+      case "open":
+        return openSession(node, request.name);
       default:
         return write(request);
     }
@@ -260,110 +176,25 @@ export function createKvService(options: KvServiceOptions): KvService {
   }
 
   async function write(request: KvWriteRequest): Promise<KvReply> {
-    const command = encodeSessionCommand(request.session, encodeKvCommand(request));
-    const result = decodeSessionResult(await node.propose(command));
+    const result = await proposeInSession(node, request.session, encodeKvCommand(request));
     if (!result.ok) return sessionFailure(result);
     const kv = decodeKvResult(result.result);
     if (kv === null) throw new QuorateError(ErrorCode.Invariant, "the state machine returned a malformed KV result");
     return kv.ok ? { ok: true, value: kv.value } : { ok: false, code: kv.code, message: kv.message, leader: null };
   }
 
-  /** Sends the request on to the leader and relays its reply bytes unchanged. */
-  async function forward(request: KvRequest, leader: string, hops: number, encoding: Encoding): Promise<Answer> {
-    logger.debug("forwarding KV request to the leader", { op: request.op, leader, hops });
-    try {
-      // In the client's encoding, so the leader's reply can be relayed as it is.
-      const headers = { ...injectHeaders(context.active()), ...encoding.headers };
-      const reply = await nc.request(rpcSubject(scope, KV_SERVICE, leader), encoding.encode({ ...request, hops }), {
-        timeout: forwardTimeoutMs,
-        ...toMsgHdrs(headers),
-      });
-      const relayed = relayedHeaders(reply.headers);
-      return relayed === undefined ? { data: reply.data } : { data: reply.data, headers: relayed };
-    } catch (err) {
-      if (err instanceof RequestError && err.isNoResponders()) {
-        // Nothing was delivered: a definite failure, and the hint may be stale.
-        return errorReply(encoding, ErrorCode.NotLeader, `leader '${leader}' serves no KV requests`, leader);
-      }
-      const detail = err instanceof Error ? err.message : String(err);
-      return errorReply(
-        encoding,
-        ErrorCode.Indeterminate,
-        `request forwarded to leader '${leader}' got no reply: ${detail}`,
-      );
-    }
-  }
-
-  async function serve(data: Uint8Array, encoding: Encoding): Promise<Answer> {
-    let raw: unknown;
-    try {
-      raw = encoding.decode(data);
-    } catch {
-      return errorReply(encoding, ErrorCode.Rejected, "undecodable KV request");
-    }
-    if (!kvRequest(raw)) return errorReply(encoding, ErrorCode.Rejected, "invalid KV request");
-    const request = raw;
-    trace.getActiveSpan()?.updateName(SpanName.kvServer(request.op));
-    try {
-      const reply = await execute(request);
-      return answer(encoding, reply.ok ? { ...reply, servedBy: node.id } : reply);
-    } catch (err) {
-      const hops = request.hops ?? 0;
-      if (isQuorateError(err, ErrorCode.NotLeader) && err.leader !== null && err.leader !== node.id) {
-        if (hops < MAX_FORWARD_HOPS) return forward(request, err.leader, hops + 1, encoding);
-      }
-      if (isQuorateError(err)) {
-        return errorReply(encoding, err.code, err.message, err.leader);
-      }
-      // Not one of ours: a bug somewhere below. A write may have been applied regardless.
-      logger.error("KV request failed", { op: request.op, error: String(err) });
-      const detail = err instanceof Error ? err.message : String(err);
-      return errorReply(encoding, ErrorCode.Indeterminate, `internal error: ${detail}`);
-    }
-  }
-
-  const clusterSubject = rpcSubject(scope, KV_SERVICE);
-  /** For telemetry: the pattern of every member's own KV subject. */
-  const memberTemplate = `${clusterSubject}.{member}`;
-  const callback = (err: Error | null, msg: Msg): void => {
-    if (err !== null) {
-      logger.warn("KV subscription error", { error: err.message });
-      return;
-    }
-    // Without a reply subject nobody could learn the outcome, so the request is not run.
-    if (msg.reply === undefined || msg.reply === "") return;
-    markTimeline(node.id, "receive kv.request");
-    const parent = extractContext(msg.headers === undefined ? undefined : fromMsgHdrs(msg.headers)) ?? ROOT_CONTEXT;
-    // A SERVER span per request, active while it runs: the Raft round it starts becomes its child.
-    traced(
-      SpanName.kvServer("request"),
-      SpanKind.SERVER,
-      {
-        [Attr.member]: node.id,
-        ...messagingAttributes(
-          "process",
-          {
-            subject: msg.subject,
-            template: msg.subject === clusterSubject ? clusterSubject : memberTemplate,
-            serverAddress: nc.getServer(),
-          },
-          msg.data.length,
-        ),
-      },
-      () => serve(msg.data, encodingOf(msg.headers)),
-      parent,
-    )
-      .then((answer) => {
-        msg.respond(answer.data, answer.headers === undefined ? undefined : { headers: answer.headers });
-        markTimeline(node.id, "send kv.reply");
-      })
-      .catch((error: unknown) => logger.warn("could not answer a KV request", { error: String(error) }));
-  };
-
-  const subscriptions: Subscription[] = [
-    nc.subscribe(clusterSubject, { queue: KV_QUEUE_GROUP, callback }),
-    nc.subscribe(rpcSubject(scope, KV_SERVICE, node.id), { callback }),
-  ];
+  const server = serveRequests({
+    nc,
+    cluster,
+    prefix,
+    service: KV_SERVICE,
+    member: node.id,
+    accepts: kvRequest,
+    execute,
+    json: { decode: decodeJsonRequest, encode: encodeJson },
+    ...(options.forwardTimeoutMs === undefined ? {} : { forwardTimeoutMs: options.forwardTimeoutMs }),
+    logger,
+  });
 
   /**
    * Watch fan-out: every applied change, as this member applied it, on this member's watch
@@ -431,7 +262,7 @@ export function createKvService(options: KvServiceOptions): KvService {
       clearInterval(leaseTicker);
       unsubscribeChanges();
       if (nc.isClosed()) return;
-      await Promise.all(subscriptions.filter((s) => !s.isClosed()).map((s) => s.drain()));
+      await server.close();
     },
   };
 }

@@ -1,11 +1,4 @@
-import {
-  decodeOpenedClient,
-  decodeSessionResult,
-  encodeOpenSession,
-  encodeSessionCommand,
-  SessionErrorCode,
-  SessionStateMachine,
-} from "@quorate/core";
+import { SessionErrorCode } from "@quorate/core";
 import {
   decodeKvResult,
   encodeKvCommand,
@@ -15,6 +8,13 @@ import {
   KvStateMachine,
   type KvValue,
 } from "@quorate/kv";
+import {
+  decodeOpenedClient,
+  decodeSessionResult,
+  encodeOpenSession,
+  encodeSessionCommand,
+  SessionStateMachine,
+} from "@quorate/service";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 

@@ -1,5 +1,6 @@
-import { decodeSessionResult, encodeSessionCommand, unpackValue } from "@quorate/core";
+import { unpackValue } from "@quorate/core";
 import { decodeKvResult, encodeKvCommand } from "@quorate/kv";
+import { decodeSessionResult, encodeSessionCommand } from "@quorate/service";
 import { afterEach, describe, expect, it } from "vitest";
 import { PaxosCluster } from "./cluster.js";
 

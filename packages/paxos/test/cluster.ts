@@ -1,5 +1,6 @@
-import { type NodeId, type PaxosValue, SessionStateMachine, type StateMachine } from "@quorate/core";
+import type { NodeId, PaxosValue, StateMachine } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
+import { SessionStateMachine } from "@quorate/service";
 import { MemoryAcceptorDisk, MemoryAcceptorStorage, MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { MemoryNetwork, type MemoryTransport } from "@quorate/transport-memory";
 import {

@@ -1,5 +1,6 @@
-import { ErrorCode, isQuorateError, type PaxosValue, SessionStateMachine } from "@quorate/core";
+import { ErrorCode, isQuorateError, type PaxosValue } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
+import { SessionStateMachine } from "@quorate/service";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { Learner, type LearnerOptions, resolvePaxosOptions } from "../src/index.js";

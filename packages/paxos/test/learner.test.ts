@@ -1,5 +1,6 @@
-import { ErrorCode, encodeSessionCommand, isQuorateError, type PaxosValue, SessionStateMachine } from "@quorate/core";
+import { ErrorCode, isQuorateError, type PaxosValue } from "@quorate/core";
 import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
+import { encodeSessionCommand, SessionStateMachine } from "@quorate/service";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { Learner, LearnerLog } from "../src/index.js";

@@ -1,6 +1,7 @@
 import { type CheckResult, checkOperations, HistoryRecorder, type Verdict } from "@quorate/checker";
-import { type ConsensusNode, type NodeId, Prng, SessionStateMachine, seedPrng, type Transport } from "@quorate/core";
+import { type ConsensusNode, type NodeId, Prng, seedPrng, type Transport } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
+import { SessionStateMachine } from "@quorate/service";
 import { MemoryNetwork } from "@quorate/transport-memory";
 import {
   type FaultCounts,

@@ -1,16 +1,5 @@
 import type { CompletionDetails, HistoryRecorder, OperationInput, OperationKind } from "@quorate/checker";
-import {
-  type ConsensusNode,
-  decodeOpenedClient,
-  decodeSessionResult,
-  ErrorCode,
-  encodeOpenSession,
-  encodeSessionCommand,
-  isQuorateError,
-  type NodeId,
-  type Prng,
-  SessionErrorCode,
-} from "@quorate/core";
+import { type ConsensusNode, ErrorCode, isQuorateError, type NodeId, type Prng, SessionErrorCode } from "@quorate/core";
 import {
   decodeKvResult,
   encodeKvCommand,
@@ -19,6 +8,7 @@ import {
   type KvStateMachine,
   type KvValue,
 } from "@quorate/kv";
+import { decodeOpenedClient, decodeSessionResult, encodeOpenSession, encodeSessionCommand } from "@quorate/service";
 import { errorMessage } from "./protocol.js";
 import type { Scheduler } from "./scheduler.js";
 

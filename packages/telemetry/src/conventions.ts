@@ -44,8 +44,10 @@ export function meter(): Meter {
  * name and attribute is listed in docs/telemetry.md.
  */
 export const SpanName = {
-  kvClient: (op: string) => `kv.${op}`,
-  kvServer: (op: string) => `kv.serve.${op}`,
+  /** A client's call to a replicated service (`kv.put`, `jobs.command`). */
+  serviceClient: (service: string, op: string) => `${service}.${op}`,
+  /** A member serving a request of a replicated service (`kv.serve.put`, `jobs.serve.query`). */
+  serviceServer: (service: string, op: string) => `${service}.serve.${op}`,
   publish: (type: string) => `publish ${type}`,
   process: (type: string) => `process ${type}`,
 } as const;

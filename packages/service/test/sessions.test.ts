@@ -1,19 +1,15 @@
+import { ErrorCode, packValue, SessionErrorCode, type StateMachine, unpackValue } from "@quorate/core";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
 import {
   decodeOpenedClient,
   decodeSessionResult,
-  ErrorCode,
   encodeOpenSession,
   encodeSessionCommand,
-  packValue,
-  SessionErrorCode,
   type SessionLimits,
   type SessionResult,
   SessionStateMachine,
-  type StateMachine,
-  unpackValue,
-} from "@quorate/core";
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+} from "../src/index.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
 

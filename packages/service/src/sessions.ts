@@ -1,7 +1,19 @@
-import { packValue, unpackValue } from "./codec.js";
-import { ErrorCode, QuorateError } from "./errors.js";
-import { arrayOf, bytes, literal, nullable, object, string, uint, type Validator } from "./schema.js";
-import type { StateMachine } from "./state-machine.js";
+import {
+  arrayOf,
+  bytes,
+  ErrorCode,
+  literal,
+  nullable,
+  object,
+  packValue,
+  QuorateError,
+  SessionErrorCode,
+  type StateMachine,
+  string,
+  uint,
+  unpackValue,
+  type Validator,
+} from "@quorate/core";
 
 /**
  * Client sessions: exactly-once application of retried commands (Raft thesis, clients.tex).
@@ -84,23 +96,6 @@ export function decodeOpenedClient(result: Uint8Array): string {
   if (!clientId(raw)) throw new QuorateError(ErrorCode.Invariant, "malformed open-session result");
   return raw;
 }
-
-/** Stable codes of the errors a SessionStateMachine returns as results. */
-export const SessionErrorCode = {
-  /**
-   * The client's session is not open: never opened, or expired. This command was not applied
-   * now; an earlier attempt of it may have been.
-   */
-  SessionExpired: "QUORATE_SESSION_EXPIRED",
-  /**
-   * The seq is below what the client acknowledged, or its result was evicted: it was applied
-   * before (or abandoned by the client) and is not applied again, but its result is gone.
-   */
-  ResultDiscarded: "QUORATE_SESSION_RESULT_DISCARDED",
-  /** The command could not be decoded or validated; nothing was applied. */
-  MalformedCommand: "QUORATE_MALFORMED_COMMAND",
-} as const;
-export type SessionErrorCode = (typeof SessionErrorCode)[keyof typeof SessionErrorCode];
 
 /** What SessionStateMachine.apply returns: the inner machine's result, or why there is none. */
 export type SessionResult =
