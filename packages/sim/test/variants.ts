@@ -127,9 +127,9 @@ function stretchingLease<E extends MessageEvent | PersistedEvent>(
   rules: (d: RaftContext, e: E) => ReturnType<typeof protocol.step>,
 ) {
   return rule<E>((d, e) => {
-    const before = d.leaseExpires;
+    const before = d.leaseExpiresAtTick;
     const change = rules(d, e);
-    if (d.leaseExpires > before) d.leaseExpires = d.leaderTicks + 3 * d.options.electionTicks;
+    if (d.leaseExpiresAtTick > before) d.leaseExpiresAtTick = d.leaderTicks + 3 * d.options.electionTicks;
     return change;
   });
 }
@@ -154,7 +154,7 @@ export const readBeforeTermCommitMachine: RaftMachine = raftMachine.provide({
       protocol.startRead(d, e.id);
       if (committedInTerm(d)) return;
       d.pendingReads = d.pendingReads.map((r) =>
-        r.index === null ? { ...r, index: d.commitIndex, seq: d.seq + 1 } : r,
+        r.index === null ? { ...r, index: d.commitIndex, heartbeatRound: d.heartbeatRound + 1 } : r,
       );
     }),
   },
@@ -217,10 +217,10 @@ export const staleRoundAcceptedMachine: RaftMachine = staleRoundMachine.provide(
   actions: {
     stepLeader: rule<MessageEvent>((d, e) => {
       const m = e.message;
-      if (m.type !== "raft.append.resp" || m.body.term !== d.term || m.body.seq <= d.seq)
+      if (m.type !== "raft.append.resp" || m.body.term !== d.term || m.body.seq <= d.heartbeatRound)
         return protocol.step(d, "leader", e.from, m);
-      if ((d.ackedSeq[e.from] ?? 0) < m.body.seq) {
-        d.ackedSeq = { ...d.ackedSeq, [e.from]: m.body.seq };
+      if ((d.ackedHeartbeatRound[e.from] ?? 0) < m.body.seq) {
+        d.ackedHeartbeatRound = { ...d.ackedHeartbeatRound, [e.from]: m.body.seq };
         protocol.confirmReads(d);
         protocol.extendLease(d);
       }

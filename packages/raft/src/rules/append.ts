@@ -31,14 +31,14 @@ export function appendAndBroadcast(d: RaftContext, entries: readonly LogEntry[])
  * the per-follower limits hold (etcd's Progress). An empty message is a heartbeat, for everyone.
  */
 export function broadcastAppend(d: RaftContext, prev: number, entries: readonly LogEntry[]): void {
-  d.seq++;
+  d.heartbeatRound++;
   const body: AppendEntries = {
     term: d.term,
     prevLogIndex: prev,
     prevLogTerm: d.log.term(prev) as number,
     leaderCommit: d.commitIndex,
     entries: packEntries(entries),
-    seq: d.seq,
+    seq: d.heartbeatRound,
   };
   if (entries.length === 0) {
     send(d, null, "raft.append", body, false);
@@ -76,7 +76,7 @@ export function sendAppend(d: RaftContext, peer: NodeId): void {
     return;
   }
   const entries = pr.next <= d.log.lastIndex ? d.log.slice(pr.next, d.log.lastIndex, d.options.maxMessageBytes) : [];
-  d.seq++;
+  d.heartbeatRound++;
   send(
     d,
     peer,
@@ -87,7 +87,7 @@ export function sendAppend(d: RaftContext, peer: NodeId): void {
       prevLogTerm: prevTerm,
       leaderCommit: d.commitIndex,
       entries: packEntries(entries),
-      seq: d.seq,
+      seq: d.heartbeatRound,
     },
     false,
   );

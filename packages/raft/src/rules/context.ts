@@ -26,7 +26,7 @@ export interface PendingRead {
   /** The commit index to wait for, or null until the leader has committed an entry of its term. */
   readonly index: number | null;
   /** Heartbeat round whose acknowledgement by a quorum confirms leadership. */
-  readonly seq: number;
+  readonly heartbeatRound: number;
 }
 
 export interface RaftContext {
@@ -51,21 +51,25 @@ export interface RaftContext {
    */
   durableTerm: number;
   prng: number;
-  electionElapsed: number;
-  randomizedElectionTimeout: number;
-  heartbeatElapsed: number;
+  electionElapsedTicks: number;
+  randomizedElectionTicks: number;
+  heartbeatElapsedTicks: number;
   /** Responses in the current campaign: true granted, false rejected. */
   votes: Readonly<Record<NodeId, boolean>>;
   progress: Readonly<Record<NodeId, Progress>>;
   /** Followers heard from since the last CheckQuorum round. */
   recentActive: Readonly<Record<NodeId, boolean>>;
-  /** Leader round counter, echoed by followers; ReadIndex counts acks of a round sent after the read. */
-  seq: number;
-  ackedSeq: Readonly<Record<NodeId, number>>;
+  /**
+   * The leader's heartbeat round: every AppendEntries it sends starts a new one (the wire's `seq`),
+   * and followers echo it. ReadIndex counts acks of a round sent after the read.
+   */
+  heartbeatRound: number;
+  /** The highest heartbeat round each follower acknowledged in this term. */
+  ackedHeartbeatRound: Readonly<Record<NodeId, number>>;
   pendingReads: readonly PendingRead[];
   /** The member this leader is handing leadership to (thesis §3.10), while a transfer runs. */
   transferee: NodeId | null;
-  transferElapsed: number;
+  transferElapsedTicks: number;
   /** Set by TimeoutNow: the next campaign skips pre-vote and tells voters it was asked for. */
   campaignTransfer: boolean;
   /** Ticks since this member became leader: the clock of its read lease. */
@@ -76,9 +80,9 @@ export interface RaftContext {
    */
   timeoutNowSent: boolean;
   /** The heartbeat round whose quorum acknowledgement extends the lease, while one is out. */
-  leaseRound: { readonly seq: number; readonly tick: number } | null;
+  leaseRound: { readonly heartbeatRound: number; readonly tick: number } | null;
   /** The lease holds while leaderTicks is below this. */
-  leaseExpires: number;
+  leaseExpiresAtTick: number;
   /**
    * With lease reads, a member that just started refuses votes for an election timeout, as if
    * it had heard from a leader: it may have acknowledged a lease it no longer remembers.
@@ -120,9 +124,9 @@ export function heartbeatsPerElection(d: RaftContext): number {
 }
 
 export function resetElectionTimer(d: RaftContext): void {
-  d.electionElapsed = 0;
+  d.electionElapsedTicks = 0;
   const [timeout, prng] = nextInt(d.prng, d.options.electionTicks, 2 * d.options.electionTicks - 1);
-  d.randomizedElectionTimeout = timeout;
+  d.randomizedElectionTicks = timeout;
   d.prng = prng;
 }
 

@@ -20,10 +20,10 @@ export function becomeFollower(d: RaftContext, term: number, leader: NodeId | nu
 }
 
 export function tickElection(d: RaftContext): RoleChange | null {
-  d.electionElapsed++;
-  if (d.restartQuiet && d.electionElapsed >= d.options.electionTicks) d.restartQuiet = false;
+  d.electionElapsedTicks++;
+  if (d.restartQuiet && d.electionElapsedTicks >= d.options.electionTicks) d.restartQuiet = false;
   // Learners and members outside the configuration never campaign.
-  if (d.electionElapsed >= d.randomizedElectionTimeout && isVoter(d, d.id)) {
+  if (d.electionElapsedTicks >= d.randomizedElectionTicks && isVoter(d, d.id)) {
     return { type: "election.timeout" };
   }
   return null;
@@ -48,7 +48,7 @@ export function rejection(
 
 export function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
   d.leader = from;
-  d.electionElapsed = 0;
+  d.electionElapsedTicks = 0;
   let prev = m.prevLogIndex;
   let prevTerm = m.prevLogTerm;
   let entries: readonly LogEntry[] = unpackEntries(m.entries);
@@ -123,7 +123,7 @@ export function receiveSnapshot(
     if (role !== "follower") change = { type: "become.follower" };
   }
   d.leader = from;
-  d.electionElapsed = 0;
+  d.electionElapsedTicks = 0;
   const ack = (index: number) =>
     send(
       d,

@@ -27,15 +27,15 @@ export function becomeLeader(d: RaftContext): void {
   d.leader = d.id;
   d.votes = {};
   d.transferee = null;
-  d.transferElapsed = 0;
-  d.heartbeatElapsed = 0;
-  d.electionElapsed = 0;
+  d.transferElapsedTicks = 0;
+  d.heartbeatElapsedTicks = 0;
+  d.electionElapsedTicks = 0;
   d.recentActive = {};
-  d.ackedSeq = {};
+  d.ackedHeartbeatRound = {};
   d.pendingReads = [];
   d.leaderTicks = 0;
   d.leaseRound = null;
-  d.leaseExpires = 0;
+  d.leaseExpiresAtTick = 0;
   d.timeoutNowSent = false;
   d.progress = {};
   trackReplicas(d);
@@ -44,16 +44,16 @@ export function becomeLeader(d: RaftContext): void {
 }
 
 export function tickLeader(d: RaftContext): RoleChange | null {
-  d.electionElapsed++;
-  d.heartbeatElapsed++;
+  d.electionElapsedTicks++;
+  d.heartbeatElapsedTicks++;
   d.leaderTicks++;
-  if (d.transferee !== null && ++d.transferElapsed >= d.options.electionTicks) {
+  if (d.transferee !== null && ++d.transferElapsedTicks >= d.options.electionTicks) {
     // The target did not take over within an election timeout: resume as leader (etcd does the same).
     d.out.observe({ kind: "transfer", to: d.transferee, status: "aborted" });
     d.transferee = null;
   }
-  if (d.electionElapsed >= d.options.electionTicks) {
-    d.electionElapsed = 0;
+  if (d.electionElapsedTicks >= d.options.electionTicks) {
+    d.electionElapsedTicks = 0;
     if (d.options.checkQuorum) {
       const active = selfVote(d) + peerVoters(d).filter((p) => d.recentActive[p] === true).length;
       d.recentActive = {};
@@ -64,11 +64,11 @@ export function tickLeader(d: RaftContext): RoleChange | null {
       }
     }
   }
-  if (d.heartbeatElapsed >= d.options.heartbeatTicks) {
-    d.heartbeatElapsed = 0;
+  if (d.heartbeatElapsedTicks >= d.options.heartbeatTicks) {
+    d.heartbeatElapsedTicks = 0;
     broadcastHeartbeat(d);
     if (d.options.leaseReads && d.leaseRound === null && !d.timeoutNowSent) {
-      d.leaseRound = { seq: d.seq, tick: d.leaderTicks };
+      d.leaseRound = { heartbeatRound: d.heartbeatRound, tick: d.leaderTicks };
     }
     const stallLimit = heartbeatsPerElection(d);
     for (const peer of replicas(d)) {
@@ -86,13 +86,13 @@ export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResp
   // The response has our term (step drops older ones), so it answers a message of this leader in
   // this term: it cannot acknowledge a round not yet sent, nor an index not yet appended. A peer
   // claiming either breaks the protocol; it is refused and reported, never believed.
-  if (m.seq > d.seq || (m.success && m.index > d.log.lastIndex)) {
+  if (m.seq > d.heartbeatRound || (m.success && m.index > d.log.lastIndex)) {
     d.out.observe({ kind: "refused", from, reason: `answers round ${m.seq}/index ${m.index} never sent` });
     return null;
   }
   d.recentActive = d.recentActive[from] ? d.recentActive : { ...d.recentActive, [from]: true };
-  if ((d.ackedSeq[from] ?? 0) < m.seq) {
-    d.ackedSeq = { ...d.ackedSeq, [from]: m.seq };
+  if ((d.ackedHeartbeatRound[from] ?? 0) < m.seq) {
+    d.ackedHeartbeatRound = { ...d.ackedHeartbeatRound, [from]: m.seq };
     confirmReads(d);
     extendLease(d);
   }

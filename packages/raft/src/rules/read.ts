@@ -17,16 +17,17 @@ export function rejectRead(d: RaftContext, id: number): void {
 /** ReadIndex (thesis §6.4): remember the commit index, confirm leadership with a heartbeat quorum. */
 export function startRead(d: RaftContext, id: number): void {
   const committedInTerm = d.log.term(d.commitIndex) === d.term;
-  const leased = d.options.leaseReads && d.transferee === null && !d.timeoutNowSent && d.leaderTicks < d.leaseExpires;
+  const leased =
+    d.options.leaseReads && d.transferee === null && !d.timeoutNowSent && d.leaderTicks < d.leaseExpiresAtTick;
   if (committedInTerm && (leased || (quorum(d) === 1 && selfVote(d) === 1))) {
     d.out.reads.push({ id, ok: true, index: d.commitIndex });
     return;
   }
   if (!committedInTerm) {
-    d.pendingReads = [...d.pendingReads, { id, index: null, seq: 0 }];
+    d.pendingReads = [...d.pendingReads, { id, index: null, heartbeatRound: 0 }];
     return;
   }
-  d.pendingReads = [...d.pendingReads, { id, index: d.commitIndex, seq: d.seq + 1 }];
+  d.pendingReads = [...d.pendingReads, { id, index: d.commitIndex, heartbeatRound: d.heartbeatRound + 1 }];
   broadcastHeartbeat(d);
 }
 
@@ -37,8 +38,10 @@ export function startWaitingReads(d: RaftContext): void {
     d.pendingReads = [];
     return;
   }
-  const seq = d.seq + 1;
-  d.pendingReads = d.pendingReads.map((r) => (r.index === null ? { id: r.id, index: d.commitIndex, seq } : r));
+  const heartbeatRound = d.heartbeatRound + 1;
+  d.pendingReads = d.pendingReads.map((r) =>
+    r.index === null ? { id: r.id, index: d.commitIndex, heartbeatRound } : r,
+  );
   broadcastHeartbeat(d);
 }
 
@@ -50,7 +53,7 @@ export function confirmReads(d: RaftContext): void {
       remaining.push(read);
       continue;
     }
-    if (quorumAcked(d, read.seq)) d.out.reads.push({ id: read.id, ok: true, index: read.index });
+    if (quorumAcked(d, read.heartbeatRound)) d.out.reads.push({ id: read.id, ok: true, index: read.index });
     else remaining.push(read);
   }
   d.pendingReads = remaining;
@@ -63,9 +66,9 @@ export function confirmReads(d: RaftContext): void {
  */
 export function extendLease(d: RaftContext): void {
   const round = d.leaseRound;
-  if (round === null || d.timeoutNowSent || !quorumAcked(d, round.seq)) return;
+  if (round === null || d.timeoutNowSent || !quorumAcked(d, round.heartbeatRound)) return;
   const { electionTicks, maxClockDriftPercent } = d.options;
   const leaseTicks = Math.floor(((electionTicks - 1) * 100) / (100 + maxClockDriftPercent)) - 1;
-  d.leaseExpires = Math.max(d.leaseExpires, round.tick + leaseTicks);
+  d.leaseExpiresAtTick = Math.max(d.leaseExpiresAtTick, round.tick + leaseTicks);
   d.leaseRound = null;
 }

@@ -17,7 +17,7 @@ export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage)
       const inLease =
         d.options.checkQuorum &&
         (d.leader !== null || d.restartQuiet) &&
-        d.electionElapsed < d.options.electionTicks &&
+        d.electionElapsedTicks < d.options.electionTicks &&
         msg.body.transfer !== true;
       // A live leader exists: a higher-term campaign is a disruptive server, not news (§9.6 / §4.2.3).
       if (inLease) return null;

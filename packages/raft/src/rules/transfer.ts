@@ -16,7 +16,7 @@ export function startTransfer(d: RaftContext, to: NodeId | null): void {
     return;
   }
   d.transferee = target;
-  d.transferElapsed = 0;
+  d.transferElapsedTicks = 0;
   d.out.observe({ kind: "transfer", to: target, status: "started" });
   const pr = d.progress[target] as Progress;
   // Bring the target up to date first; TimeoutNow goes out once its log matches ours.
