@@ -8,12 +8,23 @@ import {
   becomeLeader,
   campaign,
   campaignPreVote,
+  canGrantVote,
+  commitsOnlyCurrentTerm,
   compactLog,
+  heartbeatRoundCurrent,
+  inLeaderLease,
+  leaseValid,
+  logUpToDate,
+  oneChangeAtATime,
   propose,
+  type RaftCheck,
   type RaftContext,
+  type RaftDraft,
+  type RaftGuardParams,
   type RaftMessage,
   type ReceivedSnapshot,
   type RoleChange,
+  readConfirmed,
   receiveSnapshot,
   reconfigure,
   recordPersisted,
@@ -22,9 +33,12 @@ import {
   rejectRead,
   rejectTransfer,
   resetElectionTimer,
+  roundEchoedInTerm,
   startRead,
   startTransfer,
   step,
+  termCommitted,
+  termDurable,
   tickElection,
   tickLeader,
 } from "./protocol.js";
@@ -64,12 +78,24 @@ export interface RaftInput {
   seed: number | string;
 }
 
+const contextRule = ruleFor<RaftContext, RaftEvent>();
+
 /**
  * Runs a rule against a shallow draft of the context and commits the draft with one assign
  * (`ruleFor` in core). The log and the outbox are shared references, so entries never pass
  * through context copies. A rule that changes the role returns the event that moves there.
+ *
+ * The draft carries `check`, XState's evaluation of the machine's named guards (the paper's
+ * rules), deep into the rules without a parameter on each. It is not enumerable, so the assign
+ * that commits the draft leaves it out of the context.
  */
-export const rule = ruleFor<RaftContext, RaftEvent>();
+// biome-ignore lint/suspicious/noConfusingVoidType: most rules raise nothing and return nothing
+export function rule<EE extends RaftEvent>(fn: (d: RaftDraft, event: EE) => RaftEvent | null | void) {
+  return contextRule<EE>((draft, event, check) => {
+    Object.defineProperty(draft, "check", { value: check as RaftCheck });
+    return fn(draft as RaftDraft, event);
+  });
+}
 
 function stepAs(role: Role) {
   return rule<Extract<RaftEvent, { type: "message" }>>((d, e) => step(d, role, e.from, e.message));
@@ -137,8 +163,20 @@ export const raftMachine = setup({
     reconfigure: rule<Extract<RaftEvent, { type: "reconfigure" }>>((d, e) => reconfigure(d, e.id, e.change)),
     rejectChange: rule<Extract<RaftEvent, { type: "reconfigure" }>>((d, e) => rejectChange(d, e.id)),
   },
+  /** The paper's rules (rules/guards.ts); the simulator's broken variants replace one each. */
   guards: {
     preVoteEnabled: ({ context }) => context.options.preVote,
+    logUpToDate: (_, params: RaftGuardParams["logUpToDate"]) => logUpToDate(params),
+    canGrantVote: (_, params: RaftGuardParams["canGrantVote"]) => canGrantVote(params),
+    inLeaderLease: (_, params: RaftGuardParams["inLeaderLease"]) => inLeaderLease(params),
+    commitsOnlyCurrentTerm: (_, params: RaftGuardParams["commitsOnlyCurrentTerm"]) => commitsOnlyCurrentTerm(params),
+    termCommitted: (_, params: RaftGuardParams["termCommitted"]) => termCommitted(params),
+    readConfirmed: (_, params: RaftGuardParams["readConfirmed"]) => readConfirmed(params),
+    leaseValid: (_, params: RaftGuardParams["leaseValid"]) => leaseValid(params),
+    heartbeatRoundCurrent: (_, params: RaftGuardParams["heartbeatRoundCurrent"]) => heartbeatRoundCurrent(params),
+    roundEchoedInTerm: (_, params: RaftGuardParams["roundEchoedInTerm"]) => roundEchoedInTerm(params),
+    termDurable: (_, params: RaftGuardParams["termDurable"]) => termDurable(params),
+    oneChangeAtATime: (_, params: RaftGuardParams["oneChangeAtATime"]) => oneChangeAtATime(params),
   },
 }).createMachine({
   id: "raft",

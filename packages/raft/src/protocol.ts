@@ -11,6 +11,7 @@ export * from "./rules/append.js";
 export * from "./rules/context.js";
 export * from "./rules/election.js";
 export * from "./rules/follower.js";
+export * from "./rules/guards.js";
 export * from "./rules/leader.js";
 export * from "./rules/membership.js";
 export * from "./rules/progress.js";

@@ -4,12 +4,12 @@
  */
 import { type AppendEntries, type NodeId, packEntries } from "@quorate/core";
 import { entryBytes, type LogEntry } from "../log.js";
-import { type RaftContext, send } from "./context.js";
+import { type RaftDraft, send } from "./context.js";
 import { canSend, type Progress, sent, setProgress, snapshotting, trackReplicas } from "./progress.js";
 import { replicas } from "./quorum.js";
 
 /** Appends entries of the current term and sends them to everyone in one broadcast per chunk. */
-export function appendAndBroadcast(d: RaftContext, entries: readonly LogEntry[]): void {
+export function appendAndBroadcast(d: RaftDraft, entries: readonly LogEntry[]): void {
   const first = d.log.lastIndex + 1;
   const configIndex = d.log.config.index;
   d.log.append(entries);
@@ -30,7 +30,7 @@ export function appendAndBroadcast(d: RaftContext, entries: readonly LogEntry[])
  * probing gets its one probe, one at its in-flight limit or receiving a snapshot gets nothing:
  * the per-follower limits hold (etcd's Progress). An empty message is a heartbeat, for everyone.
  */
-export function broadcastAppend(d: RaftContext, prev: number, entries: readonly LogEntry[]): void {
+export function broadcastAppend(d: RaftDraft, prev: number, entries: readonly LogEntry[]): void {
   d.heartbeatRound++;
   const body: AppendEntries = {
     term: d.term,
@@ -59,12 +59,12 @@ export function broadcastAppend(d: RaftContext, prev: number, entries: readonly 
   for (const peer of peers) if ((d.progress[peer] as Progress).state === "probe") sendAppend(d, peer);
 }
 
-export function broadcastHeartbeat(d: RaftContext): void {
+export function broadcastHeartbeat(d: RaftDraft): void {
   // A heartbeat is an empty AppendEntries: followers check prevLogIndex/prevLogTerm on it too.
   broadcastAppend(d, d.log.lastIndex, []);
 }
 
-export function sendAppend(d: RaftContext, peer: NodeId): void {
+export function sendAppend(d: RaftDraft, peer: NodeId): void {
   const pr = d.progress[peer] as Progress;
   if (!canSend(d, pr)) return;
   const prev = pr.next - 1;
@@ -101,7 +101,7 @@ export function sendAppend(d: RaftContext, peer: NodeId): void {
  * next term whenever the message arrives, even after this leader gave the transfer up, so the
  * read lease is over for the rest of this term.
  */
-export function sendTimeoutNow(d: RaftContext, to: NodeId): void {
+export function sendTimeoutNow(d: RaftDraft, to: NodeId): void {
   d.timeoutNowSent = true;
   d.leaseRound = null;
   send(d, to, "raft.timeout-now", { term: d.term }, false);

@@ -6,6 +6,7 @@ import { invariant, type MessageMap, type MessageType, type NodeId, nextInt } fr
 import type { RaftLog } from "../log.js";
 import type { RaftOptions } from "../options.js";
 import type { Outbox } from "../outbox.js";
+import type { RaftGuard, RaftGuardParams } from "./guards.js";
 import type { Progress } from "./progress.js";
 
 /**
@@ -47,7 +48,7 @@ export interface RaftContext {
   persistedIndex: number;
   /**
    * The term the host last reported durable (with the vote). Every message carries the term;
-   * none leaves while it is above this one (`termDurable`).
+   * none leaves while it is above this one (the `termDurable` guard).
    */
   durableTerm: number;
   prng: number;
@@ -97,25 +98,26 @@ export type RoleChange =
   | { type: "become.candidate" }
   | { type: "become.leader" };
 
+/** Evaluates one of the machine's named guards (rules/guards.ts), as `provide()` may have replaced it. */
+export type RaftCheck = <G extends RaftGuard>(guard: G, params: RaftGuardParams[G]) => boolean;
+
 /**
- * Whether this member's current term (and the vote cast in it) is on disk. Every Raft message
- * carries the sender's term, so none may leave before: a member that crashed first would come
- * back in the old term, could use the same term again, and write a second entry at an (index,
- * term) a follower already holds from the first (the one-voter divergence). Whatever the quorum size.
+ * What a rule works on: a draft of the context, and `check` for the paper's rules as the machine
+ * implements them. `check` is not part of the context: the machine attaches it to each draft.
  */
-export function termDurable(d: RaftContext): boolean {
-  return d.durableTerm === d.term;
+export interface RaftDraft extends RaftContext {
+  readonly check: RaftCheck;
 }
 
 /** Queues a message; it waits for the host's write when it depends on state not yet durable. */
 export function send<T extends RaftMessageType>(
-  d: RaftContext,
+  d: RaftDraft,
   to: NodeId | null,
   type: T,
   body: MessageMap[T],
   afterPersist: boolean,
 ): void {
-  d.out.send(to, type, body, afterPersist || !termDurable(d));
+  d.out.send(to, type, body, afterPersist || !d.check("termDurable", { d }));
 }
 
 /** Heartbeat intervals in an election timeout: the unit stalled pipelines are judged in. */

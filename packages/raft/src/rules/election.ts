@@ -3,11 +3,11 @@
  */
 import type { NodeId, RequestVote, VoteResponse } from "@quorate/core";
 import type { Role } from "../outbox.js";
-import { type RaftContext, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";
+import { type RaftDraft, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";
 import { becomeFollower } from "./follower.js";
 import { isVoter, quorum } from "./quorum.js";
 
-export function campaignPreVote(d: RaftContext): RoleChange | null {
+export function campaignPreVote(d: RaftDraft): RoleChange | null {
   d.leader = null;
   d.votes = { [d.id]: true };
   resetElectionTimer(d);
@@ -17,7 +17,7 @@ export function campaignPreVote(d: RaftContext): RoleChange | null {
   return null;
 }
 
-export function campaign(d: RaftContext): RoleChange | null {
+export function campaign(d: RaftDraft): RoleChange | null {
   setTerm(d, d.term + 1);
   d.vote = d.id;
   d.out.hardStateChanged = true;
@@ -32,15 +32,17 @@ export function campaign(d: RaftContext): RoleChange | null {
   return null;
 }
 
-export function voteRequest(d: RaftContext, term: number, preVote: boolean): RequestVote {
+export function voteRequest(d: RaftDraft, term: number, preVote: boolean): RequestVote {
   return { term, lastLogIndex: d.log.lastIndex, lastLogTerm: d.log.lastTerm, preVote };
 }
 
-export function handleVoteRequest(d: RaftContext, from: NodeId, m: RequestVote): void {
+export function handleVoteRequest(d: RaftDraft, from: NodeId, m: RequestVote): void {
   // Raft §5.2/§5.4.1 plus pre-vote: a real vote goes to at most one candidate per term,
   // and only to one whose log is at least as up to date as ours.
-  const canVote = d.vote === from || (d.vote === null && d.leader === null) || (m.preVote && m.term > d.term);
-  if (canVote && d.log.isUpToDate(m.lastLogTerm, m.lastLogIndex)) {
+  const grant =
+    d.check("canGrantVote", { d, from, request: m }) &&
+    d.check("logUpToDate", { d, lastLogTerm: m.lastLogTerm, lastLogIndex: m.lastLogIndex });
+  if (grant) {
     if (!m.preVote) {
       d.vote = from;
       d.out.hardStateChanged = true;
@@ -52,7 +54,7 @@ export function handleVoteRequest(d: RaftContext, from: NodeId, m: RequestVote):
   }
 }
 
-export function handleVoteResponse(d: RaftContext, role: Role, from: NodeId, m: VoteResponse): RoleChange | null {
+export function handleVoteResponse(d: RaftDraft, role: Role, from: NodeId, m: VoteResponse): RoleChange | null {
   const expectedTerm = role === "pre-candidate" ? d.term + 1 : d.term;
   const expectedPreVote = role === "pre-candidate";
   if (m.preVote !== expectedPreVote || (m.granted && m.term !== expectedTerm)) return null;

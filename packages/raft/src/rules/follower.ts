@@ -5,12 +5,12 @@ import { type AppendEntries, type AppendResponse, invariant, type NodeId, unpack
 import type { ClusterConfig } from "../config.js";
 import type { LogEntry } from "../log.js";
 import type { Role } from "../outbox.js";
-import { type RaftContext, type RoleChange, resetElectionTimer, send, setCommitIndex, setTerm } from "./context.js";
+import { type RaftDraft, type RoleChange, resetElectionTimer, send, setCommitIndex, setTerm } from "./context.js";
 import { isVoter } from "./quorum.js";
 import { failPendingReads } from "./read.js";
 
 /** Becomes (or stays) a follower at `term`; the caller raises the role change if needed. */
-export function becomeFollower(d: RaftContext, term: number, leader: NodeId | null): void {
+export function becomeFollower(d: RaftDraft, term: number, leader: NodeId | null): void {
   setTerm(d, term);
   d.leader = leader;
   d.votes = {};
@@ -19,7 +19,7 @@ export function becomeFollower(d: RaftContext, term: number, leader: NodeId | nu
   failPendingReads(d);
 }
 
-export function tickElection(d: RaftContext): RoleChange | null {
+export function tickElection(d: RaftDraft): RoleChange | null {
   d.electionElapsedTicks++;
   if (d.restartQuiet && d.electionElapsedTicks >= d.options.electionTicks) d.restartQuiet = false;
   // Learners and members outside the configuration never campaign.
@@ -29,12 +29,7 @@ export function tickElection(d: RaftContext): RoleChange | null {
   return null;
 }
 
-export function rejection(
-  d: RaftContext,
-  m: AppendEntries,
-  conflictIndex: number,
-  conflictTerm: number,
-): AppendResponse {
+export function rejection(d: RaftDraft, m: AppendEntries, conflictIndex: number, conflictTerm: number): AppendResponse {
   return {
     term: d.term,
     success: false,
@@ -46,7 +41,7 @@ export function rejection(
   };
 }
 
-export function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
+export function handleAppend(d: RaftDraft, from: NodeId, m: AppendEntries): void {
   d.leader = from;
   d.electionElapsedTicks = 0;
   let prev = m.prevLogIndex;
@@ -95,7 +90,7 @@ export function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): vo
   send(d, from, "raft.append.resp", success(d, lastNew, m.seq), true);
 }
 
-export function success(d: RaftContext, index: number, seq: number): AppendResponse {
+export function success(d: RaftDraft, index: number, seq: number): AppendResponse {
   return { term: d.term, success: true, index, lastIndex: d.log.lastIndex, conflictIndex: 0, conflictTerm: 0, seq };
 }
 
@@ -109,12 +104,7 @@ export interface ReceivedSnapshot {
   readonly data: Uint8Array;
 }
 
-export function receiveSnapshot(
-  d: RaftContext,
-  role: Role,
-  from: NodeId,
-  snapshot: ReceivedSnapshot,
-): RoleChange | null {
+export function receiveSnapshot(d: RaftDraft, role: Role, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
   if (snapshot.term < d.term) return null;
   let change: RoleChange | null = null;
   if (snapshot.term > d.term || role !== "follower") {
@@ -152,6 +142,6 @@ export function receiveSnapshot(
 }
 
 /** The host made a snapshot at `index` durable; the log before it can go. */
-export function compactLog(d: RaftContext, index: number): void {
+export function compactLog(d: RaftDraft, index: number): void {
   if (index > d.log.snapshotIndex && index <= d.log.lastIndex && index <= d.commitIndex) d.log.compact(index);
 }

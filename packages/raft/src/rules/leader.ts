@@ -4,7 +4,7 @@
 import { type AppendResponse, EntryKind, invariant, type NodeId } from "@quorate/core";
 import type { Role } from "../outbox.js";
 import { appendAndBroadcast, broadcastHeartbeat, sendAppend, sendTimeoutNow } from "./append.js";
-import { heartbeatsPerElection, type RaftContext, type RoleChange, setCommitIndex } from "./context.js";
+import { heartbeatsPerElection, type RaftDraft, type RoleChange, setCommitIndex } from "./context.js";
 import { becomeFollower } from "./follower.js";
 import {
   acknowledged,
@@ -23,7 +23,7 @@ import { stepDownIfRemoved } from "./transfer.js";
 /** Election timeouts a silent snapshot transfer may last before the leader starts it again. */
 export const SNAPSHOT_STALL_ELECTIONS = 10;
 
-export function becomeLeader(d: RaftContext): void {
+export function becomeLeader(d: RaftDraft): void {
   d.leader = d.id;
   d.votes = {};
   d.transferee = null;
@@ -43,7 +43,7 @@ export function becomeLeader(d: RaftContext): void {
   appendAndBroadcast(d, [{ term: d.term, kind: EntryKind.Noop, data: new Uint8Array(0) }]);
 }
 
-export function tickLeader(d: RaftContext): RoleChange | null {
+export function tickLeader(d: RaftDraft): RoleChange | null {
   d.electionElapsedTicks++;
   d.heartbeatElapsedTicks++;
   d.leaderTicks++;
@@ -80,13 +80,15 @@ export function tickLeader(d: RaftContext): RoleChange | null {
   return null;
 }
 
-export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): RoleChange | null {
+export function handleAppendResponse(d: RaftDraft, from: NodeId, m: AppendResponse): RoleChange | null {
   const pr = d.progress[from];
   if (pr === undefined) return null;
   // The response has our term (step drops older ones), so it answers a message of this leader in
   // this term: it cannot acknowledge a round not yet sent, nor an index not yet appended. A peer
   // claiming either breaks the protocol; it is refused and reported, never believed.
-  if (m.seq > d.heartbeatRound || (m.success && m.index > d.log.lastIndex)) {
+  const neverSent = !d.check("heartbeatRoundCurrent", { d, heartbeatRound: m.seq });
+  const neverAppended = m.success && m.index > d.log.lastIndex;
+  if (neverSent || neverAppended) {
     d.out.observe({ kind: "refused", from, reason: `answers round ${m.seq}/index ${m.index} never sent` });
     return null;
   }
@@ -124,10 +126,10 @@ export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResp
   return null;
 }
 
-export function maybeCommit(d: RaftContext): RoleChange | null {
+export function maybeCommit(d: RaftDraft): RoleChange | null {
   const n = quorumMatch(d);
   // Figure 8: only entries of the current term commit by counting replicas.
-  if (n > d.commitIndex && d.log.term(n) === d.term) {
+  if (n > d.commitIndex && d.check("commitsOnlyCurrentTerm", { d, index: n })) {
     setCommitIndex(d, n);
     d.out.observe({ kind: "commit", index: n, term: d.term });
     startWaitingReads(d);
@@ -137,7 +139,7 @@ export function maybeCommit(d: RaftContext): RoleChange | null {
 }
 
 export function recordPersisted(
-  d: RaftContext,
+  d: RaftDraft,
   role: Role,
   index: number,
   term: number,
@@ -151,7 +153,7 @@ export function recordPersisted(
   return role === "leader" ? maybeCommit(d) : null;
 }
 
-export function propose(d: RaftContext, id: number, commands: readonly Uint8Array[]): void {
+export function propose(d: RaftDraft, id: number, commands: readonly Uint8Array[]): void {
   if (d.transferee !== null) {
     // Proposals pause while leadership moves; the caller retries with the new leader.
     d.out.proposals.push({ id, ok: false, reason: "transferring", leader: d.transferee });
@@ -170,6 +172,6 @@ export function propose(d: RaftContext, id: number, commands: readonly Uint8Arra
   d.out.proposals.push({ id, ok: true, firstIndex, term: d.term });
 }
 
-export function rejectProposal(d: RaftContext, id: number): void {
+export function rejectProposal(d: RaftDraft, id: number): void {
   d.out.proposals.push({ id, ok: false, reason: "not-leader", leader: d.leader });
 }

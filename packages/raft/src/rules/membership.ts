@@ -5,7 +5,7 @@ import { EntryKind } from "@quorate/core";
 import { applyChange, type ClusterConfig, encodeConfig, type MembershipChange } from "../config.js";
 import type { LogEntry } from "../log.js";
 import { appendAndBroadcast } from "./append.js";
-import type { RaftContext } from "./context.js";
+import type { RaftDraft } from "./context.js";
 
 /**
  * Appends a configuration entry for `change`. It takes effect as soon as it is in the log; the
@@ -13,20 +13,21 @@ import type { RaftContext } from "./context.js";
  * own term: otherwise a change it appends could overlap a change of an earlier leader that it
  * never saw committed, and two disjoint majorities could elect two leaders (Ongaro, raft-dev 2015).
  */
-export function reconfigure(d: RaftContext, id: number, change: MembershipChange): void {
+export function reconfigure(d: RaftDraft, id: number, change: MembershipChange): void {
   const reject = (reason: "in-progress" | "invalid" | "not-caught-up", message: string) =>
     d.out.changes.push({ id, ok: false, reason, message, leader: d.id });
   if (d.transferee !== null) {
     reject("in-progress", `leadership is moving to ${d.transferee}; retry with the new leader`);
     return;
   }
-  if (d.log.term(d.commitIndex) !== d.term) {
-    reject("in-progress", "the leader has not yet committed an entry of its term; retry shortly");
-    return;
-  }
   const current = d.log.config;
-  if (current.index > d.commitIndex) {
-    reject("in-progress", `the membership change at index ${current.index} is not committed yet; one change at a time`);
+  if (!d.check("oneChangeAtATime", { d })) {
+    reject(
+      "in-progress",
+      d.log.term(d.commitIndex) !== d.term
+        ? "the leader has not yet committed an entry of its term; retry shortly"
+        : `the membership change at index ${current.index} is not committed yet; one change at a time`,
+    );
     return;
   }
   const next = applyChange(current, change);
@@ -65,7 +66,7 @@ export function configEntry(term: number, config: ClusterConfig): LogEntry {
   return { term, kind: EntryKind.Config, data: encodeConfig(config) };
 }
 
-export function rejectChange(d: RaftContext, id: number): void {
+export function rejectChange(d: RaftDraft, id: number): void {
   d.out.changes.push({
     id,
     ok: false,

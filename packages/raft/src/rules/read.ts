@@ -2,24 +2,24 @@
  * Linearizable reads without writing the log: ReadIndex (thesis §6.4) and leases (§6.4.1).
  */
 import { broadcastHeartbeat } from "./append.js";
-import type { PendingRead, RaftContext } from "./context.js";
-import { quorum, quorumAcked, selfVote } from "./quorum.js";
+import type { PendingRead, RaftDraft } from "./context.js";
 
-export function failPendingReads(d: RaftContext): void {
+export function failPendingReads(d: RaftDraft): void {
   for (const read of d.pendingReads) d.out.reads.push({ id: read.id, ok: false, leader: d.leader });
   d.pendingReads = [];
 }
 
-export function rejectRead(d: RaftContext, id: number): void {
+export function rejectRead(d: RaftDraft, id: number): void {
   d.out.reads.push({ id, ok: false, leader: d.leader });
 }
 
 /** ReadIndex (thesis §6.4): remember the commit index, confirm leadership with a heartbeat quorum. */
-export function startRead(d: RaftContext, id: number): void {
-  const committedInTerm = d.log.term(d.commitIndex) === d.term;
-  const leased =
-    d.options.leaseReads && d.transferee === null && !d.timeoutNowSent && d.leaderTicks < d.leaseExpiresAtTick;
-  if (committedInTerm && (leased || (quorum(d) === 1 && selfVote(d) === 1))) {
+export function startRead(d: RaftDraft, id: number): void {
+  const committedInTerm = d.check("termCommitted", { d });
+  // A round not yet sent is acknowledged by this leader alone: enough only when it is the quorum.
+  const confirmed =
+    d.check("leaseValid", { d }) || d.check("readConfirmed", { d, heartbeatRound: d.heartbeatRound + 1 });
+  if (committedInTerm && confirmed) {
     d.out.reads.push({ id, ok: true, index: d.commitIndex });
     return;
   }
@@ -31,9 +31,9 @@ export function startRead(d: RaftContext, id: number): void {
   broadcastHeartbeat(d);
 }
 
-export function startWaitingReads(d: RaftContext): void {
+export function startWaitingReads(d: RaftDraft): void {
   if (!d.pendingReads.some((r) => r.index === null)) return;
-  if (quorum(d) === 1 && selfVote(d) === 1) {
+  if (d.check("readConfirmed", { d, heartbeatRound: d.heartbeatRound + 1 })) {
     for (const r of d.pendingReads) d.out.reads.push({ id: r.id, ok: true, index: r.index ?? d.commitIndex });
     d.pendingReads = [];
     return;
@@ -45,7 +45,7 @@ export function startWaitingReads(d: RaftContext): void {
   broadcastHeartbeat(d);
 }
 
-export function confirmReads(d: RaftContext): void {
+export function confirmReads(d: RaftDraft): void {
   if (d.pendingReads.length === 0) return;
   const remaining: PendingRead[] = [];
   for (const read of d.pendingReads) {
@@ -53,7 +53,8 @@ export function confirmReads(d: RaftContext): void {
       remaining.push(read);
       continue;
     }
-    if (quorumAcked(d, read.heartbeatRound)) d.out.reads.push({ id: read.id, ok: true, index: read.index });
+    if (d.check("readConfirmed", { d, heartbeatRound: read.heartbeatRound }))
+      d.out.reads.push({ id: read.id, ok: true, index: read.index });
     else remaining.push(read);
   }
   d.pendingReads = remaining;
@@ -64,9 +65,10 @@ export function confirmReads(d: RaftContext): void {
  * timeout after receiving it (CheckQuorum), so no other leader exists before `tick` plus that
  * timeout, shortened for clock drift and for the up to one tick each side may be off.
  */
-export function extendLease(d: RaftContext): void {
+export function extendLease(d: RaftDraft): void {
   const round = d.leaseRound;
-  if (round === null || d.timeoutNowSent || !quorumAcked(d, round.heartbeatRound)) return;
+  if (round === null || d.timeoutNowSent) return;
+  if (!d.check("readConfirmed", { d, heartbeatRound: round.heartbeatRound })) return;
   const { electionTicks, maxClockDriftPercent } = d.options;
   const leaseTicks = Math.floor(((electionTicks - 1) * 100) / (100 + maxClockDriftPercent)) - 1;
   d.leaseExpiresAtTick = Math.max(d.leaseExpiresAtTick, round.tick + leaseTicks);

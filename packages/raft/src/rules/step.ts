@@ -3,25 +3,18 @@
  */
 import type { NodeId } from "@quorate/core";
 import type { Role } from "../outbox.js";
-import { type RaftContext, type RaftMessage, type RoleChange, send } from "./context.js";
+import { type RaftDraft, type RaftMessage, type RoleChange, send } from "./context.js";
 import { handleVoteRequest, handleVoteResponse } from "./election.js";
 import { becomeFollower, handleAppend, rejection } from "./follower.js";
 import { handleAppendResponse } from "./leader.js";
 import { isVoter } from "./quorum.js";
 
-export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage): RoleChange | null {
+export function step(d: RaftDraft, role: Role, from: NodeId, msg: RaftMessage): RoleChange | null {
   let change: RoleChange | null = null;
   const term = msg.body.term;
   if (term > d.term) {
-    if (msg.type === "raft.vote") {
-      const inLease =
-        d.options.checkQuorum &&
-        (d.leader !== null || d.restartQuiet) &&
-        d.electionElapsedTicks < d.options.electionTicks &&
-        msg.body.transfer !== true;
-      // A live leader exists: a higher-term campaign is a disruptive server, not news (§9.6 / §4.2.3).
-      if (inLease) return null;
-    }
+    // A live leader exists: a higher-term campaign is a disruptive server, not news (§9.6 / §4.2.3).
+    if (msg.type === "raft.vote" && d.check("inLeaderLease", { d, request: msg.body })) return null;
     const isPreVote = (msg.type === "raft.vote" || msg.type === "raft.vote.resp") && msg.body.preVote;
     const preVoteGranted = msg.type === "raft.vote.resp" && msg.body.preVote && msg.body.granted;
     if (!(isPreVote && (msg.type === "raft.vote" || preVoteGranted))) {
@@ -41,7 +34,8 @@ export function step(d: RaftContext, role: Role, from: NodeId, msg: RaftMessage)
       // Tell the stale leader our term so it steps down (needed with CheckQuorum and PreVote).
       // The reply answers no heartbeat round of our term: it must not echo the old message's
       // round, which a leader of our term (restarted, its counter reset) could take for its own.
-      send(d, from, "raft.append.resp", { ...rejection(d, msg.body, 0, 0), seq: 0 }, true);
+      const echoed = d.check("roundEchoedInTerm", { d, term: msg.body.term });
+      send(d, from, "raft.append.resp", { ...rejection(d, msg.body, 0, 0), seq: echoed ? msg.body.seq : 0 }, true);
     } else if (msg.type === "raft.vote" && msg.body.preVote) {
       send(d, from, "raft.vote.resp", { term: d.term, granted: false, preVote: true }, true);
     }

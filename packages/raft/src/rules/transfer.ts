@@ -3,13 +3,13 @@
  */
 import type { NodeId } from "@quorate/core";
 import { sendAppend, sendTimeoutNow } from "./append.js";
-import type { RaftContext, RoleChange } from "./context.js";
+import type { RaftDraft, RoleChange } from "./context.js";
 import { becomeFollower } from "./follower.js";
 import type { Progress } from "./progress.js";
 import { isVoter, mostCaughtUp, peerVoters } from "./quorum.js";
 
 /** Starts moving leadership to `to`, or to the most up-to-date follower when `to` is null. */
-export function startTransfer(d: RaftContext, to: NodeId | null): void {
+export function startTransfer(d: RaftDraft, to: NodeId | null): void {
   const target = to ?? mostCaughtUp(d, peerVoters(d));
   if (target === null || target === d.id || !isVoter(d, target)) {
     d.out.observe({ kind: "transfer", to: target, status: "rejected" });
@@ -24,7 +24,7 @@ export function startTransfer(d: RaftContext, to: NodeId | null): void {
   else sendAppend(d, target);
 }
 
-export function rejectTransfer(d: RaftContext): void {
+export function rejectTransfer(d: RaftDraft): void {
   d.out.observe({ kind: "transfer", to: null, status: "rejected" });
 }
 
@@ -32,7 +32,7 @@ export function rejectTransfer(d: RaftContext): void {
  * A leader that committed its own removal stops leading (thesis §4.2.2) and, so the cluster
  * does not wait out an election timeout, asks the most up-to-date voter to campaign at once.
  */
-export function stepDownIfRemoved(d: RaftContext): RoleChange | null {
+export function stepDownIfRemoved(d: RaftDraft): RoleChange | null {
   const config = d.log.config;
   if (config.index > d.commitIndex || config.voters.includes(d.id)) return null;
   const successor = mostCaughtUp(d, config.voters);
