@@ -8,11 +8,14 @@ import {
   becomeLeader,
   campaign,
   campaignPreVote,
+  candidateReceiveSnapshot,
   canGrantVote,
   commitsOnlyCurrentTerm,
   compactLog,
   heartbeatRoundCurrent,
   inLeaderLease,
+  leaderPersisted,
+  leaderReceiveSnapshot,
   leaseValid,
   logUpToDate,
   oneChangeAtATime,
@@ -36,7 +39,10 @@ import {
   roundEchoedInTerm,
   startRead,
   startTransfer,
-  step,
+  stepCandidate,
+  stepFollower,
+  stepLeader,
+  stepPreCandidate,
   termCommitted,
   termDurable,
   tickElection,
@@ -97,9 +103,9 @@ export function rule<EE extends RaftEvent>(fn: (d: RaftDraft, event: EE) => Raft
   });
 }
 
-function stepAs(role: Role) {
-  return rule<Extract<RaftEvent, { type: "message" }>>((d, e) => step(d, role, e.from, e.message));
-}
+type MessageEvent = Extract<RaftEvent, { type: "message" }>;
+type PersistedEvent = Extract<RaftEvent, { type: "persisted" }>;
+type SnapshotEvent = Extract<RaftEvent, { type: "snapshot" }>;
 
 function observeRole(role: Role) {
   return rule((d) => {
@@ -133,31 +139,22 @@ export const raftMachine = setup({
     timedOut: rule((d) => {
       d.out.observe({ kind: "campaign-end", term: d.term, preVote: d.vote !== d.id, outcome: "timed-out" });
     }),
-    stepFollower: stepAs("follower"),
-    stepPreCandidate: stepAs("pre-candidate"),
-    stepCandidate: stepAs("candidate"),
-    stepLeader: stepAs("leader"),
+    stepFollower: rule<MessageEvent>((d, e) => stepFollower(d, e.from, e.message)),
+    stepPreCandidate: rule<MessageEvent>((d, e) => stepPreCandidate(d, e.from, e.message)),
+    stepCandidate: rule<MessageEvent>((d, e) => stepCandidate(d, e.from, e.message)),
+    stepLeader: rule<MessageEvent>((d, e) => stepLeader(d, e.from, e.message)),
     propose: rule<Extract<RaftEvent, { type: "propose" }>>((d, e) => propose(d, e.id, e.commands)),
     rejectProposal: rule<Extract<RaftEvent, { type: "propose" }>>((d, e) => rejectProposal(d, e.id)),
     read: rule<Extract<RaftEvent, { type: "read" }>>((d, e) => startRead(d, e.id)),
     rejectRead: rule<Extract<RaftEvent, { type: "read" }>>((d, e) => rejectRead(d, e.id)),
-    persistedAsFollower: rule<Extract<RaftEvent, { type: "persisted" }>>((d, e) =>
-      recordPersisted(d, "follower", e.index, e.term, e.durableTerm),
-    ),
-    persistedAsLeader: rule<Extract<RaftEvent, { type: "persisted" }>>((d, e) =>
-      recordPersisted(d, "leader", e.index, e.term, e.durableTerm),
-    ),
+    followerPersisted: rule<PersistedEvent>((d, e) => {
+      recordPersisted(d, e.index, e.term, e.durableTerm);
+    }),
+    leaderPersisted: rule<PersistedEvent>((d, e) => leaderPersisted(d, e.index, e.term, e.durableTerm)),
     transfer: rule<Extract<RaftEvent, { type: "transfer" }>>((d, e) => startTransfer(d, e.to)),
-    snapshotAsFollower: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
-      receiveSnapshot(d, "follower", e.from, e),
-    ),
-    snapshotAsPreCandidate: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
-      receiveSnapshot(d, "pre-candidate", e.from, e),
-    ),
-    snapshotAsCandidate: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
-      receiveSnapshot(d, "candidate", e.from, e),
-    ),
-    snapshotAsLeader: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) => receiveSnapshot(d, "leader", e.from, e)),
+    followerSnapshot: rule<SnapshotEvent>((d, e) => receiveSnapshot(d, e.from, e)),
+    candidateSnapshot: rule<SnapshotEvent>((d, e) => candidateReceiveSnapshot(d, e.from, e)),
+    leaderSnapshot: rule<SnapshotEvent>((d, e) => leaderReceiveSnapshot(d, e.from, e)),
     compacted: rule<Extract<RaftEvent, { type: "compacted" }>>((d, e) => compactLog(d, e.index)),
     rejectTransfer: rule((d) => rejectTransfer(d)),
     reconfigure: rule<Extract<RaftEvent, { type: "reconfigure" }>>((d, e) => reconfigure(d, e.id, e.change)),
@@ -227,11 +224,11 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickElection" },
         message: { actions: "stepFollower" },
-        snapshot: { actions: "snapshotAsFollower" },
+        snapshot: { actions: "followerSnapshot" },
         "election.timeout": [{ guard: "preVoteEnabled", target: "preCandidate" }, { target: "candidate" }],
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
-        persisted: { actions: "persistedAsFollower" },
+        persisted: { actions: "followerPersisted" },
         transfer: { actions: "rejectTransfer" },
         reconfigure: { actions: "rejectChange" },
       },
@@ -241,11 +238,11 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickElection" },
         message: { actions: "stepPreCandidate" },
-        snapshot: { actions: "snapshotAsPreCandidate" },
+        snapshot: { actions: "candidateSnapshot" },
         "election.timeout": { target: "preCandidate", reenter: true, actions: "timedOut" },
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
-        persisted: { actions: "persistedAsFollower" },
+        persisted: { actions: "followerPersisted" },
         transfer: { actions: "rejectTransfer" },
         reconfigure: { actions: "rejectChange" },
       },
@@ -255,14 +252,14 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickElection" },
         message: { actions: "stepCandidate" },
-        snapshot: { actions: "snapshotAsCandidate" },
+        snapshot: { actions: "candidateSnapshot" },
         "election.timeout": [
           { guard: "preVoteEnabled", target: "preCandidate", actions: "timedOut" },
           { target: "candidate", reenter: true, actions: "timedOut" },
         ],
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
-        persisted: { actions: "persistedAsFollower" },
+        persisted: { actions: "followerPersisted" },
         transfer: { actions: "rejectTransfer" },
         reconfigure: { actions: "rejectChange" },
       },
@@ -272,10 +269,10 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickLeader" },
         message: { actions: "stepLeader" },
-        snapshot: { actions: "snapshotAsLeader" },
+        snapshot: { actions: "leaderSnapshot" },
         propose: { actions: "propose" },
         read: { actions: "read" },
-        persisted: { actions: "persistedAsLeader" },
+        persisted: { actions: "leaderPersisted" },
         transfer: { actions: "transfer" },
         reconfigure: { actions: "reconfigure" },
       },

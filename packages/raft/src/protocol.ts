@@ -5,7 +5,8 @@
  *
  * One module per part of the paper, under rules/: the context and its primitives, quorums,
  * each follower's progress, sending AppendEntries, reads (ReadIndex and leases), the follower,
- * elections, the leader, transfer, membership, and the message dispatch (step).
+ * elections, the leader, transfer, membership, the paper's rules as named guards, and the message
+ * dispatch: the term rules and one step function per role (step).
  */
 export * from "./rules/append.js";
 export * from "./rules/context.js";

@@ -4,7 +4,6 @@
 import { type AppendEntries, type AppendResponse, invariant, type NodeId, unpackEntries } from "@quorate/core";
 import type { ClusterConfig } from "../config.js";
 import type { LogEntry } from "../log.js";
-import type { Role } from "../outbox.js";
 import { type RaftDraft, type RoleChange, resetElectionTimer, send, setCommitIndex, setTerm } from "./context.js";
 import { isVoter } from "./quorum.js";
 import { failPendingReads } from "./read.js";
@@ -104,14 +103,35 @@ export interface ReceivedSnapshot {
   readonly data: Uint8Array;
 }
 
-export function receiveSnapshot(d: RaftDraft, role: Role, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
+/**
+ * A snapshot from the leader of `snapshot.term` (§7): a follower installs it, catching up on the
+ * term first if it is a later one; one of an older term is stale and dropped.
+ */
+export function receiveSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): void {
+  if (snapshot.term < d.term) return;
+  if (snapshot.term > d.term) becomeFollower(d, snapshot.term, from);
+  installSnapshot(d, from, snapshot);
+}
+
+/** A (pre-)candidate receiving a snapshot of its term or a later one: a leader exists, it follows it. */
+export function candidateReceiveSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
   if (snapshot.term < d.term) return null;
-  let change: RoleChange | null = null;
-  if (snapshot.term > d.term || role !== "follower") {
-    if (role === "leader") invariant(snapshot.term > d.term, `two leaders in term ${d.term}: ${d.id} and ${from}`);
-    becomeFollower(d, snapshot.term, from);
-    if (role !== "follower") change = { type: "become.follower" };
-  }
+  becomeFollower(d, snapshot.term, from);
+  installSnapshot(d, from, snapshot);
+  return { type: "become.follower" };
+}
+
+/** A leader receiving a snapshot: only a leader of a later term sends one, and this one steps down. */
+export function leaderReceiveSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
+  if (snapshot.term < d.term) return null;
+  invariant(snapshot.term > d.term, `two leaders in term ${d.term}: ${d.id} and ${from}`);
+  becomeFollower(d, snapshot.term, from);
+  installSnapshot(d, from, snapshot);
+  return { type: "become.follower" };
+}
+
+function installSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): void {
+  invariant(snapshot.term === d.term, "a snapshot is installed in its leader's term");
   d.leader = from;
   d.electionElapsedTicks = 0;
   const ack = (index: number) =>
@@ -125,7 +145,7 @@ export function receiveSnapshot(d: RaftDraft, role: Role, from: NodeId, snapshot
   if (snapshot.index <= d.commitIndex) {
     // Stale: we already have everything it covers. Saying so ends the transfer, never a loop.
     ack(d.commitIndex);
-    return change;
+    return;
   }
   const kept = d.log.installSnapshot(snapshot.index, snapshot.lastTerm, snapshot.config);
   d.commitIndex = snapshot.index;
@@ -138,7 +158,19 @@ export function receiveSnapshot(d: RaftDraft, role: Role, from: NodeId, snapshot
     discardLog: !kept,
   };
   ack(snapshot.index);
-  return change;
+}
+
+/**
+ * A write finished: the log is durable up to `index` if it still holds that entry, and the hard
+ * state up to `durableTerm`. Returns whether the durable index advanced.
+ */
+export function recordPersisted(d: RaftDraft, index: number, term: number, durableTerm: number): boolean {
+  invariant(durableTerm <= d.term, `durable term ${durableTerm} above the current term ${d.term}`);
+  d.durableTerm = Math.max(d.durableTerm, durableTerm);
+  if (d.log.term(index) !== term || index <= d.persistedIndex) return false;
+  invariant(index <= d.log.lastIndex, `persisted index ${index} beyond the last log index ${d.log.lastIndex}`);
+  d.persistedIndex = index;
+  return true;
 }
 
 /** The host made a snapshot at `index` durable; the log before it can go. */

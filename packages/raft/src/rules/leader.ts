@@ -2,10 +2,9 @@
  * The leader: its no-op, heartbeats, CheckQuorum, acknowledgements, commit (Figure 8) and proposals.
  */
 import { type AppendResponse, EntryKind, invariant, type NodeId } from "@quorate/core";
-import type { Role } from "../outbox.js";
 import { appendAndBroadcast, broadcastHeartbeat, sendAppend, sendTimeoutNow } from "./append.js";
 import { heartbeatsPerElection, type RaftDraft, type RoleChange, setCommitIndex } from "./context.js";
-import { becomeFollower } from "./follower.js";
+import { becomeFollower, recordPersisted } from "./follower.js";
 import {
   acknowledged,
   canSend,
@@ -138,19 +137,9 @@ export function maybeCommit(d: RaftDraft): RoleChange | null {
   return null;
 }
 
-export function recordPersisted(
-  d: RaftDraft,
-  role: Role,
-  index: number,
-  term: number,
-  durableTerm: number,
-): RoleChange | null {
-  invariant(durableTerm <= d.term, `durable term ${durableTerm} above the current term ${d.term}`);
-  d.durableTerm = Math.max(d.durableTerm, durableTerm);
-  if (d.log.term(index) !== term || index <= d.persistedIndex) return null;
-  invariant(index <= d.log.lastIndex, `persisted index ${index} beyond the last log index ${d.log.lastIndex}`);
-  d.persistedIndex = index;
-  return role === "leader" ? maybeCommit(d) : null;
+/** The leader's own write counts towards the quorum once durable (§5.3, etcd counts it the same way). */
+export function leaderPersisted(d: RaftDraft, index: number, term: number, durableTerm: number): RoleChange | null {
+  return recordPersisted(d, index, term, durableTerm) ? maybeCommit(d) : null;
 }
 
 export function propose(d: RaftDraft, id: number, commands: readonly Uint8Array[]): void {
