@@ -2,7 +2,7 @@
  * The leader sending AppendEntries (§5.3): to each follower as its Progress allows, as one
  * broadcast when every follower continues its pipeline, heartbeats to all.
  */
-import { type AppendEntries, type NodeId, packEntries } from "@quorate/core";
+import { type AppendEntries, invariant, type NodeId, packEntries } from "@quorate/core";
 import { entryBytes, type LogEntry } from "../log.js";
 import { type RaftDraft, send } from "./context.js";
 import { canSend, type Progress, sent, setProgress, snapshotting, trackReplicas } from "./progress.js";
@@ -10,6 +10,9 @@ import { replicas } from "./quorum.js";
 
 /** Appends entries of the current term and sends them to everyone in one broadcast per chunk. */
 export function appendAndBroadcast(d: RaftDraft, entries: readonly LogEntry[]): void {
+  invariant(d.leader === d.id, "only the leader appends to its log");
+  invariant(entries.length > 0, "an append carries entries");
+  for (const e of entries) invariant(e.term === d.term, "a leader appends entries of its own term only");
   const first = d.log.lastIndex + 1;
   const configIndex = d.log.config.index;
   d.log.append(entries);
@@ -31,11 +34,14 @@ export function appendAndBroadcast(d: RaftDraft, entries: readonly LogEntry[]): 
  * the per-follower limits hold (etcd's Progress). An empty message is a heartbeat, for everyone.
  */
 export function broadcastAppend(d: RaftDraft, prev: number, entries: readonly LogEntry[]): void {
+  const prevLogTerm = d.log.term(prev);
+  invariant(prevLogTerm !== undefined, "a broadcast starts after an entry the log still holds");
+  invariant(prev + entries.length <= d.log.lastIndex, "a broadcast sends entries the log holds");
   d.heartbeatRound++;
   const body: AppendEntries = {
     term: d.term,
     prevLogIndex: prev,
-    prevLogTerm: d.log.term(prev) as number,
+    prevLogTerm,
     leaderCommit: d.commitIndex,
     entries: packEntries(entries),
     seq: d.heartbeatRound,
@@ -65,7 +71,9 @@ export function broadcastHeartbeat(d: RaftDraft): void {
 }
 
 export function sendAppend(d: RaftDraft, peer: NodeId): void {
-  const pr = d.progress[peer] as Progress;
+  invariant(peer !== d.id, "the leader sends no AppendEntries to itself");
+  const pr = d.progress[peer];
+  invariant(pr !== undefined, "AppendEntries go to replicas the leader tracks");
   if (!canSend(d, pr)) return;
   const prev = pr.next - 1;
   const prevTerm = d.log.term(prev);
@@ -102,6 +110,8 @@ export function sendAppend(d: RaftDraft, peer: NodeId): void {
  * read lease is over for the rest of this term.
  */
 export function sendTimeoutNow(d: RaftDraft, to: NodeId): void {
+  invariant(d.leader === d.id, "only the leader hands leadership over");
+  invariant(to !== d.id, "a leader hands leadership to another member");
   d.timeoutNowSent = true;
   d.leaseRound = null;
   send(d, to, "raft.timeout-now", { term: d.term }, false);

@@ -117,6 +117,7 @@ export function send<T extends RaftMessageType>(
   body: MessageMap[T],
   afterPersist: boolean,
 ): void {
+  invariant(to !== d.id, "a member sends no message to itself");
   d.out.send(to, type, body, afterPersist || !d.check("termDurable", { d }));
 }
 
@@ -128,6 +129,8 @@ export function heartbeatsPerElection(d: RaftContext): number {
 export function resetElectionTimer(d: RaftContext): void {
   d.electionElapsedTicks = 0;
   const [timeout, prng] = nextInt(d.prng, d.options.electionTicks, 2 * d.options.electionTicks - 1);
+  invariant(timeout >= d.options.electionTicks, "an election timeout is at least electionTicks");
+  invariant(timeout < 2 * d.options.electionTicks, "an election timeout is below twice electionTicks");
   d.randomizedElectionTicks = timeout;
   d.prng = prng;
 }

@@ -10,6 +10,7 @@ import { failPendingReads } from "./read.js";
 
 /** Becomes (or stays) a follower at `term`; the caller raises the role change if needed. */
 export function becomeFollower(d: RaftDraft, term: number, leader: NodeId | null): void {
+  invariant(leader !== d.id, "a follower follows another member");
   setTerm(d, term);
   d.leader = leader;
   d.votes = {};
@@ -19,6 +20,8 @@ export function becomeFollower(d: RaftDraft, term: number, leader: NodeId | null
 }
 
 export function tickElection(d: RaftDraft): RoleChange | null {
+  invariant(d.leader !== d.id, "the leader ticks its own timers (tickLeader)");
+  invariant(d.randomizedElectionTicks >= d.options.electionTicks, "an election timeout is at least electionTicks");
   d.electionElapsedTicks++;
   if (d.restartQuiet && d.electionElapsedTicks >= d.options.electionTicks) d.restartQuiet = false;
   // Learners and members outside the configuration never campaign.
@@ -29,6 +32,7 @@ export function tickElection(d: RaftDraft): RoleChange | null {
 }
 
 export function rejection(d: RaftDraft, m: AppendEntries, conflictIndex: number, conflictTerm: number): AppendResponse {
+  invariant(conflictIndex <= d.log.lastIndex, "a conflict hint points into this member's log");
   return {
     term: d.term,
     success: false,
@@ -41,6 +45,9 @@ export function rejection(d: RaftDraft, m: AppendEntries, conflictIndex: number,
 }
 
 export function handleAppend(d: RaftDraft, from: NodeId, m: AppendEntries): void {
+  // stepTerm adopted a later term and dropped older ones: the sender leads this very term.
+  invariant(m.term === d.term, "an AppendEntries is handled in its own term");
+  invariant(from !== d.id, "a member never follows itself");
   d.leader = from;
   d.electionElapsedTicks = 0;
   let prev = m.prevLogIndex;
@@ -83,6 +90,7 @@ export function handleAppend(d: RaftDraft, from: NodeId, m: AppendEntries): void
     d.out.logChangedFrom(index);
   }
   const lastNew = prev + entries.length;
+  invariant(lastNew <= d.log.lastIndex, "the log holds every entry the leader sent");
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
   const commit = Math.min(m.leaderCommit, lastNew);
   if (commit > d.commitIndex) setCommitIndex(d, commit);
@@ -90,6 +98,7 @@ export function handleAppend(d: RaftDraft, from: NodeId, m: AppendEntries): void
 }
 
 export function success(d: RaftDraft, index: number, seq: number): AppendResponse {
+  invariant(index <= d.log.lastIndex, "a member acknowledges only entries it holds");
   return { term: d.term, success: true, index, lastIndex: d.log.lastIndex, conflictIndex: 0, conflictTerm: 0, seq };
 }
 
@@ -175,5 +184,12 @@ export function recordPersisted(d: RaftDraft, index: number, term: number, durab
 
 /** The host made a snapshot at `index` durable; the log before it can go. */
 export function compactLog(d: RaftDraft, index: number): void {
-  if (index > d.log.snapshotIndex && index <= d.log.lastIndex && index <= d.commitIndex) d.log.compact(index);
+  invariant(index >= 0, "a snapshot index is not negative");
+  // Already covered by the log's snapshot (another one was installed meanwhile): nothing to drop.
+  if (index <= d.log.snapshotIndex) return;
+  // Entries this member no longer holds (its log was cut back) or has not committed stay as they are.
+  if (index > d.log.lastIndex) return;
+  if (index > d.commitIndex) return;
+  d.log.compact(index);
+  invariant(d.log.snapshotIndex === index, "the log starts after the snapshot");
 }

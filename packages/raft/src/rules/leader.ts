@@ -23,6 +23,9 @@ import { stepDownIfRemoved } from "./transfer.js";
 export const SNAPSHOT_STALL_ELECTIONS = 10;
 
 export function becomeLeader(d: RaftDraft): void {
+  // Won an election of this term (§5.2): its own vote went to itself, and no one led the term yet.
+  invariant(d.votes[d.id] === true, "a leader voted for itself in its term");
+  invariant(d.leader === null, "no leader was known in the term this member won");
   d.leader = d.id;
   d.votes = {};
   d.transferee = null;
@@ -43,6 +46,8 @@ export function becomeLeader(d: RaftDraft): void {
 }
 
 export function tickLeader(d: RaftDraft): RoleChange | null {
+  invariant(d.leader === d.id, "only the leader ticks as leader");
+  invariant(d.transferee !== d.id, "a leader does not transfer leadership to itself");
   d.electionElapsedTicks++;
   d.heartbeatElapsedTicks++;
   d.leaderTicks++;
@@ -80,6 +85,9 @@ export function tickLeader(d: RaftDraft): RoleChange | null {
 }
 
 export function handleAppendResponse(d: RaftDraft, from: NodeId, m: AppendResponse): RoleChange | null {
+  // stepTerm dropped older terms and stepped down for later ones.
+  invariant(m.term === d.term, "an acknowledgement is handled in its own term");
+  invariant(from !== d.id, "a leader gets no acknowledgement from itself");
   const pr = d.progress[from];
   if (pr === undefined) return null;
   // The response has our term (step drops older ones), so it answers a message of this leader in
@@ -126,7 +134,9 @@ export function handleAppendResponse(d: RaftDraft, from: NodeId, m: AppendRespon
 }
 
 export function maybeCommit(d: RaftDraft): RoleChange | null {
+  invariant(d.leader === d.id, "only the leader commits by counting replicas");
   const n = quorumMatch(d);
+  invariant(n <= d.log.lastIndex, "a quorum holds no entry the leader lacks");
   // Figure 8: only entries of the current term commit by counting replicas.
   if (n > d.commitIndex && d.check("commitsOnlyCurrentTerm", { d, index: n })) {
     setCommitIndex(d, n);
@@ -139,10 +149,13 @@ export function maybeCommit(d: RaftDraft): RoleChange | null {
 
 /** The leader's own write counts towards the quorum once durable (§5.3, etcd counts it the same way). */
 export function leaderPersisted(d: RaftDraft, index: number, term: number, durableTerm: number): RoleChange | null {
+  invariant(d.leader === d.id, "only the leader counts its own write towards a quorum");
   return recordPersisted(d, index, term, durableTerm) ? maybeCommit(d) : null;
 }
 
 export function propose(d: RaftDraft, id: number, commands: readonly Uint8Array[]): void {
+  invariant(d.leader === d.id, "only the leader takes proposals");
+  invariant(commands.length > 0, "a proposal carries commands");
   if (d.transferee !== null) {
     // Proposals pause while leadership moves; the caller retries with the new leader.
     d.out.proposals.push({ id, ok: false, reason: "transferring", leader: d.transferee });

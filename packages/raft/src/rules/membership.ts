@@ -1,7 +1,7 @@
 /**
  * Membership changes one server at a time (thesis §4.1).
  */
-import { EntryKind } from "@quorate/core";
+import { EntryKind, invariant } from "@quorate/core";
 import { applyChange, type ClusterConfig, encodeConfig, type MembershipChange } from "../config.js";
 import type { LogEntry } from "../log.js";
 import { appendAndBroadcast } from "./append.js";
@@ -14,6 +14,7 @@ import type { RaftDraft } from "./context.js";
  * never saw committed, and two disjoint majorities could elect two leaders (Ongaro, raft-dev 2015).
  */
 export function reconfigure(d: RaftDraft, id: number, change: MembershipChange): void {
+  invariant(d.leader === d.id, "only the leader changes the membership");
   const reject = (reason: "in-progress" | "invalid" | "not-caught-up", message: string) =>
     d.out.changes.push({ id, ok: false, reason, message, leader: d.id });
   if (d.transferee !== null) {
@@ -35,7 +36,9 @@ export function reconfigure(d: RaftDraft, id: number, change: MembershipChange):
     reject("invalid", next);
     return;
   }
-  if (change.type === "remove" && current.voters.length === 2 && current.voters.includes(change.member)) {
+  const removesOneOfTwoVoters =
+    change.type === "remove" && current.voters.length === 2 && current.voters.includes(change.member);
+  if (removesOneOfTwoVoters) {
     // The change takes effect as it is appended. Removing the leader: cut off before it commits,
     // the leader holds the longest log yet is no voter in it, and the other voter needs its vote.
     // Removing the other: the leader writes its log in parallel with replication, so a crash can
@@ -52,13 +55,16 @@ export function reconfigure(d: RaftDraft, id: number, change: MembershipChange):
     // A voter that is far behind would stall commits until it caught up (thesis §4.2.1).
     const pr = d.progress[change.member];
     const lag = d.log.lastIndex - (pr?.match ?? 0);
-    if (pr === undefined || pr.state !== "replicate" || lag > d.options.maxPromotionLag) {
+    const caughtUp = pr !== undefined && pr.state === "replicate" && lag <= d.options.maxPromotionLag;
+    if (!caughtUp) {
       reject("not-caught-up", `learner '${change.member}' trails the log by ${lag} entries; retry once it caught up`);
       return;
     }
   }
   const index = d.log.lastIndex + 1;
   appendAndBroadcast(d, [configEntry(d.term, next)]);
+  // A configuration takes effect as soon as it is in the log (thesis §4.1).
+  invariant(d.log.config.index === index, "the appended configuration is in effect");
   d.out.changes.push({ id, ok: true, index, term: d.term, config: next });
 }
 
@@ -67,6 +73,7 @@ export function configEntry(term: number, config: ClusterConfig): LogEntry {
 }
 
 export function rejectChange(d: RaftDraft, id: number): void {
+  invariant(d.leader !== d.id, "a leader takes membership changes");
   d.out.changes.push({
     id,
     ok: false,
