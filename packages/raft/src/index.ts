@@ -25,7 +25,7 @@ export type {
   Role,
 } from "./outbox.js";
 export { Outbox } from "./outbox.js";
-export type { Progress, RaftContext, RaftMessage } from "./protocol.js";
+export type { Progress, RaftContext, RaftGuard, RaftGuardParams, RaftMessage } from "./protocol.js";
 /** The protocol rules and the action wrapper, for simulators that build deliberately broken variants. */
 export * as protocol from "./protocol.js";
 export { SNAPSHOT_CHUNK_BYTES } from "./snapshots.js";

@@ -8,12 +8,26 @@ import {
   becomeLeader,
   campaign,
   campaignPreVote,
+  candidateReceiveSnapshot,
+  canGrantVote,
+  commitsOnlyCurrentTerm,
   compactLog,
+  heartbeatRoundCurrent,
+  inLeaderLease,
+  leaderPersisted,
+  leaderReceiveSnapshot,
+  leaseValid,
+  logUpToDate,
+  oneChangeAtATime,
   propose,
+  type RaftCheck,
   type RaftContext,
+  type RaftDraft,
+  type RaftGuardParams,
   type RaftMessage,
   type ReceivedSnapshot,
   type RoleChange,
+  readConfirmed,
   receiveSnapshot,
   reconfigure,
   recordPersisted,
@@ -22,9 +36,15 @@ import {
   rejectRead,
   rejectTransfer,
   resetElectionTimer,
+  roundEchoedInTerm,
   startRead,
   startTransfer,
-  step,
+  stepCandidate,
+  stepFollower,
+  stepLeader,
+  stepPreCandidate,
+  termCommitted,
+  termDurable,
   tickElection,
   tickLeader,
 } from "./protocol.js";
@@ -64,16 +84,28 @@ export interface RaftInput {
   seed: number | string;
 }
 
+const contextRule = ruleFor<RaftContext, RaftEvent>();
+
 /**
  * Runs a rule against a shallow draft of the context and commits the draft with one assign
  * (`ruleFor` in core). The log and the outbox are shared references, so entries never pass
  * through context copies. A rule that changes the role returns the event that moves there.
+ *
+ * The draft carries `check`, XState's evaluation of the machine's named guards (the paper's
+ * rules), deep into the rules without a parameter on each. It is not enumerable, so the assign
+ * that commits the draft leaves it out of the context.
  */
-export const rule = ruleFor<RaftContext, RaftEvent>();
-
-function stepAs(role: Role) {
-  return rule<Extract<RaftEvent, { type: "message" }>>((d, e) => step(d, role, e.from, e.message));
+// biome-ignore lint/suspicious/noConfusingVoidType: most rules raise nothing and return nothing
+export function rule<EE extends RaftEvent>(fn: (d: RaftDraft, event: EE) => RaftEvent | null | void) {
+  return contextRule<EE>((draft, event, check) => {
+    Object.defineProperty(draft, "check", { value: check as RaftCheck });
+    return fn(draft as RaftDraft, event);
+  });
 }
+
+type MessageEvent = Extract<RaftEvent, { type: "message" }>;
+type PersistedEvent = Extract<RaftEvent, { type: "persisted" }>;
+type SnapshotEvent = Extract<RaftEvent, { type: "snapshot" }>;
 
 function observeRole(role: Role) {
   return rule((d) => {
@@ -107,38 +139,41 @@ export const raftMachine = setup({
     timedOut: rule((d) => {
       d.out.observe({ kind: "campaign-end", term: d.term, preVote: d.vote !== d.id, outcome: "timed-out" });
     }),
-    stepFollower: stepAs("follower"),
-    stepPreCandidate: stepAs("pre-candidate"),
-    stepCandidate: stepAs("candidate"),
-    stepLeader: stepAs("leader"),
+    stepFollower: rule<MessageEvent>((d, e) => stepFollower(d, e.from, e.message)),
+    stepPreCandidate: rule<MessageEvent>((d, e) => stepPreCandidate(d, e.from, e.message)),
+    stepCandidate: rule<MessageEvent>((d, e) => stepCandidate(d, e.from, e.message)),
+    stepLeader: rule<MessageEvent>((d, e) => stepLeader(d, e.from, e.message)),
     propose: rule<Extract<RaftEvent, { type: "propose" }>>((d, e) => propose(d, e.id, e.commands)),
     rejectProposal: rule<Extract<RaftEvent, { type: "propose" }>>((d, e) => rejectProposal(d, e.id)),
     read: rule<Extract<RaftEvent, { type: "read" }>>((d, e) => startRead(d, e.id)),
     rejectRead: rule<Extract<RaftEvent, { type: "read" }>>((d, e) => rejectRead(d, e.id)),
-    persistedAsFollower: rule<Extract<RaftEvent, { type: "persisted" }>>((d, e) =>
-      recordPersisted(d, "follower", e.index, e.term, e.durableTerm),
-    ),
-    persistedAsLeader: rule<Extract<RaftEvent, { type: "persisted" }>>((d, e) =>
-      recordPersisted(d, "leader", e.index, e.term, e.durableTerm),
-    ),
+    followerPersisted: rule<PersistedEvent>((d, e) => {
+      recordPersisted(d, e.index, e.term, e.durableTerm);
+    }),
+    leaderPersisted: rule<PersistedEvent>((d, e) => leaderPersisted(d, e.index, e.term, e.durableTerm)),
     transfer: rule<Extract<RaftEvent, { type: "transfer" }>>((d, e) => startTransfer(d, e.to)),
-    snapshotAsFollower: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
-      receiveSnapshot(d, "follower", e.from, e),
-    ),
-    snapshotAsPreCandidate: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
-      receiveSnapshot(d, "pre-candidate", e.from, e),
-    ),
-    snapshotAsCandidate: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) =>
-      receiveSnapshot(d, "candidate", e.from, e),
-    ),
-    snapshotAsLeader: rule<Extract<RaftEvent, { type: "snapshot" }>>((d, e) => receiveSnapshot(d, "leader", e.from, e)),
+    followerSnapshot: rule<SnapshotEvent>((d, e) => receiveSnapshot(d, e.from, e)),
+    candidateSnapshot: rule<SnapshotEvent>((d, e) => candidateReceiveSnapshot(d, e.from, e)),
+    leaderSnapshot: rule<SnapshotEvent>((d, e) => leaderReceiveSnapshot(d, e.from, e)),
     compacted: rule<Extract<RaftEvent, { type: "compacted" }>>((d, e) => compactLog(d, e.index)),
     rejectTransfer: rule((d) => rejectTransfer(d)),
     reconfigure: rule<Extract<RaftEvent, { type: "reconfigure" }>>((d, e) => reconfigure(d, e.id, e.change)),
     rejectChange: rule<Extract<RaftEvent, { type: "reconfigure" }>>((d, e) => rejectChange(d, e.id)),
   },
+  /** The paper's rules (rules/guards.ts); the simulator's broken variants replace one each. */
   guards: {
     preVoteEnabled: ({ context }) => context.options.preVote,
+    logUpToDate: (_, params: RaftGuardParams["logUpToDate"]) => logUpToDate(params),
+    canGrantVote: (_, params: RaftGuardParams["canGrantVote"]) => canGrantVote(params),
+    inLeaderLease: (_, params: RaftGuardParams["inLeaderLease"]) => inLeaderLease(params),
+    commitsOnlyCurrentTerm: (_, params: RaftGuardParams["commitsOnlyCurrentTerm"]) => commitsOnlyCurrentTerm(params),
+    termCommitted: (_, params: RaftGuardParams["termCommitted"]) => termCommitted(params),
+    readConfirmed: (_, params: RaftGuardParams["readConfirmed"]) => readConfirmed(params),
+    leaseValid: (_, params: RaftGuardParams["leaseValid"]) => leaseValid(params),
+    heartbeatRoundCurrent: (_, params: RaftGuardParams["heartbeatRoundCurrent"]) => heartbeatRoundCurrent(params),
+    roundEchoedInTerm: (_, params: RaftGuardParams["roundEchoedInTerm"]) => roundEchoedInTerm(params),
+    termDurable: (_, params: RaftGuardParams["termDurable"]) => termDurable(params),
+    oneChangeAtATime: (_, params: RaftGuardParams["oneChangeAtATime"]) => oneChangeAtATime(params),
   },
 }).createMachine({
   id: "raft",
@@ -155,22 +190,22 @@ export const raftMachine = setup({
       persistedIndex: input.log.lastIndex,
       durableTerm: input.term,
       prng: seedPrng(input.seed),
-      electionElapsed: 0,
-      randomizedElectionTimeout: input.options.electionTicks,
-      heartbeatElapsed: 0,
+      electionElapsedTicks: 0,
+      randomizedElectionTicks: input.options.electionTicks,
+      heartbeatElapsedTicks: 0,
       votes: {},
       progress: {},
       recentActive: {},
-      seq: 0,
-      ackedSeq: {},
+      heartbeatRound: 0,
+      ackedHeartbeatRound: {},
       pendingReads: [],
       transferee: null,
-      transferElapsed: 0,
+      transferElapsedTicks: 0,
       campaignTransfer: false,
       leaderTicks: 0,
       timeoutNowSent: false,
       leaseRound: null,
-      leaseExpires: 0,
+      leaseExpiresAtTick: 0,
       restartQuiet: input.options.leaseReads,
     };
     resetElectionTimer(context);
@@ -189,11 +224,11 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickElection" },
         message: { actions: "stepFollower" },
-        snapshot: { actions: "snapshotAsFollower" },
+        snapshot: { actions: "followerSnapshot" },
         "election.timeout": [{ guard: "preVoteEnabled", target: "preCandidate" }, { target: "candidate" }],
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
-        persisted: { actions: "persistedAsFollower" },
+        persisted: { actions: "followerPersisted" },
         transfer: { actions: "rejectTransfer" },
         reconfigure: { actions: "rejectChange" },
       },
@@ -203,11 +238,11 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickElection" },
         message: { actions: "stepPreCandidate" },
-        snapshot: { actions: "snapshotAsPreCandidate" },
+        snapshot: { actions: "candidateSnapshot" },
         "election.timeout": { target: "preCandidate", reenter: true, actions: "timedOut" },
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
-        persisted: { actions: "persistedAsFollower" },
+        persisted: { actions: "followerPersisted" },
         transfer: { actions: "rejectTransfer" },
         reconfigure: { actions: "rejectChange" },
       },
@@ -217,14 +252,14 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickElection" },
         message: { actions: "stepCandidate" },
-        snapshot: { actions: "snapshotAsCandidate" },
+        snapshot: { actions: "candidateSnapshot" },
         "election.timeout": [
           { guard: "preVoteEnabled", target: "preCandidate", actions: "timedOut" },
           { target: "candidate", reenter: true, actions: "timedOut" },
         ],
         propose: { actions: "rejectProposal" },
         read: { actions: "rejectRead" },
-        persisted: { actions: "persistedAsFollower" },
+        persisted: { actions: "followerPersisted" },
         transfer: { actions: "rejectTransfer" },
         reconfigure: { actions: "rejectChange" },
       },
@@ -234,10 +269,10 @@ export const raftMachine = setup({
       on: {
         tick: { actions: "tickLeader" },
         message: { actions: "stepLeader" },
-        snapshot: { actions: "snapshotAsLeader" },
+        snapshot: { actions: "leaderSnapshot" },
         propose: { actions: "propose" },
         read: { actions: "read" },
-        persisted: { actions: "persistedAsLeader" },
+        persisted: { actions: "leaderPersisted" },
         transfer: { actions: "transfer" },
         reconfigure: { actions: "reconfigure" },
       },

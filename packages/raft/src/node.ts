@@ -313,8 +313,6 @@ export class RaftNode implements ConsensusNode {
     return this.#lifecycle.failure;
   }
 
-  // -------------------------------------------------------------------------------------------
-
   #context(): RaftContext {
     return this.#actor.getSnapshot().context;
   }
@@ -365,10 +363,7 @@ export class RaftNode implements ConsensusNode {
     for (const outcome of taken.changes) this.#membership.changeAnswered(outcome);
     for (const outcome of taken.reads) this.#requests.readsAnswered(outcome, this.#applier.applied);
     if (taken.install !== null) this.#applier.install(taken.install);
-    const snapshot = this.#writes.snapshot;
-    for (const peer of taken.snapshotSends) {
-      if (snapshot !== null) this.#snapshotSender.start(peer, snapshot, this.#context().term);
-    }
+    this.#snapshotSender.startAll(taken.snapshotSends, this.#writes.snapshot, this.#context().term);
     this.#writes.add(taken);
     this.#writes.flush();
     const appliedBefore = this.#applier.applied;

@@ -32,6 +32,12 @@ export class SnapshotSender {
 
   constructor(private readonly transport: Transport) {}
 
+  /** Starts sending `snapshot` to each of `peers`; none while this member has no snapshot yet. */
+  startAll(peers: readonly NodeId[], snapshot: StoredSnapshot | null, term: number): void {
+    if (snapshot === null) return;
+    for (const peer of peers) this.start(peer, snapshot, term);
+  }
+
   start(peer: NodeId, snapshot: StoredSnapshot, term: number): void {
     const running = this.#transfers.get(peer);
     if (running !== undefined && running.snapshot.index === snapshot.index && running.term === term) return;

@@ -15,34 +15,7 @@ import {
 } from "@quorate/telemetry";
 import type { OutboundMessage, RaftObservation, ReadOutcome } from "./outbox.js";
 import { quorum, type RaftContext } from "./protocol.js";
-
-/** Raft's span names, beside `@quorate/telemetry`'s SpanName. Every name is listed in docs/telemetry.md. */
-export const RaftSpanName = {
-  round: "raft.round",
-  election: "raft.election",
-  read: "raft.read",
-} as const;
-
-/** Raft's attributes, beside `@quorate/telemetry`'s Attr (cluster, group, member, peer, message type). */
-export const RaftAttr = {
-  term: "quorate.raft.term",
-  firstIndex: "quorate.raft.first_index",
-  lastIndex: "quorate.raft.last_index",
-  batchSize: "quorate.raft.batch_size",
-  quorumSize: "quorate.raft.quorum_size",
-  preVote: "quorate.raft.pre_vote",
-  outcome: "quorate.raft.outcome",
-  granted: "quorate.raft.granted",
-  index: "quorate.raft.index",
-  /** The leader's round counter a heartbeat carries and its acknowledgement echoes. */
-  seq: "quorate.raft.seq",
-  /** On `raft.read`: the commit index the read waits to be applied (ReadIndex, thesis §6.4). */
-  readIndex: "quorate.raft.read_index",
-  /** On a follower's `process raft.append`: whether its reply accepted the entries. */
-  success: "quorate.raft.success",
-  /** On a `process` span ended without a reply (evicted, or the member stopped): false. */
-  answered: "quorate.raft.answered",
-} as const;
+import { RaftAttr, RaftSpanName } from "./telemetry-names.js";
 
 /** What the telemetry reads of its member, for gauges and quorum sizes. */
 export interface RaftMemberView {
@@ -74,7 +47,7 @@ interface ReadRound {
   readonly span: Span;
   readonly context: Context;
   /** The heartbeat round whose acknowledgements (or later ones') confirm the read, once known. */
-  seq: number | null;
+  heartbeatRound: number | null;
   /** Followers whose acknowledgement was recorded; the first one each counts. */
   readonly acked: Set<NodeId>;
   /** The read index, once confirmed; served when the state machine reaches it. */
@@ -157,7 +130,7 @@ export class RaftTelemetry extends RoleTelemetry {
     );
     // No SDK, or an unsampled trace: nothing to keep.
     if (!span.isRecording()) return;
-    this.#reads.set(id, { id, span, context, seq: null, acked: new Set(), index: null });
+    this.#reads.set(id, { id, span, context, heartbeatRound: null, acked: new Set(), index: null });
   }
 
   /** The machine answered a batch of reads: refused, or confirmed at a read index (served once applied there). */
@@ -354,7 +327,7 @@ export class RaftTelemetry extends RoleTelemetry {
 
   /**
    * A heartbeat (an empty AppendEntries): traced when it is the round the machine sent for a
-   * read it holds (its PendingRead's seq). Reads sharing that round record its acks; the
+   * read it holds (its PendingRead's heartbeatRound). Reads sharing that round record its acks; the
    * oldest is the heartbeat's parent.
    */
   #readHeartbeat(message: OutboundMessage, body: OutboundMessage<"raft.append">["body"]): Headers | undefined {
@@ -362,24 +335,24 @@ export class RaftTelemetry extends RoleTelemetry {
     const pending = this.member.context().pendingReads;
     let parent: ReadRound | undefined;
     for (const [, read] of this.#reads.entries()) {
-      if (read.seq === null) {
+      if (read.heartbeatRound === null) {
         const waiting = pending.find((p) => p.id === read.id);
         if (waiting === undefined || waiting.index === null) continue;
-        read.seq = waiting.seq;
+        read.heartbeatRound = waiting.heartbeatRound;
       }
       // Its own round only: later heartbeats confirm it too, but add nothing to draw.
-      if (parent === undefined && body.seq === read.seq && read.index === null) parent = read;
+      if (parent === undefined && body.seq === read.heartbeatRound && read.index === null) parent = read;
     }
     if (parent === undefined) return undefined;
     return this.#produce(parent.context, message, { [RaftAttr.term]: body.term, [RaftAttr.seq]: body.seq });
   }
 
-  /** An acknowledgement of heartbeat round `seq` or later confirms leadership for the reads waiting on `seq`. */
+  /** An acknowledgement of heartbeat round `seq` (on the wire) or later confirms leadership for the reads waiting on that round or an earlier one. */
   #readAck(message: Inbound<"raft.append.resp">, frame: ReceivedFrame | undefined): void {
     if (this.#reads.size === 0) return;
     const { seq } = message.body;
     for (const [, read] of this.#reads.entries()) {
-      if (read.seq === null || seq < read.seq || read.acked.has(message.sender)) continue;
+      if (read.heartbeatRound === null || seq < read.heartbeatRound || read.acked.has(message.sender)) continue;
       read.acked.add(message.sender);
       read.span.addEvent("ack", {
         [Attr.peer]: message.sender,

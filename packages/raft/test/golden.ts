@@ -87,7 +87,7 @@ function memberState(driver: Driver, id: string): Record<string, string> {
     "pending-reads": String(ctx.pendingReads.length),
     transferring: none(ctx.transferee),
     /** The leader's lease holds while its tick count since election is below this (§6.4.1). */
-    "lease-expires": String(ctx.leaseExpires),
+    "lease-expires": String(ctx.leaseExpiresAtTick),
   };
 }
 
@@ -95,7 +95,7 @@ function formatStatus(driver: Driver, id: string): string {
   const s = memberState(driver, id);
   const ctx = driver.ctx(id);
   const reads = ctx.pendingReads.length === 0 ? "" : ` pending-reads=${ctx.pendingReads.length}`;
-  const leaseLeft = Math.max(0, ctx.leaseExpires - ctx.leaderTicks);
+  const leaseLeft = Math.max(0, ctx.leaseExpiresAtTick - ctx.leaderTicks);
   const timeoutNowSent = ctx.timeoutNowSent ? " timeout-now-sent" : "";
   const lease = ctx.options.leaseReads && s.role === "leader" ? ` lease-ticks-left=${leaseLeft}${timeoutNowSent}` : "";
   return `${id}: ${s.role} term=${s.term} vote=${s.vote} leader=${s.leader} commit=${s.commit} log=${s.log}${reads}${lease}`;

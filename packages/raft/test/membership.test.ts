@@ -241,10 +241,10 @@ describe("Lease reads (thesis §6.4.1)", () => {
     }
     expect(c.ctx("a").transferee).toBeNull();
     expect(c.role("a")).toBe("leader");
-    const lease = c.ctx("a").leaseExpires;
+    const lease = c.ctx("a").leaseExpiresAtTick;
     c.tick("a");
     c.stabilize();
-    expect(c.ctx("a").leaseExpires).toBe(lease);
+    expect(c.ctx("a").leaseExpiresAtTick).toBe(lease);
     c.drop(() => true);
     c.send("a", { type: "read", id: 4 });
     expect(c.reads.filter((r) => r.id === 4)).toEqual([]);

@@ -2,14 +2,17 @@
  * The leader sending AppendEntries (§5.3): to each follower as its Progress allows, as one
  * broadcast when every follower continues its pipeline, heartbeats to all.
  */
-import { type AppendEntries, type NodeId, packEntries } from "@quorate/core";
+import { type AppendEntries, invariant, type NodeId, packEntries } from "@quorate/core";
 import { entryBytes, type LogEntry } from "../log.js";
-import { type RaftContext, send } from "./context.js";
+import { type RaftDraft, send } from "./context.js";
 import { canSend, type Progress, sent, setProgress, snapshotting, trackReplicas } from "./progress.js";
 import { replicas } from "./quorum.js";
 
 /** Appends entries of the current term and sends them to everyone in one broadcast per chunk. */
-export function appendAndBroadcast(d: RaftContext, entries: readonly LogEntry[]): void {
+export function appendAndBroadcast(d: RaftDraft, entries: readonly LogEntry[]): void {
+  invariant(d.leader === d.id, "only the leader appends to its log");
+  invariant(entries.length > 0, "an append carries entries");
+  for (const e of entries) invariant(e.term === d.term, "a leader appends entries of its own term only");
   const first = d.log.lastIndex + 1;
   const configIndex = d.log.config.index;
   d.log.append(entries);
@@ -30,15 +33,18 @@ export function appendAndBroadcast(d: RaftContext, entries: readonly LogEntry[])
  * probing gets its one probe, one at its in-flight limit or receiving a snapshot gets nothing:
  * the per-follower limits hold (etcd's Progress). An empty message is a heartbeat, for everyone.
  */
-export function broadcastAppend(d: RaftContext, prev: number, entries: readonly LogEntry[]): void {
-  d.seq++;
+export function broadcastAppend(d: RaftDraft, prev: number, entries: readonly LogEntry[]): void {
+  const prevLogTerm = d.log.term(prev);
+  invariant(prevLogTerm !== undefined, "a broadcast starts after an entry the log still holds");
+  invariant(prev + entries.length <= d.log.lastIndex, "a broadcast sends entries the log holds");
+  d.heartbeatRound++;
   const body: AppendEntries = {
     term: d.term,
     prevLogIndex: prev,
-    prevLogTerm: d.log.term(prev) as number,
+    prevLogTerm,
     leaderCommit: d.commitIndex,
     entries: packEntries(entries),
-    seq: d.seq,
+    seq: d.heartbeatRound,
   };
   if (entries.length === 0) {
     send(d, null, "raft.append", body, false);
@@ -59,13 +65,15 @@ export function broadcastAppend(d: RaftContext, prev: number, entries: readonly 
   for (const peer of peers) if ((d.progress[peer] as Progress).state === "probe") sendAppend(d, peer);
 }
 
-export function broadcastHeartbeat(d: RaftContext): void {
+export function broadcastHeartbeat(d: RaftDraft): void {
   // A heartbeat is an empty AppendEntries: followers check prevLogIndex/prevLogTerm on it too.
   broadcastAppend(d, d.log.lastIndex, []);
 }
 
-export function sendAppend(d: RaftContext, peer: NodeId): void {
-  const pr = d.progress[peer] as Progress;
+export function sendAppend(d: RaftDraft, peer: NodeId): void {
+  invariant(peer !== d.id, "the leader sends no AppendEntries to itself");
+  const pr = d.progress[peer];
+  invariant(pr !== undefined, "AppendEntries go to replicas the leader tracks");
   if (!canSend(d, pr)) return;
   const prev = pr.next - 1;
   const prevTerm = d.log.term(prev);
@@ -76,7 +84,7 @@ export function sendAppend(d: RaftContext, peer: NodeId): void {
     return;
   }
   const entries = pr.next <= d.log.lastIndex ? d.log.slice(pr.next, d.log.lastIndex, d.options.maxMessageBytes) : [];
-  d.seq++;
+  d.heartbeatRound++;
   send(
     d,
     peer,
@@ -87,7 +95,7 @@ export function sendAppend(d: RaftContext, peer: NodeId): void {
       prevLogTerm: prevTerm,
       leaderCommit: d.commitIndex,
       entries: packEntries(entries),
-      seq: d.seq,
+      seq: d.heartbeatRound,
     },
     false,
   );
@@ -101,7 +109,9 @@ export function sendAppend(d: RaftContext, peer: NodeId): void {
  * next term whenever the message arrives, even after this leader gave the transfer up, so the
  * read lease is over for the rest of this term.
  */
-export function sendTimeoutNow(d: RaftContext, to: NodeId): void {
+export function sendTimeoutNow(d: RaftDraft, to: NodeId): void {
+  invariant(d.leader === d.id, "only the leader hands leadership over");
+  invariant(to !== d.id, "a leader hands leadership to another member");
   d.timeoutNowSent = true;
   d.leaseRound = null;
   send(d, to, "raft.timeout-now", { term: d.term }, false);

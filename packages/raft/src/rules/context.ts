@@ -6,6 +6,7 @@ import { invariant, type MessageMap, type MessageType, type NodeId, nextInt } fr
 import type { RaftLog } from "../log.js";
 import type { RaftOptions } from "../options.js";
 import type { Outbox } from "../outbox.js";
+import type { RaftGuard, RaftGuardParams } from "./guards.js";
 import type { Progress } from "./progress.js";
 
 /**
@@ -26,7 +27,7 @@ export interface PendingRead {
   /** The commit index to wait for, or null until the leader has committed an entry of its term. */
   readonly index: number | null;
   /** Heartbeat round whose acknowledgement by a quorum confirms leadership. */
-  readonly seq: number;
+  readonly heartbeatRound: number;
 }
 
 export interface RaftContext {
@@ -47,25 +48,29 @@ export interface RaftContext {
   persistedIndex: number;
   /**
    * The term the host last reported durable (with the vote). Every message carries the term;
-   * none leaves while it is above this one (`termDurable`).
+   * none leaves while it is above this one (the `termDurable` guard).
    */
   durableTerm: number;
   prng: number;
-  electionElapsed: number;
-  randomizedElectionTimeout: number;
-  heartbeatElapsed: number;
+  electionElapsedTicks: number;
+  randomizedElectionTicks: number;
+  heartbeatElapsedTicks: number;
   /** Responses in the current campaign: true granted, false rejected. */
   votes: Readonly<Record<NodeId, boolean>>;
   progress: Readonly<Record<NodeId, Progress>>;
   /** Followers heard from since the last CheckQuorum round. */
   recentActive: Readonly<Record<NodeId, boolean>>;
-  /** Leader round counter, echoed by followers; ReadIndex counts acks of a round sent after the read. */
-  seq: number;
-  ackedSeq: Readonly<Record<NodeId, number>>;
+  /**
+   * The leader's heartbeat round: every AppendEntries it sends starts a new one (the wire's `seq`),
+   * and followers echo it. ReadIndex counts acks of a round sent after the read.
+   */
+  heartbeatRound: number;
+  /** The highest heartbeat round each follower acknowledged in this term. */
+  ackedHeartbeatRound: Readonly<Record<NodeId, number>>;
   pendingReads: readonly PendingRead[];
   /** The member this leader is handing leadership to (thesis §3.10), while a transfer runs. */
   transferee: NodeId | null;
-  transferElapsed: number;
+  transferElapsedTicks: number;
   /** Set by TimeoutNow: the next campaign skips pre-vote and tells voters it was asked for. */
   campaignTransfer: boolean;
   /** Ticks since this member became leader: the clock of its read lease. */
@@ -76,9 +81,9 @@ export interface RaftContext {
    */
   timeoutNowSent: boolean;
   /** The heartbeat round whose quorum acknowledgement extends the lease, while one is out. */
-  leaseRound: { readonly seq: number; readonly tick: number } | null;
+  leaseRound: { readonly heartbeatRound: number; readonly tick: number } | null;
   /** The lease holds while leaderTicks is below this. */
-  leaseExpires: number;
+  leaseExpiresAtTick: number;
   /**
    * With lease reads, a member that just started refuses votes for an election timeout, as if
    * it had heard from a leader: it may have acknowledged a lease it no longer remembers.
@@ -93,25 +98,27 @@ export type RoleChange =
   | { type: "become.candidate" }
   | { type: "become.leader" };
 
+/** Evaluates one of the machine's named guards (rules/guards.ts), as `provide()` may have replaced it. */
+export type RaftCheck = <G extends RaftGuard>(guard: G, params: RaftGuardParams[G]) => boolean;
+
 /**
- * Whether this member's current term (and the vote cast in it) is on disk. Every Raft message
- * carries the sender's term, so none may leave before: a member that crashed first would come
- * back in the old term, could use the same term again, and write a second entry at an (index,
- * term) a follower already holds from the first (the one-voter divergence). Whatever the quorum size.
+ * What a rule works on: a draft of the context, and `check` for the paper's rules as the machine
+ * implements them. `check` is not part of the context: the machine attaches it to each draft.
  */
-export function termDurable(d: RaftContext): boolean {
-  return d.durableTerm === d.term;
+export interface RaftDraft extends RaftContext {
+  readonly check: RaftCheck;
 }
 
 /** Queues a message; it waits for the host's write when it depends on state not yet durable. */
 export function send<T extends RaftMessageType>(
-  d: RaftContext,
+  d: RaftDraft,
   to: NodeId | null,
   type: T,
   body: MessageMap[T],
   afterPersist: boolean,
 ): void {
-  d.out.send(to, type, body, afterPersist || !termDurable(d));
+  invariant(to !== d.id, "a member sends no message to itself");
+  d.out.send(to, type, body, afterPersist || !d.check("termDurable", { d }));
 }
 
 /** Heartbeat intervals in an election timeout: the unit stalled pipelines are judged in. */
@@ -120,9 +127,11 @@ export function heartbeatsPerElection(d: RaftContext): number {
 }
 
 export function resetElectionTimer(d: RaftContext): void {
-  d.electionElapsed = 0;
+  d.electionElapsedTicks = 0;
   const [timeout, prng] = nextInt(d.prng, d.options.electionTicks, 2 * d.options.electionTicks - 1);
-  d.randomizedElectionTimeout = timeout;
+  invariant(timeout >= d.options.electionTicks, "an election timeout is at least electionTicks");
+  invariant(timeout < 2 * d.options.electionTicks, "an election timeout is below twice electionTicks");
+  d.randomizedElectionTicks = timeout;
   d.prng = prng;
 }
 

@@ -1,13 +1,16 @@
 /**
  * Elections (§5.2, §5.4.1) with PreVote (thesis §9.6).
  */
-import type { NodeId, RequestVote, VoteResponse } from "@quorate/core";
+import { invariant, type NodeId, type RequestVote, type VoteResponse } from "@quorate/core";
 import type { Role } from "../outbox.js";
-import { type RaftContext, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";
+import { type RaftDraft, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";
 import { becomeFollower } from "./follower.js";
 import { isVoter, quorum } from "./quorum.js";
 
-export function campaignPreVote(d: RaftContext): RoleChange | null {
+export function campaignPreVote(d: RaftDraft): RoleChange | null {
+  // Only a voter's election timer fires (tickElection); learners never campaign.
+  invariant(isVoter(d, d.id), "only a voter campaigns");
+  invariant(!d.campaignTransfer, "a campaign asked for by TimeoutNow skips the pre-vote");
   d.leader = null;
   d.votes = { [d.id]: true };
   resetElectionTimer(d);
@@ -17,8 +20,12 @@ export function campaignPreVote(d: RaftContext): RoleChange | null {
   return null;
 }
 
-export function campaign(d: RaftContext): RoleChange | null {
+export function campaign(d: RaftDraft): RoleChange | null {
+  invariant(isVoter(d, d.id), "only a voter campaigns");
+  const previousTerm = d.term;
   setTerm(d, d.term + 1);
+  invariant(d.term === previousTerm + 1, "a campaign starts the next term");
+  invariant(d.vote === null, "a new term starts with no vote cast");
   d.vote = d.id;
   d.out.hardStateChanged = true;
   d.leader = null;
@@ -32,15 +39,20 @@ export function campaign(d: RaftContext): RoleChange | null {
   return null;
 }
 
-export function voteRequest(d: RaftContext, term: number, preVote: boolean): RequestVote {
+export function voteRequest(d: RaftDraft, term: number, preVote: boolean): RequestVote {
   return { term, lastLogIndex: d.log.lastIndex, lastLogTerm: d.log.lastTerm, preVote };
 }
 
-export function handleVoteRequest(d: RaftContext, from: NodeId, m: RequestVote): void {
+export function handleVoteRequest(d: RaftDraft, from: NodeId, m: RequestVote): void {
+  // stepTerm dropped older terms and adopted later ones, but a pre-vote's, which it leaves as is.
+  invariant(m.term >= d.term, "a vote request of an older term was dropped");
+  invariant(m.preVote || m.term === d.term, "a real vote request is judged in its own term");
   // Raft §5.2/§5.4.1 plus pre-vote: a real vote goes to at most one candidate per term,
   // and only to one whose log is at least as up to date as ours.
-  const canVote = d.vote === from || (d.vote === null && d.leader === null) || (m.preVote && m.term > d.term);
-  if (canVote && d.log.isUpToDate(m.lastLogTerm, m.lastLogIndex)) {
+  const grant =
+    d.check("canGrantVote", { d, from, request: m }) &&
+    d.check("logUpToDate", { d, lastLogTerm: m.lastLogTerm, lastLogIndex: m.lastLogIndex });
+  if (grant) {
     if (!m.preVote) {
       d.vote = from;
       d.out.hardStateChanged = true;
@@ -52,7 +64,9 @@ export function handleVoteRequest(d: RaftContext, from: NodeId, m: RequestVote):
   }
 }
 
-export function handleVoteResponse(d: RaftContext, role: Role, from: NodeId, m: VoteResponse): RoleChange | null {
+export function handleVoteResponse(d: RaftDraft, role: Role, from: NodeId, m: VoteResponse): RoleChange | null {
+  invariant(d.leader === null, "a campaigning member knows no leader");
+  invariant(d.votes[d.id] === true, "a campaigning member votes for itself");
   const expectedTerm = role === "pre-candidate" ? d.term + 1 : d.term;
   const expectedPreVote = role === "pre-candidate";
   if (m.preVote !== expectedPreVote || (m.granted && m.term !== expectedTerm)) return null;
@@ -61,6 +75,7 @@ export function handleVoteResponse(d: RaftContext, role: Role, from: NodeId, m: 
   d.out.observe({ kind: "vote", from, granted: m.granted, preVote: m.preVote, term: expectedTerm });
   const granted = Object.values(d.votes).filter((v) => v).length;
   const rejected = Object.values(d.votes).length - granted;
+  invariant(granted + rejected <= d.log.config.voters.length, "votes are counted once per voter");
   if (granted >= quorum(d)) {
     d.out.observe({ kind: "campaign-end", term: expectedTerm, preVote: expectedPreVote, outcome: "won" });
     return { type: role === "pre-candidate" ? "become.candidate" : "become.leader" };

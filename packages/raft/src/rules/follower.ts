@@ -4,13 +4,13 @@
 import { type AppendEntries, type AppendResponse, invariant, type NodeId, unpackEntries } from "@quorate/core";
 import type { ClusterConfig } from "../config.js";
 import type { LogEntry } from "../log.js";
-import type { Role } from "../outbox.js";
-import { type RaftContext, type RoleChange, resetElectionTimer, send, setCommitIndex, setTerm } from "./context.js";
+import { type RaftDraft, type RoleChange, resetElectionTimer, send, setCommitIndex, setTerm } from "./context.js";
 import { isVoter } from "./quorum.js";
 import { failPendingReads } from "./read.js";
 
 /** Becomes (or stays) a follower at `term`; the caller raises the role change if needed. */
-export function becomeFollower(d: RaftContext, term: number, leader: NodeId | null): void {
+export function becomeFollower(d: RaftDraft, term: number, leader: NodeId | null): void {
+  invariant(leader !== d.id, "a follower follows another member");
   setTerm(d, term);
   d.leader = leader;
   d.votes = {};
@@ -19,22 +19,20 @@ export function becomeFollower(d: RaftContext, term: number, leader: NodeId | nu
   failPendingReads(d);
 }
 
-export function tickElection(d: RaftContext): RoleChange | null {
-  d.electionElapsed++;
-  if (d.restartQuiet && d.electionElapsed >= d.options.electionTicks) d.restartQuiet = false;
+export function tickElection(d: RaftDraft): RoleChange | null {
+  invariant(d.leader !== d.id, "the leader ticks its own timers (tickLeader)");
+  invariant(d.randomizedElectionTicks >= d.options.electionTicks, "an election timeout is at least electionTicks");
+  d.electionElapsedTicks++;
+  if (d.restartQuiet && d.electionElapsedTicks >= d.options.electionTicks) d.restartQuiet = false;
   // Learners and members outside the configuration never campaign.
-  if (d.electionElapsed >= d.randomizedElectionTimeout && isVoter(d, d.id)) {
+  if (d.electionElapsedTicks >= d.randomizedElectionTicks && isVoter(d, d.id)) {
     return { type: "election.timeout" };
   }
   return null;
 }
 
-export function rejection(
-  d: RaftContext,
-  m: AppendEntries,
-  conflictIndex: number,
-  conflictTerm: number,
-): AppendResponse {
+export function rejection(d: RaftDraft, m: AppendEntries, conflictIndex: number, conflictTerm: number): AppendResponse {
+  invariant(conflictIndex <= d.log.lastIndex, "a conflict hint points into this member's log");
   return {
     term: d.term,
     success: false,
@@ -46,9 +44,12 @@ export function rejection(
   };
 }
 
-export function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
+export function handleAppend(d: RaftDraft, from: NodeId, m: AppendEntries): void {
+  // stepTerm adopted a later term and dropped older ones: the sender leads this very term.
+  invariant(m.term === d.term, "an AppendEntries is handled in its own term");
+  invariant(from !== d.id, "a member never follows itself");
   d.leader = from;
-  d.electionElapsed = 0;
+  d.electionElapsedTicks = 0;
   let prev = m.prevLogIndex;
   let prevTerm = m.prevLogTerm;
   let entries: readonly LogEntry[] = unpackEntries(m.entries);
@@ -89,13 +90,15 @@ export function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): vo
     d.out.logChangedFrom(index);
   }
   const lastNew = prev + entries.length;
+  invariant(lastNew <= d.log.lastIndex, "the log holds every entry the leader sent");
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
   const commit = Math.min(m.leaderCommit, lastNew);
   if (commit > d.commitIndex) setCommitIndex(d, commit);
   send(d, from, "raft.append.resp", success(d, lastNew, m.seq), true);
 }
 
-export function success(d: RaftContext, index: number, seq: number): AppendResponse {
+export function success(d: RaftDraft, index: number, seq: number): AppendResponse {
+  invariant(index <= d.log.lastIndex, "a member acknowledges only entries it holds");
   return { term: d.term, success: true, index, lastIndex: d.log.lastIndex, conflictIndex: 0, conflictTerm: 0, seq };
 }
 
@@ -109,21 +112,37 @@ export interface ReceivedSnapshot {
   readonly data: Uint8Array;
 }
 
-export function receiveSnapshot(
-  d: RaftContext,
-  role: Role,
-  from: NodeId,
-  snapshot: ReceivedSnapshot,
-): RoleChange | null {
+/**
+ * A snapshot from the leader of `snapshot.term` (§7): a follower installs it, catching up on the
+ * term first if it is a later one; one of an older term is stale and dropped.
+ */
+export function receiveSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): void {
+  if (snapshot.term < d.term) return;
+  if (snapshot.term > d.term) becomeFollower(d, snapshot.term, from);
+  installSnapshot(d, from, snapshot);
+}
+
+/** A (pre-)candidate receiving a snapshot of its term or a later one: a leader exists, it follows it. */
+export function candidateReceiveSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
   if (snapshot.term < d.term) return null;
-  let change: RoleChange | null = null;
-  if (snapshot.term > d.term || role !== "follower") {
-    if (role === "leader") invariant(snapshot.term > d.term, `two leaders in term ${d.term}: ${d.id} and ${from}`);
-    becomeFollower(d, snapshot.term, from);
-    if (role !== "follower") change = { type: "become.follower" };
-  }
+  becomeFollower(d, snapshot.term, from);
+  installSnapshot(d, from, snapshot);
+  return { type: "become.follower" };
+}
+
+/** A leader receiving a snapshot: only a leader of a later term sends one, and this one steps down. */
+export function leaderReceiveSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
+  if (snapshot.term < d.term) return null;
+  invariant(snapshot.term > d.term, `two leaders in term ${d.term}: ${d.id} and ${from}`);
+  becomeFollower(d, snapshot.term, from);
+  installSnapshot(d, from, snapshot);
+  return { type: "become.follower" };
+}
+
+function installSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): void {
+  invariant(snapshot.term === d.term, "a snapshot is installed in its leader's term");
   d.leader = from;
-  d.electionElapsed = 0;
+  d.electionElapsedTicks = 0;
   const ack = (index: number) =>
     send(
       d,
@@ -135,7 +154,7 @@ export function receiveSnapshot(
   if (snapshot.index <= d.commitIndex) {
     // Stale: we already have everything it covers. Saying so ends the transfer, never a loop.
     ack(d.commitIndex);
-    return change;
+    return;
   }
   const kept = d.log.installSnapshot(snapshot.index, snapshot.lastTerm, snapshot.config);
   d.commitIndex = snapshot.index;
@@ -148,10 +167,29 @@ export function receiveSnapshot(
     discardLog: !kept,
   };
   ack(snapshot.index);
-  return change;
+}
+
+/**
+ * A write finished: the log is durable up to `index` if it still holds that entry, and the hard
+ * state up to `durableTerm`. Returns whether the durable index advanced.
+ */
+export function recordPersisted(d: RaftDraft, index: number, term: number, durableTerm: number): boolean {
+  invariant(durableTerm <= d.term, `durable term ${durableTerm} above the current term ${d.term}`);
+  d.durableTerm = Math.max(d.durableTerm, durableTerm);
+  if (d.log.term(index) !== term || index <= d.persistedIndex) return false;
+  invariant(index <= d.log.lastIndex, `persisted index ${index} beyond the last log index ${d.log.lastIndex}`);
+  d.persistedIndex = index;
+  return true;
 }
 
 /** The host made a snapshot at `index` durable; the log before it can go. */
-export function compactLog(d: RaftContext, index: number): void {
-  if (index > d.log.snapshotIndex && index <= d.log.lastIndex && index <= d.commitIndex) d.log.compact(index);
+export function compactLog(d: RaftDraft, index: number): void {
+  invariant(index >= 0, "a snapshot index is not negative");
+  // Already covered by the log's snapshot (another one was installed meanwhile): nothing to drop.
+  if (index <= d.log.snapshotIndex) return;
+  // Entries this member no longer holds (its log was cut back) or has not committed stay as they are.
+  if (index > d.log.lastIndex) return;
+  if (index > d.commitIndex) return;
+  d.log.compact(index);
+  invariant(d.log.snapshotIndex === index, "the log starts after the snapshot");
 }

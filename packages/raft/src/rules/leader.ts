@@ -2,10 +2,9 @@
  * The leader: its no-op, heartbeats, CheckQuorum, acknowledgements, commit (Figure 8) and proposals.
  */
 import { type AppendResponse, EntryKind, invariant, type NodeId } from "@quorate/core";
-import type { Role } from "../outbox.js";
 import { appendAndBroadcast, broadcastHeartbeat, sendAppend, sendTimeoutNow } from "./append.js";
-import { heartbeatsPerElection, type RaftContext, type RoleChange, setCommitIndex } from "./context.js";
-import { becomeFollower } from "./follower.js";
+import { heartbeatsPerElection, type RaftDraft, type RoleChange, setCommitIndex } from "./context.js";
+import { becomeFollower, recordPersisted } from "./follower.js";
 import {
   acknowledged,
   canSend,
@@ -23,19 +22,22 @@ import { stepDownIfRemoved } from "./transfer.js";
 /** Election timeouts a silent snapshot transfer may last before the leader starts it again. */
 export const SNAPSHOT_STALL_ELECTIONS = 10;
 
-export function becomeLeader(d: RaftContext): void {
+export function becomeLeader(d: RaftDraft): void {
+  // Won an election of this term (§5.2): its own vote went to itself, and no one led the term yet.
+  invariant(d.votes[d.id] === true, "a leader voted for itself in its term");
+  invariant(d.leader === null, "no leader was known in the term this member won");
   d.leader = d.id;
   d.votes = {};
   d.transferee = null;
-  d.transferElapsed = 0;
-  d.heartbeatElapsed = 0;
-  d.electionElapsed = 0;
+  d.transferElapsedTicks = 0;
+  d.heartbeatElapsedTicks = 0;
+  d.electionElapsedTicks = 0;
   d.recentActive = {};
-  d.ackedSeq = {};
+  d.ackedHeartbeatRound = {};
   d.pendingReads = [];
   d.leaderTicks = 0;
   d.leaseRound = null;
-  d.leaseExpires = 0;
+  d.leaseExpiresAtTick = 0;
   d.timeoutNowSent = false;
   d.progress = {};
   trackReplicas(d);
@@ -43,17 +45,19 @@ export function becomeLeader(d: RaftContext): void {
   appendAndBroadcast(d, [{ term: d.term, kind: EntryKind.Noop, data: new Uint8Array(0) }]);
 }
 
-export function tickLeader(d: RaftContext): RoleChange | null {
-  d.electionElapsed++;
-  d.heartbeatElapsed++;
+export function tickLeader(d: RaftDraft): RoleChange | null {
+  invariant(d.leader === d.id, "only the leader ticks as leader");
+  invariant(d.transferee !== d.id, "a leader does not transfer leadership to itself");
+  d.electionElapsedTicks++;
+  d.heartbeatElapsedTicks++;
   d.leaderTicks++;
-  if (d.transferee !== null && ++d.transferElapsed >= d.options.electionTicks) {
+  if (d.transferee !== null && ++d.transferElapsedTicks >= d.options.electionTicks) {
     // The target did not take over within an election timeout: resume as leader (etcd does the same).
     d.out.observe({ kind: "transfer", to: d.transferee, status: "aborted" });
     d.transferee = null;
   }
-  if (d.electionElapsed >= d.options.electionTicks) {
-    d.electionElapsed = 0;
+  if (d.electionElapsedTicks >= d.options.electionTicks) {
+    d.electionElapsedTicks = 0;
     if (d.options.checkQuorum) {
       const active = selfVote(d) + peerVoters(d).filter((p) => d.recentActive[p] === true).length;
       d.recentActive = {};
@@ -64,11 +68,11 @@ export function tickLeader(d: RaftContext): RoleChange | null {
       }
     }
   }
-  if (d.heartbeatElapsed >= d.options.heartbeatTicks) {
-    d.heartbeatElapsed = 0;
+  if (d.heartbeatElapsedTicks >= d.options.heartbeatTicks) {
+    d.heartbeatElapsedTicks = 0;
     broadcastHeartbeat(d);
     if (d.options.leaseReads && d.leaseRound === null && !d.timeoutNowSent) {
-      d.leaseRound = { seq: d.seq, tick: d.leaderTicks };
+      d.leaseRound = { heartbeatRound: d.heartbeatRound, tick: d.leaderTicks };
     }
     const stallLimit = heartbeatsPerElection(d);
     for (const peer of replicas(d)) {
@@ -80,19 +84,24 @@ export function tickLeader(d: RaftContext): RoleChange | null {
   return null;
 }
 
-export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): RoleChange | null {
+export function handleAppendResponse(d: RaftDraft, from: NodeId, m: AppendResponse): RoleChange | null {
+  // stepTerm dropped older terms and stepped down for later ones.
+  invariant(m.term === d.term, "an acknowledgement is handled in its own term");
+  invariant(from !== d.id, "a leader gets no acknowledgement from itself");
   const pr = d.progress[from];
   if (pr === undefined) return null;
   // The response has our term (step drops older ones), so it answers a message of this leader in
   // this term: it cannot acknowledge a round not yet sent, nor an index not yet appended. A peer
   // claiming either breaks the protocol; it is refused and reported, never believed.
-  if (m.seq > d.seq || (m.success && m.index > d.log.lastIndex)) {
+  const neverSent = !d.check("heartbeatRoundCurrent", { d, heartbeatRound: m.seq });
+  const neverAppended = m.success && m.index > d.log.lastIndex;
+  if (neverSent || neverAppended) {
     d.out.observe({ kind: "refused", from, reason: `answers round ${m.seq}/index ${m.index} never sent` });
     return null;
   }
   d.recentActive = d.recentActive[from] ? d.recentActive : { ...d.recentActive, [from]: true };
-  if ((d.ackedSeq[from] ?? 0) < m.seq) {
-    d.ackedSeq = { ...d.ackedSeq, [from]: m.seq };
+  if ((d.ackedHeartbeatRound[from] ?? 0) < m.seq) {
+    d.ackedHeartbeatRound = { ...d.ackedHeartbeatRound, [from]: m.seq };
     confirmReads(d);
     extendLease(d);
   }
@@ -124,10 +133,12 @@ export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResp
   return null;
 }
 
-export function maybeCommit(d: RaftContext): RoleChange | null {
+export function maybeCommit(d: RaftDraft): RoleChange | null {
+  invariant(d.leader === d.id, "only the leader commits by counting replicas");
   const n = quorumMatch(d);
+  invariant(n <= d.log.lastIndex, "a quorum holds no entry the leader lacks");
   // Figure 8: only entries of the current term commit by counting replicas.
-  if (n > d.commitIndex && d.log.term(n) === d.term) {
+  if (n > d.commitIndex && d.check("commitsOnlyCurrentTerm", { d, index: n })) {
     setCommitIndex(d, n);
     d.out.observe({ kind: "commit", index: n, term: d.term });
     startWaitingReads(d);
@@ -136,22 +147,15 @@ export function maybeCommit(d: RaftContext): RoleChange | null {
   return null;
 }
 
-export function recordPersisted(
-  d: RaftContext,
-  role: Role,
-  index: number,
-  term: number,
-  durableTerm: number,
-): RoleChange | null {
-  invariant(durableTerm <= d.term, `durable term ${durableTerm} above the current term ${d.term}`);
-  d.durableTerm = Math.max(d.durableTerm, durableTerm);
-  if (d.log.term(index) !== term || index <= d.persistedIndex) return null;
-  invariant(index <= d.log.lastIndex, `persisted index ${index} beyond the last log index ${d.log.lastIndex}`);
-  d.persistedIndex = index;
-  return role === "leader" ? maybeCommit(d) : null;
+/** The leader's own write counts towards the quorum once durable (§5.3, etcd counts it the same way). */
+export function leaderPersisted(d: RaftDraft, index: number, term: number, durableTerm: number): RoleChange | null {
+  invariant(d.leader === d.id, "only the leader counts its own write towards a quorum");
+  return recordPersisted(d, index, term, durableTerm) ? maybeCommit(d) : null;
 }
 
-export function propose(d: RaftContext, id: number, commands: readonly Uint8Array[]): void {
+export function propose(d: RaftDraft, id: number, commands: readonly Uint8Array[]): void {
+  invariant(d.leader === d.id, "only the leader takes proposals");
+  invariant(commands.length > 0, "a proposal carries commands");
   if (d.transferee !== null) {
     // Proposals pause while leadership moves; the caller retries with the new leader.
     d.out.proposals.push({ id, ok: false, reason: "transferring", leader: d.transferee });
@@ -170,6 +174,6 @@ export function propose(d: RaftContext, id: number, commands: readonly Uint8Arra
   d.out.proposals.push({ id, ok: true, firstIndex, term: d.term });
 }
 
-export function rejectProposal(d: RaftContext, id: number): void {
+export function rejectProposal(d: RaftDraft, id: number): void {
   d.out.proposals.push({ id, ok: false, reason: "not-leader", leader: d.leader });
 }

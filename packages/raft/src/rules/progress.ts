@@ -31,6 +31,7 @@ export interface Progress {
 
 /** Keeps one Progress per replica of the current configuration: new members start probing. */
 export function trackReplicas(d: RaftContext): void {
+  invariant(d.leader === d.id, "only the leader tracks followers");
   const members = replicas(d);
   const progress: Record<NodeId, Progress> = {};
   for (const peer of members) {
@@ -57,16 +58,21 @@ export function setProgress(d: RaftContext, peer: NodeId, pr: Progress): void {
 
 /** Looks for the point where the follower's log matches ours: one AppendEntries from `next` at a time. */
 export function probing(pr: Progress, next: number): Progress {
+  invariant(next > pr.match, "a probe starts after the matched prefix");
   return { ...pr, state: "probe", next, probeSent: false, inflight: [], stalledHeartbeats: 0 };
 }
 
 /** The follower's log matches ours up to `match`: AppendEntries are pipelined from there. */
 export function replicating(pr: Progress, match: number): Progress {
+  invariant(match >= pr.match, "a follower's match never goes back");
   return { ...pr, state: "replicate", match, next: match + 1, probeSent: false, inflight: [], stalledHeartbeats: 0 };
 }
 
 /** What the follower needs was compacted away: replication pauses while the snapshot at `index` goes out. */
 export function snapshotting(pr: Progress, index: number): Progress {
+  // The follower needs entries before the log's snapshot: it covers at least the next one.
+  invariant(index >= pr.next, "a snapshot covers the entry the follower needs next");
+  invariant(pr.state !== "snapshot", "one snapshot at a time per follower");
   return { ...pr, state: "snapshot", pendingSnapshot: index, inflight: [], stalledHeartbeats: 0 };
 }
 
@@ -75,6 +81,8 @@ export function snapshotting(pr: Progress, index: number): Progress {
  * entries through `last` (`bytes` of them) are in flight.
  */
 export function sent(pr: Progress, last: number, entries: number, bytes: number): Progress {
+  invariant(last === pr.next - 1 + entries, "an AppendEntries carries the entries from next on");
+  invariant(pr.state !== "snapshot", "nothing is sent while a snapshot is on its way");
   if (pr.state === "probe") return { ...pr, probeSent: true };
   if (entries === 0) return pr;
   return { ...pr, next: last + 1, inflight: [...pr.inflight, { index: last, bytes }] };
@@ -86,6 +94,8 @@ export function sent(pr: Progress, last: number, entries: number, bytes: number)
  * in-flight window.
  */
 export function acknowledged(pr: Progress, index: number): Progress {
+  invariant(index >= 0, "an acknowledged index is not negative");
+  invariant(pr.state !== "probe" || pr.inflight.length === 0, "a probe has nothing in flight");
   const match = Math.max(pr.match, index);
   if (pr.state === "probe" || (pr.state === "snapshot" && match >= pr.pendingSnapshot)) return replicating(pr, match);
   return {
@@ -99,6 +109,7 @@ export function acknowledged(pr: Progress, index: number): Progress {
 
 /** Whether a refusal of the AppendEntries ending before `index` is about what we sent this follower last. */
 export function refusalIsCurrent(pr: Progress, index: number): boolean {
+  invariant(pr.match < pr.next, "a follower's match is below its next index");
   if (pr.state === "snapshot") return false;
   return pr.state === "replicate" ? index > pr.match && index < pr.next : index === pr.next - 1;
 }
@@ -109,6 +120,8 @@ export function refusalIsCurrent(pr: Progress, index: number): boolean {
  * `snapshotStallLimit`, falls back to probing.
  */
 export function heartbeatPassed(pr: Progress, stallLimit: number, snapshotStallLimit: number): Progress {
+  invariant(stallLimit > 0, "a stalled pipeline is judged over at least one heartbeat");
+  invariant(snapshotStallLimit >= stallLimit, "a snapshot may stall at least as long as a pipeline");
   if (pr.state === "probe") return { ...pr, probeSent: false };
   if (pr.state === "replicate" && pr.inflight.length === 0) return pr;
   const stalled = pr.stalledHeartbeats + 1;
@@ -125,6 +138,8 @@ export function inflightBytes(pr: Progress): number {
 
 /** Whether the follower may be sent an AppendEntries now: its one probe, or room in its window. */
 export function canSend(d: RaftContext, pr: Progress): boolean {
+  // The window is a limit: nothing goes out once it is full, so it never holds more.
+  invariant(pr.inflight.length <= d.options.maxInflightMessages, "the in-flight window holds at most its limit");
   if (pr.state === "snapshot") return false;
   if (pr.state === "probe") return !pr.probeSent;
   return pr.inflight.length < d.options.maxInflightMessages && inflightBytes(pr) < d.options.maxInflightBytes;

@@ -40,9 +40,9 @@ export function quorumMatch(d: RaftContext): number {
   return matches[quorum(d) - 1] ?? 0;
 }
 
-/** Whether a quorum of voters acknowledged leader round `seq` or a later one. */
-export function quorumAcked(d: RaftContext, seq: number): boolean {
-  return selfVote(d) + peerVoters(d).filter((p) => (d.ackedSeq[p] ?? 0) >= seq).length >= quorum(d);
+/** Whether a quorum of voters acknowledged leader round `round` or a later one. */
+export function quorumAcked(d: RaftContext, round: number): boolean {
+  return selfVote(d) + peerVoters(d).filter((p) => (d.ackedHeartbeatRound[p] ?? 0) >= round).length >= quorum(d);
 }
 
 /** Of `members`, the one whose log matches the leader's furthest: the best next leader. */
