@@ -42,7 +42,9 @@ for (const protocol of ["paxos", "raft"]) {
             : client.get(`k${worker}-${round % 100}`),
       });
       results[protocol][`${op} ${concurrency}`] = r;
-      console.error(`${protocol} ${op} c=${concurrency}: ${r.opsPerSecond.toFixed(0)} ops/s p50 ${r.p50.toFixed(2)} ms`);
+      console.error(
+        `${protocol} ${op} c=${concurrency}: ${r.opsPerSecond.toFixed(0)} ops/s p50 ${r.p50.toFixed(2)} ms`,
+      );
     }
   }
   await members.stop();
