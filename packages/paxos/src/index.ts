@@ -21,6 +21,7 @@ export {
 } from "./options.js";
 export type {
   LearnerProposalOutcome,
+  LearnerReadOutcome,
   LearnerRequest,
   OutboundMessage,
   PaxosMessage,
@@ -28,8 +29,11 @@ export type {
   ProposerMode,
 } from "./outbox.js";
 export { Proposer, type ProposerOptions } from "./proposer.js";
+export * as proposerLeadershipRules from "./proposer-leadership.js";
+export { type PendingRead, ProposerReads } from "./proposer-leadership.js";
 export { type ProposerEvent, type ProposerInput, type ProposerMachine, proposerMachine } from "./proposer-machine.js";
 export * as proposerRules from "./proposer-protocol.js";
-export { NOOP, type ProposerContext, ProposerSlots } from "./proposer-protocol.js";
+export { NOOP, type ProposerContext } from "./proposer-protocol.js";
+export { ProposerSlots } from "./proposer-slots.js";
 export { type ScoutEvent, type ScoutMachine, scoutMachine } from "./scout.js";
 export type { PaxosRoleStatus } from "./status.js";

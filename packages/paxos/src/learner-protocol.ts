@@ -6,6 +6,7 @@ import {
   type PaxosBallot,
   type PaxosHeartbeat,
   type PaxosLearned,
+  type PaxosReadIndex,
   type PaxosRepeated,
   type PaxosRequest,
   type PaxosSnapshotChunk,
@@ -56,6 +57,12 @@ export class LearnerLog {
   readonly #votes = new Map<number, Map<string, BallotVotes>>();
   /** Requests handed to the proposer and not yet chosen, by seq: retransmitted until they are. */
   readonly pending = new Map<number, LearnerRequest>();
+  /**
+   * Reads sent to the proposer and not yet given a read index: the host's batch, by read id.
+   * Ids are request seqs, unique across incarnations, so no answer to an earlier incarnation's
+   * read (invoked before this one's) is taken for one of ours.
+   */
+  readonly reads = new Map<number, number>();
   nextSeq: number;
   incoming: IncomingSnapshot | null = null;
 
@@ -169,6 +176,9 @@ function noteLeader(d: LearnerContext, from: NodeId, ballot: PaxosBallot): void 
 
 function sendPending(d: LearnerContext): void {
   d.retransmitElapsed = 0;
+  if (d.leader !== null && d.log.reads.size > 0) {
+    d.out.send(d.leader, "paxos.read", { reads: [...d.log.reads.keys()] }, false);
+  }
   if (d.leader === null || d.log.pending.size === 0) return;
   let requests: PaxosRequest["requests"] = [];
   let bytes = 0;
@@ -341,6 +351,45 @@ export function propose(d: LearnerContext, id: number, requests: readonly Learne
   d.out.proposals.push({ id, ok: true, firstSeq });
 }
 
+/**
+ * A read barrier (the host's batch `batch` of reads): the active proposer gives it a read index
+ * once a quorum of acceptors confirmed its ballot; refused at once when no proposer is known.
+ */
+export function read(d: LearnerContext, batch: number): void {
+  if (d.leader === null) {
+    d.out.reads.push({ batch, ok: false, leader: null });
+    return;
+  }
+  if (d.log.reads.size >= d.options.maxPendingRequests) {
+    d.out.reads.push({ batch, ok: false, leader: d.leader, busy: true });
+    return;
+  }
+  const id = d.log.nextSeq++;
+  d.log.reads.set(id, batch);
+  d.out.send(d.leader, "paxos.read", { reads: [id] }, false);
+}
+
+/** The host gave up on these read batches (timed out): stop asking for their index. */
+export function forgetReads(d: LearnerContext, batches: readonly number[]): void {
+  const forgotten = new Set(batches);
+  for (const [id, batch] of d.log.reads) if (forgotten.has(batch)) d.log.reads.delete(id);
+}
+
+/**
+ * A proposer's read index: once applied through `slot`, our reads are linearizable. Any
+ * proposer's counts, a deposed one's too: it confirmed its ballot after the reads reached it.
+ */
+export function hearReadIndex(d: LearnerContext, m: PaxosReadIndex): void {
+  for (const id of m.reads) {
+    const batch = d.log.reads.get(id);
+    if (batch === undefined) continue;
+    d.log.reads.delete(id);
+    d.out.reads.push({ batch, ok: true, slot: m.slot });
+  }
+  // The learner catches up to the index like to any slot it knows of.
+  if (m.slot > d.log.highestSeen) d.log.highestSeen = m.slot;
+}
+
 export function stepLearner(d: LearnerContext, from: NodeId, message: PaxosMessage): void {
   const { acceptors, proposers, learners } = d.topology;
   switch (message.type) {
@@ -355,6 +404,9 @@ export function stepLearner(d: LearnerContext, from: NodeId, message: PaxosMessa
       return;
     case "paxos.heartbeat":
       if (proposers.includes(from)) hearHeartbeat(d, from, message.body);
+      return;
+    case "paxos.read.index":
+      if (proposers.includes(from)) hearReadIndex(d, message.body);
       return;
     case "paxos.learned":
       if (learners.includes(from)) hearLearned(d, from, message.body);

@@ -69,17 +69,24 @@ interface Queued extends Waiter {
   readonly context: Context;
 }
 
-interface Reader extends Waiter {
-  readonly context: Context;
+/** A batch of reads given its index: resolved once applied through `slot`. */
+interface ReadIndex {
+  readonly batch: number;
+  readonly slot: number;
 }
+
+/** A read barrier's caller; `resolve` settles it with nothing. */
+type Reader = Waiter;
 
 /**
  * Hosts the learner machine and the replicated state machine: applies chosen values in slot
  * order, answers its clients (a ConsensusNode, so createKvService runs on it unchanged),
  * writes checkpoints, and restores snapshots received from other learners.
  *
- * Reads go through the log: readBarrier() proposes a read marker and resolves once it is
- * applied here, so every write acknowledged before the call is applied too.
+ * Reads write nothing: readBarrier() asks the active proposer for a read index, which it gives
+ * once a quorum of acceptors confirmed its ballot after the read arrived, and resolves once
+ * this learner applied through it; every write acknowledged before the call is then applied
+ * (the proof is in the package README).
  */
 export class Learner implements ConsensusNode {
   readonly id: NodeId;
@@ -94,10 +101,16 @@ export class Learner implements ConsensusNode {
   readonly #pipeline: DurablePipeline;
   readonly #proposalLimit: PendingLimit;
   readonly #readLimit: PendingLimit;
-  /** Commands, and read markers, queued for the next batch or handed to the machine. */
+  /** Commands queued for the next batch or handed to the machine. */
   readonly #requests: RequestBatches<Queued>;
-  /** Read barriers waiting for the next batch, which gives them one read marker. */
+  /** Read barriers waiting for the next batch, which asks for one read index for them all. */
   #reads: Reader[] = [];
+  /** Batches of reads handed to the machine, by batch id, until applied through their index. */
+  readonly #readBatches: TakenRequests<number, Waiter>;
+  /** Read batches given an index not yet applied here. */
+  #readIndexes: ReadIndex[] = [];
+  /** Read batches that failed (timed out) while the machine may still ask for their index. */
+  #abandonedReads: number[] = [];
   readonly #flush = new MicrotaskFlush(() => this.#flushRequests());
   #nextBatch = 1;
   /** Requests handed to the proposer by seq, waiting to be applied here. */
@@ -123,13 +136,10 @@ export class Learner implements ConsensusNode {
       maxPendingProposals,
     );
     this.#readLimit = new PendingLimit(`learner ${options.id}`, "reads", "maxPendingReads", maxPendingReads);
-    // A batch of reads shares one marker: requests and markers are at most one per request admitted.
-    this.#requests = new RequestBatches("learner requests", maxPendingProposals + maxPendingReads);
-    this.#waiting = new TakenRequests(
-      timers,
-      options.proposalTimeoutMs ?? 10_000,
-      maxPendingProposals + maxPendingReads,
-    );
+    this.#requests = new RequestBatches("learner requests", maxPendingProposals);
+    this.#waiting = new TakenRequests(timers, options.proposalTimeoutMs ?? 10_000, maxPendingProposals);
+    // A batch holds at least one read: at most as many batches as reads admitted.
+    this.#readBatches = new TakenRequests(timers, options.proposalTimeoutMs ?? 10_000, maxPendingReads);
     this.#pipeline = new DurablePipeline({
       transport: options.transport,
       startWrite: () => this.#startWrite(),
@@ -226,7 +236,7 @@ export class Learner implements ConsensusNode {
   readBarrier(): Promise<void> {
     return this.#readLimit.admit(this.#lifecycle.closedError(), (resolve, reject) => {
       invariant(this.#reads.length < this.#readLimit.limit, "more read barriers queued than admitted");
-      this.#reads.push({ resolve: () => resolve(), reject, context: activeContext() });
+      this.#reads.push({ resolve: () => resolve(), reject });
       this.#flush.schedule();
     });
   }
@@ -250,20 +260,31 @@ export class Learner implements ConsensusNode {
   #flushRequests(): void {
     if (this.#lifecycle.stopped) return;
     if (this.#reads.length > 0) {
-      // Concurrent reads share one marker: it is ordered after every write acknowledged before any of them.
+      // Concurrent reads share one read index: it covers every write acknowledged before any of them.
       const reads = this.#reads;
       this.#reads = [];
-      this.#requests.push({
-        request: { kind: PaxosValueKind.Read, data: new Uint8Array(0) },
-        // The marker is traced as the first reader's; the others share its round.
-        context: (reads[0] as Reader).context,
-        resolve: () => {
-          for (const r of reads) r.resolve(new Uint8Array(0));
+      const batch = this.#nextBatch++;
+      this.#readBatches.add(
+        batch,
+        {
+          resolve: () => {
+            for (const r of reads) r.resolve(new Uint8Array(0));
+          },
+          reject: (err) => {
+            rejectAll(reads, err);
+            this.#readIndexes = this.#readIndexes.filter((r) => r.batch !== batch);
+            this.#abandonedReads.push(batch);
+            this.#flush.schedule();
+          },
         },
-        reject: (err) => {
-          for (const r of reads) r.reject(err);
-        },
-      });
+        `read barrier ${batch} was not confirmed in time`,
+      );
+      this.#event({ type: "read", batch });
+    }
+    if (this.#abandonedReads.length > 0) {
+      const batches = this.#abandonedReads;
+      this.#abandonedReads = [];
+      this.#event({ type: "forgetReads", batches });
     }
     if (this.#requests.queued === 0) return;
     const id = this.#nextBatch++;
@@ -305,6 +326,19 @@ export class Learner implements ConsensusNode {
         this.#waiting.add(seq, q, `request ${seq} was not applied in time; it may still be chosen`);
       }
     }
+    for (const outcome of taken.reads) {
+      if (outcome.ok) {
+        this.#readIndexes.push({ batch: outcome.batch, slot: outcome.slot });
+        continue;
+      }
+      const err =
+        outcome.busy === true
+          ? new QuorateError(ErrorCode.Busy, `learner ${this.id} has too many reads not yet confirmed; retry later`)
+          : new QuorateError(ErrorCode.NotLeader, `learner ${this.id} knows no active proposer`, {
+              leader: outcome.leader,
+            });
+      this.#readBatches.take(outcome.batch)?.reject(err);
+    }
     // Learners make nothing durable that a message depends on: every message leaves at once.
     this.#pipeline.push(taken.messages);
     this.#pipeline.flush();
@@ -330,9 +364,22 @@ export class Learner implements ConsensusNode {
       this.#observe({ kind: "applied", learner: this.id, slot, value });
       if (value.origin === this.id) this.#waiting.take(value.seq)?.resolve(result);
     }
+    this.#answerReads();
     if (log.applied >= this.#checkpointRequested + this.#checkpointInterval && this.#pipeline.idle) {
       this.#checkpoint(log.applied, this.#options.stateMachine.snapshot());
     }
+  }
+
+  /** Resolves the reads whose index is applied here. */
+  #answerReads(): void {
+    if (this.#readIndexes.length === 0) return;
+    const applied = this.#log.applied;
+    const waiting: ReadIndex[] = [];
+    for (const read of this.#readIndexes) {
+      if (read.slot > applied) waiting.push(read);
+      else this.#readBatches.take(read.batch)?.resolve(new Uint8Array(0));
+    }
+    this.#readIndexes = waiting;
   }
 
   #restore(slot: number, data: Uint8Array): void {
@@ -385,6 +432,8 @@ export class Learner implements ConsensusNode {
     // Handed to the proposer: the outcome is unknown.
     this.#waiting.failAll(err);
     this.#requests.failAll(err);
+    this.#readBatches.failAll(err);
+    this.#readIndexes = [];
     rejectAll(this.#reads, err);
     this.#reads = [];
   }

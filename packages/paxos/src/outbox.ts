@@ -76,20 +76,27 @@ export type LearnerProposalOutcome =
       busy?: boolean;
     };
 
-/** Learner effects: outcomes of client requests, and a snapshot to restore. */
+/** What became of a batch of read barriers: refused, or given its read index. */
+export type LearnerReadOutcome =
+  | { batch: number; ok: true; slot: number }
+  | { batch: number; ok: false; leader: NodeId | null; busy?: boolean };
+
+/** Learner effects: outcomes of client requests and reads, and a snapshot to restore. */
 export class LearnerOutbox extends Outbox {
   proposals: LearnerProposalOutcome[] = [];
+  reads: LearnerReadOutcome[] = [];
   restore: { slot: number; data: Uint8Array } | null = null;
 
   take() {
-    const taken = { ...this.takeCommon(), proposals: this.proposals, restore: this.restore };
+    const taken = { ...this.takeCommon(), proposals: this.proposals, reads: this.reads, restore: this.restore };
     this.proposals = [];
+    this.reads = [];
     this.restore = null;
     return taken;
   }
 }
 
-/** A client request a learner hands to the machine: a command, or a read marker. */
+/** A client request a learner hands to the machine (a command; no-ops and read markers are not requested). */
 export interface LearnerRequest {
   readonly kind: PaxosValueKind;
   readonly data: Uint8Array;

@@ -2,15 +2,25 @@ import { ErrorCode, isQuorateError, type PaxosAccept, type PaxosBallot } from "@
 import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { NOOP, Proposer, ProposerSlots, proposerMachine, proposerRules, resolveTopology } from "../src/index.js";
+import {
+  NOOP,
+  Proposer,
+  ProposerReads,
+  ProposerSlots,
+  proposerLeadershipRules,
+  proposerMachine,
+  proposerRules,
+  resolveTopology,
+} from "../src/index.js";
 import { ProposerOutbox } from "../src/outbox.js";
 import { b, command, handTimers, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 
 function proposer(id = "p1", round = 0) {
   const out = new ProposerOutbox();
   const slots = new ProposerSlots();
+  const reads = new ProposerReads();
   const actor = createActor(proposerMachine, {
-    input: { id, topology, options, slots, out, round, seed: 1 },
+    input: { id, topology, options, slots, reads, out, round, seed: 1 },
   }).start();
   const sent: ReturnType<ProposerOutbox["take"]>["messages"][number][] = [];
   const drain = () => {
@@ -63,7 +73,7 @@ describe("proposer: leadership", () => {
   it("a passive proposer does not campaign while the active one's heartbeats arrive", () => {
     const p = proposer("p1");
     for (let i = 0; i < 50; i++) {
-      p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1 }));
+      p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1, round: 1 }));
       p.tick();
     }
     expect(p.mode()).toBe("passive");
@@ -73,7 +83,7 @@ describe("proposer: leadership", () => {
 
   it("campaigns with a round above every ballot it heard once heartbeats stop", () => {
     const p = proposer("p1");
-    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1 }));
+    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1, round: 1 }));
     p.tick(20);
     expect(p.mode()).toBe("scouting");
     const p1a = p.sent.find((m) => m.type === "paxos.p1a");
@@ -154,7 +164,7 @@ describe("proposer: leadership", () => {
     const p = proposer();
     p.elect();
     const d = { ...p.ctx() };
-    expect(() => proposerRules.hearAcceptor(d, "l1")).toThrow(
+    expect(() => proposerLeadershipRules.hearAcceptor(d, "l1")).toThrow(
       /invariant violated: proposer p1 counted 'l1', not an acceptor/,
     );
     expect(() => proposerRules.stepDown(d)).toThrow(/invariant violated: proposer p1 stepped down while it hears/);
@@ -163,8 +173,86 @@ describe("proposer: leadership", () => {
   it("a heartbeat from a higher ballot makes the active proposer passive", () => {
     const p = proposer();
     const ballot = p.elect();
-    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(ballot[0] + 1, "p2"), nextSlot: 9 }));
+    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(ballot[0] + 1, "p2"), nextSlot: 9, round: 1 }));
     expect(p.mode()).toBe("passive");
+  });
+});
+
+describe("proposer: reads confirmed by a heartbeat round (ReadIndex)", () => {
+  const alive = (ballot: PaxosBallot, round: number) => msg("paxos.alive", { ballot, round, truncated: 0 });
+  const readIndexes = (p: ReturnType<typeof proposer>) =>
+    p.sent.filter((m) => m.type === "paxos.read.index").map((m) => ({ to: m.to, body: m.body }));
+  const heartbeatRounds = (p: ReturnType<typeof proposer>) =>
+    p.sent.filter((m) => m.type === "paxos.heartbeat").map((m) => (m.body as { round: number }).round);
+
+  it("a read gets the highest slot proposed as it arrived, once a phase-2 quorum answered a round sent after it", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    p.deliver("l1", msg("paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([1]) }] }));
+    // Round 1 (sent on adoption) is in flight: the read waits for round 2, sent once round 1 is answered.
+    expect(heartbeatRounds(p)).toEqual([1]);
+    p.deliver("l1", msg("paxos.read", { reads: [5] }));
+    expect(heartbeatRounds(p)).toEqual([1]);
+    for (const a of ["a1", "a2"]) p.deliver(a, alive(ballot, 1));
+    expect(readIndexes(p)).toEqual([]);
+    expect(heartbeatRounds(p)).toEqual([1, 2]);
+    // A slot proposed after the read arrived is not its index.
+    p.deliver("l1", msg("paxos.request", { requests: [{ seq: 2, kind: 0, data: new Uint8Array([2]) }] }));
+    p.deliver("a1", alive(ballot, 2));
+    expect(readIndexes(p)).toEqual([]);
+    p.deliver("a3", alive(ballot, 2));
+    expect(readIndexes(p)).toEqual([{ to: "l1", body: { reads: [5], slot: 1 } }]);
+  });
+
+  it("answers at another ballot, from non-acceptors, or repeated by one acceptor confirm nothing", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    for (const a of ["a1", "a2"]) p.deliver(a, alive(ballot, 1));
+    p.deliver("l1", msg("paxos.read", { reads: [7] }));
+    expect(heartbeatRounds(p)).toEqual([1, 2]);
+    p.deliver("a1", alive(ballot, 2));
+    p.deliver("a1", alive(ballot, 2));
+    p.deliver("l2", alive(ballot, 2));
+    p.deliver("a2", alive(b(ballot[0] - 1, "p2"), 2));
+    // A round never sent is no answer either.
+    p.deliver("a3", alive(ballot, 9));
+    expect(readIndexes(p)).toEqual([]);
+    expect(p.ctx().reads.size).toBe(1);
+    p.deliver("a2", alive(ballot, 2));
+    expect(readIndexes(p)).toEqual([{ to: "l1", body: { reads: [7], slot: 0 } }]);
+    expect(p.ctx().reads.size).toBe(0);
+  });
+
+  it("a passive proposer answers no reads, and one that steps down drops the reads it held", () => {
+    const passive = proposer();
+    passive.deliver("l1", msg("paxos.read", { reads: [1] }));
+    expect(passive.ctx().reads.size).toBe(0);
+    const p = proposer();
+    const ballot = p.elect();
+    p.deliver("l1", msg("paxos.read", { reads: [1] }));
+    expect(p.ctx().reads.size).toBe(1);
+    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(ballot[0] + 1, "p2"), nextSlot: 1, round: 1 }));
+    expect(p.mode()).toBe("passive");
+    expect(p.ctx().reads.size).toBe(0);
+    for (const a of ["a1", "a2", "a3"]) p.deliver(a, alive(ballot, 2));
+    expect(readIndexes(p)).toEqual([]);
+  });
+
+  it("reads queue in round order, and a confirmed round never exceeds the rounds sent", () => {
+    const reads = new ProposerReads();
+    reads.add({ learner: "l1", reads: [1], slot: 0, round: 2 });
+    expect(() => reads.add({ learner: "l1", reads: [2], slot: 0, round: 1 })).toThrow(
+      /invariant violated: read round 1 below 2/,
+    );
+    const p = proposer();
+    p.elect();
+    const d = { ...p.ctx(), acceptorRounds: { a1: 5, a2: 5 } };
+    expect(() => proposerLeadershipRules.confirmedRound(d)).toThrow(
+      /invariant violated: round 5 confirmed, above the 1 sent/,
+    );
+    expect(() => proposerLeadershipRules.hearRead(d, "a1", { reads: [1] })).toThrow(
+      /invariant violated: proposer p1 took reads from 'a1', not a learner/,
+    );
   });
 });
 
