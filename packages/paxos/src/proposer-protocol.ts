@@ -239,18 +239,27 @@ function spawnCommanders(d: ProposerContext, proposals: PaxosAccept["proposals"]
   flush();
 }
 
-/** New requests get the next free slots; a retransmitted request keeps the slot it has. */
+/**
+ * New requests get the next free slots; a retransmitted request keeps the slot it has. They
+ * leave in one phase-2 batch at once, or, while `maxInflightAccepts` batches are in flight,
+ * with everything else that arrives meanwhile in the batch sent when one of those is decided.
+ */
 export function proposeRequests(d: ProposerContext, from: NodeId, m: PaxosRequest, children: Children): void {
   if (!d.topology.learners.includes(from)) return;
-  const proposals: PaxosAccept["proposals"] = [];
   for (const request of m.requests) {
     if (d.slots.hasRequest(from, request.seq)) continue;
     // Refused requests are retransmitted by their learner: backpressure without a reply.
-    if (d.slots.undecided + proposals.length >= d.options.maxPendingSlots) break;
+    if (d.slots.undecided >= d.options.maxPendingSlots) break;
     const value: PaxosValue = { kind: request.kind, data: request.data, origin: from, seq: request.seq };
-    proposals.push({ slot: d.nextSlot++, value });
+    d.slots.queue(d.nextSlot++, value);
   }
-  spawnCommanders(d, proposals, children);
+  sendQueued(d, children);
+}
+
+/** Starts the next batch of queued slots, unless the pipeline is full. */
+export function sendQueued(d: ProposerContext, children: Children): void {
+  if (d.slots.queued === 0 || d.slots.inflight >= d.options.maxInflightAccepts) return;
+  spawnCommanders(d, d.slots.takeQueued(), children);
 }
 
 /** A learner saw these slots stay undecided: drive them again. */
@@ -276,6 +285,7 @@ export function commanderDecided(d: ProposerContext, e: CommanderDecided, childr
   const slots = d.slots.decided(e.commander);
   children.stop(e.commander);
   d.out.observe({ kind: "decided", proposer: d.id, ballot: d.ballot, slots });
+  sendQueued(d, children);
 }
 
 /** Steps down after the quorum check failed: no leader known, a fresh timeout before campaigning. */

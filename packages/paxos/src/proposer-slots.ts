@@ -1,9 +1,9 @@
-import type { NodeId, PaxosValue } from "@quorate/core";
+import { invariant, type NodeId, type PaxosAccept, type PaxosValue } from "@quorate/core";
 
 interface SlotProposal {
   readonly value: PaxosValue;
   chosen: boolean;
-  /** The commander driving it, while one is. */
+  /** The commander driving it, while one is; null while queued for the next batch, or decided. */
   commander: string | null;
 }
 
@@ -17,6 +17,8 @@ export class ProposerSlots {
   /** "origin seq" of every request held, so a retransmitted request gets no second slot. */
   readonly #requests = new Map<string, number>();
   readonly #commanders = new Map<string, readonly number[]>();
+  /** Slots given to requests and not yet to a commander, ascending: the next phase-2 batch. */
+  #queued: number[] = [];
   #undecided = 0;
 
   get(slot: number): Readonly<SlotProposal> | undefined {
@@ -25,6 +27,16 @@ export class ProposerSlots {
 
   get undecided(): number {
     return this.#undecided;
+  }
+
+  /** Slots waiting for the next batch. */
+  get queued(): number {
+    return this.#queued.length;
+  }
+
+  /** Commanders (phase-2 batches) in flight. */
+  get inflight(): number {
+    return this.#commanders.size;
   }
 
   hasRequest(origin: NodeId, seq: number): boolean {
@@ -37,6 +49,31 @@ export class ProposerSlots {
     this.#slots.set(slot, { value, chosen: existing?.chosen ?? false, commander });
     if (!existing?.chosen) this.#undecided++;
     if (value.origin !== "") this.#requests.set(requestKey(value.origin, value.seq), slot);
+  }
+
+  /** A request took a fresh slot; it leaves with the next batch. */
+  queue(slot: number, value: PaxosValue): void {
+    invariant(!this.#slots.has(slot), `slot ${slot} queued while it holds a proposal`);
+    invariant(
+      this.#queued.length === 0 || slot > (this.#queued.at(-1) as number),
+      `slot ${slot} queued after slot ${this.#queued.at(-1)}`,
+    );
+    this.#slots.set(slot, { value, chosen: false, commander: null });
+    this.#undecided++;
+    if (value.origin !== "") this.#requests.set(requestKey(value.origin, value.seq), slot);
+    this.#queued.push(slot);
+  }
+
+  /** Every queued slot with its value, for the next batch; the queue empties. */
+  takeQueued(): PaxosAccept["proposals"] {
+    const proposals: PaxosAccept["proposals"] = [];
+    for (const slot of this.#queued) {
+      const entry = this.#slots.get(slot);
+      // Pruned (truncated) while queued: decided elsewhere, nothing to propose.
+      if (entry !== undefined) proposals.push({ slot, value: entry.value });
+    }
+    this.#queued = [];
+    return proposals;
   }
 
   addCommander(id: string, slots: readonly number[]): void {
@@ -72,6 +109,7 @@ export class ProposerSlots {
   }
 
   clear(): void {
+    this.#queued = [];
     this.#slots.clear();
     this.#requests.clear();
     this.#commanders.clear();

@@ -320,6 +320,40 @@ describe("proposer: a new leader's phase 2", () => {
     expect(Object.keys(p.actor.getSnapshot().children)).toHaveLength(0);
   });
 
+  it("with maxInflightAccepts batches undecided, requests wait and leave together in one p2a once one is decided", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    const request = (learner: string, seq: number) =>
+      p.deliver(learner, msg("paxos.request", { requests: [{ seq, kind: 0, data: new Uint8Array([seq]) }] }));
+    const firstP2a = p.p2a().length;
+    for (let seq = 1; seq <= options.maxInflightAccepts; seq++) request("l1", seq);
+    expect(p.p2a().length).toBe(firstP2a + options.maxInflightAccepts);
+    expect(p.slots.inflight).toBe(options.maxInflightAccepts);
+    // The pipeline is full: these take slots but wait.
+    request("l1", 100);
+    request("l2", 1);
+    expect(p.p2a().length).toBe(firstP2a + options.maxInflightAccepts);
+    expect(p.slots.queued).toBe(2);
+    expect(p.slots.undecided).toBe(options.maxInflightAccepts + 2);
+    for (const a of ["a1", "a2"]) p.deliver(a, msg("paxos.p2b", { ballot, slots: [1], truncated: 0 }));
+    const batch = p.p2a().at(-1);
+    expect(p.p2a().length).toBe(firstP2a + options.maxInflightAccepts + 1);
+    expect(batch?.proposals.map((x) => [x.slot, x.value.origin, x.value.seq])).toEqual([
+      [options.maxInflightAccepts + 1, "l1", 100],
+      [options.maxInflightAccepts + 2, "l2", 1],
+    ]);
+    expect(p.slots.queued).toBe(0);
+  });
+
+  it("queued slots are ascending and never replace a proposal", () => {
+    const slots = new ProposerSlots();
+    slots.queue(3, command("a"));
+    expect(() => slots.queue(2, command("b"))).toThrow(/invariant violated: slot 2 queued after slot 3/);
+    expect(() => slots.queue(3, command("b"))).toThrow(/invariant violated: slot 3 queued while it holds a proposal/);
+    expect(slots.takeQueued()).toEqual([{ slot: 3, value: command("a") }]);
+    expect(slots.queued).toBe(0);
+  });
+
   it("a fill request for a decided slot drives it again with the same value", () => {
     const p = proposer();
     const ballot = p.elect();
