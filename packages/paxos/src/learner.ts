@@ -26,7 +26,7 @@ import {
 import type { RaftStorage } from "@quorate/storage";
 import { activeContext, type Context } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
-import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions } from "./host.js";
+import { checkRoleId, maxCatchUpTicks, messageEvent, ROLE_MESSAGES, type TickingHostOptions } from "./host.js";
 import { type LearnerEvent, type LearnerMachine, learnerMachine } from "./learner-machine.js";
 import { type LearnerContext, LearnerLog } from "./learner-protocol.js";
 import { LearnerTelemetry } from "./learner-telemetry.js";
@@ -293,6 +293,7 @@ export class Learner implements ConsensusNode {
   }
 
   #receive(message: Inbound, frame: ReceivedFrame | undefined): void {
+    if (!ROLE_MESSAGES.learner.has(message.type)) return;
     if (!this.#lifecycle.stopped) this.#telemetry.received(message, frame, (slot) => this.#log.isOpen(slot));
     this.#event(messageEvent(message));
   }

@@ -1,5 +1,6 @@
 import {
   HostOutbox,
+  handOver,
   type MessageMap,
   type MessageType,
   type NodeId,
@@ -42,14 +43,11 @@ export class AcceptorOutbox extends Outbox {
   truncateThrough: number | null = null;
 
   take() {
-    const taken = {
-      ...this.takeCommon(),
-      promised: this.promised,
-      accepted: this.accepted,
-      truncateThrough: this.truncateThrough,
-    };
+    const { messages, observations } = this.takeCommon();
+    const accepted = handOver(this.accepted);
+    if (accepted.length > 0) this.accepted = [];
+    const taken = { messages, observations, promised: this.promised, accepted, truncateThrough: this.truncateThrough };
     this.promised = null;
-    this.accepted = [];
     this.truncateThrough = null;
     return taken;
   }
@@ -60,7 +58,8 @@ export class ProposerOutbox extends Outbox {
   round: number | null = null;
 
   take() {
-    const taken = { ...this.takeCommon(), round: this.round };
+    const { messages, observations } = this.takeCommon();
+    const taken = { messages, observations, round: this.round };
     this.round = null;
     return taken;
   }
@@ -88,9 +87,12 @@ export class LearnerOutbox extends Outbox {
   restore: { slot: number; data: Uint8Array } | null = null;
 
   take() {
-    const taken = { ...this.takeCommon(), proposals: this.proposals, reads: this.reads, restore: this.restore };
-    this.proposals = [];
-    this.reads = [];
+    const { messages, observations } = this.takeCommon();
+    const proposals = handOver(this.proposals);
+    if (proposals.length > 0) this.proposals = [];
+    const reads = handOver(this.reads);
+    if (reads.length > 0) this.reads = [];
+    const taken = { messages, observations, proposals, reads, restore: this.restore };
     this.restore = null;
     return taken;
   }

@@ -12,7 +12,7 @@ import {
 import type { RaftStorage } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
 import { DurableRoleHost } from "./durable-host.js";
-import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions } from "./host.js";
+import { checkRoleId, maxCatchUpTicks, messageEvent, ROLE_MESSAGES, type TickingHostOptions } from "./host.js";
 import { resolvePaxosOptions } from "./options.js";
 import { type PaxosObservation, ProposerOutbox } from "./outbox.js";
 import { ProposerReads } from "./proposer-leadership.js";
@@ -138,6 +138,7 @@ export class Proposer extends DurableRoleHost {
   }
 
   #receive(message: Inbound): void {
+    if (!ROLE_MESSAGES.proposer.has(message.type)) return;
     if (!this.stopped) this.#telemetry.received(message);
     this.#event(messageEvent(message));
   }
