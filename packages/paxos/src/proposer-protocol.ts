@@ -134,8 +134,14 @@ export function hearHeartbeat(
 
 /** Takes a fresh round; the host makes it durable before the scout's p1a leaves. */
 export function startCampaign(d: ProposerContext): void {
+  const previous = d.ballot;
   d.round = Math.max(d.round, d.leaderBallot[0]) + 1;
   d.ballot = [d.round, d.id];
+  // Ballots only grow: a round used before could carry a second value for a slot.
+  invariant(
+    compareBallots(d.ballot, previous) > 0 && compareBallots(d.ballot, d.leaderBallot) > 0,
+    `proposer ${d.id} campaigns at round ${d.round}, not above [${previous[0]},${previous[1]}] and [${d.leaderBallot[0]},${d.leaderBallot[1]}]`,
+  );
   d.out.round = d.round;
   d.leader = null;
   resetLeaderTimer(d);
@@ -208,6 +214,13 @@ export function adopt(d: ProposerContext, e: ScoutAdopted, children: Children): 
 
 /** Splits proposals into commanders of at most maxMessageBytes each. */
 function spawnCommanders(d: ProposerContext, proposals: PaxosAccept["proposals"], children: Children): void {
+  for (const { slot } of proposals) {
+    // Slots at or below the truncation point are decided and dropped; ours lie below nextSlot.
+    invariant(
+      slot > d.truncated && slot < d.nextSlot,
+      `proposer ${d.id} proposes slot ${slot} outside (${d.truncated}, ${d.nextSlot})`,
+    );
+  }
   let batch: PaxosAccept["proposals"] = [];
   let bytes = 0;
   const flush = () => {

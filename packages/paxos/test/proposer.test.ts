@@ -170,6 +170,26 @@ describe("proposer: leadership", () => {
     expect(() => proposerRules.stepDown(d)).toThrow(/invariant violated: proposer p1 stepped down while it hears/);
   });
 
+  it("ballots only grow and proposals stay within (truncated, nextSlot): both asserted", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    const children = { spawnCommander: () => {}, send: () => {}, stop: () => {} };
+    // Positive: a campaign takes a round above its ballot and every ballot heard.
+    const draft = { ...p.ctx() };
+    proposerRules.startCampaign(draft);
+    expect(draft.ballot[0]).toBe(ballot[0] + 1);
+    // Negative: a round counter set back would reuse a round.
+    const reused = { ...p.ctx(), round: ballot[0] - 1, ballot: b(ballot[0] + 5, "p1") };
+    expect(() => proposerRules.startCampaign(reused)).toThrow(/invariant violated: proposer p1 campaigns at round/);
+    const request = { requests: [{ seq: 9, kind: 0 as const, data: new Uint8Array([9]) }] };
+    const truncatedAhead = { ...p.ctx() };
+    // A slot below the truncation point: refused loudly rather than proposed.
+    truncatedAhead.truncated = truncatedAhead.nextSlot;
+    expect(() => proposerRules.proposeRequests(truncatedAhead, "l1", request, children)).toThrow(
+      /invariant violated: proposer p1 proposes slot \d+ outside/,
+    );
+  });
+
   it("a heartbeat from a higher ballot makes the active proposer passive", () => {
     const p = proposer();
     const ballot = p.elect();
