@@ -6,9 +6,10 @@ export * as acceptorRules from "./acceptor-protocol.js";
 export { type AcceptorContext, AcceptorLog, sameValue } from "./acceptor-protocol.js";
 export { type CommanderEvent, type CommanderMachine, commanderMachine } from "./commander.js";
 export { Learner, type LearnerOptions } from "./learner.js";
+export { LearnerLog } from "./learner-log.js";
 export { type LearnerEvent, type LearnerInput, type LearnerMachine, learnerMachine } from "./learner-machine.js";
+export type { LearnerContext } from "./learner-protocol.js";
 export * as learnerRules from "./learner-protocol.js";
-export { type LearnerContext, LearnerLog } from "./learner-protocol.js";
 export {
   DEFAULT_PAXOS_OPTIONS,
   type PaxosOptions,

@@ -2,15 +2,8 @@ import type { NodeId } from "@quorate/core";
 import { ruleFor } from "@quorate/core";
 import { NO_BALLOT } from "@quorate/storage";
 import { setup } from "xstate";
-import {
-  forgetReads,
-  type LearnerContext,
-  type LearnerLog,
-  propose,
-  read,
-  stepLearner,
-  tick,
-} from "./learner-protocol.js";
+import type { LearnerLog } from "./learner-log.js";
+import { forgetReads, type LearnerContext, propose, read, stepLearner, tick } from "./learner-protocol.js";
 import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";
 import { contextFromInput, type RoleInput } from "./role-input.js";
 

@@ -27,8 +27,10 @@ import type { RaftStorage } from "@quorate/storage";
 import { activeContext, type Context } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
 import { checkRoleId, maxCatchUpTicks, messageEvent, ROLE_MESSAGES, type TickingHostOptions } from "./host.js";
+import { LearnerLog } from "./learner-log.js";
 import { type LearnerEvent, type LearnerMachine, learnerMachine } from "./learner-machine.js";
-import { type LearnerContext, LearnerLog } from "./learner-protocol.js";
+import type { LearnerContext } from "./learner-protocol.js";
+import { ReadBarriers } from "./learner-reads.js";
 import { LearnerTelemetry } from "./learner-telemetry.js";
 import { LearnerOutbox, type LearnerRequest, type PaxosObservation } from "./outbox.js";
 import { roleInput } from "./role-input.js";
@@ -69,15 +71,6 @@ interface Queued extends Waiter {
   readonly context: Context;
 }
 
-/** A batch of reads given its index: resolved once applied through `slot`. */
-interface ReadIndex {
-  readonly batch: number;
-  readonly slot: number;
-}
-
-/** A read barrier's caller; `resolve` settles it with nothing. */
-type Reader = Waiter;
-
 /**
  * Hosts the learner machine and the replicated state machine: applies chosen values in slot
  * order, answers its clients (a ConsensusNode, so createKvService runs on it unchanged),
@@ -103,14 +96,7 @@ export class Learner implements ConsensusNode {
   readonly #readLimit: PendingLimit;
   /** Commands queued for the next batch or handed to the machine. */
   readonly #requests: RequestBatches<Queued>;
-  /** Read barriers waiting for the next batch, which asks for one read index for them all. */
-  #reads: Reader[] = [];
-  /** Batches of reads handed to the machine, by batch id, until applied through their index. */
-  readonly #readBatches: TakenRequests<number, Waiter>;
-  /** Read batches given an index not yet applied here. */
-  #readIndexes: ReadIndex[] = [];
-  /** Read batches that failed (timed out) while the machine may still ask for their index. */
-  #abandonedReads: number[] = [];
+  readonly #reads: ReadBarriers;
   readonly #flush = new MicrotaskFlush(() => this.#flushRequests());
   #nextBatch = 1;
   /** Requests handed to the proposer by seq, waiting to be applied here. */
@@ -139,7 +125,9 @@ export class Learner implements ConsensusNode {
     this.#requests = new RequestBatches("learner requests", maxPendingProposals);
     this.#waiting = new TakenRequests(timers, options.proposalTimeoutMs ?? 10_000, maxPendingProposals);
     // A batch holds at least one read: at most as many batches as reads admitted.
-    this.#readBatches = new TakenRequests(timers, options.proposalTimeoutMs ?? 10_000, maxPendingReads);
+    this.#reads = new ReadBarriers(timers, options.proposalTimeoutMs ?? 10_000, maxPendingReads, () =>
+      this.#flush.schedule(),
+    );
     this.#pipeline = new DurablePipeline({
       transport: options.transport,
       startWrite: () => this.#startWrite(),
@@ -235,8 +223,7 @@ export class Learner implements ConsensusNode {
   /** Fails with Busy, at once, while `maxPendingReads` read barriers are pending here. */
   readBarrier(): Promise<void> {
     return this.#readLimit.admit(this.#lifecycle.closedError(), (resolve, reject) => {
-      invariant(this.#reads.length < this.#readLimit.limit, "more read barriers queued than admitted");
-      this.#reads.push({ resolve: () => resolve(), reject });
+      this.#reads.queue({ resolve, reject });
       this.#flush.schedule();
     });
   }
@@ -259,33 +246,14 @@ export class Learner implements ConsensusNode {
 
   #flushRequests(): void {
     if (this.#lifecycle.stopped) return;
-    if (this.#reads.length > 0) {
+    if (this.#reads.queued > 0) {
       // Concurrent reads share one read index: it covers every write acknowledged before any of them.
-      const reads = this.#reads;
-      this.#reads = [];
       const batch = this.#nextBatch++;
-      this.#readBatches.add(
-        batch,
-        {
-          resolve: () => {
-            for (const r of reads) r.resolve(new Uint8Array(0));
-          },
-          reject: (err) => {
-            rejectAll(reads, err);
-            this.#readIndexes = this.#readIndexes.filter((r) => r.batch !== batch);
-            this.#abandonedReads.push(batch);
-            this.#flush.schedule();
-          },
-        },
-        `read barrier ${batch} was not confirmed in time`,
-      );
+      this.#reads.takeBatch(batch);
       this.#event({ type: "read", batch });
     }
-    if (this.#abandonedReads.length > 0) {
-      const batches = this.#abandonedReads;
-      this.#abandonedReads = [];
-      this.#event({ type: "forgetReads", batches });
-    }
+    const abandoned = this.#reads.takeAbandoned();
+    if (abandoned.length > 0) this.#event({ type: "forgetReads", batches: abandoned });
     if (this.#requests.queued === 0) return;
     const id = this.#nextBatch++;
     const batch = this.#requests.take(id);
@@ -329,7 +297,7 @@ export class Learner implements ConsensusNode {
     }
     for (const outcome of taken.reads) {
       if (outcome.ok) {
-        this.#readIndexes.push({ batch: outcome.batch, slot: outcome.slot });
+        this.#reads.indexed(outcome.batch, outcome.slot);
         continue;
       }
       const err =
@@ -338,7 +306,7 @@ export class Learner implements ConsensusNode {
           : new QuorateError(ErrorCode.NotLeader, `learner ${this.id} knows no active proposer`, {
               leader: outcome.leader,
             });
-      this.#readBatches.take(outcome.batch)?.reject(err);
+      this.#reads.refused(outcome.batch, err);
     }
     // Learners make nothing durable that a message depends on: every message leaves at once.
     this.#pipeline.push(taken.messages);
@@ -365,22 +333,10 @@ export class Learner implements ConsensusNode {
       this.#observe({ kind: "applied", learner: this.id, slot, value });
       if (value.origin === this.id) this.#waiting.take(value.seq)?.resolve(result);
     }
-    this.#answerReads();
+    this.#reads.answer(log.applied);
     if (log.applied >= this.#checkpointRequested + this.#checkpointInterval && this.#pipeline.idle) {
       this.#checkpoint(log.applied, this.#options.stateMachine.snapshot());
     }
-  }
-
-  /** Resolves the reads whose index is applied here. */
-  #answerReads(): void {
-    if (this.#readIndexes.length === 0) return;
-    const applied = this.#log.applied;
-    const waiting: ReadIndex[] = [];
-    for (const read of this.#readIndexes) {
-      if (read.slot > applied) waiting.push(read);
-      else this.#readBatches.take(read.batch)?.resolve(new Uint8Array(0));
-    }
-    this.#readIndexes = waiting;
   }
 
   #restore(slot: number, data: Uint8Array): void {
@@ -433,9 +389,6 @@ export class Learner implements ConsensusNode {
     // Handed to the proposer: the outcome is unknown.
     this.#waiting.failAll(err);
     this.#requests.failAll(err);
-    this.#readBatches.failAll(err);
-    this.#readIndexes = [];
-    rejectAll(this.#reads, err);
-    this.#reads = [];
+    this.#reads.failAll(err);
   }
 }
