@@ -195,7 +195,7 @@ export const PaxosValueKind = {
   Command: 0,
   /** Fills a hole a new leader found, so later slots can be applied. */
   Noop: 1,
-  /** A learner's read barrier: applies nothing; once applied there, reads are linearizable. */
+  /** A read marker of earlier versions (reads now write nothing): applies nothing. */
   Read: 2,
 } as const;
 export type PaxosValueKind = (typeof PaxosValueKind)[keyof typeof PaxosValueKind];
@@ -240,11 +240,29 @@ export type PaxosAccepted = Infer<typeof paxosAccepted>;
 export const paxosNack = object({ ballot: proposerBallot, promised: proposerBallot, truncated: uint });
 export type PaxosNack = Infer<typeof paxosNack>;
 
-/** The active proposer is alive; passive proposers stay passive while they hear it. */
-export const paxosHeartbeat = object({ ballot: proposerBallot, nextSlot: uint });
+/**
+ * The active proposer is alive; passive proposers stay passive while they hear it. `round`
+ * numbers its heartbeats; acceptors echo it, so a read knows which answers left after it arrived.
+ */
+export const paxosHeartbeat = object({ ballot: proposerBallot, nextSlot: uint, round: uint });
 export type PaxosHeartbeat = Infer<typeof paxosHeartbeat>;
 
-/** A learner asks the active proposer to propose commands and read markers. */
+/**
+ * An acceptor's answer to heartbeat `round`: as it answered, it had promised no ballot above
+ * `ballot`. Feeds the proposer's quorum check and confirms its reads; writes nothing durable.
+ */
+export const paxosAlive = object({ ballot: proposerBallot, round: uint, truncated: uint });
+export type PaxosAlive = Infer<typeof paxosAlive>;
+
+/** A learner asks the active proposer for a read index for these reads (ids of that learner's). */
+export const paxosRead = object({ reads: arrayOf(uint, 65536) });
+export type PaxosRead = Infer<typeof paxosRead>;
+
+/** The active proposer's answer: once the learner applied through `slot`, these reads are linearizable. */
+export const paxosReadIndex = object({ reads: arrayOf(uint, 65536), slot: uint });
+export type PaxosReadIndex = Infer<typeof paxosReadIndex>;
+
+/** A learner asks the active proposer to propose commands. */
 export const paxosRequest = object({
   requests: arrayOf(object({ seq: uint, kind: paxosValueKind, data: bytes }), 65536),
 });
@@ -291,6 +309,9 @@ export const messageSchemas = {
   "paxos.p2b": paxosAccepted,
   "paxos.nack": paxosNack,
   "paxos.heartbeat": paxosHeartbeat,
+  "paxos.alive": paxosAlive,
+  "paxos.read": paxosRead,
+  "paxos.read.index": paxosReadIndex,
   "paxos.request": paxosRequest,
   "paxos.fill": paxosFill,
   "paxos.repeat": paxosRepeat,

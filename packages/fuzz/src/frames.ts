@@ -187,7 +187,10 @@ export function validBody<T extends MessageType>(
       promised: ballot(prng, target, absurd),
       truncated: u(),
     }),
-    "paxos.heartbeat": () => ({ ballot: ballot(prng, target, absurd), nextSlot: u() }),
+    "paxos.heartbeat": () => ({ ballot: ballot(prng, target, absurd), nextSlot: u(), round: u() }),
+    "paxos.alive": () => ({ ballot: ballot(prng, target, absurd), round: u(), truncated: u() }),
+    "paxos.read": () => ({ reads: list(prng, 4, u) }),
+    "paxos.read.index": () => ({ reads: list(prng, 4, u), slot: u() }),
     "paxos.request": () => ({
       requests: list(prng, 3, () => ({ seq: u(), kind: prng.int(0, 2) as 0 | 1 | 2, data: command(prng) })),
     }),

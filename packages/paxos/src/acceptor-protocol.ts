@@ -168,16 +168,17 @@ export function handleAccept(d: AcceptorContext, from: NodeId, m: PaxosAccept): 
 
 /**
  * The active proposer's heartbeat, answered so that it can check it still has a phase-2
- * quorum (its quorum check, Raft's CheckQuorum): an empty p2b while we would accept its
- * ballot, a nack once we promised a higher one. Nothing changes here; the answer goes to the
- * proposer alone.
+ * quorum (its quorum check, Raft's CheckQuorum) and confirm its reads: `paxos.alive` with the
+ * heartbeat's round while we have promised nothing above its ballot, a nack once we promised a
+ * higher one. Nothing changes here and nothing is written; the answer goes to the proposer
+ * alone, after what was queued before it is durable, as every reply does.
  */
 export function answerHeartbeat(d: AcceptorContext, from: NodeId, m: PaxosHeartbeat): void {
   if (compareBallots(m.ballot, d.promised) < 0) {
     nack(d, from, m.ballot);
     return;
   }
-  d.out.send(from, "paxos.p2b", { ballot: m.ballot, slots: [], truncated: d.log.truncated }, true);
+  d.out.send(from, "paxos.alive", { ballot: m.ballot, round: m.round, truncated: d.log.truncated }, true);
 }
 
 /** A learner's catch-up: repeat the votes in a range. Replies wait for durability like votes. */

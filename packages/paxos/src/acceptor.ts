@@ -13,7 +13,7 @@ import { type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";
 import { AcceptorLog } from "./acceptor-protocol.js";
 import { AcceptorTelemetry } from "./acceptor-telemetry.js";
 import { DurableRoleHost } from "./durable-host.js";
-import { checkRoleId, messageEvent, type RoleHostOptions } from "./host.js";
+import { checkRoleId, messageEvent, ROLE_MESSAGES, type RoleHostOptions } from "./host.js";
 import { AcceptorOutbox } from "./outbox.js";
 import { roleInput } from "./role-input.js";
 import type { PaxosRoleStatus } from "./status.js";
@@ -110,7 +110,7 @@ export class Acceptor extends DurableRoleHost {
   }
 
   #receive(message: Inbound, frame: ReceivedFrame | undefined): void {
-    if (this.stopped) return;
+    if (this.stopped || !ROLE_MESSAGES.acceptor.has(message.type)) return;
     const consumer = this.#telemetry.received(message, frame);
     this.#actor.send(messageEvent(message));
     if (this.stopped) return;

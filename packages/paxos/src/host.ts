@@ -2,6 +2,7 @@ import {
   ErrorCode,
   type Inbound,
   type Logger,
+  type MessageType,
   type NodeId,
   QuorateError,
   type Timers,
@@ -56,3 +57,32 @@ export function checkRoleId(role: PaxosRoleName, id: NodeId, topology: PaxosTopo
 export function messageEvent(message: Inbound): { type: "message"; from: NodeId; message: PaxosMessage } {
   return { type: "message", from: message.sender, message: { type: message.type, body: message.body } as PaxosMessage };
 }
+
+/**
+ * The message types each role's rules act on. Every role receives every broadcast of the group
+ * (a p2b reaches acceptors, a p2a proposers); its host drops the rest before the machine runs,
+ * which would otherwise take a macrostep and a context copy to do nothing.
+ */
+export const ROLE_MESSAGES: Readonly<Record<PaxosRoleName, ReadonlySet<MessageType>>> = {
+  acceptor: new Set(["paxos.p1a", "paxos.p2a", "paxos.heartbeat", "paxos.repeat", "paxos.learned"]),
+  proposer: new Set([
+    "paxos.heartbeat",
+    "paxos.nack",
+    "paxos.p1b",
+    "paxos.p2b",
+    "paxos.alive",
+    "paxos.request",
+    "paxos.read",
+    "paxos.fill",
+  ]),
+  learner: new Set([
+    "paxos.p2a",
+    "paxos.p2b",
+    "paxos.repeated",
+    "paxos.heartbeat",
+    "paxos.learned",
+    "paxos.snapshot.req",
+    "paxos.snapshot.chunk",
+    "paxos.read.index",
+  ]),
+};

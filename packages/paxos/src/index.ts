@@ -6,9 +6,10 @@ export * as acceptorRules from "./acceptor-protocol.js";
 export { type AcceptorContext, AcceptorLog, sameValue } from "./acceptor-protocol.js";
 export { type CommanderEvent, type CommanderMachine, commanderMachine } from "./commander.js";
 export { Learner, type LearnerOptions } from "./learner.js";
+export { LearnerLog } from "./learner-log.js";
 export { type LearnerEvent, type LearnerInput, type LearnerMachine, learnerMachine } from "./learner-machine.js";
+export type { LearnerContext } from "./learner-protocol.js";
 export * as learnerRules from "./learner-protocol.js";
-export { type LearnerContext, LearnerLog } from "./learner-protocol.js";
 export {
   DEFAULT_PAXOS_OPTIONS,
   type PaxosOptions,
@@ -21,6 +22,7 @@ export {
 } from "./options.js";
 export type {
   LearnerProposalOutcome,
+  LearnerReadOutcome,
   LearnerRequest,
   OutboundMessage,
   PaxosMessage,
@@ -28,8 +30,11 @@ export type {
   ProposerMode,
 } from "./outbox.js";
 export { Proposer, type ProposerOptions } from "./proposer.js";
+export * as proposerLeadershipRules from "./proposer-leadership.js";
+export { type PendingRead, ProposerReads } from "./proposer-leadership.js";
 export { type ProposerEvent, type ProposerInput, type ProposerMachine, proposerMachine } from "./proposer-machine.js";
 export * as proposerRules from "./proposer-protocol.js";
-export { NOOP, type ProposerContext, ProposerSlots } from "./proposer-protocol.js";
+export { NOOP, type ProposerContext } from "./proposer-protocol.js";
+export { ProposerSlots } from "./proposer-slots.js";
 export { type ScoutEvent, type ScoutMachine, scoutMachine } from "./scout.js";
 export type { PaxosRoleStatus } from "./status.js";

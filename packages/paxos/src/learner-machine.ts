@@ -2,7 +2,8 @@ import type { NodeId } from "@quorate/core";
 import { ruleFor } from "@quorate/core";
 import { NO_BALLOT } from "@quorate/storage";
 import { setup } from "xstate";
-import { type LearnerContext, type LearnerLog, propose, stepLearner, tick } from "./learner-protocol.js";
+import type { LearnerLog } from "./learner-log.js";
+import { forgetReads, type LearnerContext, propose, read, stepLearner, tick } from "./learner-protocol.js";
 import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";
 import { contextFromInput, type RoleInput } from "./role-input.js";
 
@@ -10,7 +11,9 @@ import { contextFromInput, type RoleInput } from "./role-input.js";
 export type LearnerEvent =
   | { type: "tick" }
   | { type: "message"; from: NodeId; message: PaxosMessage }
-  | { type: "propose"; id: number; requests: readonly LearnerRequest[] };
+  | { type: "propose"; id: number; requests: readonly LearnerRequest[] }
+  | { type: "read"; batch: number }
+  | { type: "forgetReads"; batches: readonly number[] };
 
 export type LearnerInput = RoleInput<LearnerLog, LearnerOutbox>;
 
@@ -27,6 +30,8 @@ export const learnerMachine = setup({
     step: rule<Extract<LearnerEvent, { type: "message" }>>((d, e) => stepLearner(d, e.from, e.message)),
     tick: rule((d) => tick(d)),
     propose: rule<Extract<LearnerEvent, { type: "propose" }>>((d, e) => propose(d, e.id, e.requests)),
+    read: rule<Extract<LearnerEvent, { type: "read" }>>((d, e) => read(d, e.batch)),
+    forgetReads: rule<Extract<LearnerEvent, { type: "forgetReads" }>>((d, e) => forgetReads(d, e.batches)),
   },
 }).createMachine({
   id: "learner",
@@ -50,6 +55,8 @@ export const learnerMachine = setup({
         tick: { actions: "tick" },
         message: { actions: "step" },
         propose: { actions: "propose" },
+        read: { actions: "read" },
+        forgetReads: { actions: "forgetReads" },
       },
     },
   },

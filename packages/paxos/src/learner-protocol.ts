@@ -1,19 +1,20 @@
-import {
-  invariant,
-  type NodeId,
-  type PaxosAccept,
-  type PaxosAccepted,
-  type PaxosBallot,
-  type PaxosHeartbeat,
-  type PaxosLearned,
-  type PaxosRepeated,
-  type PaxosRequest,
-  type PaxosSnapshotChunk,
-  type PaxosSnapshotRequest,
-  type PaxosValue,
+import type {
+  NodeId,
+  PaxosAccept,
+  PaxosAccepted,
+  PaxosBallot,
+  PaxosHeartbeat,
+  PaxosLearned,
+  PaxosReadIndex,
+  PaxosRepeated,
+  PaxosRequest,
+  PaxosSnapshotChunk,
+  PaxosSnapshotRequest,
+  PaxosValue,
 } from "@quorate/core";
 import { compareBallots } from "@quorate/storage";
-import { sameValue, valueBytes } from "./acceptor-protocol.js";
+import { valueBytes } from "./acceptor-protocol.js";
+import type { LearnerLog } from "./learner-log.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";
 
@@ -25,108 +26,6 @@ import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";
  * asking acceptors to repeat their votes, then the proposer to drive the slot again; a learner
  * behind the acceptors' truncation point restores another learner's checkpoint.
  */
-
-interface BallotVotes {
-  value: PaxosValue | null;
-  readonly voters: Set<NodeId>;
-}
-
-/** A checkpoint being received in pieces. */
-interface IncomingSnapshot {
-  readonly from: NodeId;
-  readonly slot: number;
-  readonly total: number;
-  readonly parts: Uint8Array[];
-  received: number;
-}
-
-/**
- * Everything a learner holds per slot, owned by the host and referenced by the machine: values
- * never pass through context copies. The host applies from `chosen` in slot order and moves
- * `applied`; the machine reads it.
- */
-export class LearnerLog {
-  applied: number;
-  /** The latest durable checkpoint, served to learners that fell behind truncation. */
-  checkpoint: { readonly slot: number; readonly data: Uint8Array } | null;
-  readonly chosen = new Map<number, PaxosValue>();
-  highestChosen: number;
-  /** The highest slot anyone mentioned: a target for catch-up. */
-  highestSeen: number;
-  readonly #votes = new Map<number, Map<string, BallotVotes>>();
-  /** Requests handed to the proposer and not yet chosen, by seq: retransmitted until they are. */
-  readonly pending = new Map<number, LearnerRequest>();
-  nextSeq: number;
-  incoming: IncomingSnapshot | null = null;
-
-  constructor(init: { applied: number; checkpoint: LearnerLog["checkpoint"]; firstSeq: number }) {
-    this.applied = init.applied;
-    this.checkpoint = init.checkpoint;
-    this.highestChosen = init.applied;
-    this.highestSeen = init.applied;
-    this.nextSeq = init.firstSeq;
-  }
-
-  isOpen(slot: number): boolean {
-    return slot > this.applied && !this.chosen.has(slot);
-  }
-
-  /** Records a vote or a value for (slot, ballot); returns the value once it is chosen. */
-  record(
-    slot: number,
-    ballot: PaxosBallot,
-    voter: NodeId | null,
-    value: PaxosValue | null,
-    q2: number,
-  ): PaxosValue | null {
-    if (slot > this.highestSeen) this.highestSeen = slot;
-    let byBallot = this.#votes.get(slot);
-    if (byBallot === undefined) {
-      byBallot = new Map();
-      this.#votes.set(slot, byBallot);
-    }
-    const key = `${ballot[0]} ${ballot[1]}`;
-    let votes = byBallot.get(key);
-    if (votes === undefined) {
-      votes = { value: null, voters: new Set() };
-      byBallot.set(key, votes);
-    }
-    if (value !== null) {
-      // One value per (slot, ballot): the proposer's p2a and every acceptor's vote at that
-      // ballot carry the same one, or votes for different values would be counted together.
-      invariant(
-        votes.value === null || sameValue(votes.value, value),
-        `learner saw two values for slot ${slot} at ballot [${ballot[0]},${ballot[1]}]`,
-      );
-      votes.value = value;
-    }
-    if (voter !== null) votes.voters.add(voter);
-    return votes.voters.size >= q2 ? votes.value : null;
-  }
-
-  choose(slot: number, value: PaxosValue): void {
-    // A slot is chosen once: its callers only learn open slots.
-    invariant(this.isOpen(slot), `learner chose slot ${slot} again (applied through ${this.applied})`);
-    this.chosen.set(slot, value);
-    this.#votes.delete(slot);
-    if (slot > this.highestChosen) this.highestChosen = slot;
-  }
-
-  /** The host applied `slot`. */
-  markApplied(slot: number): void {
-    this.chosen.delete(slot);
-    this.applied = slot;
-  }
-
-  /** The state machine was replaced by a checkpoint through `slot`. */
-  restoredTo(slot: number): void {
-    for (const s of this.chosen.keys()) if (s <= slot) this.chosen.delete(s);
-    for (const s of this.#votes.keys()) if (s <= slot) this.#votes.delete(s);
-    this.applied = slot;
-    if (slot > this.highestChosen) this.highestChosen = slot;
-    if (slot > this.highestSeen) this.highestSeen = slot;
-  }
-}
 
 export interface LearnerContext {
   readonly id: NodeId;
@@ -169,6 +68,9 @@ function noteLeader(d: LearnerContext, from: NodeId, ballot: PaxosBallot): void 
 
 function sendPending(d: LearnerContext): void {
   d.retransmitElapsed = 0;
+  if (d.leader !== null && d.log.reads.size > 0) {
+    d.out.send(d.leader, "paxos.read", { reads: [...d.log.reads.keys()] }, false);
+  }
   if (d.leader === null || d.log.pending.size === 0) return;
   let requests: PaxosRequest["requests"] = [];
   let bytes = 0;
@@ -341,6 +243,45 @@ export function propose(d: LearnerContext, id: number, requests: readonly Learne
   d.out.proposals.push({ id, ok: true, firstSeq });
 }
 
+/**
+ * A read barrier (the host's batch `batch` of reads): the active proposer gives it a read index
+ * once a quorum of acceptors confirmed its ballot; refused at once when no proposer is known.
+ */
+export function read(d: LearnerContext, batch: number): void {
+  if (d.leader === null) {
+    d.out.reads.push({ batch, ok: false, leader: null });
+    return;
+  }
+  if (d.log.reads.size >= d.options.maxPendingRequests) {
+    d.out.reads.push({ batch, ok: false, leader: d.leader, busy: true });
+    return;
+  }
+  const id = d.log.nextSeq++;
+  d.log.reads.set(id, batch);
+  d.out.send(d.leader, "paxos.read", { reads: [id] }, false);
+}
+
+/** The host gave up on these read batches (timed out): stop asking for their index. */
+export function forgetReads(d: LearnerContext, batches: readonly number[]): void {
+  const forgotten = new Set(batches);
+  for (const [id, batch] of d.log.reads) if (forgotten.has(batch)) d.log.reads.delete(id);
+}
+
+/**
+ * A proposer's read index: once applied through `slot`, our reads are linearizable. Any
+ * proposer's counts, a deposed one's too: it confirmed its ballot after the reads reached it.
+ */
+export function hearReadIndex(d: LearnerContext, m: PaxosReadIndex): void {
+  for (const id of m.reads) {
+    const batch = d.log.reads.get(id);
+    if (batch === undefined) continue;
+    d.log.reads.delete(id);
+    d.out.reads.push({ batch, ok: true, slot: m.slot });
+  }
+  // The learner catches up to the index like to any slot it knows of.
+  if (m.slot > d.log.highestSeen) d.log.highestSeen = m.slot;
+}
+
 export function stepLearner(d: LearnerContext, from: NodeId, message: PaxosMessage): void {
   const { acceptors, proposers, learners } = d.topology;
   switch (message.type) {
@@ -355,6 +296,9 @@ export function stepLearner(d: LearnerContext, from: NodeId, message: PaxosMessa
       return;
     case "paxos.heartbeat":
       if (proposers.includes(from)) hearHeartbeat(d, from, message.body);
+      return;
+    case "paxos.read.index":
+      if (proposers.includes(from)) hearReadIndex(d, message.body);
       return;
     case "paxos.learned":
       if (learners.includes(from)) hearLearned(d, from, message.body);

@@ -26,9 +26,11 @@ import {
 import type { RaftStorage } from "@quorate/storage";
 import { activeContext, type Context } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
-import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions } from "./host.js";
+import { checkRoleId, maxCatchUpTicks, messageEvent, ROLE_MESSAGES, type TickingHostOptions } from "./host.js";
+import { LearnerLog } from "./learner-log.js";
 import { type LearnerEvent, type LearnerMachine, learnerMachine } from "./learner-machine.js";
-import { type LearnerContext, LearnerLog } from "./learner-protocol.js";
+import type { LearnerContext } from "./learner-protocol.js";
+import { ReadBarriers } from "./learner-reads.js";
 import { LearnerTelemetry } from "./learner-telemetry.js";
 import { LearnerOutbox, type LearnerRequest, type PaxosObservation } from "./outbox.js";
 import { roleInput } from "./role-input.js";
@@ -69,17 +71,15 @@ interface Queued extends Waiter {
   readonly context: Context;
 }
 
-interface Reader extends Waiter {
-  readonly context: Context;
-}
-
 /**
  * Hosts the learner machine and the replicated state machine: applies chosen values in slot
  * order, answers its clients (a ConsensusNode, so createKvService runs on it unchanged),
  * writes checkpoints, and restores snapshots received from other learners.
  *
- * Reads go through the log: readBarrier() proposes a read marker and resolves once it is
- * applied here, so every write acknowledged before the call is applied too.
+ * Reads write nothing: readBarrier() asks the active proposer for a read index, which it gives
+ * once a quorum of acceptors confirmed its ballot after the read arrived, and resolves once
+ * this learner applied through it; every write acknowledged before the call is then applied
+ * (the proof is in the package README).
  */
 export class Learner implements ConsensusNode {
   readonly id: NodeId;
@@ -94,10 +94,9 @@ export class Learner implements ConsensusNode {
   readonly #pipeline: DurablePipeline;
   readonly #proposalLimit: PendingLimit;
   readonly #readLimit: PendingLimit;
-  /** Commands, and read markers, queued for the next batch or handed to the machine. */
+  /** Commands queued for the next batch or handed to the machine. */
   readonly #requests: RequestBatches<Queued>;
-  /** Read barriers waiting for the next batch, which gives them one read marker. */
-  #reads: Reader[] = [];
+  readonly #reads: ReadBarriers;
   readonly #flush = new MicrotaskFlush(() => this.#flushRequests());
   #nextBatch = 1;
   /** Requests handed to the proposer by seq, waiting to be applied here. */
@@ -123,12 +122,11 @@ export class Learner implements ConsensusNode {
       maxPendingProposals,
     );
     this.#readLimit = new PendingLimit(`learner ${options.id}`, "reads", "maxPendingReads", maxPendingReads);
-    // A batch of reads shares one marker: requests and markers are at most one per request admitted.
-    this.#requests = new RequestBatches("learner requests", maxPendingProposals + maxPendingReads);
-    this.#waiting = new TakenRequests(
-      timers,
-      options.proposalTimeoutMs ?? 10_000,
-      maxPendingProposals + maxPendingReads,
+    this.#requests = new RequestBatches("learner requests", maxPendingProposals);
+    this.#waiting = new TakenRequests(timers, options.proposalTimeoutMs ?? 10_000, maxPendingProposals);
+    // A batch holds at least one read: at most as many batches as reads admitted.
+    this.#reads = new ReadBarriers(timers, options.proposalTimeoutMs ?? 10_000, maxPendingReads, () =>
+      this.#flush.schedule(),
     );
     this.#pipeline = new DurablePipeline({
       transport: options.transport,
@@ -225,8 +223,7 @@ export class Learner implements ConsensusNode {
   /** Fails with Busy, at once, while `maxPendingReads` read barriers are pending here. */
   readBarrier(): Promise<void> {
     return this.#readLimit.admit(this.#lifecycle.closedError(), (resolve, reject) => {
-      invariant(this.#reads.length < this.#readLimit.limit, "more read barriers queued than admitted");
-      this.#reads.push({ resolve: () => resolve(), reject, context: activeContext() });
+      this.#reads.queue({ resolve, reject });
       this.#flush.schedule();
     });
   }
@@ -249,22 +246,14 @@ export class Learner implements ConsensusNode {
 
   #flushRequests(): void {
     if (this.#lifecycle.stopped) return;
-    if (this.#reads.length > 0) {
-      // Concurrent reads share one marker: it is ordered after every write acknowledged before any of them.
-      const reads = this.#reads;
-      this.#reads = [];
-      this.#requests.push({
-        request: { kind: PaxosValueKind.Read, data: new Uint8Array(0) },
-        // The marker is traced as the first reader's; the others share its round.
-        context: (reads[0] as Reader).context,
-        resolve: () => {
-          for (const r of reads) r.resolve(new Uint8Array(0));
-        },
-        reject: (err) => {
-          for (const r of reads) r.reject(err);
-        },
-      });
+    if (this.#reads.queued > 0) {
+      // Concurrent reads share one read index: it covers every write acknowledged before any of them.
+      const batch = this.#nextBatch++;
+      this.#reads.takeBatch(batch);
+      this.#event({ type: "read", batch });
     }
+    const abandoned = this.#reads.takeAbandoned();
+    if (abandoned.length > 0) this.#event({ type: "forgetReads", batches: abandoned });
     if (this.#requests.queued === 0) return;
     const id = this.#nextBatch++;
     const batch = this.#requests.take(id);
@@ -272,6 +261,7 @@ export class Learner implements ConsensusNode {
   }
 
   #receive(message: Inbound, frame: ReceivedFrame | undefined): void {
+    if (!ROLE_MESSAGES.learner.has(message.type)) return;
     if (!this.#lifecycle.stopped) this.#telemetry.received(message, frame, (slot) => this.#log.isOpen(slot));
     this.#event(messageEvent(message));
   }
@@ -305,6 +295,19 @@ export class Learner implements ConsensusNode {
         this.#waiting.add(seq, q, `request ${seq} was not applied in time; it may still be chosen`);
       }
     }
+    for (const outcome of taken.reads) {
+      if (outcome.ok) {
+        this.#reads.indexed(outcome.batch, outcome.slot);
+        continue;
+      }
+      const err =
+        outcome.busy === true
+          ? new QuorateError(ErrorCode.Busy, `learner ${this.id} has too many reads not yet confirmed; retry later`)
+          : new QuorateError(ErrorCode.NotLeader, `learner ${this.id} knows no active proposer`, {
+              leader: outcome.leader,
+            });
+      this.#reads.refused(outcome.batch, err);
+    }
     // Learners make nothing durable that a message depends on: every message leaves at once.
     this.#pipeline.push(taken.messages);
     this.#pipeline.flush();
@@ -330,6 +333,7 @@ export class Learner implements ConsensusNode {
       this.#observe({ kind: "applied", learner: this.id, slot, value });
       if (value.origin === this.id) this.#waiting.take(value.seq)?.resolve(result);
     }
+    this.#reads.answer(log.applied);
     if (log.applied >= this.#checkpointRequested + this.#checkpointInterval && this.#pipeline.idle) {
       this.#checkpoint(log.applied, this.#options.stateMachine.snapshot());
     }
@@ -385,7 +389,6 @@ export class Learner implements ConsensusNode {
     // Handed to the proposer: the outcome is unknown.
     this.#waiting.failAll(err);
     this.#requests.failAll(err);
-    rejectAll(this.#reads, err);
-    this.#reads = [];
+    this.#reads.failAll(err);
   }
 }

@@ -111,6 +111,12 @@ export interface PaxosOptions {
   maxRepeatSlots: number;
   /** Undecided slots an active proposer holds before it refuses requests (learners retry). */
   maxPendingSlots: number;
+  /**
+   * Phase-2 batches (commanders) an active proposer keeps in flight for new requests; requests
+   * arriving while that many are undecided wait and leave together in one batch (one p2a, one
+   * fsync per acceptor) as soon as one of them is decided.
+   */
+  maxInflightAccepts: number;
   /** Requests a learner has sent and not yet seen chosen; beyond it, new ones fail with Busy. */
   maxPendingRequests: number;
 }
@@ -125,6 +131,7 @@ export const DEFAULT_PAXOS_OPTIONS: PaxosOptions = {
   maxMessageBytes: 256 * 1024,
   maxRepeatSlots: 512,
   maxPendingSlots: 50_000,
+  maxInflightAccepts: 4,
   maxPendingRequests: 50_000,
 };
 

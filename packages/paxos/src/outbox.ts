@@ -1,5 +1,6 @@
 import {
   HostOutbox,
+  handOver,
   type MessageMap,
   type MessageType,
   type NodeId,
@@ -42,14 +43,11 @@ export class AcceptorOutbox extends Outbox {
   truncateThrough: number | null = null;
 
   take() {
-    const taken = {
-      ...this.takeCommon(),
-      promised: this.promised,
-      accepted: this.accepted,
-      truncateThrough: this.truncateThrough,
-    };
+    const { messages, observations } = this.takeCommon();
+    const accepted = handOver(this.accepted);
+    if (accepted.length > 0) this.accepted = [];
+    const taken = { messages, observations, promised: this.promised, accepted, truncateThrough: this.truncateThrough };
     this.promised = null;
-    this.accepted = [];
     this.truncateThrough = null;
     return taken;
   }
@@ -60,7 +58,8 @@ export class ProposerOutbox extends Outbox {
   round: number | null = null;
 
   take() {
-    const taken = { ...this.takeCommon(), round: this.round };
+    const { messages, observations } = this.takeCommon();
+    const taken = { messages, observations, round: this.round };
     this.round = null;
     return taken;
   }
@@ -76,20 +75,30 @@ export type LearnerProposalOutcome =
       busy?: boolean;
     };
 
-/** Learner effects: outcomes of client requests, and a snapshot to restore. */
+/** What became of a batch of read barriers: refused, or given its read index. */
+export type LearnerReadOutcome =
+  | { batch: number; ok: true; slot: number }
+  | { batch: number; ok: false; leader: NodeId | null; busy?: boolean };
+
+/** Learner effects: outcomes of client requests and reads, and a snapshot to restore. */
 export class LearnerOutbox extends Outbox {
   proposals: LearnerProposalOutcome[] = [];
+  reads: LearnerReadOutcome[] = [];
   restore: { slot: number; data: Uint8Array } | null = null;
 
   take() {
-    const taken = { ...this.takeCommon(), proposals: this.proposals, restore: this.restore };
-    this.proposals = [];
+    const { messages, observations } = this.takeCommon();
+    const proposals = handOver(this.proposals);
+    if (proposals.length > 0) this.proposals = [];
+    const reads = handOver(this.reads);
+    if (reads.length > 0) this.reads = [];
+    const taken = { messages, observations, proposals, reads, restore: this.restore };
     this.restore = null;
     return taken;
   }
 }
 
-/** A client request a learner hands to the machine: a command, or a read marker. */
+/** A client request a learner hands to the machine (a command; no-ops and read markers are not requested). */
 export interface LearnerRequest {
   readonly kind: PaxosValueKind;
   readonly data: Uint8Array;

@@ -4,6 +4,7 @@ import { setup } from "xstate";
 import { type CommanderDecided, commanderMachine } from "./commander.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { PaxosMessage, ProposerMode, ProposerOutbox } from "./outbox.js";
+import { hearRead, type ProposerReads, phase2QuorumSilent } from "./proposer-leadership.js";
 import {
   adopt,
   type Children,
@@ -11,8 +12,6 @@ import {
   type ModeChange,
   observeMode,
   type ProposerContext,
-  type ProposerSlots,
-  phase2QuorumSilent,
   resetLeaderTimer,
   resign,
   startCampaign,
@@ -21,6 +20,7 @@ import {
   tickActive,
   tickPassive,
 } from "./proposer-protocol.js";
+import type { ProposerSlots } from "./proposer-slots.js";
 import { type ScoutAdopted, scoutMachine } from "./scout.js";
 
 /** Events the host sends (time arrives only as `tick`), child reports, and mode changes. */
@@ -36,6 +36,7 @@ export interface ProposerInput {
   topology: PaxosTopology;
   options: PaxosOptions;
   slots: ProposerSlots;
+  reads: ProposerReads;
   out: ProposerOutbox;
   /** The highest round made durable by an earlier incarnation: never reused. */
   round: number;
@@ -112,6 +113,10 @@ export const proposerMachine = machineSetup
       stepPassive: stepAs("passive"),
       stepScouting: stepAs("scouting"),
       stepActive: stepAs("active"),
+      /** A learner's reads, while active: a broken variant answers them without a heartbeat round. */
+      read: rule((d, e) => {
+        if (e.type === "message" && e.message.type === "paxos.read") hearRead(d, e.from, e.message.body);
+      }),
       campaign: rule((d) => startCampaign(d)),
       tickScout: machineSetup.enqueueActions(({ enqueue }) => enqueue.sendTo("scout", { type: "tick" })),
       adopt: rule((d, e, children) => (e.type === "scout.adopted" ? adopt(d, e, children) : null)),
@@ -124,6 +129,10 @@ export const proposerMachine = machineSetup
     guards: {
       /** The quorum check; a broken variant that never steps down replaces it with `() => false`. */
       phase2QuorumSilent: ({ context }) => phase2QuorumSilent(context),
+      readFromLearner: ({ context, event }) =>
+        event.type === "message" &&
+        event.message.type === "paxos.read" &&
+        context.topology.learners.includes(event.from),
     },
   })
   .createMachine({
@@ -134,6 +143,7 @@ export const proposerMachine = machineSetup
         topology: input.topology,
         options: input.options,
         slots: input.slots,
+        reads: input.reads,
         out: input.out,
         round: input.round,
         ballot: NO_BALLOT,
@@ -143,6 +153,8 @@ export const proposerMachine = machineSetup
         leaderTimeout: input.options.leaderTimeoutTicks,
         backoffTicks: 0,
         heartbeatElapsed: 0,
+        heartbeatRound: 0,
+        acceptorRounds: {},
         ticksSinceQuorumHeard: 0,
         acceptorsHeard: {},
         prng: seedPrng(input.seed),
@@ -188,7 +200,7 @@ export const proposerMachine = machineSetup
         on: {
           // Checked before the tick counts, so silence steps it down on the tick after an election timeout.
           tick: [{ guard: "phase2QuorumSilent", target: "passive", actions: "stepDown" }, { actions: "tickActive" }],
-          message: { actions: "stepActive" },
+          message: [{ guard: "readFromLearner", actions: "read" }, { actions: "stepActive" }],
           "commander.decided": { actions: "decided" },
           follow: { target: "passive" },
         },

@@ -16,6 +16,15 @@ import { valueBytes } from "./acceptor-protocol.js";
 import type { CommanderDecided, CommanderEvent, CommanderInput } from "./commander.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { PaxosMessage, ProposerMode, ProposerOutbox } from "./outbox.js";
+import {
+  hearAcceptor,
+  hearAlive,
+  hearRead,
+  heartbeat,
+  type ProposerReads,
+  phase2QuorumSilent,
+} from "./proposer-leadership.js";
+import type { ProposerSlots } from "./proposer-slots.js";
 import { type ScoutAdopted, type ScoutEvent, sameBallot } from "./scout.js";
 
 /**
@@ -33,95 +42,14 @@ export const NOOP: PaxosValue = Object.freeze({
   seq: 0,
 });
 
-interface SlotProposal {
-  readonly value: PaxosValue;
-  chosen: boolean;
-  /** The commander driving it, while one is. */
-  commander: string | null;
-}
-
-/**
- * What the active proposer proposed, owned by the host and referenced by the machine: values
- * never pass through context copies. Entries stay until truncation, so a learner that missed
- * a decision can ask for it to be driven again.
- */
-export class ProposerSlots {
-  readonly #slots = new Map<number, SlotProposal>();
-  /** "origin seq" of every request held, so a retransmitted request gets no second slot. */
-  readonly #requests = new Map<string, number>();
-  readonly #commanders = new Map<string, readonly number[]>();
-  #undecided = 0;
-
-  get(slot: number): Readonly<SlotProposal> | undefined {
-    return this.#slots.get(slot);
-  }
-
-  get undecided(): number {
-    return this.#undecided;
-  }
-
-  hasRequest(origin: NodeId, seq: number): boolean {
-    return this.#requests.has(requestKey(origin, seq));
-  }
-
-  propose(slot: number, value: PaxosValue, commander: string): void {
-    const existing = this.#slots.get(slot);
-    if (existing !== undefined && !existing.chosen) this.#undecided--;
-    this.#slots.set(slot, { value, chosen: existing?.chosen ?? false, commander });
-    if (!existing?.chosen) this.#undecided++;
-    if (value.origin !== "") this.#requests.set(requestKey(value.origin, value.seq), slot);
-  }
-
-  addCommander(id: string, slots: readonly number[]): void {
-    this.#commanders.set(id, slots);
-  }
-
-  /** The commander finished: its slots are chosen. */
-  decided(commander: string): readonly number[] {
-    const slots = this.#commanders.get(commander) ?? [];
-    this.#commanders.delete(commander);
-    for (const slot of slots) {
-      const entry = this.#slots.get(slot);
-      if (entry === undefined) continue;
-      if (!entry.chosen) this.#undecided--;
-      entry.chosen = true;
-      if (entry.commander === commander) entry.commander = null;
-    }
-    return slots;
-  }
-
-  commanders(): IterableIterator<string> {
-    return this.#commanders.keys();
-  }
-
-  /** Forgets slots at or below `through`: truncated, so decided and never needed again. */
-  prune(through: number): void {
-    for (const [slot, entry] of this.#slots) {
-      if (slot > through) continue;
-      if (!entry.chosen) this.#undecided--;
-      if (entry.value.origin !== "") this.#requests.delete(requestKey(entry.value.origin, entry.value.seq));
-      this.#slots.delete(slot);
-    }
-  }
-
-  clear(): void {
-    this.#slots.clear();
-    this.#requests.clear();
-    this.#commanders.clear();
-    this.#undecided = 0;
-  }
-}
-
-function requestKey(origin: NodeId, seq: number): string {
-  return `${origin} ${seq}`;
-}
-
 export interface ProposerContext {
   readonly id: NodeId;
   readonly topology: PaxosTopology;
   readonly options: PaxosOptions;
   /** Shared by reference with the host. */
   readonly slots: ProposerSlots;
+  /** Reads waiting for a heartbeat round; shared by reference with the host. */
+  readonly reads: ProposerReads;
   readonly out: ProposerOutbox;
   /** The highest round this proposer used or saw; a campaign takes the next one. */
   round: number;
@@ -137,6 +65,10 @@ export interface ProposerContext {
   /** Extra ticks to wait, grown on preemption and shrunk on adoption (AIMD). */
   backoffTicks: number;
   heartbeatElapsed: number;
+  /** The round of the latest heartbeat sent; acceptors echo it in `paxos.alive`. */
+  heartbeatRound: number;
+  /** Active: the highest heartbeat round each acceptor answered at our ballot. */
+  acceptorRounds: Readonly<Record<NodeId, number>>;
   /** Active: ticks since a phase-2 quorum of acceptors was last heard at our ballot. */
   ticksSinceQuorumHeard: number;
   /** Active: acceptors heard at our ballot since then; cleared once they form a phase-2 quorum. */
@@ -202,8 +134,14 @@ export function hearHeartbeat(
 
 /** Takes a fresh round; the host makes it durable before the scout's p1a leaves. */
 export function startCampaign(d: ProposerContext): void {
+  const previous = d.ballot;
   d.round = Math.max(d.round, d.leaderBallot[0]) + 1;
   d.ballot = [d.round, d.id];
+  // Ballots only grow: a round used before could carry a second value for a slot.
+  invariant(
+    compareBallots(d.ballot, previous) > 0 && compareBallots(d.ballot, d.leaderBallot) > 0,
+    `proposer ${d.id} campaigns at round ${d.round}, not above [${previous[0]},${previous[1]}] and [${d.leaderBallot[0]},${d.leaderBallot[1]}]`,
+  );
   d.out.round = d.round;
   d.leader = null;
   resetLeaderTimer(d);
@@ -261,6 +199,7 @@ export function adopt(d: ProposerContext, e: ScoutAdopted, children: Children): 
   // A phase-1 quorum just promised: the quorum check starts from here.
   d.ticksSinceQuorumHeard = 0;
   d.acceptorsHeard = {};
+  d.acceptorRounds = {};
   d.out.observe({
     kind: "adopted",
     proposer: d.id,
@@ -273,13 +212,15 @@ export function adopt(d: ProposerContext, e: ScoutAdopted, children: Children): 
   heartbeat(d);
 }
 
-function heartbeat(d: ProposerContext): void {
-  d.heartbeatElapsed = 0;
-  d.out.send(null, "paxos.heartbeat", { ballot: d.ballot, nextSlot: d.nextSlot }, false);
-}
-
 /** Splits proposals into commanders of at most maxMessageBytes each. */
 function spawnCommanders(d: ProposerContext, proposals: PaxosAccept["proposals"], children: Children): void {
+  for (const { slot } of proposals) {
+    // Slots at or below the truncation point are decided and dropped; ours lie below nextSlot.
+    invariant(
+      slot > d.truncated && slot < d.nextSlot,
+      `proposer ${d.id} proposes slot ${slot} outside (${d.truncated}, ${d.nextSlot})`,
+    );
+  }
   let batch: PaxosAccept["proposals"] = [];
   let bytes = 0;
   const flush = () => {
@@ -311,18 +252,27 @@ function spawnCommanders(d: ProposerContext, proposals: PaxosAccept["proposals"]
   flush();
 }
 
-/** New requests get the next free slots; a retransmitted request keeps the slot it has. */
+/**
+ * New requests get the next free slots; a retransmitted request keeps the slot it has. They
+ * leave in one phase-2 batch at once, or, while `maxInflightAccepts` batches are in flight,
+ * with everything else that arrives meanwhile in the batch sent when one of those is decided.
+ */
 export function proposeRequests(d: ProposerContext, from: NodeId, m: PaxosRequest, children: Children): void {
   if (!d.topology.learners.includes(from)) return;
-  const proposals: PaxosAccept["proposals"] = [];
   for (const request of m.requests) {
     if (d.slots.hasRequest(from, request.seq)) continue;
     // Refused requests are retransmitted by their learner: backpressure without a reply.
-    if (d.slots.undecided + proposals.length >= d.options.maxPendingSlots) break;
+    if (d.slots.undecided >= d.options.maxPendingSlots) break;
     const value: PaxosValue = { kind: request.kind, data: request.data, origin: from, seq: request.seq };
-    proposals.push({ slot: d.nextSlot++, value });
+    d.slots.queue(d.nextSlot++, value);
   }
-  spawnCommanders(d, proposals, children);
+  sendQueued(d, children);
+}
+
+/** Starts the next batch of queued slots, unless the pipeline is full. */
+export function sendQueued(d: ProposerContext, children: Children): void {
+  if (d.slots.queued === 0 || d.slots.inflight >= d.options.maxInflightAccepts) return;
+  spawnCommanders(d, d.slots.takeQueued(), children);
 }
 
 /** A learner saw these slots stay undecided: drive them again. */
@@ -348,32 +298,7 @@ export function commanderDecided(d: ProposerContext, e: CommanderDecided, childr
   const slots = d.slots.decided(e.commander);
   children.stop(e.commander);
   d.out.observe({ kind: "decided", proposer: d.id, ballot: d.ballot, slots });
-}
-
-/**
- * An acceptor answered at our ballot (a p2b, an empty one for a heartbeat): it would still
- * accept our proposals. Once a phase-2 quorum has answered, the quorum check starts over.
- */
-export function hearAcceptor(d: ProposerContext, from: NodeId): void {
-  invariant(d.topology.acceptors.includes(from), `proposer ${d.id} counted '${from}', not an acceptor, for its quorum`);
-  if (d.acceptorsHeard[from]) return;
-  const heard = { ...d.acceptorsHeard, [from]: true as const };
-  if (Object.keys(heard).length < d.topology.q2) {
-    d.acceptorsHeard = heard;
-    return;
-  }
-  d.acceptorsHeard = {};
-  d.ticksSinceQuorumHeard = 0;
-}
-
-/**
- * The active proposer's quorum check (Raft's CheckQuorum): no phase-2 quorum heard at our
- * ballot for an election timeout. Cut off from the acceptors (a one-way partition lets our
- * heartbeats out but nothing in), we would keep the other proposers passive while nothing
- * can be chosen; stepping down stops our heartbeats, so one of them campaigns.
- */
-export function phase2QuorumSilent(d: ProposerContext): boolean {
-  return d.ticksSinceQuorumHeard >= d.options.leaderTimeoutTicks;
+  sendQueued(d, children);
 }
 
 /** Steps down after the quorum check failed: no leader known, a fresh timeout before campaigning. */
@@ -390,10 +315,14 @@ export function tickActive(d: ProposerContext, children: Children): void {
   for (const id of d.slots.commanders()) children.send(id, { type: "tick" });
 }
 
-/** Leaving active mode: commanders stop, and requests not yet chosen are left to the next leader. */
+/**
+ * Leaving active mode: commanders stop, and requests not yet chosen are left to the next leader;
+ * so are reads not yet confirmed (their learners send them there).
+ */
 export function resign(d: ProposerContext, children: Children): void {
   for (const id of d.slots.commanders()) children.stop(id);
   d.slots.clear();
+  d.reads.clear();
   observeMode(d, "passive");
 }
 
@@ -429,8 +358,15 @@ export function stepProposer(
       for (const id of commanders) children.send(id, { type: "p2b", from, body: message.body });
       return null;
     }
+    case "paxos.alive":
+      if (mode === "active" && d.topology.acceptors.includes(from)) hearAlive(d, from, message.body);
+      return null;
     case "paxos.request":
       if (mode === "active") proposeRequests(d, from, message.body, children);
+      return null;
+    case "paxos.read":
+      // The machine routes reads to its own `read` action; the rules take them as well.
+      if (mode === "active" && d.topology.learners.includes(from)) hearRead(d, from, message.body);
       return null;
     case "paxos.fill":
       if (mode === "active" && d.topology.learners.includes(from)) fill(d, message.body, children);

@@ -12,11 +12,13 @@ import {
 import type { RaftStorage } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
 import { DurableRoleHost } from "./durable-host.js";
-import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions } from "./host.js";
+import { checkRoleId, maxCatchUpTicks, messageEvent, ROLE_MESSAGES, type TickingHostOptions } from "./host.js";
 import { resolvePaxosOptions } from "./options.js";
 import { type PaxosObservation, ProposerOutbox } from "./outbox.js";
+import { ProposerReads } from "./proposer-leadership.js";
 import { type ProposerEvent, type ProposerMachine, proposerMachine, proposerMode } from "./proposer-machine.js";
-import { type ProposerContext, ProposerSlots } from "./proposer-protocol.js";
+import type { ProposerContext } from "./proposer-protocol.js";
+import { ProposerSlots } from "./proposer-slots.js";
 import { ProposerTelemetry } from "./proposer-telemetry.js";
 import type { PaxosRoleStatus } from "./status.js";
 
@@ -38,6 +40,7 @@ export class Proposer extends DurableRoleHost {
   readonly #actor: Actor<ProposerMachine>;
   readonly #out = new ProposerOutbox();
   readonly #slots = new ProposerSlots();
+  readonly #reads = new ProposerReads();
   readonly #options: ProposerOptions;
   readonly #logger: Logger;
   readonly #telemetry: ProposerTelemetry;
@@ -59,6 +62,7 @@ export class Proposer extends DurableRoleHost {
         topology: options.topology,
         options: resolvePaxosOptions(options.paxos),
         slots: this.#slots,
+        reads: this.#reads,
         out: this.#out,
         round,
         seed: options.seed ?? options.id,
@@ -134,6 +138,7 @@ export class Proposer extends DurableRoleHost {
   }
 
   #receive(message: Inbound): void {
+    if (!ROLE_MESSAGES.proposer.has(message.type)) return;
     if (!this.stopped) this.#telemetry.received(message);
     this.#event(messageEvent(message));
   }

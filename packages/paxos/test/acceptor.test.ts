@@ -39,20 +39,22 @@ describe("acceptor (Paxos.tla Phase1b/Phase2b)", () => {
     ]);
   });
 
-  it("an acceptor answers the active proposer's heartbeat: an empty p2b at or above its promise, a nack below", () => {
+  it("an acceptor answers the active proposer's heartbeat: alive with its round at or above its promise, a nack below", () => {
     const a = acceptor();
     a.send("p1", msg("paxos.p1a", { ballot: b(2, "p1"), fromSlot: 1 }));
-    const answered = a.send("p1", msg("paxos.heartbeat", { ballot: b(2, "p1"), nextSlot: 1 }));
+    const answered = a.send("p1", msg("paxos.heartbeat", { ballot: b(2, "p1"), nextSlot: 1, round: 7 }));
     expect(answered.messages).toEqual([
-      { to: "p1", type: "paxos.p2b", body: { ballot: b(2, "p1"), slots: [], truncated: 0 }, afterPersist: true },
+      { to: "p1", type: "paxos.alive", body: { ballot: b(2, "p1"), round: 7, truncated: 0 }, afterPersist: true },
     ]);
+    // Nothing to write: the answer confirms a promise already made (and durable before it leaves).
     expect(answered.promised).toBeNull();
-    expect(a.send("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1 })).messages[0]?.type).toBe(
-      "paxos.p2b",
+    expect(answered.accepted).toEqual([]);
+    expect(a.send("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1, round: 1 })).messages[0]?.type).toBe(
+      "paxos.alive",
     );
     // Answering changes nothing: the promise stays where p1a put it.
     expect(a.promised()).toEqual(b(2, "p1"));
-    const stale = a.send("p2", msg("paxos.heartbeat", { ballot: b(1, "p2"), nextSlot: 1 }));
+    const stale = a.send("p2", msg("paxos.heartbeat", { ballot: b(1, "p2"), nextSlot: 1, round: 1 }));
     expect(stale.messages).toEqual([
       expect.objectContaining({
         to: "p2",
@@ -60,7 +62,7 @@ describe("acceptor (Paxos.tla Phase1b/Phase2b)", () => {
         body: expect.objectContaining({ promised: b(2, "p1") }),
       }),
     ]);
-    expect(a.send("l1", msg("paxos.heartbeat", { ballot: b(9, "l1"), nextSlot: 1 })).messages).toEqual([]);
+    expect(a.send("l1", msg("paxos.heartbeat", { ballot: b(9, "l1"), nextSlot: 1, round: 1 })).messages).toEqual([]);
   });
 
   it("ballots compare by round, then proposer id", () => {

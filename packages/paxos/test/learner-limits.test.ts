@@ -1,4 +1,4 @@
-import { ErrorCode, isQuorateError, type PaxosValue } from "@quorate/core";
+import { ErrorCode, isQuorateError } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
 import { SessionStateMachine } from "@quorate/service";
 import { createMemoryStorage } from "@quorate/storage";
@@ -19,16 +19,13 @@ async function learner(extra: Partial<LearnerOptions>) {
     ...extra,
     paxos: resolvePaxosOptions({ heartbeatTicks: 1, leaderTimeoutTicks: 4, retransmitTicks: 3, ...extra.paxos }),
   });
-  transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 1 });
+  transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 1, round: 1 });
   const requested = () =>
     transport.ofType("paxos.request").flatMap((m) => (m.body as { requests: { seq: number }[] }).requests);
-  const choose = (slot: number, seq: number) => {
-    const value: PaxosValue = { kind: 2, data: new Uint8Array(0), origin: "l1", seq };
-    const ballot = b(1, "p1");
-    transport.deliver("p1", "paxos.p2a", { ballot, proposals: [{ slot, value }] });
-    for (const a of ["a1", "a2"]) transport.deliver(a, "paxos.p2b", { ballot, slots: [slot], truncated: 0 });
-  };
-  return { node, requested, choose };
+  const reads = () => transport.ofType("paxos.read").flatMap((m) => (m.body as { reads: number[] }).reads);
+  /** The proposer confirms read `id` at slot 0: nothing to apply first. */
+  const confirm = (id: number) => transport.deliver("p1", "paxos.read.index", { reads: [id], slot: 0 });
+  return { node, requested, reads, confirm };
 }
 
 const nextTurn = () => new Promise((r) => setTimeout(r, 0));
@@ -50,31 +47,42 @@ describe("the learner bounds the requests it holds", () => {
     const held = l.node.readBarrier();
     await expect(l.node.readBarrier()).rejects.toMatchObject({ code: ErrorCode.Busy });
     await nextTurn();
-    l.choose(1, l.requested()[0]?.seq ?? 0);
+    l.confirm(l.reads()[0] ?? 0);
     await held;
     const again = l.node.readBarrier();
     await nextTurn();
-    l.choose(2, l.requested()[1]?.seq ?? 0);
+    l.confirm(l.reads()[1] ?? 0);
     await again;
     await l.node.stop();
   });
 
   it("requests handed on and not yet chosen are bounded by maxPendingRequests: one more fails with Busy", async () => {
     const l = await learner({ paxos: { maxPendingRequests: 1 } });
-    const first = l.node.readBarrier();
+    l.node.propose(new Uint8Array([1])).catch(() => undefined);
     await nextTurn();
     expect(l.requested()).toHaveLength(1);
-    await expect(l.node.readBarrier()).rejects.toMatchObject({
+    await expect(l.node.propose(new Uint8Array([2]))).rejects.toMatchObject({
       code: ErrorCode.Busy,
       message: expect.stringContaining("not yet chosen"),
     });
     expect(l.requested()).toHaveLength(1);
-    l.choose(1, l.requested()[0]?.seq ?? 0);
+    await l.node.stop();
+  });
+
+  it("reads sent and not yet given an index are bounded by maxPendingRequests: one more fails with Busy", async () => {
+    const l = await learner({ paxos: { maxPendingRequests: 1 } });
+    const first = l.node.readBarrier();
+    await nextTurn();
+    expect(l.reads()).toHaveLength(1);
+    await expect(l.node.readBarrier()).rejects.toMatchObject({
+      code: ErrorCode.Busy,
+      message: expect.stringContaining("not yet confirmed"),
+    });
+    l.confirm(l.reads()[0] ?? 0);
     await first;
     const second = l.node.readBarrier();
     await nextTurn();
-    expect(l.requested()).toHaveLength(2);
-    l.choose(2, l.requested()[1]?.seq ?? 0);
+    l.confirm(l.reads()[1] ?? 0);
     await second;
     await l.node.stop();
   });

@@ -94,7 +94,7 @@ describe("learner", () => {
 
   it("detects a gap, asks acceptors to repeat, then asks the leader to fill the slots that stay empty", async () => {
     const l = await learner();
-    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 4 });
+    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 4, round: 1 });
     l.choose(3, put("k", "3"));
     l.tick(options.catchupTicks);
     expect(l.transport.ofType("paxos.repeat").at(-1)?.body).toEqual({ from: 1, to: 3 });
@@ -118,7 +118,7 @@ describe("learner", () => {
     const snapshot = source.snapshot();
     const l = await learner();
     l.transport.deliver("l2", "paxos.learned", { applied: 10, checkpoint: 10 });
-    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 12 });
+    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 12, round: 1 });
     l.tick(options.catchupTicks);
     l.transport.deliver("a1", "paxos.repeated", { truncated: 10, accepted: [], through: 10 });
     l.tick(options.catchupTicks);
@@ -152,34 +152,56 @@ describe("learner", () => {
     expect(l.transport.ofType("paxos.request")).toHaveLength(0);
   });
 
-  it("a read barrier resolves once its read marker is applied, after every earlier slot", async () => {
+  it("a read barrier writes nothing: it asks the proposer for a read index and resolves once applied through it", async () => {
     const l = await learner();
-    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 1 });
+    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 1, round: 1 });
     let done = false;
     const barrier = l.node.readBarrier().then(() => {
       done = true;
     });
     await new Promise((r) => setTimeout(r, 0));
-    const request = l.transport.ofType("paxos.request")[0]?.body as { requests: { seq: number; kind: number }[] };
-    expect(request.requests[0]?.kind).toBe(2);
-    const marker: PaxosValue = { kind: 2, data: new Uint8Array(0), origin: "l1", seq: request.requests[0]?.seq ?? 0 };
-    l.choose(2, marker);
+    expect(l.transport.ofType("paxos.request")).toHaveLength(0);
+    const asked = l.transport.ofType("paxos.read");
+    expect(asked).toHaveLength(1);
+    expect(asked[0]?.to).toBe("p1");
+    const [id] = (asked[0]?.body as { reads: number[] } | undefined)?.reads ?? [];
+    // An answer for another read, or from a non-proposer, is no answer.
+    l.transport.deliver("p1", "paxos.read.index", { reads: [(id ?? 0) + 1], slot: 0 });
+    l.transport.deliver("a1", "paxos.read.index", { reads: [id ?? 0], slot: 0 });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(done).toBe(false);
+    l.transport.deliver("p1", "paxos.read.index", { reads: [id ?? 0], slot: 2 });
+    l.choose(2, put("k", "later"));
     await new Promise((r) => setTimeout(r, 0));
     expect(done).toBe(false);
     l.choose(1, put("k", "v"));
     await barrier;
-    expect(l.store.read("k")).toBe("v");
+    expect(l.store.read("k")).toBe("later");
+  });
+
+  it("a read already applied through its index resolves as the index arrives, and unanswered reads are sent again to a new leader", async () => {
+    const l = await learner();
+    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 1, round: 1 });
+    l.choose(1, put("k", "v"));
+    const barrier = l.node.readBarrier();
+    await new Promise((r) => setTimeout(r, 0));
+    const [id] = (l.transport.ofType("paxos.read")[0]?.body as { reads: number[] } | undefined)?.reads ?? [];
+    l.transport.deliver("p2", "paxos.heartbeat", { ballot: b(2, "p2"), nextSlot: 2, round: 1 });
+    const resent = l.transport.ofType("paxos.read").filter((m) => m.to === "p2");
+    expect(resent.map((m) => (m.body as { reads: number[] }).reads)).toEqual([[id]]);
+    l.transport.deliver("p2", "paxos.read.index", { reads: [id ?? 0], slot: 1 });
+    await barrier;
   });
 
   it("retransmits requests not yet chosen, and resends them at once to a new leader", async () => {
     const l = await learner();
-    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 1 });
+    l.transport.deliver("p1", "paxos.heartbeat", { ballot: b(1, "p1"), nextSlot: 1, round: 1 });
     void l.node.propose(new Uint8Array([1])).catch(() => {});
     await new Promise((r) => setTimeout(r, 0));
     expect(l.transport.ofType("paxos.request")).toHaveLength(1);
     l.tick(options.retransmitTicks);
     expect(l.transport.ofType("paxos.request")).toHaveLength(2);
-    l.transport.deliver("p2", "paxos.heartbeat", { ballot: b(2, "p2"), nextSlot: 1 });
+    l.transport.deliver("p2", "paxos.heartbeat", { ballot: b(2, "p2"), nextSlot: 1, round: 1 });
     expect(l.transport.ofType("paxos.request").at(-1)?.to).toBe("p2");
   });
 });

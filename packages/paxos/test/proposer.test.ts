@@ -2,15 +2,25 @@ import { ErrorCode, isQuorateError, type PaxosAccept, type PaxosBallot } from "@
 import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { NOOP, Proposer, ProposerSlots, proposerMachine, proposerRules, resolveTopology } from "../src/index.js";
+import {
+  NOOP,
+  Proposer,
+  ProposerReads,
+  ProposerSlots,
+  proposerLeadershipRules,
+  proposerMachine,
+  proposerRules,
+  resolveTopology,
+} from "../src/index.js";
 import { ProposerOutbox } from "../src/outbox.js";
 import { b, command, handTimers, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 
 function proposer(id = "p1", round = 0) {
   const out = new ProposerOutbox();
   const slots = new ProposerSlots();
+  const reads = new ProposerReads();
   const actor = createActor(proposerMachine, {
-    input: { id, topology, options, slots, out, round, seed: 1 },
+    input: { id, topology, options, slots, reads, out, round, seed: 1 },
   }).start();
   const sent: ReturnType<ProposerOutbox["take"]>["messages"][number][] = [];
   const drain = () => {
@@ -63,7 +73,7 @@ describe("proposer: leadership", () => {
   it("a passive proposer does not campaign while the active one's heartbeats arrive", () => {
     const p = proposer("p1");
     for (let i = 0; i < 50; i++) {
-      p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1 }));
+      p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1, round: 1 }));
       p.tick();
     }
     expect(p.mode()).toBe("passive");
@@ -73,7 +83,7 @@ describe("proposer: leadership", () => {
 
   it("campaigns with a round above every ballot it heard once heartbeats stop", () => {
     const p = proposer("p1");
-    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1 }));
+    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(3, "p2"), nextSlot: 1, round: 1 }));
     p.tick(20);
     expect(p.mode()).toBe("scouting");
     const p1a = p.sent.find((m) => m.type === "paxos.p1a");
@@ -154,17 +164,115 @@ describe("proposer: leadership", () => {
     const p = proposer();
     p.elect();
     const d = { ...p.ctx() };
-    expect(() => proposerRules.hearAcceptor(d, "l1")).toThrow(
+    expect(() => proposerLeadershipRules.hearAcceptor(d, "l1")).toThrow(
       /invariant violated: proposer p1 counted 'l1', not an acceptor/,
     );
     expect(() => proposerRules.stepDown(d)).toThrow(/invariant violated: proposer p1 stepped down while it hears/);
   });
 
+  it("ballots only grow and proposals stay within (truncated, nextSlot): both asserted", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    const children = { spawnCommander: () => {}, send: () => {}, stop: () => {} };
+    // Positive: a campaign takes a round above its ballot and every ballot heard.
+    const draft = { ...p.ctx() };
+    proposerRules.startCampaign(draft);
+    expect(draft.ballot[0]).toBe(ballot[0] + 1);
+    // Negative: a round counter set back would reuse a round.
+    const reused = { ...p.ctx(), round: ballot[0] - 1, ballot: b(ballot[0] + 5, "p1") };
+    expect(() => proposerRules.startCampaign(reused)).toThrow(/invariant violated: proposer p1 campaigns at round/);
+    const request = { requests: [{ seq: 9, kind: 0 as const, data: new Uint8Array([9]) }] };
+    const truncatedAhead = { ...p.ctx() };
+    // A slot below the truncation point: refused loudly rather than proposed.
+    truncatedAhead.truncated = truncatedAhead.nextSlot;
+    expect(() => proposerRules.proposeRequests(truncatedAhead, "l1", request, children)).toThrow(
+      /invariant violated: proposer p1 proposes slot \d+ outside/,
+    );
+  });
+
   it("a heartbeat from a higher ballot makes the active proposer passive", () => {
     const p = proposer();
     const ballot = p.elect();
-    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(ballot[0] + 1, "p2"), nextSlot: 9 }));
+    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(ballot[0] + 1, "p2"), nextSlot: 9, round: 1 }));
     expect(p.mode()).toBe("passive");
+  });
+});
+
+describe("proposer: reads confirmed by a heartbeat round (ReadIndex)", () => {
+  const alive = (ballot: PaxosBallot, round: number) => msg("paxos.alive", { ballot, round, truncated: 0 });
+  const readIndexes = (p: ReturnType<typeof proposer>) =>
+    p.sent.filter((m) => m.type === "paxos.read.index").map((m) => ({ to: m.to, body: m.body }));
+  const heartbeatRounds = (p: ReturnType<typeof proposer>) =>
+    p.sent.filter((m) => m.type === "paxos.heartbeat").map((m) => (m.body as { round: number }).round);
+
+  it("a read gets the highest slot proposed as it arrived, once a phase-2 quorum answered a round sent after it", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    p.deliver("l1", msg("paxos.request", { requests: [{ seq: 1, kind: 0, data: new Uint8Array([1]) }] }));
+    // Round 1 (sent on adoption) is in flight: the read waits for round 2, sent once round 1 is answered.
+    expect(heartbeatRounds(p)).toEqual([1]);
+    p.deliver("l1", msg("paxos.read", { reads: [5] }));
+    expect(heartbeatRounds(p)).toEqual([1]);
+    for (const a of ["a1", "a2"]) p.deliver(a, alive(ballot, 1));
+    expect(readIndexes(p)).toEqual([]);
+    expect(heartbeatRounds(p)).toEqual([1, 2]);
+    // A slot proposed after the read arrived is not its index.
+    p.deliver("l1", msg("paxos.request", { requests: [{ seq: 2, kind: 0, data: new Uint8Array([2]) }] }));
+    p.deliver("a1", alive(ballot, 2));
+    expect(readIndexes(p)).toEqual([]);
+    p.deliver("a3", alive(ballot, 2));
+    expect(readIndexes(p)).toEqual([{ to: "l1", body: { reads: [5], slot: 1 } }]);
+  });
+
+  it("answers at another ballot, from non-acceptors, or repeated by one acceptor confirm nothing", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    for (const a of ["a1", "a2"]) p.deliver(a, alive(ballot, 1));
+    p.deliver("l1", msg("paxos.read", { reads: [7] }));
+    expect(heartbeatRounds(p)).toEqual([1, 2]);
+    p.deliver("a1", alive(ballot, 2));
+    p.deliver("a1", alive(ballot, 2));
+    p.deliver("l2", alive(ballot, 2));
+    p.deliver("a2", alive(b(ballot[0] - 1, "p2"), 2));
+    // A round never sent is no answer either.
+    p.deliver("a3", alive(ballot, 9));
+    expect(readIndexes(p)).toEqual([]);
+    expect(p.ctx().reads.size).toBe(1);
+    p.deliver("a2", alive(ballot, 2));
+    expect(readIndexes(p)).toEqual([{ to: "l1", body: { reads: [7], slot: 0 } }]);
+    expect(p.ctx().reads.size).toBe(0);
+  });
+
+  it("a passive proposer answers no reads, and one that steps down drops the reads it held", () => {
+    const passive = proposer();
+    passive.deliver("l1", msg("paxos.read", { reads: [1] }));
+    expect(passive.ctx().reads.size).toBe(0);
+    const p = proposer();
+    const ballot = p.elect();
+    p.deliver("l1", msg("paxos.read", { reads: [1] }));
+    expect(p.ctx().reads.size).toBe(1);
+    p.deliver("p2", msg("paxos.heartbeat", { ballot: b(ballot[0] + 1, "p2"), nextSlot: 1, round: 1 }));
+    expect(p.mode()).toBe("passive");
+    expect(p.ctx().reads.size).toBe(0);
+    for (const a of ["a1", "a2", "a3"]) p.deliver(a, alive(ballot, 2));
+    expect(readIndexes(p)).toEqual([]);
+  });
+
+  it("reads queue in round order, and a confirmed round never exceeds the rounds sent", () => {
+    const reads = new ProposerReads();
+    reads.add({ learner: "l1", reads: [1], slot: 0, round: 2 });
+    expect(() => reads.add({ learner: "l1", reads: [2], slot: 0, round: 1 })).toThrow(
+      /invariant violated: read round 1 below 2/,
+    );
+    const p = proposer();
+    p.elect();
+    const d = { ...p.ctx(), acceptorRounds: { a1: 5, a2: 5 } };
+    expect(() => proposerLeadershipRules.confirmedRound(d)).toThrow(
+      /invariant violated: round 5 confirmed, above the 1 sent/,
+    );
+    expect(() => proposerLeadershipRules.hearRead(d, "a1", { reads: [1] })).toThrow(
+      /invariant violated: proposer p1 took reads from 'a1', not a learner/,
+    );
   });
 });
 
@@ -230,6 +338,40 @@ describe("proposer: a new leader's phase 2", () => {
     p.deliver("a3", msg("paxos.p2b", { ballot, slots: [1], truncated: 0 }));
     expect(p.slots.get(1)?.chosen).toBe(true);
     expect(Object.keys(p.actor.getSnapshot().children)).toHaveLength(0);
+  });
+
+  it("with maxInflightAccepts batches undecided, requests wait and leave together in one p2a once one is decided", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    const request = (learner: string, seq: number) =>
+      p.deliver(learner, msg("paxos.request", { requests: [{ seq, kind: 0, data: new Uint8Array([seq]) }] }));
+    const firstP2a = p.p2a().length;
+    for (let seq = 1; seq <= options.maxInflightAccepts; seq++) request("l1", seq);
+    expect(p.p2a().length).toBe(firstP2a + options.maxInflightAccepts);
+    expect(p.slots.inflight).toBe(options.maxInflightAccepts);
+    // The pipeline is full: these take slots but wait.
+    request("l1", 100);
+    request("l2", 1);
+    expect(p.p2a().length).toBe(firstP2a + options.maxInflightAccepts);
+    expect(p.slots.queued).toBe(2);
+    expect(p.slots.undecided).toBe(options.maxInflightAccepts + 2);
+    for (const a of ["a1", "a2"]) p.deliver(a, msg("paxos.p2b", { ballot, slots: [1], truncated: 0 }));
+    const batch = p.p2a().at(-1);
+    expect(p.p2a().length).toBe(firstP2a + options.maxInflightAccepts + 1);
+    expect(batch?.proposals.map((x) => [x.slot, x.value.origin, x.value.seq])).toEqual([
+      [options.maxInflightAccepts + 1, "l1", 100],
+      [options.maxInflightAccepts + 2, "l2", 1],
+    ]);
+    expect(p.slots.queued).toBe(0);
+  });
+
+  it("queued slots are ascending and never replace a proposal", () => {
+    const slots = new ProposerSlots();
+    slots.queue(3, command("a"));
+    expect(() => slots.queue(2, command("b"))).toThrow(/invariant violated: slot 2 queued after slot 3/);
+    expect(() => slots.queue(3, command("b"))).toThrow(/invariant violated: slot 3 queued while it holds a proposal/);
+    expect(slots.takeQueued()).toEqual([{ slot: 3, value: command("a") }]);
+    expect(slots.queued).toBe(0);
   });
 
   it("a fill request for a decided slot drives it again with the same value", () => {

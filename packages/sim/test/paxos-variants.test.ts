@@ -123,6 +123,42 @@ const neverStepDownMachine: ProposerMachine = proposerMachine.provide({
   guards: { phase2QuorumSilent: () => false },
 });
 
+/**
+ * (8) An active proposer that answers a read at once with its read index, without a heartbeat
+ * round: one deposed without knowing it (partitioned, paused) serves reads that miss writes
+ * the new leader already had acknowledged.
+ */
+const readWithoutConfirmationMachine: ProposerMachine = proposerMachine.provide({
+  actions: {
+    read: ({ context, event }) => {
+      if (event.type !== "message" || event.message.type !== "paxos.read") return;
+      context.out.send(
+        event.from,
+        "paxos.read.index",
+        { reads: event.message.body.reads, slot: context.nextSlot - 1 },
+        false,
+      );
+    },
+  },
+});
+
+/**
+ * (9) A learner that answers its reads as soon as the proposer gives their read index, without
+ * waiting to apply through it: a learner behind the others serves what it has.
+ */
+const readBeforeApplyMachine: LearnerMachine = learnerMachine.provide({
+  actions: {
+    step: ({ context, event }) => {
+      if (event.type !== "message") return;
+      const m = event.message;
+      const draft = { ...context };
+      if (m.type === "paxos.read.index") learnerRules.hearReadIndex(draft, { ...m.body, slot: 0 });
+      else learnerRules.stepLearner(draft, event.from, m);
+      Object.assign(context, draft);
+    },
+  },
+});
+
 const VARIANTS = {
   "forget-promise": { wrapAcceptorStorage: forgetPromiseOnRestart },
   "accept-below-promise": { acceptorMachine: acceptBelowPromiseMachine },
@@ -131,6 +167,8 @@ const VARIANTS = {
   "learn-on-one-vote": { learnerMachine: learnOnOneVoteMachine },
   "refuse-requests": { learnerMachine: refuseRequestsMachine },
   "never-step-down": { proposerMachine: neverStepDownMachine },
+  "read-without-confirmation": { proposerMachine: readWithoutConfirmationMachine },
+  "read-before-apply": { learnerMachine: readBeforeApplyMachine },
 } satisfies Record<string, PaxosAdapterOptions>;
 
 /** The net must catch each broken variant within this many seeds. */
@@ -162,6 +200,8 @@ describe("broken variants of the Paxos roles are caught", () => {
     { variant: "hide-votes", caughtBy: "at-most-one-chosen" },
     { variant: "forget-round", caughtBy: "ballot-reuse" },
     { variant: "learn-on-one-vote", caughtBy: "learned-unchosen" },
+    { variant: "read-without-confirmation", caughtBy: "stale-read" },
+    { variant: "read-before-apply", caughtBy: "stale-read" },
   ];
   for (const { variant, caughtBy } of cases) {
     test(`${variant}: caught by ${caughtBy} within ${MAX_SEEDS} seeds`, async () => {

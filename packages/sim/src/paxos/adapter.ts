@@ -327,9 +327,9 @@ class PaxosRun implements ProtocolRun {
   /**
    * The highest slot any learner applied so far. Chosen slots do not count: they are chosen out
    * of order, and a slot above a hole says nothing of the hole. A correct read is never below
-   * it: the read's marker is a new value proposed after the read was invoked, so it cannot be
-   * chosen in a slot already applied (one value is chosen per slot), and the read waits until
-   * its learner applied the marker's slot, in slot order.
+   * it: every slot chosen before the read reached the active proposer is at or below its read
+   * index (the proof is in packages/paxos/README.md, "Reads"), and the read waits until its
+   * learner applied through that index, in slot order.
    */
   highestCommitted(): number {
     for (const roles of this.#running.values()) {
