@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { type CheckResult, checkHistoryText, type KeyResult } from "./check.js";
 import { formatEdnString, formatEdnValue } from "./edn.js";
 import { isCheckerError } from "./errors.js";
+import { entriesToEdn, inputToEdn } from "./history.js";
 import type { Operation } from "./operation.js";
 
 export interface CheckCommandArgs {
@@ -30,12 +31,18 @@ function formatRevisions(operation: Operation): string {
   if (operation.revision !== null) text += `:revision ${operation.revision}, `;
   if (operation.createRevision !== null) text += `:create-revision ${operation.createRevision}, `;
   if (operation.applied !== null) text += `:applied ${operation.applied}, `;
+  if (operation.succeeded !== undefined && operation.succeeded !== null) text += `:succeeded ${operation.succeeded}, `;
   return text;
 }
 
 /** One operation as an EDN map in the style of the history's lines: `:value` is what a get read. */
 function formatOperation(operation: Operation): string {
-  const value = operation.f === "get" || operation.f === "entry" ? operation.output : operation.input;
+  const value =
+    operation.f === "get" || operation.f === "entry"
+      ? operation.output
+      : (operation.f === "keys" || operation.f === "list") && operation.entries
+        ? entriesToEdn(operation.entries)
+        : inputToEdn(operation);
   const completion = operation.return === Number.POSITIVE_INFINITY ? "nil" : String(operation.return);
   return (
     `{:id ${operation.id}, :process ${operation.process}, :type :${operation.status === "ok" ? "ok" : "info"}, ` +
