@@ -453,7 +453,7 @@ class Simulation implements ClusterAccess {
       trace: (p, detail) => this.#record({ kind: "client", process: p, detail }),
       onComplete: (outcome, f, invokedAt) => {
         this.#operations[outcome]++;
-        if (outcome === "ok" && f !== "get" && f !== "entry") this.#writeAcknowledged(invokedAt);
+        if (outcome === "ok" && !["get", "entry", "keys", "list"].includes(f)) this.#writeAcknowledged(invokedAt);
       },
       readFloor: () => this.#run.highestCommitted(),
       electedTermFloor: () => this.#run.leadership?.highestElectedTerm() ?? 0,
@@ -531,6 +531,8 @@ class Simulation implements ClusterAccess {
       const witness = (result.witness ?? []).map(
         (op) =>
           `c${op.process} ${op.f} ${op.key} ${JSON.stringify(op.f === "get" || op.f === "entry" ? op.output : op.input)} ` +
+          (op.entries ? `= ${JSON.stringify(op.entries)} ` : "") +
+          (op.succeeded !== undefined && op.succeeded !== null ? `succeeded ${op.succeeded} ` : "") +
           `(${op.status}, events ${op.call}..${op.return === Number.POSITIVE_INFINITY ? "∞" : op.return})`,
       );
       const failed = result.keys.find((key) => key.verdict === "not-linearizable");
@@ -539,7 +541,8 @@ class Simulation implements ClusterAccess {
           kind: "linearizability",
           message:
             result.revisionOrder === undefined
-              ? `the client history is not linearizable on key ${failed?.key ?? "?"}`
+              ? `the client history is not linearizable on ${failed?.keys === undefined ? "key" : "keys"} ` +
+                `${failed?.keys?.join(", ") ?? failed?.key ?? "?"}`
               : `the client history is not linearizable: ${result.revisionOrder.reason}`,
         },
         ["operations that cannot be ordered:", ...witness.map((line) => `  ${line}`)],
