@@ -496,14 +496,14 @@ class Simulation implements ClusterAccess {
    */
   #checkStaleRead(read: AnsweredRead): void {
     if (read.quorumMissing !== null) {
-      this.#fail({ kind: "read-quorum", message: `c${read.process}'s get ${read.key}: ${read.quorumMissing}` });
+      this.#fail({ kind: "read-quorum", message: `c${read.process}'s ${read.f} ${read.key}: ${read.quorumMissing}` });
       return;
     }
     if (read.servedTerm !== null && read.servedTerm < read.electedTermFloor) {
       this.#fail({
         kind: "deposed-leader-read",
         message:
-          `c${read.process}'s get ${read.key} reached ${read.member} after a leader of term ` +
+          `c${read.process}'s ${read.f} ${read.key} reached ${read.member} after a leader of term ` +
           `${read.electedTermFloor} was elected, and ${read.member} answered it as leader of term ${read.servedTerm}`,
       });
       return;
@@ -512,7 +512,7 @@ class Simulation implements ClusterAccess {
     this.#fail({
       kind: "stale-read",
       message:
-        `c${read.process}'s get ${read.key}, invoked at ${read.invokedAt}ms when index ${read.floor} was committed, ` +
+        `c${read.process}'s ${read.f} ${read.key}, invoked at ${read.invokedAt}ms when index ${read.floor} was committed, ` +
         `was answered by ${read.member} at applied index ${read.appliedIndex}`,
     });
   }

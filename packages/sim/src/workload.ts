@@ -99,6 +99,8 @@ export function keyGroup(key: string): string {
 /** A read a member answers: at which applied index, and the stale-read floor when it was invoked. */
 export interface AnsweredRead {
   readonly process: number;
+  /** The read's kind: get, entry, or a range (`key` is then its prefix). */
+  readonly f: OperationKind;
   readonly key: string;
   readonly member: NodeId;
   readonly appliedIndex: number;
@@ -297,7 +299,7 @@ export class Client {
   /** A range over `prefix` (`keys` or `list`) with a limit and sometimes a fromKey, through a read barrier. */
   async #range(prefix: string): Promise<void> {
     const { prng, options } = this.deps;
-    const f = prng.chance(0.5) ? "keys" : "list";
+    const f: "keys" | "list" = prng.chance(0.5) ? "keys" : "list";
     const groupKeys = options.keys.filter((key) => key.startsWith(prefix));
     const limit = prng.int(1, groupKeys.length + 1);
     const fromKey = prng.chance(0.3) ? prng.pick(groupKeys) : null;
@@ -312,7 +314,7 @@ export class Client {
         const { id, appliedIndex } = member.node;
         const servedTerm = this.deps.leadingTerm(id);
         const quorumMissing = quorumCheck?.() ?? null;
-        const answered = { process: this.process, key: prefix, member: id, appliedIndex, floor, invokedAt: op.at };
+        const answered = { process: this.process, f, key: prefix, member: id, appliedIndex, floor, invokedAt: op.at };
         this.deps.readAnswered({ ...answered, electedTermFloor, servedTerm, quorumMissing });
         const entries = [];
         for (const [key, entry] of member.store.range(prefix, fromKey ?? undefined)) {
@@ -367,7 +369,7 @@ export class Client {
         const { id, appliedIndex } = member.node;
         const servedTerm = this.deps.leadingTerm(id);
         const quorumMissing = quorumCheck?.() ?? null;
-        const answered = { process: this.process, key, member: id, appliedIndex, floor, invokedAt: op.at };
+        const answered = { process: this.process, f: op.f, key, member: id, appliedIndex, floor, invokedAt: op.at };
         this.deps.readAnswered({ ...answered, electedTermFloor, servedTerm, quorumMissing });
         return member.store.entry(key);
       });
