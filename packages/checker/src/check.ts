@@ -28,7 +28,10 @@ export interface CheckOptions {
 export interface KeyFailure {
   /** The deepest partial linearization found, in linearization order. */
   readonly linearized: readonly Operation[];
-  /** The key's value after `linearized`; null when absent or never written. */
+  /**
+   * The key's value after `linearized`; null when absent or never written. For a part of several
+   * keys: their contents as a JSON object (key to value, absent keys left out).
+   */
   readonly value: Value;
   /** The operations that could be linearized next after `linearized` (by id); none of them leads to a full linearization. */
   readonly candidates: readonly Operation[];

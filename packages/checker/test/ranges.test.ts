@@ -185,6 +185,18 @@ describe("transactions and ranges: linearizable histories pass", () => {
   });
 });
 
+describe("the store model's limit", () => {
+  it("a part whose unknown outcomes would make a state of more than 4096 stores is undecided", () => {
+    const recorder = new HistoryRecorder();
+    // Thirteen puts of unknown outcome on keys one range ties together: 2^13 possible stores.
+    for (let process = 0; process < 13; process++) recorder.invoke(process, "put", `a/${process}`, "v");
+    recorder.ok(recorder.invoke(99, "list", "a/", { fromKey: null, limit: 20 }), null, { entries: [] });
+    const result = checkOperations(recorder.operations());
+    expect(result.verdict).toBe("unknown");
+    expect(result.keys).toMatchObject([{ key: "a/0", verdict: "unknown", undecided: "search-too-large" }]);
+  });
+});
+
 describe("HistoryRecorder with transactions and ranges", () => {
   it("records them as EDN that parses back to the same operations", () => {
     const recorder = new HistoryRecorder();
