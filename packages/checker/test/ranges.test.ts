@@ -185,6 +185,25 @@ describe("transactions and ranges: linearizable histories pass", () => {
   });
 });
 
+describe("transactions in the revision order across keys", () => {
+  const txn = (input: string, succeeded: boolean, revision: number) =>
+    op(0, "txn", "a/", input, "nil", `, :succeeded ${succeeded}, :revision ${revision}`);
+
+  it("refuses a transaction's put and another write at one revision, or against real time", () => {
+    const putsAt5 = txn('[[] [[:put "a/x" "1"]] []]', true, 5);
+    const sameRevision = checkHistoryText([...putsAt5, ...put("b/z", "2", 5)].join("\n"));
+    expect(sameRevision.revisionOrder?.reason).toBe("two writes got revision 5");
+    const backwards = checkHistoryText([...putsAt5, ...put("b/z", "2", 3)].join("\n"));
+    expect(backwards.revisionOrder?.reason).toMatch(/comes later in revision order/);
+  });
+
+  it("does not take the revision of a transaction that only deleted as its own", () => {
+    // Nothing to delete: the transaction reports the store's revision, the put's.
+    const history = [...put("b/z", "2", 5), ...txn('[[] [[:delete "a/x"]] []]', true, 5)];
+    expect(verdict(history)).toBe("linearizable");
+  });
+});
+
 describe("the store model's limit", () => {
   it("a part whose unknown outcomes would make a state of more than 4096 stores is undecided", () => {
     const recorder = new HistoryRecorder();
