@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { type CheckResult, checkHistoryText, type KeyResult } from "./check.js";
 import { formatEdnString, formatEdnValue } from "./edn.js";
 import { isCheckerError } from "./errors.js";
+import { entriesToEdn, inputToEdn } from "./history.js";
 import type { Operation } from "./operation.js";
 
 export interface CheckCommandArgs {
@@ -30,12 +31,18 @@ function formatRevisions(operation: Operation): string {
   if (operation.revision !== null) text += `:revision ${operation.revision}, `;
   if (operation.createRevision !== null) text += `:create-revision ${operation.createRevision}, `;
   if (operation.applied !== null) text += `:applied ${operation.applied}, `;
+  if (operation.succeeded !== undefined && operation.succeeded !== null) text += `:succeeded ${operation.succeeded}, `;
   return text;
 }
 
 /** One operation as an EDN map in the style of the history's lines: `:value` is what a get read. */
 function formatOperation(operation: Operation): string {
-  const value = operation.f === "get" || operation.f === "entry" ? operation.output : operation.input;
+  const value =
+    operation.f === "get" || operation.f === "entry"
+      ? operation.output
+      : (operation.f === "keys" || operation.f === "list") && operation.entries
+        ? entriesToEdn(operation.entries)
+        : inputToEdn(operation);
   const completion = operation.return === Number.POSITIVE_INFINITY ? "nil" : String(operation.return);
   return (
     `{:id ${operation.id}, :process ${operation.process}, :type :${operation.status === "ok" ? "ok" : "info"}, ` +
@@ -51,7 +58,8 @@ function formatKeys(keys: readonly KeyResult[]): string {
 function formatReport(result: CheckResult, timeoutMs: number | undefined): string {
   const operationCount = result.keys.reduce((sum, key) => sum + key.operationCount, 0);
   if (result.verdict === "linearizable") {
-    return `linearizable: ${operationCount} operations on ${result.keys.length} keys\n`;
+    const keyCount = result.keys.reduce((sum, key) => sum + (key.keys?.length ?? 1), 0);
+    return `linearizable: ${operationCount} operations on ${keyCount} keys\n`;
   }
   if (result.revisionOrder !== undefined) {
     const { reason, operations } = result.revisionOrder;
@@ -61,11 +69,19 @@ function formatReport(result: CheckResult, timeoutMs: number | undefined): strin
   const failed = result.keys.find((key) => key.failure !== undefined);
   if (failed?.failure !== undefined) {
     const { linearized, value, candidates } = failed.failure;
-    const lines = [
-      `not linearizable: key ${formatEdnString(failed.key)}`,
-      `The deepest partial linearization orders ${linearized.length} of its ${failed.operationCount} operations ` +
-        `and leaves the key ${value === null ? "absent" : `holding ${formatEdnString(value)}`}.`,
-    ];
+    // A part of several keys (tied by transactions or ranges) leaves its contents as JSON.
+    const lines =
+      failed.keys === undefined
+        ? [
+            `not linearizable: key ${formatEdnString(failed.key)}`,
+            `The deepest partial linearization orders ${linearized.length} of its ${failed.operationCount} operations ` +
+              `and leaves the key ${value === null ? "absent" : `holding ${formatEdnString(value)}`}.`,
+          ]
+        : [
+            `not linearizable: keys ${failed.keys.map(formatEdnString).join(", ")} (tied by transactions or ranges)`,
+            `The deepest partial linearization orders ${linearized.length} of their ${failed.operationCount} ` +
+              `operations and leaves them holding ${value} (absent keys left out).`,
+          ];
     const last = linearized.at(-1);
     if (last !== undefined) lines.push("Last operation ordered:", `  ${formatOperation(last)}`);
     lines.push("None of these operations can come next:", ...candidates.map((op) => `  ${formatOperation(op)}`));

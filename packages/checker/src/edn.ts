@@ -1,5 +1,4 @@
 import { CheckerError, CheckerErrorCode } from "./errors.js";
-import type { CasInput, UpdateInput, Value } from "./operation.js";
 
 /** A keyword such as `:invoke`, kept apart from strings because EDN distinguishes them. */
 export class EdnKeyword {
@@ -224,10 +223,14 @@ export function formatEdnString(text: string): string {
   return JSON.stringify(text);
 }
 
-/** Formats a value or an input as EDN: `nil`, a string, an integer, `[expected new]` or `[revision new]`. */
-export function formatEdnValue(value: Value | number | CasInput | UpdateInput): string {
+/** Formats a value as EDN: `nil`, a boolean, a string, an integer, a keyword, a vector or a map. */
+export function formatEdnValue(value: EdnValue): string {
   if (value === null) return "nil";
   if (typeof value === "string") return formatEdnString(value);
-  if (typeof value === "number") return `${value}`;
-  return `[${formatEdnValue(value[0])} ${formatEdnValue(value[1])}]`;
+  if (typeof value === "number" || typeof value === "boolean") return `${value}`;
+  if (value instanceof EdnKeyword) return `:${value.name}`;
+  if (value instanceof Map) {
+    return `{${[...value].map(([name, entry]) => `:${name} ${formatEdnValue(entry)}`).join(", ")}}`;
+  }
+  return `[${(value as readonly EdnValue[]).map(formatEdnValue).join(" ")}]`;
 }

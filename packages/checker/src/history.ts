@@ -7,14 +7,18 @@ import type {
   OperationInput,
   OperationKind,
   OperationRequest,
+  RangeEntry,
+  TxnCompare,
+  TxnInput,
+  TxnWrite,
   UpdateInput,
   Value,
 } from "./operation.js";
 
 type EventType = "invoke" | "ok" | "fail" | "info";
 
-/** An event's `:value`: an operation's input, or what a read returned. */
-type EventValue = Value | CasInput | UpdateInput | number;
+/** An event's `:value`: an operation's input, or what a read returned, as EDN. */
+type EventValue = EdnValue;
 
 /** One line of a history: an invocation or a completion. */
 interface HistoryEvent {
@@ -28,7 +32,19 @@ interface HistoryEvent {
 }
 
 const eventTypes: readonly EventType[] = ["invoke", "ok", "fail", "info"];
-const operationKinds: readonly OperationKind[] = ["get", "put", "append", "cas", "delete", "create", "update", "entry"];
+const operationKinds: readonly OperationKind[] = [
+  "get",
+  "put",
+  "append",
+  "cas",
+  "delete",
+  "create",
+  "update",
+  "entry",
+  "txn",
+  "keys",
+  "list",
+];
 
 interface Invocation {
   readonly id: number;
@@ -38,6 +54,7 @@ interface Invocation {
   readonly call: number;
   outcome: "pending" | EventType;
   output: Value;
+  entries: readonly RangeEntry[] | null;
   details: CompletionDetails;
   return: number;
 }
@@ -58,6 +75,86 @@ function isCasInput(value: unknown): value is CasInput {
 
 function isUpdateInput(value: unknown): value is UpdateInput {
   return Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === "string";
+}
+
+const isRevisionNumber = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/** `[:value "k" "v"]`, `[:revision "k" 5]` or `[:absent "k"]`; null if the value is none of them. */
+function toTxnCompare(value: EdnValue): TxnCompare | null {
+  if (!Array.isArray(value) || !(value[0] instanceof EdnKeyword) || typeof value[1] !== "string") return null;
+  const [kind, key, operand] = value as [EdnKeyword, string, EdnValue | undefined];
+  if (kind.name === "value" && value.length === 3 && typeof operand === "string") return { key, value: operand };
+  if (kind.name === "revision" && value.length === 3 && isRevisionNumber(operand)) return { key, revision: operand };
+  if (kind.name === "absent" && value.length === 2) return { key, absent: true };
+  return null;
+}
+
+/** `[:put "k" "v"]` or `[:delete "k"]`; null if the value is neither. */
+function toTxnWrite(value: EdnValue): TxnWrite | null {
+  if (!Array.isArray(value) || !(value[0] instanceof EdnKeyword) || typeof value[1] !== "string") return null;
+  const [kind, key, operand] = value as [EdnKeyword, string, EdnValue | undefined];
+  if (kind.name === "put" && value.length === 3 && typeof operand === "string") return { key, put: operand };
+  if (kind.name === "delete" && value.length === 2) return { key, delete: true };
+  return null;
+}
+
+function mapAll<T>(value: EdnValue | undefined, convert: (item: EdnValue) => T | null): T[] | null {
+  if (!Array.isArray(value)) return null;
+  const items: T[] = [];
+  for (const item of value as readonly EdnValue[]) {
+    const converted = convert(item);
+    if (converted === null) return null;
+    items.push(converted);
+  }
+  return items;
+}
+
+/** `[[compare ...] [write ...] [write ...]]`: a branch writes each key at most once. */
+function toTxnInput(value: EdnValue): TxnInput | null {
+  if (!Array.isArray(value) || value.length !== 3) return null;
+  const compare = mapAll(value[0], toTxnCompare);
+  const success = mapAll(value[1], toTxnWrite);
+  const failure = mapAll(value[2], toTxnWrite);
+  if (compare === null || success === null || failure === null) return null;
+  const distinct = (writes: TxnWrite[]) => new Set(writes.map((write) => write.key)).size === writes.length;
+  return distinct(success) && distinct(failure) ? { compare, success, failure } : null;
+}
+
+/** `["k" value revision create-revision]`, value nil for a `keys` range. */
+function toRangeEntry(value: EdnValue): RangeEntry | null {
+  if (!Array.isArray(value) || value.length !== 4) return null;
+  const [key, read, revision, createRevision] = value as EdnValue[];
+  if (typeof key !== "string" || (read !== null && typeof read !== "string")) return null;
+  if (!isRevisionNumber(revision) || !isRevisionNumber(createRevision)) return null;
+  return { key, value: read, revision, createRevision };
+}
+
+/** The EDN form of an operation's input, as its invocation's `:value`. */
+export function inputToEdn(request: OperationRequest): EdnValue {
+  switch (request.f) {
+    case "txn": {
+      const { compare, success, failure } = request.input;
+      const compareToEdn = (c: TxnCompare): EdnValue =>
+        "value" in c
+          ? [new EdnKeyword("value"), c.key, c.value]
+          : "revision" in c
+            ? [new EdnKeyword("revision"), c.key, c.revision]
+            : [new EdnKeyword("absent"), c.key];
+      const writeToEdn = (w: TxnWrite): EdnValue =>
+        "put" in w ? [new EdnKeyword("put"), w.key, w.put] : [new EdnKeyword("delete"), w.key];
+      return [compare.map(compareToEdn), success.map(writeToEdn), failure.map(writeToEdn)];
+    }
+    case "keys":
+    case "list":
+      return [request.input.fromKey, request.input.limit];
+    default:
+      return request.input;
+  }
+}
+
+/** The EDN form of the keys a range returned, as its completion's `:value`. */
+export function entriesToEdn(entries: readonly RangeEntry[]): EdnValue {
+  return entries.map((entry) => [entry.key, entry.value, entry.revision, entry.createRevision]);
 }
 
 /** Returns the request, or an error message when the value does not fit the operation kind. */
@@ -82,6 +179,25 @@ function toRequest(f: OperationKind, value: EventValue): OperationRequest | stri
       return isCasInput(value)
         ? { f, input: [value[0], value[1]] }
         : "a :cas invocation must have :value [expected new] (new a string, expected a string or nil)";
+    case "txn": {
+      const input = toTxnInput(value);
+      return input !== null
+        ? { f, input }
+        : "a :txn invocation must have :value [[compare ...] [write ...] [write ...]], compares " +
+            '[:value "k" "v"], [:revision "k" r] or [:absent "k"], writes [:put "k" "v"] or [:delete "k"], ' +
+            "each key at most once per branch";
+    }
+    case "keys":
+    case "list": {
+      const [fromKey, limit] = Array.isArray(value) ? (value as EdnValue[]) : [];
+      return Array.isArray(value) &&
+        value.length === 2 &&
+        (fromKey === null || typeof fromKey === "string") &&
+        Number.isSafeInteger(limit) &&
+        (limit as number) >= 1
+        ? { f, input: { fromKey: fromKey as string | null, limit: limit as number } }
+        : `a :${f} invocation must have :value [from-key limit] (from-key a string or nil, limit an integer >= 1)`;
+    }
   }
 }
 
@@ -113,6 +229,7 @@ class HistoryAssembler {
         call: position,
         outcome: "pending",
         output: null,
+        entries: null,
         details: {},
         return: Number.POSITIVE_INFINITY,
       };
@@ -134,6 +251,13 @@ class HistoryAssembler {
           throw error(`a :${event.f} completion must have a string or nil :value`);
         }
         pending.output = event.value;
+      }
+      if (event.f === "keys" || event.f === "list") {
+        const entries = mapAll(event.value, toRangeEntry);
+        if (entries === null) {
+          throw error(`a :${event.f} completion must have :value [[key value revision create-revision] ...]`);
+        }
+        pending.entries = entries;
       }
       pending.details = event.details ?? {};
       pending.return = position;
@@ -165,6 +289,10 @@ class HistoryAssembler {
         revision: ok ? (invocation.details.revision ?? null) : null,
         createRevision: ok ? (invocation.details.createRevision ?? null) : null,
         applied: ok ? (invocation.details.applied ?? null) : null,
+        ...(invocation.request.f === "txn" ? { succeeded: ok ? (invocation.details.succeeded ?? null) : null } : {}),
+        ...(invocation.request.f === "keys" || invocation.request.f === "list"
+          ? { entries: ok ? invocation.entries : null }
+          : {}),
       });
     }
     return operations;
@@ -180,17 +308,6 @@ function keywordField<T extends string>(map: EdnMap, name: string, allowed: read
     });
   }
   return found;
-}
-
-function toEventValue(value: EdnValue, line: number): EventValue {
-  if (value === null || typeof value === "string" || typeof value === "number") return value;
-  if (isCasInput(value) || isUpdateInput(value)) return value;
-  throw new CheckerError(
-    CheckerErrorCode.History,
-    `line ${line}: :value must be a string, nil, an integer, a vector [expected new] of strings (expected may be nil) ` +
-      "or a vector [revision new]",
-    { line },
-  );
 }
 
 function optionalField<T>(
@@ -214,8 +331,11 @@ function toDetails(map: EdnMap, line: number): CompletionDetails | undefined {
   const revision = optionalField(map, "revision", isRevision, line);
   const createRevision = optionalField(map, "create-revision", isRevision, line);
   const applied = optionalField(map, "applied", isBoolean, line);
-  if (revision === undefined && createRevision === undefined && applied === undefined) return undefined;
-  return { revision, createRevision, applied };
+  const succeeded = optionalField(map, "succeeded", isBoolean, line);
+  if (revision === undefined && createRevision === undefined && applied === undefined && succeeded === undefined) {
+    return undefined;
+  }
+  return { revision, createRevision, applied, succeeded };
 }
 
 function toEvent(map: EdnMap, line: number): HistoryEvent {
@@ -233,7 +353,7 @@ function toEvent(map: EdnMap, line: number): HistoryEvent {
     f: keywordField(map, "f", operationKinds, line),
     key,
     // Jepsen omits :value where it is nil.
-    value: toEventValue(map.get("value") ?? null, line),
+    value: map.get("value") ?? null,
     details: toDetails(map, line),
   };
 }
@@ -263,6 +383,7 @@ function formatDetails(details: CompletionDetails | undefined): string {
   if (details.revision !== undefined) text += `, :revision ${revision(details.revision)}`;
   if (details.createRevision !== undefined) text += `, :create-revision ${revision(details.createRevision)}`;
   if (details.applied !== undefined && details.applied !== null) text += `, :applied ${details.applied}`;
+  if (details.succeeded !== undefined && details.succeeded !== null) text += `, :succeeded ${details.succeeded}`;
   return text;
 }
 
@@ -287,32 +408,42 @@ export class HistoryRecorder {
       throw new CheckerError(CheckerErrorCode.Argument, `process must be an integer, got ${process}`);
     }
     if (typeof key !== "string") throw new CheckerError(CheckerErrorCode.Argument, "key must be a string");
-    return this.record({ process, type: "invoke", f, key, value });
+    return this.record({ process, type: "invoke", f, key, value: inputToEdn({ f, input: value } as OperationRequest) });
   }
 
   /**
    * The operation completed; for a get or an entry, `value` is what it read. `details`: the
    * revision a write got or an entry read, an entry's createRevision, and whether a create,
-   * update or delete wrote (false: it completed and changed nothing).
+   * update or delete wrote (false: it completed and changed nothing), whether a txn's compares
+   * held, the keys a range returned.
    */
   ok(handle: number, value: Value = null, details?: CompletionDetails): void {
     const invocation = this.inFlight(handle);
     const { f } = invocation.request;
+    const { entries, ...rest } = details ?? {};
+    if ((f === "keys" || f === "list") !== (entries !== undefined && entries !== null)) {
+      throw new CheckerError(CheckerErrorCode.Argument, `operation ${handle}: only a range completes with entries`);
+    }
     // Like Jepsen, completions of writes repeat the invocation's value.
-    const completionValue = f === "get" || f === "entry" ? value : invocation.request.input;
-    this.complete(invocation, "ok", completionValue, details);
+    const completionValue =
+      f === "get" || f === "entry"
+        ? value
+        : entries !== undefined && entries !== null
+          ? entriesToEdn(entries)
+          : inputToEdn(invocation.request);
+    this.complete(invocation, "ok", completionValue, details === undefined ? undefined : rest);
   }
 
   /** The operation definitely did not take effect. */
   fail(handle: number): void {
     const invocation = this.inFlight(handle);
-    this.complete(invocation, "fail", invocation.request.input);
+    this.complete(invocation, "fail", inputToEdn(invocation.request));
   }
 
   /** The operation may or may not have taken effect. */
   info(handle: number): void {
     const invocation = this.inFlight(handle);
-    this.complete(invocation, "info", invocation.request.input);
+    this.complete(invocation, "info", inputToEdn(invocation.request));
   }
 
   /** The history as EDN, one event per line, in the format `parseHistory` reads. */

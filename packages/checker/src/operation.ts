@@ -7,6 +7,36 @@ export type CasInput = readonly [expected: Value, replacement: string];
 /** Input of an update: `[revision, new]`; it writes only if the key's last write has that revision. */
 export type UpdateInput = readonly [revision: number, replacement: string];
 
+/** A condition of a transaction on one key: it holds `value`, its last write has `revision`, or it is absent. */
+export type TxnCompare =
+  | { readonly key: string; readonly value: string }
+  | { readonly key: string; readonly revision: number }
+  | { readonly key: string; readonly absent: true };
+
+/** A write of a transaction's branch; a branch writes each key at most once. */
+export type TxnWrite = { readonly key: string; readonly put: string } | { readonly key: string; readonly delete: true };
+
+/** Input of a transaction: if every compare holds the success writes apply, else the failure writes, all at one revision. */
+export interface TxnInput {
+  readonly compare: readonly TxnCompare[];
+  readonly success: readonly TxnWrite[];
+  readonly failure: readonly TxnWrite[];
+}
+
+/** Input of a range (`keys` or `list`, whose `key` is the prefix): at most `limit` keys from `fromKey` on (inclusive). */
+export interface RangeInput {
+  readonly fromKey: string | null;
+  readonly limit: number;
+}
+
+/** One key a range returned: its value (null for `keys`, which reads none) and revisions. */
+export interface RangeEntry {
+  readonly key: string;
+  readonly value: string | null;
+  readonly revision: number;
+  readonly createRevision: number;
+}
+
 /**
  * `ok`: the operation completed and took effect (for a cas: it succeeded).
  * `unknown`: it may or may not have taken effect, at any time after its call (`:info` or no completion).
@@ -25,7 +55,13 @@ export type OperationRequest =
   | { readonly f: "create"; readonly input: string }
   | { readonly f: "update"; readonly input: UpdateInput }
   /** Reads the value with its revisions (`output`, `revision`, `createRevision`). */
-  | { readonly f: "entry"; readonly input: null };
+  | { readonly f: "entry"; readonly input: null }
+  /** Compares then writes several keys, all or nothing; `succeeded` says which branch ran, `revision` the store's after it. */
+  | { readonly f: "txn"; readonly input: TxnInput }
+  /** The keys under the prefix `key`, with revisions (`entries`, values null). */
+  | { readonly f: "keys"; readonly input: RangeInput }
+  /** The keys under the prefix `key`, with values and revisions (`entries`). */
+  | { readonly f: "list"; readonly input: RangeInput };
 
 export type OperationKind = OperationRequest["f"];
 
@@ -46,6 +82,7 @@ interface OperationFields {
   /**
    * A completed write: the revision it wrote at, null when not recorded (or when it changed nothing).
    * A completed entry: the modRevision it read, null when it read an absent key.
+   * A completed txn: the store's revision after it (its writes' revision when it wrote).
    */
   readonly revision: number | null;
   /** A completed entry: the createRevision it read; null otherwise. */
@@ -55,6 +92,10 @@ interface OperationFields {
    * key), false when it completed and changed nothing; null when not recorded or not completed.
    */
   readonly applied: boolean | null;
+  /** A completed txn: whether its compares held (the success branch ran); null otherwise. */
+  readonly succeeded?: boolean | null;
+  /** A completed range: the keys it returned, in order; null otherwise. */
+  readonly entries?: readonly RangeEntry[] | null;
 }
 
 /** What a completion reports besides the value read, as `HistoryRecorder.ok` takes it. */
@@ -62,6 +103,8 @@ export interface CompletionDetails {
   readonly revision?: number | null;
   readonly createRevision?: number | null;
   readonly applied?: boolean | null;
+  readonly succeeded?: boolean | null;
+  readonly entries?: readonly RangeEntry[] | null;
 }
 
 /**

@@ -17,14 +17,37 @@ interface Placement {
   readonly high: number;
 }
 
-function isWrite(operation: Operation): boolean {
-  return operation.f !== "get" && operation.f !== "entry";
+/** A write at a known revision, and the keys it surely wrote there. */
+interface Write {
+  readonly operation: Operation;
+  readonly revision: number;
+  readonly keys: readonly string[];
 }
 
-/** The known revision of a completed write that wrote, else null. */
-function writeRevision(operation: Operation): number | null {
-  if (operation.status !== "ok" || !isWrite(operation) || operation.applied === false) return null;
-  return operation.revision;
+/**
+ * The write a completed operation made at its known revision, else null. A transaction counts
+ * only when its branch puts a key: a branch of deletes may have found nothing to delete, and then
+ * its revision is the store's, another write's. Its deletes are left out of its keys for the
+ * same reason.
+ */
+function writeOf(operation: Operation): Write | null {
+  const { revision } = operation;
+  if (operation.status !== "ok" || revision === null) return null;
+  switch (operation.f) {
+    case "get":
+    case "entry":
+    case "keys":
+    case "list":
+      return null;
+    case "txn": {
+      if (operation.succeeded === null || operation.succeeded === undefined) return null;
+      const branch = operation.succeeded ? operation.input.success : operation.input.failure;
+      const keys = branch.filter((write) => "put" in write).map((write) => write.key);
+      return keys.length === 0 ? null : { operation, revision, keys };
+    }
+    default:
+      return operation.applied === false ? null : { operation, revision, keys: [operation.key] };
+  }
 }
 
 /**
@@ -33,42 +56,48 @@ function writeRevision(operation: Operation): number | null {
  * linearization must follow it. Checks that no two writes recorded one revision, that an entry
  * never shows another key's write's revision, and that revisions respect real time: an operation
  * that completed before another was invoked sits no later in revision order. Sound (refuses only
- * histories no linearization explains) and incomplete: it sees only recorded revisions.
+ * histories no linearization explains) and incomplete: it sees only recorded revisions of writes
+ * (transactions that put a key among them) and entries; ranges are left to the store model.
  *
  * Placing each operation at the highest low bound among itself and the operations that completed
  * before it was invoked satisfies every real-time constraint (real-time precedence is transitive),
  * so it suffices to compare that bound with each operation's high bound.
  */
 export function checkRevisionOrder(operations: readonly Operation[]): RevisionOrderFailure | null {
-  const writers = new Map<number, Operation>();
+  const writers = new Map<number, Write>();
   /** Per key, the known revisions of its writes, ascending. */
   const keyRevisions = new Map<string, number[]>();
   for (const operation of operations) {
-    const revision = writeRevision(operation);
-    if (revision === null) continue;
+    const write = writeOf(operation);
+    if (write === null) continue;
+    const { revision } = write;
     const other = writers.get(revision);
-    if (other !== undefined) return { reason: `two writes got revision ${revision}`, operations: [other, operation] };
-    writers.set(revision, operation);
-    const revisions = keyRevisions.get(operation.key) ?? [];
-    revisions.push(revision);
-    keyRevisions.set(operation.key, revisions);
+    if (other !== undefined) {
+      return { reason: `two writes got revision ${revision}`, operations: [other.operation, operation] };
+    }
+    writers.set(revision, write);
+    for (const key of write.keys) {
+      const revisions = keyRevisions.get(key) ?? [];
+      revisions.push(revision);
+      keyRevisions.set(key, revisions);
+    }
   }
   for (const revisions of keyRevisions.values()) revisions.sort((a, b) => a - b);
 
   const placements: Placement[] = [];
   for (const operation of operations) {
-    const revision = writeRevision(operation);
-    if (revision !== null) {
-      placements.push({ operation, low: 2 * revision, high: 2 * revision });
+    const write = writeOf(operation);
+    if (write !== null) {
+      placements.push({ operation, low: 2 * write.revision, high: 2 * write.revision });
       continue;
     }
     if (operation.f !== "entry" || operation.status !== "ok" || operation.revision === null) continue;
     const read = operation.revision;
     const writer = writers.get(read);
-    if (writer !== undefined && writer.key !== operation.key) {
+    if (writer !== undefined && !writer.keys.includes(operation.key)) {
       return {
         reason: `an entry of ${operation.key} shows revision ${read}, written to another key`,
-        operations: [writer, operation],
+        operations: [writer.operation, operation],
       };
     }
     const next = (keyRevisions.get(operation.key) ?? []).find((revision) => revision > read);

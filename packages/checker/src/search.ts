@@ -1,6 +1,7 @@
 import { KeyModel } from "./model.js";
 import type { Operation, Value } from "./operation.js";
 import { RevisionKeyModel, usesRevisions } from "./revision-model.js";
+import { isMultiKey, StoreModel } from "./store-model.js";
 
 /** A key's model: states are small integers, 0 the initial one. */
 interface Model {
@@ -139,7 +140,11 @@ export class LinearizationSearch {
   constructor(operations: readonly Operation[]) {
     const count = operations.length;
     this.count = count;
-    this.model = usesRevisions(operations) ? new RevisionKeyModel(operations) : new KeyModel(operations);
+    this.model = operations.some(isMultiKey)
+      ? new StoreModel(operations)
+      : usesRevisions(operations)
+        ? new RevisionKeyModel(operations)
+        : new KeyModel(operations);
     this.head = 2 * count;
     this.next = new Int32Array(this.head + 1);
     this.prev = new Int32Array(this.head + 1);

@@ -67,6 +67,25 @@ describe("runCheckCommand", () => {
     ]);
   });
 
+  it("names the keys of a part tied by a range, and the contents it leaves", async () => {
+    const recorder = new HistoryRecorder();
+    recorder.ok(recorder.invoke(0, "put", "a/x", "1"), null, { revision: 1 });
+    recorder.ok(recorder.invoke(0, "put", "a/y", "2"), null, { revision: 2 });
+    const range = recorder.invoke(1, "keys", "a/", { fromKey: null, limit: 5 });
+    recorder.ok(range, null, { entries: [{ key: "a/y", value: null, revision: 2, createRevision: 2 }] });
+    const result = await run(historyFile("range.edn", recorder.toEdn()));
+    expect(result.code).toBe(1);
+    expect(result.stdout.split("\n")).toEqual([
+      'not linearizable: keys "a/x", "a/y" (tied by transactions or ranges)',
+      'The deepest partial linearization orders 2 of their 3 operations and leaves them holding {"a/x":"1","a/y":"2"} (absent keys left out).',
+      "Last operation ordered:",
+      '  {:id 1, :process 0, :type :ok, :f :put, :key "a/y", :value "2", :revision 2, :invoked 2, :completed 3}',
+      "None of these operations can come next:",
+      '  {:id 2, :process 1, :type :ok, :f :keys, :key "a/", :value [["a/y" nil 2 2]], :invoked 4, :completed 5}',
+      "",
+    ]);
+  });
+
   it("prints the result as JSON with --json", async () => {
     const result = await run(historyFile("stale-json.edn", staleRead()), { json: true });
     expect(result.code).toBe(1);

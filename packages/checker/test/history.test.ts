@@ -123,7 +123,7 @@ describe("parseHistory", () => {
     ['{:process 0, :type :invoke, :f :put, :key "k", :value nil}', /line 1: a :put invocation must have a string/],
     [
       '{:process 0, :type :invoke, :f :cas, :key "k", :value ["a"]}',
-      /line 1: :value must be a string, nil, an integer, a vector/,
+      /line 1: a :cas invocation must have :value \[expected new\]/,
     ],
     ['{:process 0, :type :invoke, :f :get, :key "k", :value "a"}', /line 1: a :get invocation must have :value nil/],
     ['{:process 0, :type :ok, :f :get, :key "k", :value "a"}', /line 1: process 0 completed an operation it never/],

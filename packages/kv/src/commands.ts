@@ -245,20 +245,22 @@ export type KvResultCode = typeof ErrorCode.Rejected | typeof ErrorCode.LeaseNot
 
 /**
  * The result of a KV command. `value` by op: get → the stored value or null; put → the write's
- * revision; delete → whether it deleted; cas → whether the value was swapped in; create and
+ * revision; delete → whether it deleted (and `revision`, the delete's revision, when it did); cas → whether the value was swapped in; create and
  * update → the write's revision, or null when the condition failed; txn → a KvTxnResult;
  * grant → the lease id; keepAlive → the lease's TTL in ms; revoke → whether the lease was live;
  * tick → null. A command that fails validation is Rejected; one naming a lease that ended fails
  * with LeaseNotFound; one past MAX_LEASES or MAX_LEASE_KEYS with LeaseLimit: it changed nothing.
  */
 export type KvResult =
-  | { readonly ok: true; readonly value: KvResultValue }
+  /** `revision`: only in a delete's result that deleted, the revision of the delete (an addition: `value` stays a boolean). */
+  | { readonly ok: true; readonly value: KvResultValue; readonly revision?: number }
   | { readonly ok: false; readonly code: KvResultCode; readonly message: string };
 
 const kvResult = (v: unknown): v is KvResult =>
   object({
     ok: (x: unknown): x is true => x === true,
     value: kvResultValue,
+    revision: optional(uint),
   })(v) ||
   object({
     ok: (x: unknown): x is false => x === false,

@@ -400,7 +400,7 @@ export class KvStateMachine implements StateMachine {
           return succeeded(false);
         }
         this.#delete(command.key, index, events);
-        return succeeded(true);
+        return { ok: true, value: true, revision: index };
       }
       case "cas": {
         const current = this.#entries.get(command.key);

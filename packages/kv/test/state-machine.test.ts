@@ -171,8 +171,9 @@ describe("KvStateMachine revisions", () => {
     expect(store.revision).toBe(3);
     expect(value(run(store, { op: "update", key: "k", value: "b", revision: 3 }, 7))).toBe(7);
     expect(store.entry("k")).toEqual({ value: "b", revision: 7, createRevision: 3, version: 2 });
-    expect(value(run(store, { op: "delete", key: "k", revision: 3 }, 8))).toBe(false);
-    expect(value(run(store, { op: "delete", key: "k", revision: 7 }, 9))).toBe(true);
+    expect(run(store, { op: "delete", key: "k", revision: 3 }, 8)).toEqual({ ok: true, value: false });
+    // A delete that deleted also carries its revision; value stays the boolean.
+    expect(run(store, { op: "delete", key: "k", revision: 7 }, 9)).toEqual({ ok: true, value: true, revision: 9 });
     expect(store.entry("k")).toBeNull();
     expect(store.revision).toBe(9);
     // Created again: a new create revision, version from 1.

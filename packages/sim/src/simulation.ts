@@ -454,7 +454,7 @@ class Simulation implements ClusterAccess {
       trace: (p, detail) => this.#record({ kind: "client", process: p, detail }),
       onComplete: (outcome, f, invokedAt) => {
         this.#operations[outcome]++;
-        if (outcome === "ok" && f !== "get" && f !== "entry") this.#writeAcknowledged(invokedAt);
+        if (outcome === "ok" && !["get", "entry", "keys", "list"].includes(f)) this.#writeAcknowledged(invokedAt);
       },
       readFloor: () => this.#run.highestCommitted(),
       electedTermFloor: () => this.#run.leadership?.highestElectedTerm() ?? 0,
@@ -497,14 +497,14 @@ class Simulation implements ClusterAccess {
    */
   #checkStaleRead(read: AnsweredRead): void {
     if (read.quorumMissing !== null) {
-      this.#fail({ kind: "read-quorum", message: `c${read.process}'s get ${read.key}: ${read.quorumMissing}` });
+      this.#fail({ kind: "read-quorum", message: `c${read.process}'s ${read.f} ${read.key}: ${read.quorumMissing}` });
       return;
     }
     if (read.servedTerm !== null && read.servedTerm < read.electedTermFloor) {
       this.#fail({
         kind: "deposed-leader-read",
         message:
-          `c${read.process}'s get ${read.key} reached ${read.member} after a leader of term ` +
+          `c${read.process}'s ${read.f} ${read.key} reached ${read.member} after a leader of term ` +
           `${read.electedTermFloor} was elected, and ${read.member} answered it as leader of term ${read.servedTerm}`,
       });
       return;
@@ -513,7 +513,7 @@ class Simulation implements ClusterAccess {
     this.#fail({
       kind: "stale-read",
       message:
-        `c${read.process}'s get ${read.key}, invoked at ${read.invokedAt}ms when index ${read.floor} was committed, ` +
+        `c${read.process}'s ${read.f} ${read.key}, invoked at ${read.invokedAt}ms when index ${read.floor} was committed, ` +
         `was answered by ${read.member} at applied index ${read.appliedIndex}`,
     });
   }
@@ -532,6 +532,8 @@ class Simulation implements ClusterAccess {
       const witness = (result.witness ?? []).map(
         (op) =>
           `c${op.process} ${op.f} ${op.key} ${JSON.stringify(op.f === "get" || op.f === "entry" ? op.output : op.input)} ` +
+          (op.entries ? `= ${JSON.stringify(op.entries)} ` : "") +
+          (op.succeeded !== undefined && op.succeeded !== null ? `succeeded ${op.succeeded} ` : "") +
           `(${op.status}, events ${op.call}..${op.return === Number.POSITIVE_INFINITY ? "∞" : op.return})`,
       );
       const failed = result.keys.find((key) => key.verdict === "not-linearizable");
@@ -540,7 +542,8 @@ class Simulation implements ClusterAccess {
           kind: "linearizability",
           message:
             result.revisionOrder === undefined
-              ? `the client history is not linearizable on key ${failed?.key ?? "?"}`
+              ? `the client history is not linearizable on ${failed?.keys === undefined ? "key" : "keys"} ` +
+                `${failed?.keys?.join(", ") ?? failed?.key ?? "?"}`
               : `the client history is not linearizable: ${result.revisionOrder.reason}`,
         },
         ["operations that cannot be ordered:", ...witness.map((line) => `  ${line}`)],

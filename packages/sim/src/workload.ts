@@ -1,11 +1,22 @@
-import type { CompletionDetails, HistoryRecorder, OperationInput, OperationKind } from "@quorate/checker";
+import type {
+  CompletionDetails,
+  HistoryRecorder,
+  OperationInput,
+  OperationKind,
+  TxnCompare,
+  TxnWrite,
+} from "@quorate/checker";
 import { type ConsensusNode, ErrorCode, isQuorateError, type NodeId, type Prng, SessionErrorCode } from "@quorate/core";
 import {
   decodeKvResult,
   encodeKvCommand,
   type KvCommand,
+  type KvCompare,
+  type KvResult,
   type KvRevisionCommand,
   type KvStateMachine,
+  type KvTxnOp,
+  type KvTxnResult,
   type KvValue,
 } from "@quorate/kv";
 import { decodeOpenedClient, decodeSessionResult, encodeOpenSession, encodeSessionCommand } from "@quorate/service";
@@ -27,6 +38,11 @@ export interface ClusterAccess {
 }
 
 export interface WorkloadOptions {
+  /**
+   * The keys clients use. A key's group is its prefix up to its first "/" (a key without one is a
+   * group alone): ranges read one group's prefix and transactions touch one group's keys, so the
+   * linearizability check ties together only the keys of one group (see @quorate/checker).
+   */
   readonly keys: readonly string[];
   /** How long one operation may take, retries included; then a write is recorded as unknown (`:info`). */
   readonly opTimeoutMs: number;
@@ -46,21 +62,35 @@ export interface WorkloadOptions {
    * become create, update (with the revision last seen) or compare-and-delete.
    */
   readonly revisionShare: number;
+  /** Share of reads that are ranges (`keys` or `list`, with a limit and sometimes a fromKey) over the key's group. */
+  readonly rangeShare: number;
+  /** Share of writes that are transactions: compares, then puts and deletes, on the key's group. */
+  readonly txnShare: number;
 }
 
 export const DEFAULT_WORKLOAD: WorkloadOptions = {
-  keys: ["x", "y", "z"],
+  keys: ["a/x", "a/y", "b/z"],
   opTimeoutMs: 3_000,
   requestTimeoutMs: 400,
   maxThinkMs: 20,
   readShares: [0.4, 0.7, 0.9],
   stayOnTimeoutChance: 0.5,
   revisionShare: 0.4,
+  rangeShare: 0.25,
+  txnShare: 0.25,
 };
+
+/** The prefix that names a key's group: up to and including its first "/", or the key itself. */
+export function keyGroup(key: string): string {
+  const slash = key.indexOf("/");
+  return slash === -1 ? key : key.slice(0, slash + 1);
+}
 
 /** A read a member answers: at which applied index, and the stale-read floor when it was invoked. */
 export interface AnsweredRead {
   readonly process: number;
+  /** The read's kind: get, entry, or a range (`key` is then its prefix). */
+  readonly f: OperationKind;
   readonly key: string;
   readonly member: NodeId;
   readonly appliedIndex: number;
@@ -104,7 +134,7 @@ interface ClientDeps {
 
 type Outcome<T> = { readonly kind: "ok"; readonly value: T } | { readonly kind: "error"; readonly error: unknown };
 
-type WriteCommand = Exclude<KvCommand, { op: "get" }> | Exclude<KvRevisionCommand, { op: "txn" }>;
+type WriteCommand = Exclude<KvCommand, { op: "get" }> | KvRevisionCommand;
 
 /** An operation in flight: its handle in the history, its kind, and when it was invoked. */
 interface Invocation {
@@ -183,21 +213,27 @@ export class Client {
     // With no revision share, no draw for it: the runs are those of the workload before revisions
     // (the named regression seeds replay with it, so each still reproduces its original schedule).
     const revisionAware = () => options.revisionShare > 0 && prng.chance(options.revisionShare);
-    if (prng.chance(this.#readShare)) return this.#read(key, revisionAware());
+    // The same for ranges and transactions: a share of 0 draws nothing.
+    const share = (chance: number) => chance > 0 && prng.chance(chance);
+    if (prng.chance(this.#readShare)) {
+      if (share(options.rangeShare)) return this.#range(keyGroup(key));
+      return this.#read(key, revisionAware());
+    }
+    if (share(options.txnShare)) return this.#txn(keyGroup(key));
     if (revisionAware()) return this.#revisionWrite(key);
     // Writes: half puts, a third compare-and-sets, the rest deletes.
     const roll = prng.float();
     if (roll < 0.5) {
       const value = this.#uniqueValue();
-      return this.#write({ op: "put", key, value }, value, value);
+      return this.#write({ op: "put", key, value }, key, value, value);
     }
     if (roll < 0.83) {
       const known = this.#known.get(key) ?? null;
       const expected = prng.chance(0.7) ? known : prng.chance(0.5) ? null : `${this.process}.${this.#counter}`;
       const value = this.#uniqueValue();
-      return this.#write({ op: "cas", key, expected, value }, [expected, value], value);
+      return this.#write({ op: "cas", key, expected, value }, key, [expected, value], value);
     }
-    return this.#write({ op: "delete", key }, null, null);
+    return this.#write({ op: "delete", key }, key, null, null);
   }
 
   /** Create, update or compare-and-delete, conditioned on the revision last seen (sometimes a made-up one). */
@@ -205,11 +241,83 @@ export class Client {
     const { prng } = this.deps;
     const value = this.#uniqueValue();
     const roll = prng.float();
-    if (roll < 0.3) return this.#write({ op: "create", key, value }, value, value);
+    if (roll < 0.3) return this.#write({ op: "create", key, value }, key, value, value);
     const seen = this.#revisions.get(key) ?? 0;
     const revision = prng.chance(0.8) ? seen : prng.int(0, seen + 5);
-    if (roll < 0.8) return this.#write({ op: "update", key, value, revision }, [revision, value], value);
-    return this.#write({ op: "delete", key, revision }, revision, null);
+    if (roll < 0.8) return this.#write({ op: "update", key, value, revision }, key, [revision, value], value);
+    return this.#write({ op: "delete", key, revision }, key, revision, null);
+  }
+
+  /**
+   * A transaction on the keys of `group`: up to two compares (a value last seen or made up, a
+   * revision last seen, absence), then one or two writes if they hold, else up to one.
+   */
+  #txn(group: string): Promise<void> {
+    const { prng, options } = this.deps;
+    const keys = options.keys.filter((key) => keyGroup(key) === group);
+    const compare: TxnCompare[] = [];
+    for (let count = prng.int(0, 2); compare.length < count; ) {
+      const key = prng.pick(keys);
+      const roll = prng.float();
+      const known = this.#known.get(key);
+      const seen = this.#revisions.get(key);
+      if (roll < 0.4 && typeof known === "string") compare.push({ key, value: known });
+      else if (roll < 0.8 && seen !== undefined) compare.push({ key, revision: seen });
+      else compare.push({ key, absent: true });
+    }
+    const branch = (most: number): TxnWrite[] => {
+      const writes: TxnWrite[] = [];
+      for (const key of keys) {
+        if (writes.length === most || !prng.chance(0.6)) continue;
+        writes.push(prng.chance(0.75) ? { key, put: this.#uniqueValue() } : { key, delete: true });
+      }
+      return writes;
+    };
+    const success = branch(2);
+    const failure = branch(1);
+    const toKv = (write: TxnWrite): KvTxnOp =>
+      "put" in write ? { op: "put", key: write.key, value: write.put } : { op: "delete", key: write.key };
+    const command: WriteCommand = {
+      op: "txn",
+      compare: compare.map((c): KvCompare => ({ ...c })),
+      success: success.map(toKv),
+      failure: failure.map(toKv),
+    };
+    return this.#write(command, group, { compare, success, failure }, null);
+  }
+
+  /** A range over `prefix` (`keys` or `list`) with a limit and sometimes a fromKey, through a read barrier. */
+  async #range(prefix: string): Promise<void> {
+    const { prng, options } = this.deps;
+    const f: "keys" | "list" = prng.chance(0.5) ? "keys" : "list";
+    const groupKeys = options.keys.filter((key) => key.startsWith(prefix));
+    const limit = prng.int(1, groupKeys.length + 1);
+    const fromKey = prng.chance(0.3) ? prng.pick(groupKeys) : null;
+    const op = this.#invoke(f, prefix, { fromKey, limit });
+    const floor = this.deps.readFloor();
+    const deadline = op.at + options.opTimeoutMs;
+    const read = await this.#attempts(deadline, async (member) => {
+      await member.whenRunning();
+      const electedTermFloor = this.deps.electedTermFloor();
+      const quorumCheck = this.deps.readTaken(member.node.id);
+      return member.node.readBarrier().then(() => {
+        const { id, appliedIndex } = member.node;
+        const servedTerm = this.deps.leadingTerm(id);
+        const quorumMissing = quorumCheck?.() ?? null;
+        const answered = { process: this.process, f, key: prefix, member: id, appliedIndex, floor, invokedAt: op.at };
+        this.deps.readAnswered({ ...answered, electedTermFloor, servedTerm, quorumMissing });
+        const entries = [];
+        for (const [key, entry] of member.store.range(prefix, fromKey ?? undefined)) {
+          if (entries.length === limit) break;
+          const value = f === "list" ? text(entry.value) : null;
+          entries.push({ key, value, revision: entry.revision, createRevision: entry.createRevision });
+        }
+        return entries;
+      });
+    });
+    if (read.kind !== "ok") return this.#complete(op, "fail", `${f} ${prefix}: ${read.reason}`);
+    const shown = read.value.map((entry) => `${entry.key}@${entry.revision}`).join(" ");
+    this.#complete(op, "ok", `${f} ${prefix} = [${shown}]`, null, { entries: read.value });
   }
 
   #uniqueValue(): string {
@@ -251,7 +359,7 @@ export class Client {
         const { id, appliedIndex } = member.node;
         const servedTerm = this.deps.leadingTerm(id);
         const quorumMissing = quorumCheck?.() ?? null;
-        const answered = { process: this.process, key, member: id, appliedIndex, floor, invokedAt: op.at };
+        const answered = { process: this.process, f: op.f, key, member: id, appliedIndex, floor, invokedAt: op.at };
         this.deps.readAnswered({ ...answered, electedTermFloor, servedTerm, quorumMissing });
         return member.store.entry(key);
       });
@@ -267,16 +375,19 @@ export class Client {
     this.#complete(op, "ok", `${key} = ${JSON.stringify(value)} @${details.revision ?? "-"}`, value, details);
   }
 
-  /** `input` is the operation as the history records it; `written` the key's value if it takes effect. */
-  async #write(command: WriteCommand, input: OperationInput, written: string | null): Promise<void> {
-    const op = this.#invoke(command.op, command.key, input);
+  /**
+   * `key` and `input` are the operation as the history records it (a transaction: its group);
+   * `written` the key's value if it takes effect.
+   */
+  async #write(command: WriteCommand, key: string, input: OperationInput, written: string | null): Promise<void> {
+    const op = this.#invoke(command.op, key, input);
     const deadline = op.at + this.deps.options.opTimeoutMs;
     let uncertain = false;
     for (;;) {
       const session = await this.#openSession(deadline);
       if (session === null) {
         // Nothing was proposed: the write definitely did not happen.
-        this.#complete(op, uncertain ? "info" : "fail", `${command.op} ${command.key}: no session`);
+        this.#complete(op, uncertain ? "info" : "fail", `${command.op} ${key}: no session`);
         return;
       }
       const seq = session.nextSeq++;
@@ -285,7 +396,7 @@ export class Client {
       const attempt = await this.#attempts(deadline, (member) => member.node.propose(bytes));
       uncertain ||= attempt.uncertain;
       if (attempt.kind !== "ok") {
-        this.#complete(op, uncertain ? "info" : "fail", `${command.op} ${command.key}: ${attempt.reason}`);
+        this.#complete(op, uncertain ? "info" : "fail", `${command.op} ${key}: ${attempt.reason}`);
         return;
       }
       const result = decodeSessionResult(attempt.value);
@@ -297,41 +408,64 @@ export class Client {
         }
         // A malformed command applied nothing; a discarded result means an attempt may have applied.
         const applied = uncertain || result.code === SessionErrorCode.ResultDiscarded;
-        this.#complete(op, applied ? "info" : "fail", `${command.op} ${command.key}: ${result.code}`);
+        this.#complete(op, applied ? "info" : "fail", `${command.op} ${key}: ${result.code}`);
         return;
       }
       const outcome = decodeKvResult(result.result);
-      if (outcome === null) throw new Error(`undecodable KV result for ${command.op} ${command.key}`);
+      if (outcome === null) throw new Error(`undecodable KV result for ${command.op} ${key}`);
       if (!outcome.ok) {
-        this.#complete(op, "fail", `${command.op} ${command.key}: rejected`);
+        this.#complete(op, "fail", `${command.op} ${key}: rejected`);
         return;
       }
       if (command.op === "cas" && outcome.value !== true) {
         // A compare-and-set that did not match changed nothing.
-        this.#known.delete(command.key);
-        this.#complete(op, "fail", `cas ${command.key}: no match`);
+        this.#known.delete(key);
+        this.#complete(op, "fail", `cas ${key}: no match`);
         return;
       }
-      const details = this.#writeDetails(command, outcome.value);
+      if (command.op === "txn") {
+        this.#txnDone(command, outcome.value as KvTxnResult);
+        const { succeeded, revision } = outcome.value as KvTxnResult;
+        this.#complete(op, "ok", `txn ${key} (seq ${seq}) ${succeeded ? "succeeded" : "failed"} @${revision}`, null, {
+          succeeded,
+          revision,
+        });
+        return;
+      }
+      const details = this.#writeDetails(command, outcome);
       if (details.applied === false) {
-        this.#revisions.delete(command.key);
-        this.#complete(op, "ok", `${command.op} ${command.key} (seq ${seq}): not applied`, null, details);
+        this.#revisions.delete(key);
+        this.#complete(op, "ok", `${command.op} ${key} (seq ${seq}): not applied`, null, details);
         return;
       }
-      this.#known.set(command.key, written);
-      if (typeof details.revision === "number") this.#revisions.set(command.key, details.revision);
-      else this.#revisions.delete(command.key);
-      this.#complete(op, "ok", `${command.op} ${command.key} (seq ${seq}) @${details.revision ?? "-"}`, null, details);
+      this.#known.set(key, written);
+      if (typeof details.revision === "number") this.#revisions.set(key, details.revision);
+      else this.#revisions.delete(key);
+      this.#complete(op, "ok", `${command.op} ${key} (seq ${seq}) @${details.revision ?? "-"}`, null, details);
       return;
+    }
+  }
+
+  /** Remembers what a completed transaction wrote, for later compares and conditional writes. */
+  #txnDone(command: WriteCommand & { op: "txn" }, result: KvTxnResult): void {
+    for (const write of result.succeeded ? command.success : (command.failure ?? [])) {
+      if (write.op === "put") {
+        this.#known.set(write.key, text(write.value));
+        this.#revisions.set(write.key, result.revision);
+      } else {
+        this.#known.set(write.key, null);
+        this.#revisions.delete(write.key);
+      }
     }
   }
 
   /**
    * What a completed write's result says: the revision of a put, create or update (null when
-   * one did not apply), whether a create, update or delete applied. A delete's result does not
-   * carry its revision.
+   * one did not apply), whether a create, update or delete applied, and the revision of a
+   * delete that deleted.
    */
-  #writeDetails(command: WriteCommand, result: unknown): CompletionDetails {
+  #writeDetails(command: WriteCommand, outcome: KvResult & { ok: true }): CompletionDetails {
+    const result = outcome.value;
     switch (command.op) {
       case "put":
         return { revision: result as number };
@@ -339,7 +473,9 @@ export class Client {
       case "update":
         return typeof result === "number" ? { revision: result, applied: true } : { applied: false };
       case "delete":
-        return { applied: result === true };
+        return result === true && outcome.revision !== undefined
+          ? { applied: true, revision: outcome.revision }
+          : { applied: result === true };
       default:
         return {};
     }

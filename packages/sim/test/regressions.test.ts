@@ -3,11 +3,17 @@ import { DEFAULT_WORKLOAD, leaseRaftAdapter, raftAdapter } from "../src/index.js
 import { failingSeeds as failingSeedsAnyWorkload } from "./seeds.js";
 
 /**
- * The workload these seeds failed under, before client operations used revisions: with no
- * revision share the workload draws exactly as it did then, so each seed replays the schedule
- * that found its bug (checked by comparing their traces across the change).
+ * The workload these seeds failed under, before client operations used revisions, transactions
+ * and ranges: with none of those shares the workload draws exactly as it did then, so each seed
+ * replays the schedule that found its bug (checked by comparing their traces across the change).
  */
-const PRE_REVISION_WORKLOAD = { ...DEFAULT_WORKLOAD, revisionShare: 0 };
+const PRE_REVISION_WORKLOAD = {
+  ...DEFAULT_WORKLOAD,
+  keys: ["x", "y", "z"],
+  revisionShare: 0,
+  rangeShare: 0,
+  txnShare: 0,
+};
 const failingSeeds = (mode: "safety" | "liveness", first: number, count: number, protocol = raftAdapter()) =>
   failingSeedsAnyWorkload(mode, first, count, protocol, PRE_REVISION_WORKLOAD);
 

@@ -1,3 +1,4 @@
+import type { KvStateMachine } from "@quorate/kv";
 import { describe, expect, test } from "vitest";
 import {
   DEFAULT_NEMESIS,
@@ -10,7 +11,13 @@ import {
   type SimulationResult,
   simulate,
 } from "../src/index.js";
-import { type BROKEN_VARIANTS, brokenAdapter, UnconditionalUpdateStore } from "./variants.js";
+import {
+  type BROKEN_VARIANTS,
+  brokenAdapter,
+  HalfTxnStore,
+  RangeSkipsKeyStore,
+  UnconditionalUpdateStore,
+} from "./variants.js";
 
 /**
  * Seeds of 10 virtual seconds, twice the default: Figure 8 needs a chain of several elections,
@@ -59,22 +66,29 @@ describe("broken variants of the Raft machine are caught", () => {
     }, 600_000);
   }
 
-  test("a store whose update ignores the revision condition: caught by linearizability within 20 seeds", async () => {
-    let caught: SimulationResult | null = null;
-    for (let seed = 1; seed <= 20 && caught === null; seed++) {
-      const result = await simulate({
-        seed,
-        mode: "safety",
-        protocol: raftAdapter(),
-        store: () => new UnconditionalUpdateStore(),
-      });
-      if (result.violation !== null) caught = result;
-    }
-    expect(caught, "the unconditional update was not caught in 20 seeds").not.toBeNull();
-    const result = caught as SimulationResult;
-    console.info(`unconditional-update: caught at seed ${result.seed}: ${result.violation?.message}`);
-    expect(result.violation?.kind, formatFailure(result)).toBe("linearizability");
-  }, 600_000);
+  /** Broken stores: every replica applies the same wrong result, so only the linearizability check sees them. */
+  const stores: { name: string; what: string; store: () => KvStateMachine }[] = [
+    {
+      name: "unconditional-update",
+      what: "update ignores the revision condition",
+      store: () => new UnconditionalUpdateStore(),
+    },
+    { name: "half-txn", what: "transaction applies half its writes", store: () => new HalfTxnStore() },
+    { name: "range-skips-key", what: "range skips a key", store: () => new RangeSkipsKeyStore() },
+  ];
+  for (const { name, what, store } of stores) {
+    test(`a store whose ${what}: caught by linearizability within 20 seeds`, async () => {
+      let caught: SimulationResult | null = null;
+      for (let seed = 1; seed <= 20 && caught === null; seed++) {
+        const result = await simulate({ seed, mode: "safety", protocol: raftAdapter(), store });
+        if (result.violation !== null) caught = result;
+      }
+      expect(caught, `${name} was not caught in 20 seeds`).not.toBeNull();
+      const result = caught as SimulationResult;
+      console.info(`${name}: caught at seed ${result.seed}: ${result.violation?.message}`);
+      expect(result.violation?.kind, formatFailure(result)).toBe("linearizability");
+    }, 600_000);
+  }
 
   test("a cluster that never commits a client write fails liveness mode", async () => {
     const result = await simulate({ seed: 1, mode: "liveness", protocol: brokenAdapter("refuse-proposals") });

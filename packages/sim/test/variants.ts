@@ -1,6 +1,6 @@
 import type { Timers } from "@quorate/core";
 import { unpackValue } from "@quorate/core";
-import { encodeKvCommand, KvStateMachine, kvCommand } from "@quorate/kv";
+import { encodeKvCommand, type KvEntry, KvStateMachine, kvCommand } from "@quorate/kv";
 import { protocol, type RaftEvent, type RaftGuardParams, type RaftMachine, raftMachine, rule } from "@quorate/raft";
 import type { RaftStorage } from "@quorate/storage";
 import { LEASE_RAFT_OPTIONS, type RaftAdapterOptions, raftAdapter } from "../src/index.js";
@@ -175,5 +175,27 @@ export class UnconditionalUpdateStore extends KvStateMachine {
     const decoded: unknown = unpackValue(command);
     if (!kvCommand(decoded) || decoded.op !== "update") return super.apply(command, index);
     return super.apply(encodeKvCommand({ op: "put", key: decoded.key, value: decoded.value }), index);
+  }
+}
+
+/**
+ * A KV store whose transactions are not atomic: when the compares hold, only the first write of
+ * the success branch applies, yet the result reports the whole branch ran.
+ */
+export class HalfTxnStore extends KvStateMachine {
+  override apply(command: Uint8Array, index: number): Uint8Array {
+    const decoded: unknown = unpackValue(command);
+    if (!kvCommand(decoded) || decoded.op !== "txn") return super.apply(command, index);
+    return super.apply(encodeKvCommand({ ...decoded, success: decoded.success.slice(0, 1) }), index);
+  }
+}
+
+/** A KV store whose ranges skip the second key they would return. */
+export class RangeSkipsKeyStore extends KvStateMachine {
+  override *range(prefix: string, fromKey?: string): Generator<[string, KvEntry]> {
+    let position = 0;
+    for (const found of super.range(prefix, fromKey)) {
+      if (position++ !== 1) yield found;
+    }
   }
 }

@@ -1,0 +1,387 @@
+import { CheckerError, CheckerErrorCode } from "./errors.js";
+import type { Operation, TxnCompare, TxnWrite, Value } from "./operation.js";
+
+/*
+ * The key-value model of several keys at once, for a part of a history whose operations read or
+ * write more than one key: a transaction (compares, then the writes of one branch, all at one
+ * revision) or a range (`keys`, `list`: the first `limit` present keys under a prefix, from
+ * `fromKey` on, in code-unit order, with their values and revisions). checkOperations gives this
+ * model the keys such operations tie together (see partitionOperations), so each part is small.
+ *
+ * A model state is a set of concrete stores: each key is (value, modRevision, createRevision,
+ * lastRevision), value absent or one string, lastRevision the highest known revision of a write to
+ * the key. Where the history does not say what happened — an operation of unknown outcome, a write
+ * whose revision was not recorded (modRevision "unknown", above lastRevision), a condition on an
+ * unknown revision — the state holds every store it may have led to, and a later read keeps only
+ * the stores it agrees with. An unknown revision is one marker, not a value: a condition on it is
+ * judged both ways and a read of it is taken as exact. So the model only ever keeps more stores
+ * than are possible, never fewer: it never refuses a linearizable history.
+ */
+
+/** Fields of one key in a concrete store, `fieldsPerKey` numbers per key. */
+const VALUE = 0;
+const MOD = 1;
+const CREATE = 2;
+const LAST = 3;
+const fieldsPerKey = 4;
+
+const absentValue = 0;
+/** A revision written by a write whose revision is not known: above the key's lastRevision. */
+const unknownRevision = -1;
+
+/** The most concrete stores one state holds; beyond, the check gives up as "search-too-large". */
+const maxStoresPerState = 4096;
+
+type Store = readonly number[];
+
+/** The keys an operation reads or writes, as far as its own fields say (a range: the keys it returned). */
+export function operationKeys(operation: Operation): string[] {
+  switch (operation.f) {
+    case "txn": {
+      const { compare, success, failure } = operation.input;
+      return [...new Set([...compare, ...success, ...failure].map((item) => item.key))];
+    }
+    case "keys":
+    case "list":
+      return (operation.entries ?? []).map((entry) => entry.key);
+    default:
+      return [operation.key];
+  }
+}
+
+/** Whether an operation reads or writes more than the one key it names. */
+export function isMultiKey(operation: Operation): boolean {
+  return operation.f === "txn" || operation.f === "keys" || operation.f === "list";
+}
+
+export class StoreModel {
+  /** The part's keys in code-unit order, as ranges return them. */
+  private readonly keys: string[];
+  private readonly keyIndex = new Map<string, number>();
+  private readonly literals = new Map<string, number>();
+  private readonly strings: (string | null)[] = [null];
+  private readonly stores: Store[] = [];
+  private readonly storeIds = new Map<string, number>();
+  /** Per state: the ids of its stores, ascending. */
+  private readonly states: (readonly number[])[] = [];
+  private readonly stateIds = new Map<string, number>();
+  private readonly transitions: (Map<number, number> | undefined)[];
+
+  constructor(private readonly operations: readonly Operation[]) {
+    const keys = new Set<string>();
+    for (const operation of operations) {
+      if (operation.f === "append") {
+        throw new CheckerError(
+          CheckerErrorCode.Argument,
+          `operation ${operation.id}: append cannot be checked together with transactions or ranges ` +
+            `(key ${JSON.stringify(operation.key)})`,
+        );
+      }
+      for (const key of operationKeys(operation)) keys.add(key);
+    }
+    this.keys = [...keys].sort();
+    this.keys.forEach((key, index) => {
+      this.keyIndex.set(key, index);
+    });
+    const initial = new Array<number>(this.keys.length * fieldsPerKey).fill(0);
+    this.internState([this.internStore(initial)]);
+    this.transitions = new Array<Map<number, number> | undefined>(operations.length);
+  }
+
+  /** The state after `operation` takes effect in `state`, or -1 if its observed result rules that out. */
+  step(state: number, operation: number): number {
+    let transitions = this.transitions[operation];
+    if (transitions === undefined) {
+      transitions = new Map();
+      this.transitions[operation] = transitions;
+    }
+    let next = transitions.get(state);
+    if (next === undefined) {
+      const after = new Set<number>();
+      for (const store of this.states[state] as readonly number[]) {
+        for (const result of this.apply(this.stores[store] as Store, this.operations[operation] as Operation)) {
+          after.add(this.internStore(result));
+        }
+      }
+      if (after.size > maxStoresPerState) {
+        // The search reports a RangeError as "search-too-large".
+        throw new RangeError(`a state of the store model holds more than ${maxStoresPerState} stores`);
+      }
+      next = after.size === 0 ? -1 : this.internState([...after].sort((a, b) => a - b));
+      transitions.set(state, next);
+    }
+    return next;
+  }
+
+  /** The part's contents in one store the state holds, as JSON (key → value, absent keys left out). */
+  valueOf(state: number): Value {
+    const store = this.stores[(this.states[state] as readonly number[])[0] as number] as Store;
+    const contents: Record<string, string> = {};
+    this.keys.forEach((key, index) => {
+      const value = this.strings[store[index * fieldsPerKey + VALUE] as number];
+      if (value !== null && value !== undefined) contents[key] = value;
+    });
+    return JSON.stringify(contents);
+  }
+
+  /** The stores `operation` may lead to from `store`; none if its observed result rules `store` out. */
+  private apply(store: Store, operation: Operation): Store[] {
+    const ok = operation.status === "ok";
+    const revision = ok ? (operation.revision ?? unknownRevision) : unknownRevision;
+    /** An operation of unknown outcome may also not have happened. */
+    const orNot = (results: (Store | null)[]): Store[] => {
+      const kept = results.filter((result): result is Store => result !== null);
+      return ok ? kept : [store, ...kept];
+    };
+    switch (operation.f) {
+      case "get":
+        return this.valueIs(store, operation.key, operation.output) ? [store] : [];
+      case "entry": {
+        if (!this.valueIs(store, operation.key, operation.output)) return [];
+        if (operation.output === null) return [store];
+        const read = this.readRevisions(
+          store,
+          this.indexOf(operation.key),
+          operation.revision,
+          operation.createRevision,
+        );
+        return read === null ? [] : [read];
+      }
+      case "put":
+        return orNot([this.write(store, operation.key, operation.input, revision)]);
+      case "cas": {
+        if (!this.valueIs(store, operation.key, operation.input[0])) return ok ? [] : [store];
+        return orNot([this.write(store, operation.key, operation.input[1], revision)]);
+      }
+      case "create": {
+        const absent = this.valueIs(store, operation.key, null);
+        if (ok && operation.applied === false) return absent ? [] : [store];
+        if (!absent) return ok && operation.applied === true ? [] : [store];
+        return orNot([this.write(store, operation.key, operation.input, revision)]);
+      }
+      case "update": {
+        const [condition, value] = operation.input;
+        return this.conditional(store, operation, condition, (s) => this.write(s, operation.key, value, revision));
+      }
+      case "delete": {
+        const remove = (s: Store) => this.remove(s, operation.key, revision);
+        if (operation.input !== null) return this.conditional(store, operation, operation.input, remove);
+        const present = !this.valueIs(store, operation.key, null);
+        if (ok && operation.applied === false) return present ? [] : [store];
+        if (!present) return ok && operation.applied === true ? [] : [store];
+        return orNot([remove(store)]);
+      }
+      case "txn":
+        return this.transaction(store, operation, revision);
+      case "keys":
+      case "list": {
+        const read = this.range(store, operation);
+        return read === null ? [] : [read];
+      }
+      case "append":
+        return [];
+    }
+  }
+
+  /** An update or compare-and-delete conditioned on the key's modRevision being `condition`. */
+  private conditional(
+    store: Store,
+    operation: Operation,
+    condition: number,
+    effect: (store: Store) => Store | null,
+  ): Store[] {
+    const holds = this.revisionHolds(store, this.indexOf(operation.key), condition);
+    if (operation.status === "ok" && operation.applied === false) return holds === true ? [] : [store];
+    if (operation.status === "ok" && operation.applied === true) {
+      if (holds === false) return [];
+      const written = effect(this.assumeRevision(store, this.indexOf(operation.key), condition));
+      return written === null ? [] : [written];
+    }
+    // Unknown outcome, or completed without saying whether it applied.
+    const written = holds === false ? null : effect(this.assumeRevision(store, this.indexOf(operation.key), condition));
+    return written === null ? [store] : [store, written];
+  }
+
+  private transaction(store: Store, operation: Operation & { f: "txn" }, revision: number): Store[] {
+    const { compare, success, failure } = operation.input;
+    let anyUnknown = false;
+    let anyFalse = false;
+    for (const condition of compare) {
+      const holds = this.compareHolds(store, condition);
+      if (holds === false) anyFalse = true;
+      else if (holds === null) anyUnknown = true;
+    }
+    const outcomes: boolean[] = anyFalse ? [false] : anyUnknown ? [true, false] : [true];
+    const ok = operation.status === "ok";
+    const results: Store[] = ok ? [] : [store];
+    for (const succeeded of outcomes) {
+      if (
+        ok &&
+        operation.succeeded !== null &&
+        operation.succeeded !== undefined &&
+        operation.succeeded !== succeeded
+      ) {
+        continue;
+      }
+      let assumed: Store = store;
+      if (succeeded) {
+        for (const condition of compare) {
+          if ("revision" in condition) {
+            assumed = this.assumeRevision(assumed, this.indexOf(condition.key), condition.revision);
+          }
+        }
+      }
+      const written = this.writeBranch(assumed, succeeded ? success : failure, revision);
+      if (written !== null) results.push(written);
+    }
+    return results;
+  }
+
+  /** A branch's writes, all at `revision`; null if a write's revision is not above its key's last. */
+  private writeBranch(store: Store, writes: readonly TxnWrite[], revision: number): Store | null {
+    let result: Store | null = store;
+    for (const write of writes) {
+      if (result === null) return null;
+      if ("put" in write) result = this.write(result, write.key, write.put, revision);
+      else if (!this.valueIs(result, write.key, null)) result = this.remove(result, write.key, revision);
+    }
+    return result;
+  }
+
+  /** The store if the range read agrees with it (revisions read made exact), else null. */
+  private range(store: Store, operation: Operation & { f: "keys" | "list" }): Store | null {
+    const { fromKey, limit } = operation.input;
+    const entries = operation.entries ?? [];
+    const expected: number[] = [];
+    for (let index = 0; index < this.keys.length && expected.length < limit; index++) {
+      const key = this.keys[index] as string;
+      if (!key.startsWith(operation.key) || (fromKey !== null && key < fromKey)) continue;
+      if (store[index * fieldsPerKey + VALUE] !== absentValue) expected.push(index);
+    }
+    if (expected.length !== entries.length) return null;
+    let result: Store | null = store;
+    for (let position = 0; position < entries.length && result !== null; position++) {
+      const entry = entries[position] as (typeof entries)[number];
+      const index = expected[position] as number;
+      if (this.keys[index] !== entry.key) return null;
+      if (operation.f === "list" && !this.valueIs(result, entry.key, entry.value)) return null;
+      result = this.readRevisions(result, index, entry.revision, entry.createRevision);
+    }
+    return result;
+  }
+
+  private compareHolds(store: Store, condition: TxnCompare): boolean | null {
+    if ("absent" in condition) return this.valueIs(store, condition.key, null);
+    if ("value" in condition) return this.valueIs(store, condition.key, condition.value);
+    return this.revisionHolds(store, this.indexOf(condition.key), condition.revision);
+  }
+
+  /** Whether the key's modRevision is `revision`: null when it is unknown and may be. */
+  private revisionHolds(store: Store, index: number, revision: number): boolean | null {
+    const base = index * fieldsPerKey;
+    if (store[base + VALUE] === absentValue) return false;
+    const mod = store[base + MOD] as number;
+    if (mod !== unknownRevision) return mod === revision;
+    // The unknown revision is above lastRevision.
+    return revision > (store[base + LAST] as number) ? null : false;
+  }
+
+  /** The store with an unknown modRevision taken to be `revision` (a condition on it held). */
+  private assumeRevision(store: Store, index: number, revision: number): Store {
+    const base = index * fieldsPerKey;
+    if (store[base + MOD] !== unknownRevision || store[base + VALUE] === absentValue) return store;
+    const result = [...store];
+    result[base + MOD] = revision;
+    result[base + LAST] = Math.max(result[base + LAST] as number, revision);
+    return result;
+  }
+
+  /** A read of a present key's revisions (null: not recorded): they must fit the store's, and become exact. */
+  private readRevisions(store: Store, index: number, mod: number | null, create: number | null): Store | null {
+    if (mod === null || create === null) return store;
+    if (create > mod) return null;
+    const base = index * fieldsPerKey;
+    const knownMod = store[base + MOD] as number;
+    const knownCreate = store[base + CREATE] as number;
+    const last = store[base + LAST] as number;
+    if (knownMod !== unknownRevision ? knownMod !== mod : mod <= last) return null;
+    if (knownCreate !== unknownRevision && knownCreate !== create) return null;
+    if (knownMod === mod && knownCreate === create) return store;
+    const result = [...store];
+    result[base + MOD] = mod;
+    result[base + CREATE] = create;
+    result[base + LAST] = Math.max(last, mod);
+    return result;
+  }
+
+  /** `value` written to `key` at `revision`; null if a known revision is not above the key's last. */
+  private write(store: Store, key: string, value: string, revision: number): Store | null {
+    const base = this.indexOf(key) * fieldsPerKey;
+    const last = store[base + LAST] as number;
+    if (revision !== unknownRevision && revision <= last) return null;
+    const result = [...store];
+    const created = store[base + VALUE] === absentValue;
+    result[base + VALUE] = this.literal(value);
+    result[base + MOD] = revision;
+    if (created) result[base + CREATE] = revision;
+    if (revision !== unknownRevision) result[base + LAST] = revision;
+    return result;
+  }
+
+  /** `key` deleted at `revision`; null if a known revision is not above the key's last. */
+  private remove(store: Store, key: string, revision: number): Store | null {
+    const base = this.indexOf(key) * fieldsPerKey;
+    const last = store[base + LAST] as number;
+    if (revision !== unknownRevision && revision <= last) return null;
+    const result = [...store];
+    result[base + VALUE] = absentValue;
+    result[base + MOD] = 0;
+    result[base + CREATE] = 0;
+    if (revision !== unknownRevision) result[base + LAST] = revision;
+    return result;
+  }
+
+  private valueIs(store: Store, key: string, value: Value): boolean {
+    const held = store[this.indexOf(key) * fieldsPerKey + VALUE] as number;
+    return value === null ? held === absentValue : this.strings[held] === value;
+  }
+
+  private indexOf(key: string): number {
+    const index = this.keyIndex.get(key);
+    if (index === undefined)
+      throw new CheckerError(CheckerErrorCode.Argument, `key ${JSON.stringify(key)} is not in this part`);
+    return index;
+  }
+
+  private literal(value: string): number {
+    let id = this.literals.get(value);
+    if (id === undefined) {
+      id = this.strings.length;
+      this.strings.push(value);
+      this.literals.set(value, id);
+    }
+    return id;
+  }
+
+  private internStore(store: Store): number {
+    const key = store.join(",");
+    let id = this.storeIds.get(key);
+    if (id === undefined) {
+      id = this.stores.length;
+      this.stores.push(store);
+      this.storeIds.set(key, id);
+    }
+    return id;
+  }
+
+  private internState(stores: readonly number[]): number {
+    const key = stores.join(",");
+    let id = this.stateIds.get(key);
+    if (id === undefined) {
+      id = this.states.length;
+      this.states.push(stores);
+      this.stateIds.set(key, id);
+    }
+    return id;
+  }
+}
