@@ -8,6 +8,7 @@ export * from "./host-pipeline.js";
 export * from "./host-requests.js";
 export * from "./ids.js";
 export * from "./log.js";
+export * from "./log-entry.js";
 export * from "./machine-rule.js";
 export * from "./manual-timers.js";
 export * from "./messages.js";

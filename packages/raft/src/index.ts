@@ -7,6 +7,7 @@ export type { LogEntry, RaftLogInit } from "./log.js";
 export { entryBytes, RaftLog } from "./log.js";
 export type { RaftEvent, RaftInput, RaftMachine } from "./machine.js";
 export { raftMachine, rule } from "./machine.js";
+export * from "./messages.js";
 export { RaftNode } from "./node.js";
 export type { AddMemberOptions, Membership, RaftNodeOptions, RaftStatus } from "./node-options.js";
 export {
