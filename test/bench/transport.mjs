@@ -5,7 +5,7 @@
 // message count and a time limit, so the run always ends.
 import { performance } from "node:perf_hooks";
 import { EntryKind, encodeFrame, FrameReceiver, silentLogger } from "../../packages/core/dist/index.js";
-import { packEntries } from "../../packages/raft/dist/index.js";
+import { packEntries } from "../../packages/raft/dist/internal.js";
 import { connectNats, createNatsTransport } from "../../packages/transport-nats/dist/index.js";
 import { startNatsServer } from "./cluster.mjs";
 

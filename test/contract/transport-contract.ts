@@ -14,7 +14,7 @@ import {
   registeredMessageTypes,
   type Transport,
 } from "../../packages/core/src/index.js";
-import { packEntries } from "../../packages/raft/src/index.js";
+import { packEntries } from "../../packages/raft/src/internal.js";
 import "./probe-message.js";
 
 /**

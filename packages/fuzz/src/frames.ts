@@ -12,7 +12,7 @@ import {
   paxosMessageSchemas,
 } from "@quorate/core";
 import { encodeKvCommand } from "@quorate/kv";
-import { packEntries, raftMessageSchemas } from "@quorate/raft";
+import { packEntries, raftMessageSchemas } from "@quorate/raft/internal";
 
 /**
  * A seeded generator of hostile frames. Every frame is a pure function of the Prng state, so a

@@ -5,7 +5,7 @@
  * what it made durable, the messages it sent and the answers it gave its clients.
  */
 import { EntryKind } from "@quorate/core";
-import type { LogEntry, RaftMessage, RaftOptions } from "../src/index.js";
+import type { LogEntry, RaftMessage, RaftOptions } from "../src/internal.js";
 import { unpackEntries } from "../src/messages.js";
 import type { RaftObservation } from "../src/outbox.js";
 import { Driver, type Envelope } from "./driver.js";

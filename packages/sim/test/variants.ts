@@ -9,7 +9,7 @@ import {
   type RaftMachine,
   raftMachine,
   rule,
-} from "@quorate/raft";
+} from "@quorate/raft/internal";
 import type { RaftStorage } from "@quorate/storage";
 import { LEASE_RAFT_OPTIONS, type RaftAdapterOptions, raftAdapter } from "../src/index.js";
 
