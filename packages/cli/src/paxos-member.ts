@@ -6,11 +6,13 @@ import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
 import {
   Acceptor,
   Learner,
+  learnerStorageIn,
   type PaxosOptions,
   type PaxosRoleName,
   type PaxosRoleStatus,
   Proposer,
   paxosRoleId,
+  proposerStorageIn,
   resolveTopology,
 } from "@quorate/paxos";
 import { openLmdbAcceptorStorage, openLmdbStorage } from "@quorate/storage";
@@ -134,7 +136,7 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
         id: self,
         topology,
         transport,
-        storage,
+        storage: learnerStorageIn(storage),
         stateMachine,
         logger,
         ...tick,
@@ -170,7 +172,15 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
       const storage = await openLmdbStorage({ dir: join(dataDir, "proposer"), cluster, member: self, logger });
       closers.push(() => storage.close());
       const transport = transportFor(self);
-      const started = await Proposer.start({ id: self, topology, transport, storage, logger, ...tick, ...paxos });
+      const started = await Proposer.start({
+        id: self,
+        topology,
+        transport,
+        storage: proposerStorageIn(storage),
+        logger,
+        ...tick,
+        ...paxos,
+      });
       closers.push(() => started.stop());
       const status = () => ({ ...started.status(), cluster });
       served.push({ role: "proposer", self, status, state: status, endpoints: endpointsOf(self, false), transport });

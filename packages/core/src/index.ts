@@ -1,3 +1,4 @@
+export * from "./ballot.js";
 export * from "./codec.js";
 export * from "./errors.js";
 export * from "./host.js";

@@ -1,4 +1,4 @@
-import { isValidToken } from "./ids.js";
+import { type PaxosBallot, paxosBallot } from "./ballot.js";
 import {
   arrayOf,
   type BodiesOf,
@@ -17,15 +17,6 @@ import {
  * its README). The codec validates each decoded body against the schema of its type before anything
  * else sees it. Raft's messages live in @quorate/raft; these are to move to @quorate/paxos likewise.
  */
-
-/**
- * A Paxos ballot: [round, proposer id], compared by round, then by proposer id. A tuple, not a
- * packed uint64, because msgpack would need BigInt for that. [0, ""] is the ballot below all.
- */
-export type PaxosBallot = readonly [round: number, proposer: string];
-
-export const paxosBallot: Validator<PaxosBallot> = (v): v is PaxosBallot =>
-  Array.isArray(v) && v.length === 2 && uint(v[0]) && (v[1] === "" || isValidToken(v[1]));
 
 /**
  * A ballot a proposer runs a round at: never [0, ""], which no proposer owns. Phase 1 and 2

@@ -31,5 +31,13 @@ export { Proposer, type ProposerOptions } from "./proposer.js";
 export { type ProposerEvent, type ProposerInput, type ProposerMachine, proposerMachine } from "./proposer-machine.js";
 export * as proposerRules from "./proposer-protocol.js";
 export { NOOP, type ProposerContext, ProposerSlots } from "./proposer-protocol.js";
+export {
+  type LearnerCheckpoint,
+  type LearnerDurableState,
+  type LearnerStorage,
+  learnerStorageIn,
+  type ProposerStorage,
+  proposerStorageIn,
+} from "./role-storage.js";
 export { type ScoutEvent, type ScoutMachine, scoutMachine } from "./scout.js";
 export type { PaxosRoleStatus } from "./status.js";

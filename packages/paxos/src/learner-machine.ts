@@ -1,6 +1,4 @@
-import type { NodeId } from "@quorate/core";
-import { ruleFor } from "@quorate/core";
-import { NO_BALLOT } from "@quorate/storage";
+import { NO_BALLOT, type NodeId, ruleFor } from "@quorate/core";
 import { setup } from "xstate";
 import { type LearnerContext, type LearnerLog, propose, stepLearner, tick } from "./learner-protocol.js";
 import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";

@@ -1,4 +1,5 @@
 import {
+  compareBallots,
   invariant,
   type NodeId,
   type PaxosAccept,
@@ -12,7 +13,6 @@ import {
   type PaxosSnapshotRequest,
   type PaxosValue,
 } from "@quorate/core";
-import { compareBallots } from "@quorate/storage";
 import { sameValue, valueBytes } from "./acceptor-protocol.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";

@@ -9,7 +9,6 @@ import {
   silentLogger,
   Ticker,
 } from "@quorate/core";
-import type { RaftStorage } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
 import { DurableRoleHost } from "./durable-host.js";
 import { checkRoleId, maxCatchUpTicks, messageEvent, type TickingHostOptions } from "./host.js";
@@ -18,14 +17,12 @@ import { type PaxosObservation, ProposerOutbox } from "./outbox.js";
 import { type ProposerEvent, type ProposerMachine, proposerMachine, proposerMode } from "./proposer-machine.js";
 import { type ProposerContext, ProposerSlots } from "./proposer-protocol.js";
 import { ProposerTelemetry } from "./proposer-telemetry.js";
+import type { ProposerStorage } from "./role-storage.js";
 import type { PaxosRoleStatus } from "./status.js";
 
 export interface ProposerOptions extends TickingHostOptions<ProposerMachine> {
-  /**
-   * Where the highest round used is kept, so a restarted proposer never reuses a ballot. Any
-   * RaftStorage serves: the round is stored as the hard state's term, which is what it is.
-   */
-  storage: RaftStorage;
+  /** Where the highest round used is kept, so a restarted proposer never reuses a ballot. */
+  storage: ProposerStorage;
   /** Seeds the randomized leader timeout; defaults to the id. */
   seed?: number | string;
 }
@@ -80,8 +77,7 @@ export class Proposer extends DurableRoleHost {
 
   static async start(options: ProposerOptions): Promise<Proposer> {
     checkRoleId("proposer", options.id, options.topology);
-    const state = await options.storage.load();
-    const proposer = new Proposer(options, state.hardState.term);
+    const proposer = new Proposer(options, await options.storage.loadRound());
     proposer.#actor.start();
     proposer.#drain();
     options.transport.listen((message) => proposer.#receive(message));
@@ -168,6 +164,6 @@ export class Proposer extends DurableRoleHost {
     if (this.#pendingRound === null) return null;
     const round = this.#pendingRound;
     this.#pendingRound = null;
-    return this.#options.storage.write({ hardState: { term: round, vote: null, commit: 0 } });
+    return this.#options.storage.writeRound(round);
   }
 }

@@ -2,7 +2,7 @@ import { ErrorCode, isQuorateError, type PaxosValue, SessionStateMachine } from 
 import { KvStateMachine } from "@quorate/kv";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
-import { Learner, type LearnerOptions, resolvePaxosOptions } from "../src/index.js";
+import { Learner, type LearnerOptions, learnerStorageIn, resolvePaxosOptions } from "../src/index.js";
 import { b, handTimers, RecordingTransport, topology } from "./helpers.js";
 
 /** A learner that knows p1 as the active proposer, so it hands requests on. */
@@ -12,7 +12,7 @@ async function learner(extra: Partial<LearnerOptions>) {
     id: "l1",
     topology,
     transport,
-    storage: createMemoryStorage(),
+    storage: learnerStorageIn(createMemoryStorage()),
     stateMachine: new SessionStateMachine(new KvStateMachine()),
     timers: handTimers().timers,
     ...extra,

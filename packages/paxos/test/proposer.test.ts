@@ -2,7 +2,15 @@ import { ErrorCode, isQuorateError, type PaxosAccept, type PaxosBallot } from "@
 import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { NOOP, Proposer, ProposerSlots, proposerMachine, proposerRules, resolveTopology } from "../src/index.js";
+import {
+  NOOP,
+  Proposer,
+  ProposerSlots,
+  proposerMachine,
+  proposerRules,
+  proposerStorageIn,
+  resolveTopology,
+} from "../src/index.js";
 import { ProposerOutbox } from "../src/outbox.js";
 import { b, command, handTimers, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 
@@ -248,7 +256,7 @@ describe("proposer host", () => {
   async function start(disk: MemoryDisk, schedule?: (f: () => void) => void, machine = proposerMachine) {
     const clock = handTimers();
     const transport = new RecordingTransport("p1");
-    const storage = new MemoryRaftStorage(disk, schedule === undefined ? {} : { schedule });
+    const storage = proposerStorageIn(new MemoryRaftStorage(disk, schedule === undefined ? {} : { schedule }));
     const node = await Proposer.start({
       id: "p1",
       topology,

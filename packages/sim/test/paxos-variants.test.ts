@@ -8,9 +8,10 @@ import {
   learnerMachine,
   learnerRules,
   type ProposerMachine,
+  type ProposerStorage,
   proposerMachine,
 } from "@quorate/paxos";
-import type { AcceptorStorage, RaftStorage } from "@quorate/storage";
+import type { AcceptorStorage } from "@quorate/storage";
 import { describe, expect, test } from "vitest";
 import {
   DEFAULT_NEMESIS,
@@ -80,15 +81,13 @@ const hideVotesMachine: AcceptorMachine = acceptorMachine.provide({
 });
 
 /** (4) A restarted proposer comes back without its durable round, so it may start a round it used. */
-function forgetRoundOnRestart(storage: RaftStorage): RaftStorage {
+function forgetRoundOnRestart(storage: ProposerStorage): ProposerStorage {
   return {
-    load: async () => {
-      const state = await storage.load();
-      return { ...state, hardState: { ...state.hardState, term: 0 } };
+    loadRound: async () => {
+      await storage.loadRound();
+      return 0;
     },
-    write: (write) => storage.write(write),
-    compact: (upTo) => storage.compact(upTo),
-    close: () => storage.close(),
+    writeRound: (round) => storage.writeRound(round),
   };
 }
 
