@@ -2,7 +2,7 @@ import { ErrorCode, isQuorateError, type PaxosValue, SessionStateMachine } from 
 import { KvStateMachine } from "@quorate/kv";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
-import { Learner, type LearnerOptions, learnerStorageIn, resolvePaxosOptions } from "../src/index.js";
+import { Learner, type LearnerOptions, learnerStorageIn, resolvePaxosOptions } from "../src/internal.js";
 import { b, handTimers, RecordingTransport, topology } from "./helpers.js";
 
 /** A learner that knows p1 as the active proposer, so it hands requests on. */

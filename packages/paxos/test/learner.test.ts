@@ -2,7 +2,7 @@ import { ErrorCode, encodeSessionCommand, isQuorateError, type PaxosValue, Sessi
 import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
-import { Learner, LearnerLog, learnerStorageIn } from "../src/index.js";
+import { Learner, LearnerLog, learnerStorageIn } from "../src/internal.js";
 import { b, handTimers, options, RecordingTransport, topology } from "./helpers.js";
 
 function put(key: string, value: string, seq = 0, origin = "l9"): PaxosValue {

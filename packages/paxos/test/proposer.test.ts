@@ -10,7 +10,7 @@ import {
   proposerRules,
   proposerStorageIn,
   resolveTopology,
-} from "../src/index.js";
+} from "../src/internal.js";
 import { ProposerOutbox } from "../src/outbox.js";
 import { b, command, handTimers, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 

@@ -10,7 +10,7 @@ import {
   type ProposerMachine,
   type ProposerStorage,
   proposerMachine,
-} from "@quorate/paxos";
+} from "@quorate/paxos/internal";
 import type { AcceptorStorage } from "@quorate/storage";
 import { describe, expect, test } from "vitest";
 import {

@@ -1,6 +1,5 @@
 export { LmdbAcceptorStorage, openLmdbAcceptorStorage } from "./acceptor-lmdb.js";
 export { createMemoryAcceptorStorage, MemoryAcceptorDisk, MemoryAcceptorStorage } from "./acceptor-memory.js";
-export { AcceptorShape } from "./acceptor-shape.js";
 export type { AcceptorState, AcceptorStorage, AcceptorWrite } from "./acceptor-types.js";
 export { type LmdbRaftStorage, openLmdbStorage } from "./lmdb.js";
 export {

@@ -18,7 +18,7 @@ import {
   proposerMachine,
   proposerStorageIn,
   resolveTopology,
-} from "@quorate/paxos";
+} from "@quorate/paxos/internal";
 import {
   type AcceptorState,
   type AcceptorStorage,

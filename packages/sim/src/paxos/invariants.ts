@@ -7,7 +7,7 @@ import {
   type PaxosValue,
   PaxosValueKind,
 } from "@quorate/core";
-import { type Acceptor, type PaxosObservation, sameValue } from "@quorate/paxos";
+import { type Acceptor, type PaxosObservation, sameValue } from "@quorate/paxos/internal";
 import type { AcceptorState, AcceptorWrite } from "@quorate/storage";
 import type { Violation } from "../protocol.js";
 
