@@ -1,4 +1,4 @@
-import type { PaxosBallot } from "@quorate/core";
+import { NO_BALLOT } from "@quorate/core";
 import {
   AcceptorLog,
   type AcceptorMachine,
@@ -30,8 +30,6 @@ import {
  * real rules on a draft of the context and copies the draft back, as the machines' own
  * `rule` helper does with an assign.
  */
-
-const NO_BALLOT: PaxosBallot = [0, ""];
 
 /** (1) A restarted acceptor comes back without the promise it had made durable. */
 function forgetPromiseOnRestart(storage: AcceptorStorage): AcceptorStorage {
