@@ -4,7 +4,8 @@
 // Starts its own nats-server (from PATH) on a free loopback port; every phase has a fixed
 // message count and a time limit, so the run always ends.
 import { performance } from "node:perf_hooks";
-import { EntryKind, encodeFrame, FrameReceiver, packEntries, silentLogger } from "../../packages/core/dist/index.js";
+import { EntryKind, encodeFrame, FrameReceiver, silentLogger } from "../../packages/core/dist/index.js";
+import { packEntries } from "../../packages/raft/dist/internal.js";
 import { connectNats, createNatsTransport } from "../../packages/transport-nats/dist/index.js";
 import { startNatsServer } from "./cluster.mjs";
 

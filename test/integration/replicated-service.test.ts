@@ -1,6 +1,7 @@
 import { RequestError } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isQuorateError, packValue, rpcSubject, unpackValue } from "../../packages/core/src/index.js";
+import { learnerStorageIn, proposerStorageIn } from "../../packages/paxos/src/index.js";
 import {
   msgpackStateMachine,
   ReplicatedClient,
@@ -76,8 +77,8 @@ async function startMember(
           roles: learners.includes(id) ? ["acceptor", "learner", "proposer"] : ["acceptor", "proposer"],
           storage: {
             acceptor: createMemoryAcceptorStorage(),
-            proposer: createMemoryStorage(),
-            learner: createMemoryStorage(),
+            proposer: proposerStorageIn(createMemoryStorage()),
+            learner: learnerStorageIn(createMemoryStorage()),
           },
         });
   return { nc, service };

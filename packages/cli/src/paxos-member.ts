@@ -6,11 +6,13 @@ import { createKvService, KV_SERVICE, type KvService, KvStateMachine } from "@qu
 import {
   type Acceptor,
   type Learner,
+  learnerStorageIn,
   type PaxosOptions,
   type PaxosRoleName,
   type PaxosRoleStatus,
   type Proposer,
   paxosRoleId,
+  proposerStorageIn,
 } from "@quorate/paxos";
 import { serveReplicated } from "@quorate/service";
 import { openLmdbAcceptorStorage, openLmdbStorage } from "@quorate/storage";
@@ -102,10 +104,10 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
         ? { acceptor: await openStorage(closers, () => openLmdbAcceptorStorage(storageOptions("acceptor"))) }
         : {}),
       ...(runs("learner")
-        ? { learner: await openStorage(closers, () => openLmdbStorage(storageOptions("learner"))) }
+        ? { learner: learnerStorageIn(await openStorage(closers, () => openLmdbStorage(storageOptions("learner")))) }
         : {}),
       ...(runs("proposer")
-        ? { proposer: await openStorage(closers, () => openLmdbStorage(storageOptions("proposer"))) }
+        ? { proposer: proposerStorageIn(await openStorage(closers, () => openLmdbStorage(storageOptions("proposer")))) }
         : {}),
     };
     const store = new KvStateMachine();

@@ -1,6 +1,6 @@
 import { Packr } from "msgpackr";
 import { isValidToken, type NodeId } from "./ids.js";
-import { isMessageType, type MessageMap, type MessageType, messageSchemas } from "./messages.js";
+import { type MessageMap, type MessageType, messageSchema } from "./schema.js";
 
 /** Wire protocol version. A frame of another version is dropped, never guessed at. */
 export const PROTOCOL_VERSION = 1;
@@ -75,8 +75,9 @@ export function decodeFrame(
   if (cluster !== expect.cluster || group !== expect.group) {
     return { ok: false, reason: "foreign", detail: `${cluster}/${group}` };
   }
-  if (!isMessageType(type)) return { ok: false, reason: "unknown_type", detail: String(type).slice(0, 64) };
-  if (!messageSchemas[type](body)) return { ok: false, reason: "invalid", detail: `body of ${type}` };
+  const schema = messageSchema(type);
+  if (schema === undefined) return { ok: false, reason: "unknown_type", detail: String(type).slice(0, 64) };
+  if (!schema(body)) return { ok: false, reason: "invalid", detail: `body of ${String(type)}` };
   return { ok: true, envelope: { cluster, group, sender, type, body } as Envelope };
 }
 

@@ -1,6 +1,6 @@
 import type { OutboundMessage } from "./host.js";
 import type { NodeId } from "./ids.js";
-import type { MessageMap, MessageType } from "./messages.js";
+import type { MessageMap, MessageType } from "./schema.js";
 
 /**
  * What every protocol machine asks its host to do, accumulated in place by the machine and

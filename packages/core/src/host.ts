@@ -1,6 +1,6 @@
 import { invariant } from "./errors.js";
 import type { NodeId } from "./ids.js";
-import type { MessageMap, MessageType } from "./messages.js";
+import type { MessageMap, MessageType } from "./schema.js";
 
 // What the hosts of every protocol (Raft's node, the Paxos roles) share: the timers they run
 // on and the messages their machines ask them to send. The rest of the host kit: the durable

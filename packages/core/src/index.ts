@@ -1,3 +1,4 @@
+export * from "./ballot.js";
 export * from "./codec.js";
 export * from "./errors.js";
 export * from "./host.js";
@@ -8,6 +9,7 @@ export * from "./host-pipeline.js";
 export * from "./host-requests.js";
 export * from "./ids.js";
 export * from "./log.js";
+export * from "./log-entry.js";
 export * from "./machine-rule.js";
 export * from "./manual-timers.js";
 export * from "./messages.js";

@@ -1,3 +1,5 @@
+import { invariant } from "./errors.js";
+
 /**
  * A small validator kit for decoded frames. Each validator is a type guard, so a validated
  * body has its static type without a cast. Peer input is untrusted: validators never throw.
@@ -58,4 +60,48 @@ export function object<S extends Shape>(shape: S): Validator<ObjectOf<S>> {
     for (const [key, check] of entries) if (!check(record[key])) return false;
     return true;
   };
+}
+
+/**
+ * The body of each message type that crosses the network, by type name. Core knows the envelope
+ * and the codec but no protocol: each protocol adds its messages to this interface next to their
+ * schemas (`declare module "@quorate/core" { interface MessageMap extends BodiesOf<typeof schemas> {} }`)
+ * and registers the schemas with `registerMessages`, so that the codec can validate their bodies.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: protocols extend it by declaration merging.
+export interface MessageMap {}
+export type MessageType = keyof MessageMap;
+
+/** The body types a table of schemas validates, by message type: what a protocol merges into MessageMap. */
+export type BodiesOf<S extends Record<string, Validator<unknown>>> = { -readonly [K in keyof S]: Infer<S[K]> };
+
+const registry = new Map<string, Validator<unknown>>();
+
+/**
+ * Makes the codec accept these message types, each validated by its schema. A protocol calls it
+ * once, when its messages module loads. Registering a type again with another schema throws: two
+ * protocols would otherwise share a type name, and frames of one would reach the other.
+ */
+export function registerMessages<K extends MessageType>(
+  schemas: { readonly [T in K]: Validator<MessageMap[T]> },
+): void {
+  const entries = Object.entries<Validator<unknown>>(schemas);
+  for (const [type, schema] of entries) {
+    const registered = registry.get(type);
+    invariant(
+      registered === undefined || registered === schema,
+      `message type ${type} is registered twice, with different schemas`,
+    );
+  }
+  for (const [type, schema] of entries) registry.set(type, schema);
+}
+
+/** The schema registered for a message type, or undefined when no loaded protocol registered it. */
+export function messageSchema(type: unknown): Validator<unknown> | undefined {
+  return typeof type === "string" ? registry.get(type) : undefined;
+}
+
+/** Every registered message type, in the order of registration. */
+export function registeredMessageTypes(): MessageType[] {
+  return [...registry.keys()] as MessageType[];
 }

@@ -1,7 +1,7 @@
 import { DROP_REASONS, type DropReason, decodeFrame, type Envelope, encodeFrame } from "./codec.js";
 import type { NodeId } from "./ids.js";
 import { type Logger, RateLimiter } from "./log.js";
-import type { MessageMap, MessageType } from "./messages.js";
+import type { MessageMap, MessageType } from "./schema.js";
 import { markTimeline, timelineActive } from "./timeline.js";
 
 /** W3C trace context and similar carriers; kept as plain strings, empty by default. */

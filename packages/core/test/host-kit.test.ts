@@ -17,6 +17,7 @@ import {
   requirePositiveIntegers,
   type Transport,
 } from "../src/index.js";
+import "../../../test/contract/probe-message.js";
 
 /** A transport that records the type of each message sent, in order. */
 function recordingTransport(): Transport & { sent: string[] } {
@@ -39,7 +40,7 @@ function recordingTransport(): Transport & { sent: string[] } {
 }
 
 function message(to: NodeId | null, afterPersist: boolean): OutboundMessage {
-  return { to, type: "raft.vote", body: {} as never, afterPersist };
+  return { to, type: "test.probe", body: { seq: 1 }, afterPersist };
 }
 
 /** A pipeline whose writes the test makes durable (or fails) by hand. */
@@ -72,11 +73,11 @@ describe("DurablePipeline: durable before visible, one write in flight", () => {
     change();
     pipeline.push([message("a", true), message("b", false)]);
     pipeline.flush();
-    expect(transport.sent).toEqual(["b:raft.vote"]);
+    expect(transport.sent).toEqual(["b:test.probe"]);
     expect(pipeline.idle).toBe(false);
     writes[0]?.resolve();
     await settle();
-    expect(transport.sent).toEqual(["b:raft.vote", "a:raft.vote"]);
+    expect(transport.sent).toEqual(["b:test.probe", "a:test.probe"]);
     expect(pipeline.idle).toBe(true);
   });
 
@@ -110,14 +111,14 @@ describe("DurablePipeline: durable before visible, one write in flight", () => {
     expect(transport.sent).toEqual([]);
     writes[1]?.resolve();
     await settle();
-    expect(transport.sent).toEqual(["late:raft.vote"]);
+    expect(transport.sent).toEqual(["late:test.probe"]);
   });
 
   it("with nothing to write, releases held messages at once", () => {
     const { transport, pipeline } = handPipeline();
     pipeline.push([message(null, true)]);
     pipeline.flush();
-    expect(transport.sent).toEqual(["*:raft.vote"]);
+    expect(transport.sent).toEqual(["*:test.probe"]);
   });
 
   it("a failed write closes the pipeline and reports once: its held messages never leave", async () => {

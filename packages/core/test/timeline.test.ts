@@ -11,6 +11,7 @@ import {
   type Transport,
   timelineActive,
 } from "../src/index.js";
+import "../../../test/contract/probe-message.js";
 
 const listeners: ((mark: unknown) => void)[] = [];
 afterEach(() => {
@@ -69,22 +70,22 @@ describe("timeline channel", () => {
       writeFailed: () => {},
       sending: () => undefined,
     });
-    pipeline.push([{ to: "n2", type: "raft.vote.resp", body: {} as never, afterPersist: true }]);
+    pipeline.push([{ to: "n2", type: "test.probe", body: { seq: 1 }, afterPersist: true }]);
     pipeline.flush();
     expect(log).toEqual(["mark write.start"]);
     done();
     await new Promise((r) => setTimeout(r, 0));
-    expect(log).toEqual(["mark write.start", "mark write.durable", "send n2 raft.vote.resp"]);
+    expect(log).toEqual(["mark write.start", "mark write.durable", "send n2 test.probe"]);
   });
 
   it("a received frame is marked with its type once accepted, and a dropped one is not", () => {
     const { marks } = record();
     const receiver = new FrameReceiver({ cluster: "c", group: "g", self: "n1" }, silentLogger, 1024, () => 0);
     receiver.listen(() => {});
-    receiver.receive(encodeFrame("c", "g", "n2", "raft.timeout-now", { term: 1 }), "n2", undefined);
-    receiver.receive(encodeFrame("c", "g", "n3", "raft.timeout-now", { term: 1 }), "n2", undefined);
+    receiver.receive(encodeFrame("c", "g", "n2", "test.probe", { seq: 1 }), "n2", undefined);
+    receiver.receive(encodeFrame("c", "g", "n3", "test.probe", { seq: 1 }), "n2", undefined);
     receiver.receive(new Uint8Array([1, 2, 3]), "n2", undefined);
-    expect(marks.map((m) => [m.member, m.what])).toEqual([["n1", "receive raft.timeout-now"]]);
+    expect(marks.map((m) => [m.member, m.what])).toEqual([["n1", "receive test.probe"]]);
     expect(receiver.stats.received).toBe(1);
   });
 });

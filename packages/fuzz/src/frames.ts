@@ -3,17 +3,16 @@ import {
   EntryKind,
   encodeFrame,
   type MessageMap,
-  type MessageType,
-  messageSchemas,
   type NodeId,
   type PaxosBallot,
   type PaxosValue,
   PROTOCOL_VERSION,
   type Prng,
-  packEntries,
   packValue,
+  paxosMessageSchemas,
 } from "@quorate/core";
 import { encodeKvCommand } from "@quorate/kv";
+import { packEntries, raftMessageSchemas } from "@quorate/raft/internal";
 
 /**
  * A seeded generator of hostile frames. Every frame is a pure function of the Prng state, so a
@@ -41,7 +40,7 @@ export interface FuzzTarget {
   /** Members' ids, for spoofed envelopes and replayed stale messages. */
   readonly members: readonly NodeId[];
   /** Types the target speaks; frames of the other protocol are the "foreign protocol" case. */
-  readonly types: readonly MessageType[];
+  readonly types: readonly FuzzedType[];
   readonly maxFrameBytes: number;
 }
 
@@ -59,9 +58,14 @@ export interface FuzzFrame {
   readonly expect: "decode" | DropReason | null;
 }
 
-export const ALL_TYPES: readonly MessageType[] = Object.keys(messageSchemas) as MessageType[];
-export const RAFT_TYPES: readonly MessageType[] = ALL_TYPES.filter((t) => t.startsWith("raft."));
-export const PAXOS_TYPES: readonly MessageType[] = ALL_TYPES.filter((t) => t.startsWith("paxos."));
+/** The message types of the protocols the fuzzer knows: the codec may have others registered. */
+export type FuzzedType = keyof typeof raftMessageSchemas | keyof typeof paxosMessageSchemas;
+
+export const RAFT_TYPES: readonly FuzzedType[] = Object.keys(raftMessageSchemas) as (keyof typeof raftMessageSchemas)[];
+export const PAXOS_TYPES: readonly FuzzedType[] = Object.keys(
+  paxosMessageSchemas,
+) as (keyof typeof paxosMessageSchemas)[];
+export const ALL_TYPES: readonly FuzzedType[] = [...RAFT_TYPES, ...PAXOS_TYPES];
 
 /** Numbers at the edge of what a uint field may hold, for "absurd index" frames. */
 const ABSURD = [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER - 1, 2 ** 32, 2 ** 32 - 1, 2 ** 31, 2 ** 48];
@@ -117,7 +121,7 @@ function list<T>(prng: Prng, max: number, item: () => T): T[] {
 }
 
 /** A schema-valid body of `type`; `absurd` lets uint fields take huge values. */
-export function validBody<T extends MessageType>(
+export function validBody<T extends FuzzedType>(
   prng: Prng,
   target: FuzzTarget,
   type: T,
@@ -126,7 +130,7 @@ export function validBody<T extends MessageType>(
   const u = () => uintValue(prng, absurd);
   const b = () => prng.chance(0.5);
   const bytes = (max: number) => randomBytes(prng, prng.int(0, max));
-  const bodies: { [K in MessageType]: () => MessageMap[K] } = {
+  const bodies: { [K in FuzzedType]: () => MessageMap[K] } = {
     "raft.vote": () => ({ term: u(), lastLogIndex: u(), lastLogTerm: u(), preVote: b(), transfer: b() }),
     "raft.vote.resp": () => ({ term: u(), granted: b(), preVote: b() }),
     "raft.append": () => ({
@@ -294,16 +298,16 @@ interface Mutation {
   readonly how: string;
   readonly weight: number;
   /** Returns the frame and what the codec must do with it. */
-  readonly make: (prng: Prng, target: FuzzTarget, type: MessageType) => Pick<FuzzFrame, "data" | "expect">;
+  readonly make: (prng: Prng, target: FuzzTarget, type: FuzzedType) => Pick<FuzzFrame, "data" | "expect">;
 }
 
-function validEnvelope(prng: Prng, target: FuzzTarget, type: MessageType): Envelope {
+function validEnvelope(prng: Prng, target: FuzzTarget, type: FuzzedType): Envelope {
   return [PROTOCOL_VERSION, target.cluster, target.group, target.fuzzer, type, validBody(prng, target, type)];
 }
 
-function validFrame(prng: Prng, target: FuzzTarget, type: MessageType): Uint8Array {
+function validFrame(prng: Prng, target: FuzzTarget, type: FuzzedType): Uint8Array {
   const [, cluster, group, sender, , body] = validEnvelope(prng, target, type);
-  return encodeFrame(cluster as string, group as string, sender as string, type, body as MessageMap[MessageType]);
+  return encodeFrame(cluster as string, group as string, sender as string, type, body as MessageMap[FuzzedType]);
 }
 
 const MUTATIONS: readonly Mutation[] = [
@@ -560,7 +564,7 @@ const MUTATIONS: readonly Mutation[] = [
  * (it cannot tell it from a leader), and a member can only be impersonated with NATS rights the
  * deployment gives no one (deploy/nats-server.conf); the codec refuses terms beyond MAX_RAFT_TERM.
  */
-function staleRaftTerms(type: MessageType, body: unknown): unknown {
+function staleRaftTerms(type: FuzzedType, body: unknown): unknown {
   if (!type.startsWith("raft.") || typeof body !== "object" || body === null) return body;
   const stale: Record<string, unknown> = { ...(body as Record<string, unknown>) };
   for (const field of ["term", "lastLogTerm", "prevLogTerm", "conflictTerm", "lastTerm"]) {
@@ -572,7 +576,7 @@ function staleRaftTerms(type: MessageType, body: unknown): unknown {
 interface Hostile {
   readonly how: string;
   readonly weight: number;
-  readonly make: (prng: Prng, target: FuzzTarget) => { type: MessageType; sender: NodeId; body: unknown };
+  readonly make: (prng: Prng, target: FuzzTarget) => { type: FuzzedType; sender: NodeId; body: unknown };
 }
 
 const HOSTILE: readonly Hostile[] = [
@@ -671,7 +675,7 @@ export function nextFrame(prng: Prng, target: FuzzTarget): FuzzFrame {
   return {
     class: "hostile",
     how: hostile.how,
-    data: encodeFrame(target.cluster, target.group, sender, type, body as MessageMap[MessageType]),
+    data: encodeFrame(target.cluster, target.group, sender, type, body as MessageMap[FuzzedType]),
     subject: sender,
     expect: "decode",
   };

@@ -8,7 +8,15 @@ import {
   type Transport,
 } from "@quorate/core";
 import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
-import { Acceptor, Learner, Proposer, paxosRoleId, resolveTopology } from "@quorate/paxos";
+import {
+  Acceptor,
+  Learner,
+  learnerStorageIn,
+  Proposer,
+  paxosRoleId,
+  proposerStorageIn,
+  resolveTopology,
+} from "@quorate/paxos";
 import { RaftNode } from "@quorate/raft";
 import { encodeSessionCommand, SessionStateMachine } from "@quorate/service";
 import { MemoryAcceptorDisk, MemoryAcceptorStorage, MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
@@ -107,7 +115,7 @@ async function startPaxos(): Promise<Deployment> {
         id,
         topology,
         transport: connect(id),
-        storage: new MemoryRaftStorage(new MemoryDisk()),
+        storage: learnerStorageIn(new MemoryRaftStorage(new MemoryDisk())),
         stateMachine: new SessionStateMachine(new KvStateMachine()),
         tickMs: 5,
         checkpointInterval: 1000,
@@ -121,7 +129,7 @@ async function startPaxos(): Promise<Deployment> {
         id,
         topology,
         transport: connect(id),
-        storage: new MemoryRaftStorage(new MemoryDisk()),
+        storage: proposerStorageIn(new MemoryRaftStorage(new MemoryDisk())),
         tickMs: 5,
       }),
     );

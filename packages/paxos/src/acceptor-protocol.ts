@@ -1,4 +1,5 @@
 import {
+  compareBallots,
   invariant,
   type NodeId,
   type PaxosAccept,
@@ -10,7 +11,6 @@ import {
   type PaxosRepeat,
   type PaxosValue,
 } from "@quorate/core";
-import { compareBallots } from "@quorate/storage";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { AcceptorOutbox, PaxosMessage } from "./outbox.js";
 

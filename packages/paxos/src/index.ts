@@ -1,15 +1,13 @@
+/**
+ * Multi-Paxos for users: the acceptor, proposer and learner roles, their options, topology,
+ * status and storage. The role machines, their rules and logs are internals, for Quorate's own
+ * tests and the simulator: "@quorate/paxos/internal".
+ */
 export type { Timers } from "@quorate/core";
 export { Acceptor, type AcceptorOptions } from "./acceptor.js";
-export { type AcceptorEvent, type AcceptorInput, type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";
-/** The rules of every role, for simulators that build deliberately broken variants. */
-export * as acceptorRules from "./acceptor-protocol.js";
-export { type AcceptorContext, AcceptorLog, sameValue } from "./acceptor-protocol.js";
-export { type CommanderEvent, type CommanderMachine, commanderMachine } from "./commander.js";
+export type { AcceptorMachine } from "./acceptor-machine.js";
 export { Learner, type LearnerOptions } from "./learner.js";
-export { LearnerLog } from "./learner-log.js";
-export { type LearnerEvent, type LearnerInput, type LearnerMachine, learnerMachine } from "./learner-machine.js";
-export type { LearnerContext } from "./learner-protocol.js";
-export * as learnerRules from "./learner-protocol.js";
+export type { LearnerMachine } from "./learner-machine.js";
 export {
   DEFAULT_PAXOS_OPTIONS,
   type PaxosOptions,
@@ -17,24 +15,17 @@ export {
   type PaxosTopology,
   type PaxosTopologyInput,
   paxosRoleId,
-  resolvePaxosOptions,
   resolveTopology,
 } from "./options.js";
-export type {
-  LearnerProposalOutcome,
-  LearnerReadOutcome,
-  LearnerRequest,
-  OutboundMessage,
-  PaxosMessage,
-  PaxosObservation,
-  ProposerMode,
-} from "./outbox.js";
+export type { LearnerProposalOutcome, PaxosObservation, ProposerMode } from "./outbox.js";
 export { Proposer, type ProposerOptions } from "./proposer.js";
-export * as proposerLeadershipRules from "./proposer-leadership.js";
-export { type PendingRead, ProposerReads } from "./proposer-leadership.js";
-export { type ProposerEvent, type ProposerInput, type ProposerMachine, proposerMachine } from "./proposer-machine.js";
-export * as proposerRules from "./proposer-protocol.js";
-export { NOOP, type ProposerContext } from "./proposer-protocol.js";
-export { ProposerSlots } from "./proposer-slots.js";
-export { type ScoutEvent, type ScoutMachine, scoutMachine } from "./scout.js";
+export type { ProposerMachine } from "./proposer-machine.js";
+export {
+  type LearnerCheckpoint,
+  type LearnerDurableState,
+  type LearnerStorage,
+  learnerStorageIn,
+  type ProposerStorage,
+  proposerStorageIn,
+} from "./role-storage.js";
 export type { PaxosRoleStatus } from "./status.js";

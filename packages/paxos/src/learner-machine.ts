@@ -1,6 +1,4 @@
-import type { NodeId } from "@quorate/core";
-import { ruleFor } from "@quorate/core";
-import { NO_BALLOT } from "@quorate/storage";
+import { NO_BALLOT, type NodeId, ruleFor } from "@quorate/core";
 import { setup } from "xstate";
 import type { LearnerLog } from "./learner-log.js";
 import { forgetReads, type LearnerContext, propose, read, stepLearner, tick } from "./learner-protocol.js";

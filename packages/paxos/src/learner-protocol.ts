@@ -1,18 +1,18 @@
-import type {
-  NodeId,
-  PaxosAccept,
-  PaxosAccepted,
-  PaxosBallot,
-  PaxosHeartbeat,
-  PaxosLearned,
-  PaxosReadIndex,
-  PaxosRepeated,
-  PaxosRequest,
-  PaxosSnapshotChunk,
-  PaxosSnapshotRequest,
-  PaxosValue,
+import {
+  compareBallots,
+  type NodeId,
+  type PaxosAccept,
+  type PaxosAccepted,
+  type PaxosBallot,
+  type PaxosHeartbeat,
+  type PaxosLearned,
+  type PaxosReadIndex,
+  type PaxosRepeated,
+  type PaxosRequest,
+  type PaxosSnapshotChunk,
+  type PaxosSnapshotRequest,
+  type PaxosValue,
 } from "@quorate/core";
-import { compareBallots } from "@quorate/storage";
 import { valueBytes } from "./acceptor-protocol.js";
 import type { LearnerLog } from "./learner-log.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";

@@ -23,7 +23,6 @@ import {
   TakenRequests,
   Ticker,
 } from "@quorate/core";
-import type { RaftStorage } from "@quorate/storage";
 import { activeContext, type Context } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
 import { checkRoleId, maxCatchUpTicks, messageEvent, ROLE_MESSAGES, type TickingHostOptions } from "./host.js";
@@ -34,14 +33,12 @@ import { ReadBarriers } from "./learner-reads.js";
 import { LearnerTelemetry } from "./learner-telemetry.js";
 import { LearnerOutbox, type LearnerRequest, type PaxosObservation } from "./outbox.js";
 import { roleInput } from "./role-input.js";
+import type { LearnerStorage } from "./role-storage.js";
 import type { PaxosRoleStatus } from "./status.js";
 
 export interface LearnerOptions extends TickingHostOptions<LearnerMachine> {
-  /**
-   * Durable checkpoints (stored as snapshots) and the incarnation counter (stored as the hard
-   * state's term); any RaftStorage serves.
-   */
-  storage: RaftStorage;
+  /** Durable checkpoints and the incarnation counter. */
+  storage: LearnerStorage;
   stateMachine: StateMachine;
   /** A request not applied within this time fails as Indeterminate. */
   proposalTimeoutMs?: number;
@@ -58,7 +55,6 @@ export const DEFAULT_MAX_PENDING_READS = 10_000;
 
 /** Request seqs of one incarnation live in [incarnation * 2^32, (incarnation + 1) * 2^32). */
 const SEQS_PER_INCARNATION = 2 ** 32;
-const NO_CONFIG = new Uint8Array(0);
 
 interface Waiter {
   readonly resolve: (result: Uint8Array) => void;
@@ -159,13 +155,13 @@ export class Learner implements ConsensusNode {
     const state = await options.storage.load();
     // A fresh incarnation numbers its requests apart from any earlier one's, which may still
     // be decided after this restart and must not be taken for ours.
-    const incarnation = state.hardState.term + 1;
-    await options.storage.write({ hardState: { term: incarnation, vote: null, commit: 0 } });
-    const snapshot = state.snapshot;
-    if (snapshot !== null) options.stateMachine.restore(snapshot.data);
+    const incarnation = state.incarnation + 1;
+    await options.storage.writeIncarnation(incarnation);
+    const { checkpoint } = state;
+    if (checkpoint !== null) options.stateMachine.restore(checkpoint.data);
     const log = new LearnerLog({
-      applied: snapshot?.index ?? 0,
-      checkpoint: snapshot === null ? null : { slot: snapshot.index, data: snapshot.data },
+      applied: checkpoint?.slot ?? 0,
+      checkpoint,
       firstSeq: incarnation * SEQS_PER_INCARNATION + 1,
     });
     const learner = new Learner(options, log);
@@ -366,9 +362,9 @@ export class Learner implements ConsensusNode {
     const checkpoint = this.#pendingCheckpoint;
     if (checkpoint === null) return null;
     this.#pendingCheckpoint = null;
-    const { slot, data } = checkpoint;
+    const { slot } = checkpoint;
     return {
-      done: this.#options.storage.write({ snapshot: { index: slot, term: 0, config: NO_CONFIG, data } }),
+      done: this.#options.storage.writeCheckpoint(checkpoint),
       durable: () => {
         if (slot > (this.#log.checkpoint?.slot ?? 0)) this.#log.checkpoint = checkpoint;
       },

@@ -1,5 +1,4 @@
-import { invariant, type NodeId, type PaxosAlive, type PaxosRead } from "@quorate/core";
-import { compareBallots } from "@quorate/storage";
+import { compareBallots, invariant, type NodeId, type PaxosAlive, type PaxosRead } from "@quorate/core";
 import type { ProposerContext } from "./proposer-protocol.js";
 
 /**

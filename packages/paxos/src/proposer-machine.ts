@@ -1,5 +1,4 @@
-import { type NodeId, seedPrng } from "@quorate/core";
-import { NO_BALLOT } from "@quorate/storage";
+import { NO_BALLOT, type NodeId, seedPrng } from "@quorate/core";
 import { setup } from "xstate";
 import { type CommanderDecided, commanderMachine } from "./commander.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";

@@ -1,4 +1,5 @@
 import {
+  compareBallots,
   invariant,
   type NodeId,
   nextInt,
@@ -11,7 +12,6 @@ import {
   type PaxosValue,
   PaxosValueKind,
 } from "@quorate/core";
-import { compareBallots } from "@quorate/storage";
 import { valueBytes } from "./acceptor-protocol.js";
 import type { CommanderDecided, CommanderEvent, CommanderInput } from "./commander.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";

@@ -9,7 +9,6 @@ import {
   silentLogger,
   Ticker,
 } from "@quorate/core";
-import type { RaftStorage } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
 import { DurableRoleHost } from "./durable-host.js";
 import { checkRoleId, maxCatchUpTicks, messageEvent, ROLE_MESSAGES, type TickingHostOptions } from "./host.js";
@@ -20,14 +19,12 @@ import { type ProposerEvent, type ProposerMachine, proposerMachine, proposerMode
 import type { ProposerContext } from "./proposer-protocol.js";
 import { ProposerSlots } from "./proposer-slots.js";
 import { ProposerTelemetry } from "./proposer-telemetry.js";
+import type { ProposerStorage } from "./role-storage.js";
 import type { PaxosRoleStatus } from "./status.js";
 
 export interface ProposerOptions extends TickingHostOptions<ProposerMachine> {
-  /**
-   * Where the highest round used is kept, so a restarted proposer never reuses a ballot. Any
-   * RaftStorage serves: the round is stored as the hard state's term, which is what it is.
-   */
-  storage: RaftStorage;
+  /** Where the highest round used is kept, so a restarted proposer never reuses a ballot. */
+  storage: ProposerStorage;
   /** Seeds the randomized leader timeout; defaults to the id. */
   seed?: number | string;
 }
@@ -84,8 +81,7 @@ export class Proposer extends DurableRoleHost {
 
   static async start(options: ProposerOptions): Promise<Proposer> {
     checkRoleId("proposer", options.id, options.topology);
-    const state = await options.storage.load();
-    const proposer = new Proposer(options, state.hardState.term);
+    const proposer = new Proposer(options, await options.storage.loadRound());
     proposer.#actor.start();
     proposer.#drain();
     options.transport.listen((message) => proposer.#receive(message));
@@ -173,6 +169,6 @@ export class Proposer extends DurableRoleHost {
     if (this.#pendingRound === null) return null;
     const round = this.#pendingRound;
     this.#pendingRound = null;
-    return this.#options.storage.write({ hardState: { term: round, vote: null, commit: 0 } });
+    return this.#options.storage.writeRound(round);
   }
 }

@@ -1,5 +1,4 @@
-import type { NodeId, PaxosAcceptance, PaxosBallot, PaxosPromise } from "@quorate/core";
-import { compareBallots } from "@quorate/storage";
+import { compareBallots, type NodeId, type PaxosAcceptance, type PaxosBallot, type PaxosPromise } from "@quorate/core";
 import { enqueueActions, setup } from "xstate";
 import type { PaxosOptions } from "./options.js";
 import type { ProposerOutbox } from "./outbox.js";

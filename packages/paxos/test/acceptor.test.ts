@@ -2,7 +2,7 @@ import { ErrorCode, isQuorateError } from "@quorate/core";
 import { MemoryAcceptorDisk, MemoryAcceptorStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { Acceptor, type AcceptorContext, AcceptorLog, acceptorMachine, acceptorRules } from "../src/index.js";
+import { Acceptor, type AcceptorContext, AcceptorLog, acceptorMachine, acceptorRules } from "../src/internal.js";
 import { AcceptorOutbox } from "../src/outbox.js";
 import { b, command, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 

@@ -6,11 +6,13 @@ import { MemoryNetwork, type MemoryTransport } from "@quorate/transport-memory";
 import {
   Acceptor,
   Learner,
+  learnerStorageIn,
   type PaxosObservation,
   type PaxosOptions,
   type PaxosTopology,
   Proposer,
   paxosRoleId,
+  proposerStorageIn,
   resolveTopology,
 } from "../src/index.js";
 
@@ -110,7 +112,7 @@ export class PaxosCluster {
       id,
       topology: this.topology,
       transport: this.#transport(id),
-      storage: this.#raftStorage(id),
+      storage: proposerStorageIn(this.#raftStorage(id)),
       paxos: this.options.paxos,
       tickMs: this.options.tickMs ?? TEST_TICK_MS,
       observe: this.#observe,
@@ -126,7 +128,7 @@ export class PaxosCluster {
       id,
       topology: this.topology,
       transport: this.#transport(id),
-      storage: this.#raftStorage(id),
+      storage: learnerStorageIn(this.#raftStorage(id)),
       stateMachine: stateMachine ?? sm,
       paxos: this.options.paxos,
       tickMs: this.options.tickMs ?? TEST_TICK_MS,

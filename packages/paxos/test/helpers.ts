@@ -1,6 +1,6 @@
 import type { MessageMap, MessageType, NodeId, PaxosBallot, PaxosValue, Timers, Transport } from "@quorate/core";
 import { emptyStats } from "@quorate/core";
-import { type PaxosMessage, resolvePaxosOptions, resolveTopology } from "../src/index.js";
+import { type PaxosMessage, resolvePaxosOptions, resolveTopology } from "../src/internal.js";
 
 export const topology = resolveTopology({
   acceptors: ["a1", "a2", "a3"],

@@ -3,7 +3,7 @@ import { KvStateMachine } from "@quorate/kv";
 import { SessionStateMachine } from "@quorate/service";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
-import { Learner, type LearnerOptions, resolvePaxosOptions } from "../src/index.js";
+import { Learner, type LearnerOptions, learnerStorageIn, resolvePaxosOptions } from "../src/internal.js";
 import { b, handTimers, RecordingTransport, topology } from "./helpers.js";
 
 /** A learner that knows p1 as the active proposer, so it hands requests on. */
@@ -13,7 +13,7 @@ async function learner(extra: Partial<LearnerOptions>) {
     id: "l1",
     topology,
     transport,
-    storage: createMemoryStorage(),
+    storage: learnerStorageIn(createMemoryStorage()),
     stateMachine: new SessionStateMachine(new KvStateMachine()),
     timers: handTimers().timers,
     ...extra,

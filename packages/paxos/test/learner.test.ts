@@ -3,7 +3,7 @@ import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
 import { encodeSessionCommand, SessionStateMachine } from "@quorate/service";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
-import { Learner, LearnerLog } from "../src/index.js";
+import { Learner, LearnerLog, learnerStorageIn } from "../src/internal.js";
 import { b, handTimers, options, RecordingTransport, topology } from "./helpers.js";
 
 function put(key: string, value: string, seq = 0, origin = "l9"): PaxosValue {
@@ -19,7 +19,7 @@ async function learner() {
     id: "l1",
     topology,
     transport,
-    storage: createMemoryStorage(),
+    storage: learnerStorageIn(createMemoryStorage()),
     stateMachine,
     paxos: options,
     timers: clock.timers,

@@ -10,8 +10,9 @@ import {
   proposerLeadershipRules,
   proposerMachine,
   proposerRules,
+  proposerStorageIn,
   resolveTopology,
-} from "../src/index.js";
+} from "../src/internal.js";
 import { ProposerOutbox } from "../src/outbox.js";
 import { b, command, handTimers, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 
@@ -390,7 +391,7 @@ describe("proposer host", () => {
   async function start(disk: MemoryDisk, schedule?: (f: () => void) => void, machine = proposerMachine) {
     const clock = handTimers();
     const transport = new RecordingTransport("p1");
-    const storage = new MemoryRaftStorage(disk, schedule === undefined ? {} : { schedule });
+    const storage = proposerStorageIn(new MemoryRaftStorage(disk, schedule === undefined ? {} : { schedule }));
     const node = await Proposer.start({
       id: "p1",
       topology,

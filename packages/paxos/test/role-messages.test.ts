@@ -13,7 +13,7 @@ import {
   ProposerSlots,
   proposerMachine,
   proposerRules,
-} from "../src/index.js";
+} from "../src/internal.js";
 import { AcceptorOutbox, LearnerOutbox, ProposerOutbox } from "../src/outbox.js";
 import { b, command, msg, options, topology } from "./helpers.js";
 

@@ -8,10 +8,10 @@ import {
   object,
   packValue,
   QuorateError,
-  unpackEntries,
   unpackValue,
   type Validator,
 } from "@quorate/core";
+import { unpackEntries } from "./messages.js";
 
 /**
  * A cluster membership configuration. Voters elect leaders and count towards quorums;

@@ -1,5 +1,6 @@
-import { EntryKind, type EntryRecord, invariant } from "@quorate/core";
+import { EntryKind, invariant } from "@quorate/core";
 import { type ClusterConfig, decodeConfig, type IndexedConfig } from "./config.js";
+import type { EntryRecord } from "./messages.js";
 
 /** An entry of the replicated log. Its index is its position; terms never decrease along the log. */
 export type LogEntry = EntryRecord;

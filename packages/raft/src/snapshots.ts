@@ -1,6 +1,7 @@
-import type { InstallSnapshot, InstallSnapshotResponse, NodeId, Transport } from "@quorate/core";
+import type { NodeId, Transport } from "@quorate/core";
 import type { StoredSnapshot } from "@quorate/storage";
 import { type ClusterConfig, decodeConfig } from "./config.js";
+import type { InstallSnapshot, InstallSnapshotResponse } from "./messages.js";
 import type { ReceivedSnapshot } from "./protocol.js";
 
 /** Bytes per snapshot chunk: well under NATS's 1 MiB max_payload with the envelope around it. */

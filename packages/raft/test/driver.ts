@@ -9,7 +9,7 @@ import {
   type RaftOptions,
   raftMachine,
   resolveRaftOptions,
-} from "../src/index.js";
+} from "../src/internal.js";
 import type { ChangeOutcome, ProposalOutcome, RaftObservation, ReadOutcome, SnapshotInstall } from "../src/outbox.js";
 import type { RaftMessage } from "../src/protocol.js";
 

@@ -4,8 +4,9 @@
  * and describes, in a stable text form, what every member did in response: its state changes,
  * what it made durable, the messages it sent and the answers it gave its clients.
  */
-import { EntryKind, unpackEntries } from "@quorate/core";
-import type { LogEntry, RaftMessage, RaftOptions } from "../src/index.js";
+import { EntryKind } from "@quorate/core";
+import type { LogEntry, RaftMessage, RaftOptions } from "../src/internal.js";
+import { unpackEntries } from "../src/messages.js";
 import type { RaftObservation } from "../src/outbox.js";
 import { Driver, type Envelope } from "./driver.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyChange, decodeConfig, encodeConfig, resolveRaftOptions } from "../src/index.js";
+import { applyChange, decodeConfig, encodeConfig, resolveRaftOptions } from "../src/internal.js";
 import { Driver } from "./driver.js";
 
 /** A leader `a` of voters a, b, c, with d running but outside the configuration (started with `join`). */

@@ -1,6 +1,7 @@
-import { EntryKind, ErrorCode, isQuorateError, packEntries, unpackValue } from "@quorate/core";
+import { EntryKind, ErrorCode, isQuorateError, unpackValue } from "@quorate/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RaftNode } from "../src/index.js";
+import { packEntries } from "../src/messages.js";
 import { encode, HandClockCluster, LocalCluster } from "./cluster.js";
 
 let cluster: LocalCluster | undefined;

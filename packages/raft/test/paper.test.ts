@@ -1,5 +1,6 @@
-import { EntryKind, packEntries } from "@quorate/core";
+import { EntryKind } from "@quorate/core";
 import { describe, expect, it } from "vitest";
+import { packEntries } from "../src/messages.js";
 import { Driver } from "./driver.js";
 
 const cmd = (s: string) => ({ term: 0, kind: EntryKind.Command, data: new TextEncoder().encode(s) });

@@ -1,6 +1,7 @@
-import type { InstallSnapshot, Transport } from "@quorate/core";
+import type { Transport } from "@quorate/core";
 import { describe, expect, it } from "vitest";
 import { encodeConfig } from "../src/config.js";
+import type { InstallSnapshot } from "../src/messages.js";
 import { SNAPSHOT_CHUNK_BYTES, SnapshotReceiver, SnapshotSender } from "../src/snapshots.js";
 
 /** A leader's sender and a follower's receiver wired back to back; the test decides what arrives. */

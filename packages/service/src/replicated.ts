@@ -13,10 +13,12 @@ import {
 import {
   Acceptor,
   Learner,
+  type LearnerStorage,
   type PaxosOptions,
   type PaxosRoleName,
   type PaxosRoleStatus,
   Proposer,
+  type ProposerStorage,
   paxosRoleId,
   resolveTopology,
 } from "@quorate/paxos";
@@ -100,8 +102,8 @@ export interface PaxosServiceOptions extends CommonOptions {
   /** One store per role this member runs; the caller opens them and closes them after stop(). */
   readonly storage: {
     readonly acceptor?: AcceptorStorage;
-    readonly proposer?: RaftStorage;
-    readonly learner?: RaftStorage;
+    readonly proposer?: ProposerStorage;
+    readonly learner?: LearnerStorage;
   };
   readonly q1?: number;
   readonly q2?: number;

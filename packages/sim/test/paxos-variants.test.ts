@@ -1,4 +1,4 @@
-import type { PaxosBallot } from "@quorate/core";
+import { NO_BALLOT } from "@quorate/core";
 import {
   AcceptorLog,
   type AcceptorMachine,
@@ -8,9 +8,10 @@ import {
   learnerMachine,
   learnerRules,
   type ProposerMachine,
+  type ProposerStorage,
   proposerMachine,
-} from "@quorate/paxos";
-import type { AcceptorStorage, RaftStorage } from "@quorate/storage";
+} from "@quorate/paxos/internal";
+import type { AcceptorStorage } from "@quorate/storage";
 import { describe, expect, test } from "vitest";
 import {
   DEFAULT_NEMESIS,
@@ -29,8 +30,6 @@ import {
  * real rules on a draft of the context and copies the draft back, as the machines' own
  * `rule` helper does with an assign.
  */
-
-const NO_BALLOT: PaxosBallot = [0, ""];
 
 /** (1) A restarted acceptor comes back without the promise it had made durable. */
 function forgetPromiseOnRestart(storage: AcceptorStorage): AcceptorStorage {
@@ -80,15 +79,13 @@ const hideVotesMachine: AcceptorMachine = acceptorMachine.provide({
 });
 
 /** (4) A restarted proposer comes back without its durable round, so it may start a round it used. */
-function forgetRoundOnRestart(storage: RaftStorage): RaftStorage {
+function forgetRoundOnRestart(storage: ProposerStorage): ProposerStorage {
   return {
-    load: async () => {
-      const state = await storage.load();
-      return { ...state, hardState: { ...state.hardState, term: 0 } };
+    loadRound: async () => {
+      await storage.loadRound();
+      return 0;
     },
-    write: (write) => storage.write(write),
-    compact: (upTo) => storage.compact(upTo),
-    close: () => storage.close(),
+    writeRound: (round) => storage.writeRound(round),
   };
 }
 

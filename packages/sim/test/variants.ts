@@ -1,7 +1,14 @@
 import type { Timers } from "@quorate/core";
 import { unpackValue } from "@quorate/core";
 import { encodeKvCommand, type KvEntry, KvStateMachine, kvCommand } from "@quorate/kv";
-import { protocol, type RaftEvent, type RaftGuardParams, type RaftMachine, raftMachine, rule } from "@quorate/raft";
+import {
+  protocol,
+  type RaftEvent,
+  type RaftGuardParams,
+  type RaftMachine,
+  raftMachine,
+  rule,
+} from "@quorate/raft/internal";
 import type { RaftStorage } from "@quorate/storage";
 import { LEASE_RAFT_OPTIONS, type RaftAdapterOptions, raftAdapter } from "../src/index.js";
 

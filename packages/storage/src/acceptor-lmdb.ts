@@ -1,5 +1,6 @@
 import {
   ErrorCode,
+  NO_BALLOT,
   type PaxosAcceptance,
   type PaxosBallot,
   packValue,
@@ -11,7 +12,7 @@ import {
 } from "@quorate/core";
 import type { Database, RootDatabase } from "lmdb";
 import { AcceptorShape } from "./acceptor-shape.js";
-import { type AcceptorState, type AcceptorStorage, type AcceptorWrite, NO_BALLOT } from "./acceptor-types.js";
+import type { AcceptorState, AcceptorStorage, AcceptorWrite } from "./acceptor-types.js";
 import { corrupt } from "./lmdb-codec.js";
 import { type OwnedEnvironment, openOwnedEnvironment, type StoreLayout } from "./lmdb-directory.js";
 import type { OpenOptions } from "./types.js";

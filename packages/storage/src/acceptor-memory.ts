@@ -1,6 +1,6 @@
-import { ErrorCode, type PaxosAcceptance, type PaxosBallot, QuorateError } from "@quorate/core";
+import { ErrorCode, NO_BALLOT, type PaxosAcceptance, type PaxosBallot, QuorateError } from "@quorate/core";
 import { AcceptorShape } from "./acceptor-shape.js";
-import { type AcceptorState, type AcceptorStorage, type AcceptorWrite, NO_BALLOT } from "./acceptor-types.js";
+import type { AcceptorState, AcceptorStorage, AcceptorWrite } from "./acceptor-types.js";
 import { copyBytes } from "./bytes.js";
 import { DiskTenancy, DurabilityQueue, type MemoryStorageOptions, never } from "./memory-durability.js";
 

@@ -1,11 +1,5 @@
-import { invariant, type PaxosBallot } from "@quorate/core";
+import { compareBallots, invariant, type PaxosBallot } from "@quorate/core";
 import type { AcceptorWrite } from "./acceptor-types.js";
-
-/** Compares ballots by round, then proposer id: negative, zero or positive. */
-export function compareBallots(a: PaxosBallot, b: PaxosBallot): number {
-  if (a[0] !== b[0]) return a[0] - b[0];
-  return a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
-}
 
 /**
  * The promise and truncation point as they will be once every accepted write is durable, so

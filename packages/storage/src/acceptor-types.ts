@@ -1,8 +1,5 @@
 import type { PaxosAcceptance, PaxosBallot } from "@quorate/core";
 
-/** The ballot below every real one: what a new acceptor has promised. */
-export const NO_BALLOT: PaxosBallot = [0, ""];
-
 /**
  * What a Paxos acceptor must not forget (Lamport's Paxos.tla: maxBal, and per slot the
  * highest-ballot vote), plus how far the log was truncated below learner checkpoints.

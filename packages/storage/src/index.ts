@@ -1,7 +1,6 @@
 export { LmdbAcceptorStorage, openLmdbAcceptorStorage } from "./acceptor-lmdb.js";
 export { createMemoryAcceptorStorage, MemoryAcceptorDisk, MemoryAcceptorStorage } from "./acceptor-memory.js";
-export { AcceptorShape, compareBallots } from "./acceptor-shape.js";
-export { type AcceptorState, type AcceptorStorage, type AcceptorWrite, NO_BALLOT } from "./acceptor-types.js";
+export type { AcceptorState, AcceptorStorage, AcceptorWrite } from "./acceptor-types.js";
 export { type LmdbRaftStorage, openLmdbStorage } from "./lmdb.js";
 export {
   createMemoryStorage,

@@ -1,6 +1,5 @@
-import { ErrorCode, QuorateError } from "@quorate/core";
+import { ErrorCode, isEntryKind, QuorateError } from "@quorate/core";
 import { copyBytes } from "./bytes.js";
-import { isEntryKind } from "./log-shape.js";
 import type { StoredEntry, StoredSnapshot } from "./types.js";
 
 // Fixed binary layouts instead of msgpack: encoding runs in write() itself, so the stored bytes

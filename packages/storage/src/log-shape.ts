@@ -1,4 +1,4 @@
-import { EntryKind, invariant } from "@quorate/core";
+import { invariant, isEntryKind } from "@quorate/core";
 import type { HardState, RaftState, RaftWrite } from "./types.js";
 
 /** Entries `from..to` (inclusive) that a write deletes. */
@@ -12,9 +12,6 @@ interface TermRun {
   start: number;
   term: number;
 }
-
-const entryKinds: ReadonlySet<number> = new Set(Object.values(EntryKind));
-export const isEntryKind = (kind: number): kind is EntryKind => entryKinds.has(kind);
 
 const isCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 const isIndex = (n: unknown): n is number => isCount(n) && n >= 1;

@@ -1,8 +1,9 @@
-import { encodeFrame, type Inbound, packEntries } from "@quorate/core";
+import { encodeFrame, type Inbound } from "@quorate/core";
 import { describe, expect, it } from "vitest";
+import "../../../test/contract/probe-message.js";
 import { MemoryNetwork } from "../src/index.js";
 
-const append = { term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, entries: packEntries([]), seq: 1 };
+const probe = { seq: 1 };
 
 function cluster(seed: number) {
   let now = 0;
@@ -26,7 +27,7 @@ describe("MemoryNetwork faults", () => {
   it("holds frames until their delivery time in manual mode", () => {
     const { network, transports, received, advance } = cluster(1);
     network.setFaults({ minDelayMs: 10, maxDelayMs: 10 });
-    transports.a?.broadcast("raft.append", append);
+    transports.a?.broadcast("test.probe", probe);
     expect(network.deliverDue()).toBe(0);
     advance(10);
     expect(network.deliverDue()).toBe(2);
@@ -37,13 +38,13 @@ describe("MemoryNetwork faults", () => {
   it("a symmetric partition cuts both directions until healed", () => {
     const { network, transports, received } = cluster(1);
     network.partition(["a"], ["b", "c"]);
-    transports.a?.send("b", "raft.append", append);
-    transports.b?.send("a", "raft.append", append);
+    transports.a?.send("b", "test.probe", probe);
+    transports.b?.send("a", "test.probe", probe);
     network.deliverDue();
     expect(received.a).toHaveLength(0);
     expect(received.b).toHaveLength(0);
     network.heal();
-    transports.a?.send("b", "raft.append", append);
+    transports.a?.send("b", "test.probe", probe);
     network.deliverDue();
     expect(received.b).toHaveLength(1);
   });
@@ -51,8 +52,8 @@ describe("MemoryNetwork faults", () => {
   it("an asymmetric block cuts one direction only", () => {
     const { network, transports, received } = cluster(1);
     network.block("a", "b");
-    transports.a?.send("b", "raft.append", append);
-    transports.b?.send("a", "raft.append", append);
+    transports.a?.send("b", "test.probe", probe);
+    transports.b?.send("a", "test.probe", probe);
     network.deliverDue();
     expect(received.b).toHaveLength(0);
     expect(received.a).toHaveLength(1);
@@ -62,7 +63,7 @@ describe("MemoryNetwork faults", () => {
     const run = (seed: number) => {
       const { network, transports, received } = cluster(seed);
       network.setFaults({ drop: 0.3, duplicate: 0.3 });
-      for (let i = 0; i < 200; i++) transports.a?.send("b", "raft.append", { ...append, seq: i });
+      for (let i = 0; i < 200; i++) transports.a?.send("b", "test.probe", { seq: i });
       network.deliverDue();
       return { got: received.b?.map((m) => (m.body as { seq: number }).seq), counters: { ...network.counters } };
     };
@@ -76,7 +77,7 @@ describe("MemoryNetwork faults", () => {
   it("a delay spread reorders frames", () => {
     const { network, transports, received, advance } = cluster(7);
     network.setFaults({ minDelayMs: 0, maxDelayMs: 50 });
-    for (let i = 0; i < 50; i++) transports.a?.send("b", "raft.append", { ...append, seq: i });
+    for (let i = 0; i < 50; i++) transports.a?.send("b", "test.probe", { seq: i });
     advance(50);
     network.deliverDue();
     const seqs = received.b?.map((m) => (m.body as { seq: number }).seq) ?? [];
@@ -87,7 +88,7 @@ describe("MemoryNetwork faults", () => {
   it("frames in flight on a link cut after sending are lost", () => {
     const { network, transports, received, advance } = cluster(1);
     network.setFaults({ minDelayMs: 5, maxDelayMs: 5 });
-    transports.a?.send("b", "raft.append", append);
+    transports.a?.send("b", "test.probe", probe);
     network.block("a", "b");
     advance(5);
     network.deliverDue();
@@ -98,7 +99,7 @@ describe("MemoryNetwork faults", () => {
     // The simulator relies on it: a restarted member gets the old messages still in flight to it.
     const { network, transports, received, advance } = cluster(1);
     network.setFaults({ minDelayMs: 50, maxDelayMs: 50, duplicate: 1 });
-    transports.a?.send("b", "raft.append", append);
+    transports.a?.send("b", "test.probe", probe);
     void transports.b?.close();
     const restarted: Inbound[] = [];
     network.connect({ cluster: "c", group: "g", self: "b" }).listen((m) => restarted.push(m));
@@ -111,7 +112,7 @@ describe("MemoryNetwork faults", () => {
   it("garbage and spoofed frames are dropped and counted like on NATS", () => {
     const { network, transports, received } = cluster(1);
     network.injectRaw("c", "g", "a", new Uint8Array([0xc1, 0xff]), "b");
-    network.injectRaw("c", "g", "a", encodeFrame("c", "g", "c", "raft.append", append), "b");
+    network.injectRaw("c", "g", "a", encodeFrame("c", "g", "c", "test.probe", probe), "b");
     network.deliverDue();
     expect(received.b).toHaveLength(0);
     expect(transports.b?.stats.dropped.malformed).toBe(1);

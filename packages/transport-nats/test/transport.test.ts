@@ -14,11 +14,11 @@ import {
   type Inbound,
   isQuorateError,
   type Logger,
-  packEntries,
   TIMELINE_CHANNEL,
   type TimelineMark,
 } from "@quorate/core";
 import { describe, expect, it } from "vitest";
+import "../../../test/contract/probe-message.js";
 import { createNatsTransport, type NatsTransport } from "../src/index.js";
 
 /** Records publishes and lets a test push messages into subscription callbacks synchronously. */
@@ -118,9 +118,9 @@ describe("NatsTransport", () => {
 
   it("publishes on the sender's subjects and builds headers only when given", () => {
     const { ncA, a } = pair();
-    a.broadcast("raft.timeout-now", { term: 1 });
-    a.send("b", "raft.timeout-now", { term: 2 }, { traceparent: "t" });
-    a.send("b", "raft.timeout-now", { term: 3 }, {});
+    a.broadcast("test.probe", { seq: 1 });
+    a.send("b", "test.probe", { seq: 2 }, { traceparent: "t" });
+    a.send("b", "test.probe", { seq: 3 }, {});
     expect(ncA.published.map((p) => p.subject)).toEqual([
       "quorate.c1.g1.b.a",
       "quorate.c1.g1.d.b.a",
@@ -138,12 +138,12 @@ describe("NatsTransport", () => {
     const listener = (mark: unknown) => marks.push(`${(mark as TimelineMark).member} ${(mark as TimelineMark).what}`);
     subscribe(TIMELINE_CHANNEL, listener);
     try {
-      a.send("b", "raft.timeout-now", { term: 1 });
+      a.send("b", "test.probe", { seq: 1 });
       ncA.forwardTo(ncB);
     } finally {
       unsubscribe(TIMELINE_CHANNEL, listener);
     }
-    expect(marks).toEqual(["a send raft.timeout-now", "b receive raft.timeout-now"]);
+    expect(marks).toEqual(["a send test.probe", "b receive test.probe"]);
   });
 
   it("tells telemetry the server it is connected to, and nothing once the connection is closed", async () => {
@@ -155,7 +155,7 @@ describe("NatsTransport", () => {
 
   it("hands an inbound frame to the listener synchronously, inside the client's callback", () => {
     const { ncA, ncB, a, inbox } = pair();
-    a.send("b", "raft.timeout-now", { term: 5 }, { traceparent: "t" });
+    a.send("b", "test.probe", { seq: 5 }, { traceparent: "t" });
     ncA.forwardTo(ncB);
     // No await between the callback and this line.
     expect(inbox).toEqual([
@@ -163,8 +163,8 @@ describe("NatsTransport", () => {
         cluster: "c1",
         group: "g1",
         sender: "a",
-        type: "raft.timeout-now",
-        body: { term: 5 },
+        type: "test.probe",
+        body: { seq: 5 },
         headers: { traceparent: "t" },
       },
     ]);
@@ -172,7 +172,7 @@ describe("NatsTransport", () => {
 
   it("treats a header block without keys as no headers", () => {
     const { ncB, inbox } = pair();
-    const frame = encodeFrame("c1", "g1", "a", "raft.timeout-now", { term: 1 });
+    const frame = encodeFrame("c1", "g1", "a", "test.probe", { seq: 1 });
     ncB.deliver("quorate.c1.g1.d.b.a", frame, createMsgHdrs());
     expect(inbox[0]?.headers).toBeUndefined();
   });
@@ -185,7 +185,7 @@ describe("NatsTransport", () => {
     b.listen(() => {
       throw new Error("handler bug");
     });
-    const frame = encodeFrame("c1", "g1", "a", "raft.timeout-now", { term: 1 });
+    const frame = encodeFrame("c1", "g1", "a", "test.probe", { seq: 1 });
     expect(() => ncB.deliver("quorate.c1.g1.b.a", frame)).not.toThrow();
     expect(b.stats.handlerErrors).toBe(1);
 
@@ -197,16 +197,9 @@ describe("NatsTransport", () => {
 
   it("counts, logs and skips a send the client refuses, without throwing", () => {
     const { ncA, a, log } = pair({ maxFrameBytes: 256 });
-    a.send("b", "raft.append", {
-      term: 1,
-      prevLogIndex: 0,
-      prevLogTerm: 0,
-      leaderCommit: 0,
-      seq: 1,
-      entries: packEntries([{ term: 1, kind: 0, data: new Uint8Array(300) }]),
-    });
+    a.send("b", "test.probe", { seq: 1, data: new Uint8Array(300) });
     ncA.publishError = new Error("connection closed");
-    a.broadcast("raft.timeout-now", { term: 1 });
+    a.broadcast("test.probe", { seq: 1 });
     expect(ncA.published).toEqual([]);
     expect(a.stats.sendErrors).toBe(2);
     expect(a.stats.sent).toBe(0);
@@ -228,9 +221,7 @@ describe("NatsTransport", () => {
       );
     }
     const t = createNatsTransport({ nc, cluster: "c", group: "g", self: "a", prefix: "acme.quorate" });
-    expect(() => t.send("x.y", "raft.timeout-now", { term: 1 })).toThrow(
-      expect.objectContaining({ code: ErrorCode.Config }),
-    );
+    expect(() => t.send("x.y", "test.probe", { seq: 1 })).toThrow(expect.objectContaining({ code: ErrorCode.Config }));
   });
 
   it("fails with Closed when the connection is closed", () => {
@@ -252,11 +243,11 @@ describe("NatsTransport", () => {
     expect([...ncB.subscriptions.values()].every((s) => s.unsubscribed)).toBe(true);
     expect(ncB.flushes).toBe(1);
     expect(ncB.closed).toBe(false);
-    b.broadcast("raft.timeout-now", { term: 1 });
+    b.broadcast("test.probe", { seq: 1 });
     expect(ncB.published).toEqual([]);
     expect(b.stats.sendErrors).toBe(0);
     // A frame already inside the client when close() was called.
-    const frame = encodeFrame("c1", "g1", "a", "raft.timeout-now", { term: 1 });
+    const frame = encodeFrame("c1", "g1", "a", "test.probe", { seq: 1 });
     for (const sub of ncB.subscriptions.values())
       sub.callback(null, { subject: "quorate.c1.g1.b.a", data: frame } as Msg);
     expect(inbox).toEqual([]);

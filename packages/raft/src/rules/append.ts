@@ -2,8 +2,9 @@
  * The leader sending AppendEntries (§5.3): to each follower as its Progress allows, as one
  * broadcast when every follower continues its pipeline, heartbeats to all.
  */
-import { type AppendEntries, invariant, type NodeId, packEntries } from "@quorate/core";
+import { invariant, type NodeId } from "@quorate/core";
 import { entryBytes, type LogEntry } from "../log.js";
+import { type AppendEntries, packEntries } from "../messages.js";
 import { type RaftDraft, send } from "./context.js";
 import { canSend, type Progress, sent, setProgress, snapshotting, trackReplicas } from "./progress.js";
 import { replicas } from "./quorum.js";

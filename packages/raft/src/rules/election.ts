@@ -1,7 +1,8 @@
 /**
  * Elections (§5.2, §5.4.1) with PreVote (thesis §9.6).
  */
-import { invariant, type NodeId, type RequestVote, type VoteResponse } from "@quorate/core";
+import { invariant, type NodeId } from "@quorate/core";
+import type { RequestVote, VoteResponse } from "../messages.js";
 import type { Role } from "../outbox.js";
 import { type RaftDraft, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";
 import { becomeFollower } from "./follower.js";

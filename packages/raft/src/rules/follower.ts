@@ -1,9 +1,10 @@
 /**
  * The follower: becoming one, its election timer, AppendEntries (§5.3) and InstallSnapshot (§7).
  */
-import { type AppendEntries, type AppendResponse, invariant, type NodeId, unpackEntries } from "@quorate/core";
+import { invariant, type NodeId } from "@quorate/core";
 import type { ClusterConfig } from "../config.js";
 import type { LogEntry } from "../log.js";
+import { type AppendEntries, type AppendResponse, unpackEntries } from "../messages.js";
 import { type RaftDraft, type RoleChange, resetElectionTimer, send, setCommitIndex, setTerm } from "./context.js";
 import { isVoter } from "./quorum.js";
 import { failPendingReads } from "./read.js";

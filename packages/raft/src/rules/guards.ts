@@ -7,7 +7,8 @@
  * XState evaluates a guard against the context as it was before the running action; the rules
  * change a draft of it, so every guard takes the draft (`d`) among its params.
  */
-import type { NodeId, RequestVote } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import type { RequestVote } from "../messages.js";
 import type { RaftContext } from "./context.js";
 import { quorumAcked } from "./quorum.js";
 

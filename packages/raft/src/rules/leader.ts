@@ -1,7 +1,8 @@
 /**
  * The leader: its no-op, heartbeats, CheckQuorum, acknowledgements, commit (Figure 8) and proposals.
  */
-import { type AppendResponse, EntryKind, invariant, type NodeId } from "@quorate/core";
+import { EntryKind, invariant, type NodeId } from "@quorate/core";
+import type { AppendResponse } from "../messages.js";
 import { appendAndBroadcast, broadcastHeartbeat, sendAppend, sendTimeoutNow } from "./append.js";
 import { heartbeatsPerElection, type RaftDraft, type RoleChange, setCommitIndex } from "./context.js";
 import { becomeFollower, recordPersisted } from "./follower.js";

@@ -6,16 +6,19 @@ import {
   Learner,
   type LearnerMachine,
   learnerMachine,
+  learnerStorageIn,
   type PaxosObservation,
   type PaxosOptions,
   type PaxosRoleName,
   type PaxosTopology,
   Proposer,
   type ProposerMachine,
+  type ProposerStorage,
   paxosRoleId,
   proposerMachine,
+  proposerStorageIn,
   resolveTopology,
-} from "@quorate/paxos";
+} from "@quorate/paxos/internal";
 import {
   type AcceptorState,
   type AcceptorStorage,
@@ -24,9 +27,6 @@ import {
   MemoryAcceptorStorage,
   MemoryDisk,
   MemoryRaftStorage,
-  type RaftState,
-  type RaftStorage,
-  type RaftWrite,
 } from "@quorate/storage";
 import {
   errorMessage,
@@ -46,7 +46,7 @@ export interface PaxosAdapterOptions {
   readonly learnerMachine?: LearnerMachine;
   /** Wrap each role's storage as its host sees it; tests use them to break durability. */
   readonly wrapAcceptorStorage?: (storage: AcceptorStorage) => AcceptorStorage;
-  readonly wrapProposerStorage?: (storage: RaftStorage) => RaftStorage;
+  readonly wrapProposerStorage?: (storage: ProposerStorage) => ProposerStorage;
 }
 
 /**
@@ -116,33 +116,23 @@ class ObservedAcceptorStorage implements AcceptorStorage {
   }
 }
 
-/** A proposer's storage keeps its highest round as the hard state's term; rounds are reported to the invariants. */
-class ObservedRoundStorage implements RaftStorage {
+/** A proposer's storage, its rounds reported to the invariants. */
+class ObservedRoundStorage implements ProposerStorage {
   constructor(
-    private readonly inner: RaftStorage,
+    private readonly inner: ProposerStorage,
     private readonly proposer: NodeId,
     private readonly invariants: PaxosInvariants,
   ) {}
 
-  async load(): Promise<RaftState> {
-    const state = await this.inner.load();
-    this.invariants.proposerLoaded(this.proposer, state.hardState.term);
-    return state;
+  async loadRound(): Promise<number> {
+    const round = await this.inner.loadRound();
+    this.invariants.proposerLoaded(this.proposer, round);
+    return round;
   }
 
-  write(write: RaftWrite): Promise<void> {
-    const round = write.hardState?.term;
-    if (round === undefined) return this.inner.write(write);
+  writeRound(round: number): Promise<void> {
     this.invariants.proposerRoundRequested(this.proposer, round);
-    return this.inner.write(write).then(() => this.invariants.proposerRoundDurable(this.proposer, round));
-  }
-
-  compact(upTo: number): Promise<void> {
-    return this.inner.compact(upTo);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
+    return this.inner.writeRound(round).then(() => this.invariants.proposerRoundDurable(this.proposer, round));
   }
 }
 
@@ -274,7 +264,7 @@ class PaxosRun implements ProtocolRun {
 
     roles.learner = await Learner.start({
       ...common("learner"),
-      storage: new MemoryRaftStorage(disks.learner, schedule),
+      storage: learnerStorageIn(new MemoryRaftStorage(disks.learner, schedule)),
       stateMachine: env.stateMachine,
       timers: env.timers,
       tickMs: SIM_PAXOS_TICK_MS,
@@ -284,7 +274,7 @@ class PaxosRun implements ProtocolRun {
 
     const proposerId = paxosRoleId(id, "proposer");
     const proposerStorage = new ObservedRoundStorage(
-      new MemoryRaftStorage(disks.proposer, schedule),
+      proposerStorageIn(new MemoryRaftStorage(disks.proposer, schedule)),
       proposerId,
       invariants,
     );

@@ -1,6 +1,14 @@
-import { type NodeId, type PaxosAcceptance, type PaxosBallot, type PaxosValue, PaxosValueKind } from "@quorate/core";
-import { type Acceptor, type PaxosObservation, sameValue } from "@quorate/paxos";
-import { type AcceptorState, type AcceptorWrite, compareBallots, NO_BALLOT } from "@quorate/storage";
+import {
+  compareBallots,
+  NO_BALLOT,
+  type NodeId,
+  type PaxosAcceptance,
+  type PaxosBallot,
+  type PaxosValue,
+  PaxosValueKind,
+} from "@quorate/core";
+import { type Acceptor, type PaxosObservation, sameValue } from "@quorate/paxos/internal";
+import type { AcceptorState, AcceptorWrite } from "@quorate/storage";
 import type { Violation } from "../protocol.js";
 
 /** The invariants checked for Multi-Paxos; each is a `Violation.kind`. */

@@ -1,5 +1,11 @@
 import { type ConsensusNode, type NodeId, Prng, type Timers } from "@quorate/core";
-import { type MembershipChange, type RaftMachine, RaftNode, type RaftOptions, raftMachine } from "@quorate/raft";
+import {
+  type MembershipChange,
+  type RaftMachine,
+  RaftNode,
+  type RaftOptions,
+  raftMachine,
+} from "@quorate/raft/internal";
 import { MemoryDisk, MemoryRaftStorage, type RaftState, type RaftStorage, type RaftWrite } from "@quorate/storage";
 import {
   errorMessage,

@@ -1,5 +1,5 @@
 import type { EntryKind, MessageMap, MessageType, NodeId } from "@quorate/core";
-import type { LogEntry, RaftNode, RaftObservation } from "@quorate/raft";
+import type { LogEntry, RaftNode, RaftObservation } from "@quorate/raft/internal";
 import type { HardState, RaftState, RaftWrite } from "@quorate/storage";
 import type { Violation } from "../protocol.js";
 
