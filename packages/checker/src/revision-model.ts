@@ -1,4 +1,5 @@
 import { CheckerError, CheckerErrorCode } from "./errors.js";
+import { Interner } from "./interner.js";
 import type { Operation, Value } from "./operation.js";
 
 /*
@@ -64,10 +65,9 @@ const none = -1;
 const unknownRevision = -1;
 
 export class RevisionKeyModel {
-  private readonly literals = new Map<string, number>([["", 2]]);
-  private readonly strings: (string | null)[] = [null, null, ""];
-  private readonly states: State[] = [];
-  private readonly stateIds = new Map<string, number>();
+  /** Value ids: 0 and 1 are absent and unknown (`absentValue` and its neighbour), 2 the empty string. */
+  private readonly strings = new Interner<string | null>();
+  private readonly states = new Interner<State>();
   private readonly kinds: Uint8Array;
   /** Per operation: the value id it reads or writes (cas: writes), the value id a cas expects. */
   private readonly values: Int32Array;
@@ -82,6 +82,9 @@ export class RevisionKeyModel {
   private readonly transitions: (Map<number, number> | undefined)[];
 
   constructor(operations: readonly Operation[]) {
+    this.strings.intern("absent", null);
+    this.strings.intern("unknown", null);
+    this.strings.intern("=", "");
     this.intern({
       value: absentValue,
       modRevision: 0,
@@ -153,7 +156,7 @@ export class RevisionKeyModel {
     }
     let next = transitions.get(state);
     if (next === undefined) {
-      const after = this.apply(this.states[state] as State, operation);
+      const after = this.apply(this.states.item(state), operation);
       next = after === null ? none : this.intern(after);
       transitions.set(state, next);
     }
@@ -162,7 +165,7 @@ export class RevisionKeyModel {
 
   /** The value a client reading `state` would see; null when absent (or not known). */
   valueOf(state: number): Value {
-    return this.strings[(this.states[state] as State).value] ?? null;
+    return this.strings.item(this.states.item(state).value);
   }
 
   private apply(s: State, operation: number): State | null {
@@ -335,24 +338,14 @@ export class RevisionKeyModel {
 
   private valueId(value: Value): number {
     if (value === null) return absentValue;
-    let id = this.literals.get(value);
-    if (id === undefined) {
-      id = this.strings.length;
-      this.strings.push(value);
-      this.literals.set(value, id);
-    }
-    return id;
+    return this.strings.intern(`=${value}`, value);
   }
 
   private intern(s: State): number {
-    const key = `${s.value},${s.modRevision},${+s.modExact},${s.createRevision},${+s.createExact},${s.lastRevision}`;
-    let id = this.stateIds.get(key);
-    if (id === undefined) {
-      id = this.states.length;
-      this.states.push(s);
-      this.stateIds.set(key, id);
-    }
-    return id;
+    return this.states.intern(
+      `${s.value},${s.modRevision},${+s.modExact},${s.createRevision},${+s.createExact},${s.lastRevision}`,
+      s,
+    );
   }
 }
 

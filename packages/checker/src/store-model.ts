@@ -1,4 +1,5 @@
 import { CheckerError, CheckerErrorCode } from "./errors.js";
+import { Interner } from "./interner.js";
 import type { Operation, TxnCompare, TxnWrite, Value } from "./operation.js";
 
 /*
@@ -58,16 +59,15 @@ export class StoreModel {
   /** The part's keys in code-unit order, as ranges return them. */
   private readonly keys: string[];
   private readonly keyIndex = new Map<string, number>();
-  private readonly literals = new Map<string, number>();
-  private readonly strings: (string | null)[] = [null];
-  private readonly stores: Store[] = [];
-  private readonly storeIds = new Map<string, number>();
+  /** Value ids: 0 is absent (`absentValue`). */
+  private readonly strings = new Interner<string | null>();
+  private readonly stores = new Interner<Store>();
   /** Per state: the ids of its stores, ascending. */
-  private readonly states: (readonly number[])[] = [];
-  private readonly stateIds = new Map<string, number>();
+  private readonly states = new Interner<readonly number[]>();
   private readonly transitions: (Map<number, number> | undefined)[];
 
   constructor(private readonly operations: readonly Operation[]) {
+    this.strings.intern("absent", null);
     const keys = new Set<string>();
     for (const operation of operations) {
       if (operation.f === "append") {
@@ -98,8 +98,8 @@ export class StoreModel {
     let next = transitions.get(state);
     if (next === undefined) {
       const after = new Set<number>();
-      for (const store of this.states[state] as readonly number[]) {
-        for (const result of this.apply(this.stores[store] as Store, this.operations[operation] as Operation)) {
+      for (const store of this.states.item(state)) {
+        for (const result of this.apply(this.stores.item(store), this.operations[operation] as Operation)) {
           after.add(this.internStore(result));
         }
       }
@@ -115,10 +115,10 @@ export class StoreModel {
 
   /** The part's contents in one store the state holds, as JSON (key → value, absent keys left out). */
   valueOf(state: number): Value {
-    const store = this.stores[(this.states[state] as readonly number[])[0] as number] as Store;
+    const store = this.stores.item(this.states.item(state)[0] as number);
     const contents: Record<string, string> = {};
     this.keys.forEach((key, index) => {
-      const value = this.strings[store[index * fieldsPerKey + VALUE] as number];
+      const value = this.strings.item(store[index * fieldsPerKey + VALUE] as number);
       if (value !== null && value !== undefined) contents[key] = value;
     });
     return JSON.stringify(contents);
@@ -343,7 +343,7 @@ export class StoreModel {
 
   private valueIs(store: Store, key: string, value: Value): boolean {
     const held = store[this.indexOf(key) * fieldsPerKey + VALUE] as number;
-    return value === null ? held === absentValue : this.strings[held] === value;
+    return value === null ? held === absentValue : this.strings.item(held) === value;
   }
 
   private indexOf(key: string): number {
@@ -354,34 +354,14 @@ export class StoreModel {
   }
 
   private literal(value: string): number {
-    let id = this.literals.get(value);
-    if (id === undefined) {
-      id = this.strings.length;
-      this.strings.push(value);
-      this.literals.set(value, id);
-    }
-    return id;
+    return this.strings.intern(`=${value}`, value);
   }
 
   private internStore(store: Store): number {
-    const key = store.join(",");
-    let id = this.storeIds.get(key);
-    if (id === undefined) {
-      id = this.stores.length;
-      this.stores.push(store);
-      this.storeIds.set(key, id);
-    }
-    return id;
+    return this.stores.intern(store.join(","), store);
   }
 
   private internState(stores: readonly number[]): number {
-    const key = stores.join(",");
-    let id = this.stateIds.get(key);
-    if (id === undefined) {
-      id = this.states.length;
-      this.states.push(stores);
-      this.stateIds.set(key, id);
-    }
-    return id;
+    return this.states.intern(stores.join(","), stores);
   }
 }
