@@ -14,6 +14,8 @@ import {
   registeredMessageTypes,
   type Transport,
 } from "../../packages/core/src/index.js";
+// Registers Paxos's message schemas: every registered type gets a sample body below.
+import "../../packages/paxos/src/messages.js";
 import { packEntries } from "../../packages/raft/src/internal.js";
 import "./probe-message.js";
 

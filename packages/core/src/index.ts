@@ -12,7 +12,7 @@ export * from "./log.js";
 export * from "./log-entry.js";
 export * from "./machine-rule.js";
 export * from "./manual-timers.js";
-export * from "./messages.js";
+export * from "./paxos-acceptance.js";
 export * from "./prng.js";
 export * from "./schema.js";
 export * from "./service-errors.js";

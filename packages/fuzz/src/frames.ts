@@ -9,9 +9,9 @@ import {
   PROTOCOL_VERSION,
   type Prng,
   packValue,
-  paxosMessageSchemas,
 } from "@quorate/core";
 import { encodeKvCommand } from "@quorate/kv";
+import { paxosMessageSchemas } from "@quorate/paxos/internal";
 import { packEntries, raftMessageSchemas } from "@quorate/raft/internal";
 
 /**

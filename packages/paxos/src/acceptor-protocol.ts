@@ -2,15 +2,11 @@ import {
   compareBallots,
   invariant,
   type NodeId,
-  type PaxosAccept,
   type PaxosAcceptance,
   type PaxosBallot,
-  type PaxosHeartbeat,
-  type PaxosLearned,
-  type PaxosPrepare,
-  type PaxosRepeat,
   type PaxosValue,
 } from "@quorate/core";
+import type { PaxosAccept, PaxosHeartbeat, PaxosLearned, PaxosPrepare, PaxosRepeat } from "./messages.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { AcceptorOutbox, PaxosMessage } from "./outbox.js";
 

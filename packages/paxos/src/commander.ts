@@ -1,5 +1,6 @@
-import type { NodeId, PaxosAccept, PaxosAccepted, PaxosBallot } from "@quorate/core";
+import type { NodeId, PaxosBallot } from "@quorate/core";
 import { enqueueActions, setup } from "xstate";
+import type { PaxosAccept, PaxosAccepted } from "./messages.js";
 import type { PaxosOptions } from "./options.js";
 import type { ProposerOutbox } from "./outbox.js";
 import { sameBallot } from "./scout.js";

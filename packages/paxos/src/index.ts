@@ -1,8 +1,11 @@
 /**
  * Multi-Paxos for users: the acceptor, proposer and learner roles, their options, topology,
- * status and storage. The role machines, their rules and logs are internals, for Quorate's own
- * tests and the simulator: "@quorate/paxos/internal".
+ * status and storage. The role machines, their rules, logs and the wire messages are internals,
+ * for Quorate's own tests and the simulator: "@quorate/paxos/internal".
  */
+// Registers Paxos's message schemas with the codec: a role must decode what its peers send.
+import "./messages.js";
+
 export type { Timers } from "@quorate/core";
 export { Acceptor, type AcceptorOptions } from "./acceptor.js";
 export type { AcceptorMachine } from "./acceptor-machine.js";

@@ -1,7 +1,8 @@
 /**
  * Paxos's internals, for Quorate's own tests and the simulator: each role's machine and the rules
- * it is built from (broken variants replace one with `provide()`), the role logs and outboxes'
- * message types. No stability promise: applications use "@quorate/paxos".
+ * it is built from (broken variants replace one with `provide()`), the role logs, the outboxes'
+ * message types and the wire messages' schemas. No stability promise: applications use
+ * "@quorate/paxos".
  */
 
 export { type AcceptorEvent, type AcceptorInput, acceptorMachine } from "./acceptor-machine.js";
@@ -14,6 +15,7 @@ export { LearnerLog } from "./learner-log.js";
 export { type LearnerEvent, type LearnerInput, learnerMachine } from "./learner-machine.js";
 export type { LearnerContext } from "./learner-protocol.js";
 export * as learnerRules from "./learner-protocol.js";
+export * from "./messages.js";
 export { resolvePaxosOptions } from "./options.js";
 export type { LearnerReadOutcome, LearnerRequest, OutboundMessage, PaxosMessage } from "./outbox.js";
 export * as proposerLeadershipRules from "./proposer-leadership.js";

@@ -1,20 +1,17 @@
-import {
-  compareBallots,
-  type NodeId,
-  type PaxosAccept,
-  type PaxosAccepted,
-  type PaxosBallot,
-  type PaxosHeartbeat,
-  type PaxosLearned,
-  type PaxosReadIndex,
-  type PaxosRepeated,
-  type PaxosRequest,
-  type PaxosSnapshotChunk,
-  type PaxosSnapshotRequest,
-  type PaxosValue,
-} from "@quorate/core";
+import { compareBallots, type NodeId, type PaxosBallot, type PaxosValue } from "@quorate/core";
 import { valueBytes } from "./acceptor-protocol.js";
 import type { LearnerLog } from "./learner-log.js";
+import type {
+  PaxosAccept,
+  PaxosAccepted,
+  PaxosHeartbeat,
+  PaxosLearned,
+  PaxosReadIndex,
+  PaxosRepeated,
+  PaxosRequest,
+  PaxosSnapshotChunk,
+  PaxosSnapshotRequest,
+} from "./messages.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { LearnerOutbox, LearnerRequest, PaxosMessage } from "./outbox.js";
 

@@ -1,4 +1,5 @@
-import { compareBallots, invariant, type NodeId, type PaxosAlive, type PaxosRead } from "@quorate/core";
+import { compareBallots, invariant, type NodeId } from "@quorate/core";
+import type { PaxosAlive, PaxosRead } from "./messages.js";
 import type { ProposerContext } from "./proposer-protocol.js";
 
 /**

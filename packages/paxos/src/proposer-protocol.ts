@@ -3,17 +3,13 @@ import {
   invariant,
   type NodeId,
   nextInt,
-  type PaxosAccept,
   type PaxosBallot,
-  type PaxosFill,
-  type PaxosHeartbeat,
-  type PaxosNack,
-  type PaxosRequest,
   type PaxosValue,
   PaxosValueKind,
 } from "@quorate/core";
 import { valueBytes } from "./acceptor-protocol.js";
 import type { CommanderDecided, CommanderEvent, CommanderInput } from "./commander.js";
+import type { PaxosAccept, PaxosFill, PaxosHeartbeat, PaxosNack, PaxosRequest } from "./messages.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { PaxosMessage, ProposerMode, ProposerOutbox } from "./outbox.js";
 import {

@@ -1,4 +1,5 @@
-import { invariant, type NodeId, type PaxosAccept, type PaxosValue } from "@quorate/core";
+import { invariant, type NodeId, type PaxosValue } from "@quorate/core";
+import type { PaxosAccept } from "./messages.js";
 
 interface SlotProposal {
   readonly value: PaxosValue;

@@ -1,5 +1,6 @@
-import { compareBallots, type NodeId, type PaxosAcceptance, type PaxosBallot, type PaxosPromise } from "@quorate/core";
+import { compareBallots, type NodeId, type PaxosAcceptance, type PaxosBallot } from "@quorate/core";
 import { enqueueActions, setup } from "xstate";
+import type { PaxosPromise } from "./messages.js";
 import type { PaxosOptions } from "./options.js";
 import type { ProposerOutbox } from "./outbox.js";
 

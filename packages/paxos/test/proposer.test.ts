@@ -1,4 +1,4 @@
-import { ErrorCode, isQuorateError, type PaxosAccept, type PaxosBallot } from "@quorate/core";
+import { ErrorCode, isQuorateError, type PaxosBallot } from "@quorate/core";
 import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
@@ -13,6 +13,7 @@ import {
   proposerStorageIn,
   resolveTopology,
 } from "../src/internal.js";
+import type { PaxosAccept } from "../src/messages.js";
 import { ProposerOutbox } from "../src/outbox.js";
 import { b, command, handTimers, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 

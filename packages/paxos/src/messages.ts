@@ -1,4 +1,3 @@
-import { type PaxosBallot, paxosBallot } from "./ballot.js";
 import {
   arrayOf,
   type BodiesOf,
@@ -6,45 +5,20 @@ import {
   bytes,
   type Infer,
   object,
+  paxosAcceptance,
+  paxosValue,
+  paxosValueKind,
+  proposerBallot,
   registerMessages,
-  string,
   uint,
-  type Validator,
-} from "./schema.js";
+} from "@quorate/core";
 
 /**
- * The schemas of the Multi-Paxos messages (packages/paxos: proposers, acceptors and learners; see
- * its README). The codec validates each decoded body against the schema of its type before anything
- * else sees it. Raft's messages live in @quorate/raft; these are to move to @quorate/paxos likewise.
+ * The schema of every Multi-Paxos message (proposers, acceptors and learners; see the README).
+ * The codec validates each decoded body against the schema of its type before anything else sees
+ * it; this module registers them with it when it loads. The acceptor's vote (`paxosAcceptance`)
+ * and the value it holds are in @quorate/core, because @quorate/storage persists them.
  */
-
-/**
- * A ballot a proposer runs a round at: never [0, ""], which no proposer owns. Phase 1 and 2
- * messages, votes and heartbeats carry one; a frame naming the ballot below all is refused, so
- * no acceptor votes and no learner counts a value at a ballot nobody proposed at.
- */
-const proposerBallot: Validator<PaxosBallot> = (v): v is PaxosBallot => paxosBallot(v) && v[0] >= 1 && v[1] !== "";
-
-/** What a Paxos slot can hold. */
-export const PaxosValueKind = {
-  /** A command for the state machine. */
-  Command: 0,
-  /** Fills a hole a new leader found, so later slots can be applied. */
-  Noop: 1,
-  /** A read marker of earlier versions (reads now write nothing): applies nothing. */
-  Read: 2,
-} as const;
-export type PaxosValueKind = (typeof PaxosValueKind)[keyof typeof PaxosValueKind];
-
-const paxosValueKind = (v: unknown): v is PaxosValueKind => v === 0 || v === 1 || v === 2;
-
-/** A value proposed for a slot. `origin` and `seq` name the learner request it came from ("" and 0 for no-ops). */
-export const paxosValue = object({ kind: paxosValueKind, data: bytes, origin: string(64), seq: uint });
-export type PaxosValue = Infer<typeof paxosValue>;
-
-/** An acceptor's vote: it accepted `value` in `slot` at `ballot`. */
-export const paxosAcceptance = object({ slot: uint, ballot: proposerBallot, value: paxosValue });
-export type PaxosAcceptance = Infer<typeof paxosAcceptance>;
 
 export const paxosPrepare = object({
   ballot: proposerBallot,
@@ -153,6 +127,6 @@ export const paxosMessageSchemas = {
 registerMessages(paxosMessageSchemas);
 
 type PaxosBodies = BodiesOf<typeof paxosMessageSchemas>;
-declare module "./schema.js" {
+declare module "@quorate/core" {
   interface MessageMap extends PaxosBodies {}
 }
