@@ -9,7 +9,15 @@
 // `node --cpu-prof test/bench/host.mjs`.  BENCH_OPS=20000
 import { performance } from "node:perf_hooks";
 import { encodeKvCommand, KvStateMachine } from "../../packages/kv/dist/index.js";
-import { Acceptor, Learner, Proposer, paxosRoleId, resolveTopology } from "../../packages/paxos/dist/index.js";
+import {
+  Acceptor,
+  Learner,
+  learnerStorageIn,
+  Proposer,
+  paxosRoleId,
+  proposerStorageIn,
+  resolveTopology,
+} from "../../packages/paxos/dist/index.js";
 import { RaftNode } from "../../packages/raft/dist/index.js";
 import {
   MemoryAcceptorDisk,
@@ -77,7 +85,7 @@ async function startPaxos() {
       id: paxosRoleId(id, "learner"),
       topology,
       transport: connect(id, "learner"),
-      storage: new MemoryRaftStorage(new MemoryDisk()),
+      storage: learnerStorageIn(new MemoryRaftStorage(new MemoryDisk())),
       stateMachine: new KvStateMachine(),
       tickMs: 50,
       paxos,
@@ -86,7 +94,7 @@ async function startPaxos() {
       id: paxosRoleId(id, "proposer"),
       topology,
       transport: connect(id, "proposer"),
-      storage: new MemoryRaftStorage(new MemoryDisk()),
+      storage: proposerStorageIn(new MemoryRaftStorage(new MemoryDisk())),
       tickMs: 50,
       paxos,
     });
