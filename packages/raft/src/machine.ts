@@ -47,6 +47,7 @@ import {
   termDurable,
   tickElection,
   tickLeader,
+  withGuards,
 } from "./protocol.js";
 
 /** Events the host sends. Time arrives only as `tick`. */
@@ -91,15 +92,14 @@ const contextRule = ruleFor<RaftContext, RaftEvent>();
  * (`ruleFor` in core). The log and the outbox are shared references, so entries never pass
  * through context copies. A rule that changes the role returns the event that moves there.
  *
- * The draft carries `check`, XState's evaluation of the machine's named guards (the paper's
- * rules), deep into the rules without a parameter on each. It is not enumerable, so the assign
- * that commits the draft leaves it out of the context.
+ * XState's evaluation of the machine's named guards (the paper's rules) reaches the rules through
+ * `check` in rules/context.ts for the length of the rule (`withGuards`), without a parameter on
+ * each rule and without touching the draft.
  */
 // biome-ignore lint/suspicious/noConfusingVoidType: most rules raise nothing and return nothing
 export function rule<EE extends RaftEvent>(fn: (d: RaftDraft, event: EE) => RaftEvent | null | void) {
   return contextRule<EE>((draft, event, check) => {
-    Object.defineProperty(draft, "check", { value: check as RaftCheck });
-    return fn(draft as RaftDraft, event);
+    return withGuards(check as RaftCheck, () => fn(draft, event));
   });
 }
 

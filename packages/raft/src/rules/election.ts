@@ -4,7 +4,7 @@
 import { invariant, type NodeId } from "@quorate/core";
 import type { RequestVote, VoteResponse } from "../messages.js";
 import type { Role } from "../outbox.js";
-import { type RaftDraft, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";
+import { check, type RaftDraft, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";
 import { becomeFollower } from "./follower.js";
 import { isVoter, quorum } from "./quorum.js";
 
@@ -51,8 +51,8 @@ export function handleVoteRequest(d: RaftDraft, from: NodeId, m: RequestVote): v
   // Raft §5.2/§5.4.1 plus pre-vote: a real vote goes to at most one candidate per term,
   // and only to one whose log is at least as up to date as ours.
   const grant =
-    d.check("canGrantVote", { d, from, request: m }) &&
-    d.check("logUpToDate", { d, lastLogTerm: m.lastLogTerm, lastLogIndex: m.lastLogIndex });
+    check("canGrantVote", { d, from, request: m }) &&
+    check("logUpToDate", { d, lastLogTerm: m.lastLogTerm, lastLogIndex: m.lastLogIndex });
   if (grant) {
     if (!m.preVote) {
       d.vote = from;

@@ -1,6 +1,6 @@
 /**
  * The paper's rules as named predicates. The machine registers each as an XState guard
- * (`setup({ guards })`) and the rules ask for them by name through `d.check`, so replacing one
+ * (`setup({ guards })`) and the rules ask for them by name through `check` (rules/context.ts), so replacing one
  * with `raftMachine.provide({ guards })` changes that rule and nothing else: the simulator's
  * broken variants are built that way.
  *

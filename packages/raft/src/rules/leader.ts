@@ -4,7 +4,7 @@
 import { EntryKind, invariant, type NodeId } from "@quorate/core";
 import type { AppendResponse } from "../messages.js";
 import { appendAndBroadcast, broadcastHeartbeat, sendAppend, sendTimeoutNow } from "./append.js";
-import { heartbeatsPerElection, type RaftDraft, type RoleChange, setCommitIndex } from "./context.js";
+import { check, heartbeatsPerElection, type RaftDraft, type RoleChange, setCommitIndex } from "./context.js";
 import { becomeFollower, recordPersisted } from "./follower.js";
 import {
   acknowledged,
@@ -94,7 +94,7 @@ export function handleAppendResponse(d: RaftDraft, from: NodeId, m: AppendRespon
   // The response has our term (step drops older ones), so it answers a message of this leader in
   // this term: it cannot acknowledge a round not yet sent, nor an index not yet appended. A peer
   // claiming either breaks the protocol; it is refused and reported, never believed.
-  const neverSent = !d.check("heartbeatRoundCurrent", { d, heartbeatRound: m.seq });
+  const neverSent = !check("heartbeatRoundCurrent", { d, heartbeatRound: m.seq });
   const neverAppended = m.success && m.index > d.log.lastIndex;
   if (neverSent || neverAppended) {
     d.out.observe({ kind: "refused", from, reason: `answers round ${m.seq}/index ${m.index} never sent` });
@@ -139,7 +139,7 @@ export function maybeCommit(d: RaftDraft): RoleChange | null {
   const n = quorumMatch(d);
   invariant(n <= d.log.lastIndex, "a quorum holds no entry the leader lacks");
   // Figure 8: only entries of the current term commit by counting replicas.
-  if (n > d.commitIndex && d.check("commitsOnlyCurrentTerm", { d, index: n })) {
+  if (n > d.commitIndex && check("commitsOnlyCurrentTerm", { d, index: n })) {
     setCommitIndex(d, n);
     d.out.observe({ kind: "commit", index: n, term: d.term });
     startWaitingReads(d);

@@ -5,7 +5,7 @@ import { EntryKind, invariant } from "@quorate/core";
 import { applyChange, type ClusterConfig, encodeConfig, type MembershipChange } from "../config.js";
 import type { LogEntry } from "../log.js";
 import { appendAndBroadcast } from "./append.js";
-import type { RaftDraft } from "./context.js";
+import { check, type RaftDraft } from "./context.js";
 
 /**
  * Appends a configuration entry for `change`. It takes effect as soon as it is in the log; the
@@ -22,7 +22,7 @@ export function reconfigure(d: RaftDraft, id: number, change: MembershipChange):
     return;
   }
   const current = d.log.config;
-  if (!d.check("oneChangeAtATime", { d })) {
+  if (!check("oneChangeAtATime", { d })) {
     reject(
       "in-progress",
       d.log.term(d.commitIndex) !== d.term

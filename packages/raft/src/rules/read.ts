@@ -3,7 +3,7 @@
  */
 import { invariant } from "@quorate/core";
 import { broadcastHeartbeat } from "./append.js";
-import type { PendingRead, RaftDraft } from "./context.js";
+import { check, type PendingRead, type RaftDraft } from "./context.js";
 import { quorumAcked } from "./quorum.js";
 
 export function failPendingReads(d: RaftDraft): void {
@@ -22,10 +22,9 @@ export function rejectRead(d: RaftDraft, id: number): void {
 export function startRead(d: RaftDraft, id: number): void {
   invariant(d.leader === d.id, "only the leader serves reads");
   invariant(d.commitIndex <= d.log.lastIndex, "the read index is in the leader's log");
-  const committedInTerm = d.check("termCommitted", { d });
+  const committedInTerm = check("termCommitted", { d });
   // A round not yet sent is acknowledged by this leader alone: enough only when it is the quorum.
-  const confirmed =
-    d.check("leaseValid", { d }) || d.check("readConfirmed", { d, heartbeatRound: d.heartbeatRound + 1 });
+  const confirmed = check("leaseValid", { d }) || check("readConfirmed", { d, heartbeatRound: d.heartbeatRound + 1 });
   if (committedInTerm && confirmed) {
     d.out.reads.push({ id, ok: true, index: d.commitIndex });
     return;
@@ -41,7 +40,7 @@ export function startRead(d: RaftDraft, id: number): void {
 export function startWaitingReads(d: RaftDraft): void {
   invariant(d.leader === d.id, "only the leader serves reads");
   if (!d.pendingReads.some((r) => r.index === null)) return;
-  if (d.check("readConfirmed", { d, heartbeatRound: d.heartbeatRound + 1 })) {
+  if (check("readConfirmed", { d, heartbeatRound: d.heartbeatRound + 1 })) {
     for (const r of d.pendingReads) d.out.reads.push({ id: r.id, ok: true, index: r.index ?? d.commitIndex });
     d.pendingReads = [];
     return;
@@ -65,7 +64,7 @@ export function confirmReads(d: RaftDraft): void {
     }
     // Its round went out when the read got its index: a later acknowledgement may confirm it.
     invariant(read.heartbeatRound <= d.heartbeatRound, "a read waits for a heartbeat round already sent");
-    if (d.check("readConfirmed", { d, heartbeatRound: read.heartbeatRound }))
+    if (check("readConfirmed", { d, heartbeatRound: read.heartbeatRound }))
       d.out.reads.push({ id: read.id, ok: true, index: read.index });
     else remaining.push(read);
   }

@@ -4,7 +4,7 @@
  * event a step function returns, which moves the machine to that state.
  */
 import { invariant, type NodeId } from "@quorate/core";
-import { type RaftDraft, type RaftMessage, type RoleChange, send } from "./context.js";
+import { check, type RaftDraft, type RaftMessage, type RoleChange, send } from "./context.js";
 import { handleVoteRequest, handleVoteResponse } from "./election.js";
 import { becomeFollower, handleAppend, rejection } from "./follower.js";
 import { handleAppendResponse } from "./leader.js";
@@ -21,7 +21,7 @@ export function stepTerm(d: RaftDraft, from: NodeId, msg: RaftMessage): TermVerd
   const term = msg.body.term;
   if (term > d.term) {
     // A live leader exists: a higher-term campaign is a disruptive server, not news (§9.6 / §4.2.3).
-    if (msg.type === "raft.vote" && d.check("inLeaderLease", { d, request: msg.body })) return "stale";
+    if (msg.type === "raft.vote" && check("inLeaderLease", { d, request: msg.body })) return "stale";
     // A pre-vote request, and a granted pre-vote, promise nothing: they leave the term as it is.
     if (msg.type === "raft.vote" && msg.body.preVote) return "current";
     if (msg.type === "raft.vote.resp" && msg.body.preVote && msg.body.granted) return "current";
@@ -32,7 +32,7 @@ export function stepTerm(d: RaftDraft, from: NodeId, msg: RaftMessage): TermVerd
       // Tell the stale leader our term so it steps down (needed with CheckQuorum and PreVote).
       // The reply answers no heartbeat round of our term: it must not echo the old message's
       // round, which a leader of our term (restarted, its counter reset) could take for its own.
-      const echoed = d.check("roundEchoedInTerm", { d, term });
+      const echoed = check("roundEchoedInTerm", { d, term });
       send(d, from, "raft.append.resp", { ...rejection(d, msg.body, 0, 0), seq: echoed ? msg.body.seq : 0 }, true);
     } else if (msg.type === "raft.vote" && msg.body.preVote) {
       send(d, from, "raft.vote.resp", { term: d.term, granted: false, preVote: true }, true);
