@@ -78,6 +78,11 @@ function isRead(operation: Operation): boolean {
   return operation.f === "get" || operation.f === "entry" || operation.f === "keys" || operation.f === "list";
 }
 
+/** A read whose result the history does not have constrains nothing, so the check leaves it out. */
+function isDropped(operation: Operation): boolean {
+  return isRead(operation) && operation.status === "unknown";
+}
+
 /** A part of the history that can be checked alone: its keys, and the operations on them. */
 interface Part {
   readonly keys: string[];
@@ -124,7 +129,8 @@ function partitionOperations(operations: readonly Operation[]): Map<string, Part
   }
   const allKeys = [...parent.keys()];
   for (const operation of operations) {
-    if (!isMultiKey(operation)) continue;
+    // A read of unknown outcome is dropped below, so it ties no keys.
+    if (!isMultiKey(operation) || isDropped(operation)) continue;
     const tied = operationKeys(operation);
     if (operation.f !== "txn") tied.push(...allKeys.filter((key) => key.startsWith(operation.key)));
     union(tied);
@@ -137,7 +143,7 @@ function partitionOperations(operations: readonly Operation[]): Map<string, Part
     parts.set(name, part);
   }
   for (const operation of operations) {
-    if (isRead(operation) && operation.status === "unknown") continue;
+    if (isDropped(operation)) continue;
     const tied = operationKeys(operation);
     if (operation.f === "keys" || operation.f === "list") {
       tied.push(...allKeys.filter((key) => key.startsWith(operation.key)));

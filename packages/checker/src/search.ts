@@ -140,7 +140,9 @@ export class LinearizationSearch {
   constructor(operations: readonly Operation[]) {
     const count = operations.length;
     this.count = count;
-    this.model = operations.some(isMultiKey)
+    // A part of several keys needs the model of several keys even if none of its operations spans
+    // keys: a one-key model would let one key's writes change what a read of another sees.
+    this.model = operations.some((operation) => isMultiKey(operation) || operation.key !== operations[0]?.key)
       ? new StoreModel(operations)
       : usesRevisions(operations)
         ? new RevisionKeyModel(operations)
