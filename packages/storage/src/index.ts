@@ -3,6 +3,13 @@ export { createMemoryAcceptorStorage, MemoryAcceptorDisk, MemoryAcceptorStorage 
 export type { AcceptorState, AcceptorStorage, AcceptorWrite } from "./acceptor-types.js";
 export { type LmdbRaftStorage, openLmdbStorage } from "./lmdb.js";
 export {
+  type GroupFlush,
+  LmdbGroups,
+  type LmdbGroupsOptions,
+  type LmdbGroupsStats,
+  openLmdbGroups,
+} from "./lmdb-groups.js";
+export {
   createMemoryStorage,
   type DurabilitySchedule,
   MemoryDisk,
