@@ -2,13 +2,19 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { learnerStorageIn, proposerStorageIn } from "../../packages/paxos/src/index.js";
 import {
   msgpackStateMachine,
   ReplicatedClient,
   type ReplicatedGroups,
   serveGroups,
 } from "../../packages/service/src/index.js";
-import { type LmdbGroups, openLmdbGroups } from "../../packages/storage/src/index.js";
+import {
+  createMemoryAcceptorStorage,
+  createMemoryStorage,
+  type LmdbGroups,
+  openLmdbGroups,
+} from "../../packages/storage/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { type CounterCommand, type CounterQuery, countersWith } from "../harness/counters.mjs";
 import { type NatsServer, startNats } from "../harness/nats.js";
@@ -137,5 +143,63 @@ describe("serveGroups: many Raft groups per member", () => {
 
   it("refuses a group it does not host, with a code", () => {
     expect(() => members[0]?.groups.service("g99")).toThrow(expect.objectContaining({ code: "QUORATE_CONFIG" }));
+  });
+});
+
+describe("serveGroups: many Paxos groups per member", () => {
+  const paxosCluster = "groups-paxos";
+  const paxosGroups = ["p0", "p1", "p2"];
+  const hosts: { nc: NatsConnection; groups: ReplicatedGroups }[] = [];
+
+  beforeAll(async () => {
+    for (const id of IDS) {
+      const memberNc = await connectNats({ ...server.connectOptions(), name: `${paxosCluster}-${id}` });
+      const groups = await serveGroups({
+        nats: memberNc,
+        cluster: paxosCluster,
+        id,
+        groups: paxosGroups,
+        tickMs: 20,
+        group: () => ({
+          protocol: "paxos",
+          acceptors: IDS,
+          proposers: IDS,
+          learners: IDS,
+          storage: {
+            acceptor: createMemoryAcceptorStorage(),
+            proposer: proposerStorageIn(createMemoryStorage()),
+            learner: learnerStorageIn(createMemoryStorage()),
+          },
+          stateMachine: countersWith(msgpackStateMachine),
+        }),
+      });
+      hosts.push({ nc: memberNc, groups });
+    }
+  });
+
+  afterAll(async () => {
+    for (const host of hosts) {
+      await host.groups.stop();
+      await host.nc.close();
+    }
+  });
+
+  it("serves each group's commands and queries with its own state, and a leader per group", async () => {
+    for (const [i, group] of paxosGroups.entries()) {
+      const client = await ReplicatedClient.connect<CounterCommand, number, CounterQuery, number>({
+        nats: nc,
+        cluster: paxosCluster,
+        group,
+        timeoutMs: 30_000,
+      });
+      for (let n = 0; n <= i; n++) await client.command({ add: "x", by: 1 });
+      expect(await client.query({ get: "x" })).toBe(i + 1);
+      await client.close();
+    }
+    for (const group of paxosGroups) {
+      const leading = hosts.filter((host) => host.groups.leaders().get(group) !== null);
+      expect(leading.length, `members whose proposer leads ${group}`).toBe(1);
+    }
+    expect(hosts[0]?.groups.status().map((s) => s.protocol)).toEqual(["paxos", "paxos", "paxos"]);
   });
 });

@@ -63,7 +63,10 @@ export interface ReplicatedGroups {
   service(group: string): ReplicatedService;
   /** Status of every group, in the order given. */
   status(): readonly ReplicatedStatus[];
-  /** The leader each group's member here knows of (null: none known). Raft: its leader; Paxos: null. */
+  /**
+   * The leader of each group as this member knows it (null: none known). Raft: the leader it
+   * follows; Paxos: this member when its proposer leads, else null.
+   */
   leaders(): ReadonlyMap<string, NodeId | null>;
   /** Leadership transfers the placement rule made from this member, successful or not. */
   readonly placementMoves: number;
@@ -111,8 +114,14 @@ export async function serveGroups(options: ServeGroupsOptions): Promise<Replicat
     throw failed.reason;
   }
 
+  const leaderOf = (service: ReplicatedService | undefined): NodeId | null => {
+    if (service === undefined) return null;
+    if (service.raft !== null) return service.raft.leader();
+    // Paxos: a member knows only whether its own proposer leads.
+    return service.leadership() === null ? null : id;
+  };
   const leaders = (): Map<string, NodeId | null> =>
-    new Map(names.map((group) => [group, services.get(group)?.raft?.leader() ?? null]));
+    new Map(names.map((group) => [group, leaderOf(services.get(group))]));
   const placement = options.placement === false ? null : startPlacement(id, names, services, timers, logger, options);
 
   return {
