@@ -58,6 +58,11 @@ export interface KvClientOptions {
    */
   readonly nats: NatsConnection | string | readonly string[] | NatsConnectOptions;
   readonly cluster: string;
+  /**
+   * The KV group to address when members host several (its service token, the group's name).
+   * Default "kv", the KV group of a member hosting one.
+   */
+  readonly service?: string;
   readonly prefix?: string;
   /** How long one call may take, retries included. Default 10 s. */
   readonly timeoutMs?: number;
@@ -171,6 +176,7 @@ export class KvClient {
   readonly #nc: NatsConnection;
   readonly #ownsConnection: boolean;
   readonly #scope: { cluster: string; prefix: string | undefined };
+  readonly #service: string;
   readonly #caller: ServiceCaller<KvRequest, KvReply>;
   readonly #requestTimeoutMs: number;
   readonly #watchIdleMs: number;
@@ -191,11 +197,12 @@ export class KvClient {
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
     this.#scope = { cluster: options.cluster, prefix: options.prefix };
+    this.#service = options.service ?? KV_SERVICE;
     this.#caller = new ServiceCaller({
       nc,
       cluster: options.cluster,
       prefix: options.prefix,
-      service: KV_SERVICE,
+      service: this.#service,
       name,
       requestTimeoutMs,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
@@ -212,6 +219,7 @@ export class KvClient {
 
   static async connect(options: KvClientOptions): Promise<KvClient> {
     assertToken("cluster", options.cluster);
+    if (options.service !== undefined) assertToken("service", options.service);
     const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const watchIdleMs = options.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS;
     checkTimeout("watchIdleMs", watchIdleMs);
@@ -550,7 +558,9 @@ export class KvClient {
   }
 
   #follow(member: string): WatchFeed {
-    const feed = new WatchFeed(this.#nc, watchSubject(this.#scope, member), () => this.#feeds.delete(feed));
+    const feed = new WatchFeed(this.#nc, watchSubject(this.#scope, member, this.#service), () =>
+      this.#feeds.delete(feed),
+    );
     this.#feeds.add(feed);
     return feed;
   }

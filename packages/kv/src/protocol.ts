@@ -53,12 +53,17 @@ export const KV_QUEUE_GROUP = queueGroupOf(KV_SERVICE);
 /**
  * The subject group of watch publications: member m publishes every change it applies on
  * `<prefix>.<cluster>.kv-watch.b.<m>`, a broadcast subject, so NATS permissions that pin a
- * member to its own broadcast subjects cover it.
+ * member to its own broadcast subjects cover it. A KV group served under another service token
+ * (one of several groups on a member) publishes under `<service>-watch` instead.
  */
 export const KV_WATCH_GROUP = "kv-watch";
 
-export function watchSubject(scope: { prefix?: string; cluster: string }, member: NodeId): string {
-  return broadcastSubject({ ...scope, group: KV_WATCH_GROUP }, member);
+export function watchSubject(
+  scope: { prefix?: string; cluster: string },
+  member: NodeId,
+  service: string = KV_SERVICE,
+): string {
+  return broadcastSubject({ ...scope, group: service === KV_SERVICE ? KV_WATCH_GROUP : `${service}-watch` }, member);
 }
 
 export { CONTENT_TYPE_HEADER, MAX_FORWARD_HOPS };

@@ -53,6 +53,11 @@ export interface KvServiceOptions {
   readonly store: KvStateMachine;
   readonly logger?: Logger;
   readonly prefix?: string;
+  /**
+   * The subject token clients address, and the name of the watch subjects. Default "kv"; a
+   * member hosting several KV groups serves each under its group's name.
+   */
+  readonly service?: string;
   /** How long a request forwarded to the leader waits for its reply. */
   readonly forwardTimeoutMs?: number;
   /**
@@ -103,7 +108,9 @@ export function createKvService(options: KvServiceOptions): KvService {
     }
   }
   const scope = { cluster, prefix };
-  const ownWatchSubject = watchSubject(scope, node.id);
+  const service = options.service ?? KV_SERVICE;
+  assertToken("service", service);
+  const ownWatchSubject = watchSubject(scope, node.id, service);
 
   /** Half the server's max_payload: what the entries of one reply may take. */
   function replyBudgetBytes(): number {
@@ -187,7 +194,7 @@ export function createKvService(options: KvServiceOptions): KvService {
     nc,
     cluster,
     prefix,
-    service: KV_SERVICE,
+    service,
     member: node.id,
     accepts: kvRequest,
     execute,
