@@ -57,6 +57,18 @@ it("hosts every group on every member, each electing a leader, each with its own
     await kv.close();
   }
 
+  // A watch follows its own group's changes only.
+  const [kv0, kv1] = await Promise.all(
+    ["kv-0", "kv-1"].map((service) => KvClient.connect({ nats: nc, cluster, service, timeoutMs: 20_000 })),
+  );
+  const watch = kv1?.watch({ key: "watched" });
+  const first = watch?.next();
+  await kv0?.put("watched", "in kv-0");
+  await kv1?.put("watched", "in kv-1");
+  expect((await first)?.value).toMatchObject({ op: "put", key: "watched", value: "in kv-1" });
+  await watch?.return();
+  await Promise.all([kv0?.close(), kv1?.close()]);
+
   const table = await quorateCommand(cluster, server)("status");
   const [header, ...rows] = table.trim().split("\n");
   expect(header?.split(/\s+/).slice(0, 3)).toEqual(["GROUP", "ID", "ROLE"]);

@@ -90,6 +90,10 @@ export async function serveGroups(options: ServeGroupsOptions): Promise<Replicat
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate !== undefined) throw new QuorateError(ErrorCode.Config, `group ${duplicate} is listed twice`);
 
+  const intervalMs = options.placement === false ? undefined : options.placement?.intervalMs;
+  if (intervalMs !== undefined && (!Number.isSafeInteger(intervalMs) || intervalMs < 1)) {
+    throw new QuorateError(ErrorCode.Config, `placement.intervalMs must be a positive integer (got ${intervalMs})`);
+  }
   const timers = new SharedTimers(options.timers);
   const services = new Map<string, ReplicatedService>();
   const started = await Promise.allSettled(
@@ -161,7 +165,8 @@ function startPlacement(
   logger: Logger,
   options: ServeGroupsOptions,
 ): Placement {
-  const intervalMs = (options.placement !== false && options.placement?.intervalMs) || DEFAULT_PLACEMENT_INTERVAL_MS;
+  const intervalMs =
+    (options.placement === false ? undefined : options.placement?.intervalMs) ?? DEFAULT_PLACEMENT_INTERVAL_MS;
   let moves = 0;
   let inFlight: Promise<void> | null = null;
   const view = (): GroupLeadership[] =>
