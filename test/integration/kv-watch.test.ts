@@ -1,16 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConsensusNode, ErrorCode, packValue, QuorateError, rpcSubject } from "../../packages/core/src/index.js";
+import { type KvEvent, KvStateMachine } from "../../packages/kv/src/index.js";
 import {
   createKvService,
   KV_QUEUE_GROUP,
   KV_SERVICE,
   KvClient,
-  type KvEvent,
   type KvKeyEntry,
-  KvStateMachine,
   MAX_RANGE_LIMIT,
   watchSubject,
-} from "../../packages/kv/src/index.js";
+} from "../../packages/kv/src/nats.js";
 import { SessionStateMachine } from "../../packages/service/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { runQuorate as quorate } from "../harness/members.js";

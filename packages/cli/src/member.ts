@@ -15,7 +15,8 @@ import {
   silentLogger,
   validateMembers,
 } from "@quorate/core";
-import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
+import { KvStateMachine } from "@quorate/kv";
+import { createKvService, type KvService } from "@quorate/kv/nats";
 import type { RaftNode, RaftOptions, RaftStatus } from "@quorate/raft";
 import { type ReplicatedService, serveReplicated } from "@quorate/service";
 import { openLmdbStorage, type RaftStorage } from "@quorate/storage";

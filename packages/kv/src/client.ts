@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { assertToken, ErrorCode, QuorateError, unpackValue, type Validator } from "@quorate/core";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { assertToken, ErrorCode, QuorateError, type Validator } from "@quorate/core";
 import {
+  ChangeSubscription,
   checkCallerOptions,
   checkTimeout,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -175,7 +176,7 @@ export class KvClient {
   readonly #requestTimeoutMs: number;
   readonly #watchIdleMs: number;
   /** The subscriptions of running watches, closed with the client. */
-  readonly #feeds = new Set<WatchFeed>();
+  readonly #feeds = new Set<ChangeSubscription<KvChange>>();
   /** Leases kept alive in the background, stopped with the client. */
   readonly #leases = new Set<KvLease>();
   #closed = false;
@@ -468,7 +469,7 @@ export class KvClient {
       "key" in target ? (e: KvEvent) => e.key === target.key : (e: KvEvent) => e.key.startsWith(target.prefix);
     let position: number | null = fromRevision === undefined ? null : Math.max(0, fromRevision - 1);
     let member: string | null = null;
-    let feed: WatchFeed | null = null;
+    let feed: ChangeSubscription<KvChange> | null = null;
     let failures = 0;
     let compactedReplies = 0;
     const deliver = function* (change: KvChange): Generator<KvEvent> {
@@ -549,8 +550,14 @@ export class KvClient {
     }
   }
 
-  #follow(member: string): WatchFeed {
-    const feed = new WatchFeed(this.#nc, watchSubject(this.#scope, member), () => this.#feeds.delete(feed));
+  #follow(member: string): ChangeSubscription<KvChange> {
+    const feed: ChangeSubscription<KvChange> = new ChangeSubscription({
+      nc: this.#nc,
+      subject: watchSubject(this.#scope, member),
+      accepts: kvChange,
+      maxQueue: MAX_WATCH_QUEUE,
+      onClose: () => this.#feeds.delete(feed),
+    });
     this.#feeds.add(feed);
     return feed;
   }
@@ -701,14 +708,10 @@ function isLeaseNotFound(err: unknown): err is QuorateError {
   return err instanceof QuorateError && err.code === ErrorCode.LeaseNotFound;
 }
 
-/**
- * One member's change subject, queued for a watch: at most MAX_WATCH_QUEUE changes; beyond,
- * the queue is dropped and the watch told to catch up by request instead.
- */
 /** What stops a running watch from outside: `stopped`, and closing the feed it may be waiting on. */
 interface WatchControl {
   stopped: boolean;
-  feed: WatchFeed | null;
+  feed: ChangeSubscription<KvChange> | null;
 }
 
 /**
@@ -745,68 +748,5 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
 
   [Symbol.asyncIterator](): KvWatch {
     return this;
-  }
-}
-
-class WatchFeed {
-  readonly #subscription: Subscription;
-  readonly #onClose: () => void;
-  #queue: KvChange[] = [];
-  #overflowed = false;
-  #closed = false;
-  #wake: (() => void) | null = null;
-
-  constructor(nc: NatsConnection, subject: string, onClose: () => void) {
-    this.#onClose = onClose;
-    this.#subscription = nc.subscribe(subject, {
-      callback: (err, msg) => {
-        if (err !== null) return;
-        let change: unknown;
-        try {
-          change = unpackValue(msg.data);
-        } catch {
-          return;
-        }
-        // A malformed publication is dropped: the next one shows the gap it leaves.
-        if (!kvChange(change)) return;
-        if (this.#queue.length >= MAX_WATCH_QUEUE) {
-          this.#queue = [];
-          this.#overflowed = true;
-        } else {
-          this.#queue.push(change);
-        }
-        this.#wake?.();
-      },
-    });
-  }
-
-  /** The next change; "overflow" when changes were dropped; "idle" after `idleMs` without any. */
-  async next(idleMs: number): Promise<KvChange | "overflow" | "idle" | "closed"> {
-    for (;;) {
-      if (this.#closed) return "closed";
-      if (this.#overflowed) {
-        this.#overflowed = false;
-        return "overflow";
-      }
-      const change = this.#queue.shift();
-      if (change !== undefined) return change;
-      const woken = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), idleMs);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-      });
-      this.#wake = null;
-      if (!woken) return "idle";
-    }
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#subscription.unsubscribe();
-    this.#wake?.();
-    this.#onClose();
   }
 }

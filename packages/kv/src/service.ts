@@ -1,14 +1,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { assertToken, type ConsensusNode, ErrorCode, type Logger, QuorateError, silentLogger } from "@quorate/core";
 import {
-  assertToken,
-  type ConsensusNode,
-  ErrorCode,
-  type Logger,
-  packValue,
-  QuorateError,
-  silentLogger,
-} from "@quorate/core";
-import { encodeSessionCommand, openSession, proposeInSession, serveRequests, sessionFailure } from "@quorate/service";
+  encodeSessionCommand,
+  openSession,
+  proposeInSession,
+  publishChanges,
+  serveRequests,
+  sessionFailure,
+} from "@quorate/service";
 import { decodeKvResult, encodeKvCommand, type KvValue } from "./commands.js";
 import {
   decodeJsonRequest,
@@ -103,7 +102,6 @@ export function createKvService(options: KvServiceOptions): KvService {
     }
   }
   const scope = { cluster, prefix };
-  const ownWatchSubject = watchSubject(scope, node.id);
 
   /** Half the server's max_payload: what the entries of one reply may take. */
   function replyBudgetBytes(): number {
@@ -196,20 +194,15 @@ export function createKvService(options: KvServiceOptions): KvService {
     logger,
   });
 
-  /**
-   * Watch fan-out: every applied change, as this member applied it, on this member's watch
-   * subject. No consensus round per event: the change is committed already. Publishing is
-   * best effort; a watcher notices a lost publication by its `previous` and catches up by request.
-   */
-  function publish(change: KvChange): void {
-    if (nc.isClosed() || nc.isDraining()) return;
-    try {
-      nc.publish(ownWatchSubject, packValue(change));
-    } catch (err) {
-      logger.debug("could not publish a watch change", { revision: change.revision, error: String(err) });
-    }
-  }
-  const unsubscribeChanges = store.onChange(publish);
+  /** Watch fan-out: every change this member applies, and a heartbeat, on its watch subject. */
+  const changes = publishChanges({
+    nc,
+    subject: watchSubject(scope, node.id),
+    source: store,
+    heartbeat: (revision): KvChange => ({ previous: revision, revision, events: [] }),
+    heartbeatMs: watchHeartbeatMs,
+    logger,
+  });
 
   /**
    * The lease clock: while this member leads and leases exist, a tick every leaseTickMs
@@ -250,17 +243,11 @@ export function createKvService(options: KvServiceOptions): KvService {
       });
   }, leaseTickMs);
   leaseTicker.unref();
-  const heartbeat = setInterval(() => {
-    const revision = store.revision;
-    publish({ previous: revision, revision, events: [] });
-  }, watchHeartbeatMs);
-  heartbeat.unref();
 
   return {
     async close() {
-      clearInterval(heartbeat);
       clearInterval(leaseTicker);
-      unsubscribeChanges();
+      changes.close();
       if (nc.isClosed()) return;
       await server.close();
     },

@@ -2,6 +2,7 @@ import { NO_BALLOT } from "@quorate/core";
 import {
   AcceptorLog,
   type AcceptorMachine,
+  type AcceptorStorage,
   acceptorMachine,
   acceptorRules,
   type LearnerMachine,
@@ -11,7 +12,6 @@ import {
   type ProposerStorage,
   proposerMachine,
 } from "@quorate/paxos/internal";
-import type { AcceptorStorage } from "@quorate/storage";
 import { describe, expect, test } from "vitest";
 import {
   DEFAULT_NEMESIS,

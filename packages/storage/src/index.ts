@@ -1,6 +1,6 @@
 export { LmdbAcceptorStorage, openLmdbAcceptorStorage } from "./acceptor-lmdb.js";
 export { createMemoryAcceptorStorage, MemoryAcceptorDisk, MemoryAcceptorStorage } from "./acceptor-memory.js";
-export type { AcceptorState, AcceptorStorage, AcceptorWrite } from "./acceptor-types.js";
+export type { AcceptorState, AcceptorWrite } from "./acceptor-types.js";
 export { type LmdbRaftStorage, openLmdbStorage } from "./lmdb.js";
 export {
   createMemoryStorage,

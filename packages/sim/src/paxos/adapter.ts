@@ -2,6 +2,7 @@ import type { ConsensusNode, NodeId } from "@quorate/core";
 import {
   Acceptor,
   type AcceptorMachine,
+  type AcceptorStorage,
   acceptorMachine,
   Learner,
   type LearnerMachine,
@@ -21,7 +22,6 @@ import {
 } from "@quorate/paxos/internal";
 import {
   type AcceptorState,
-  type AcceptorStorage,
   type AcceptorWrite,
   MemoryAcceptorDisk,
   MemoryAcceptorStorage,
