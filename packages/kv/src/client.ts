@@ -28,7 +28,8 @@ import {
   MIN_LEASE_TTL_MS,
 } from "./commands.js";
 import {
-  KV_SERVICE,
+  assertKvGroup,
+  KV_GROUP,
   KvCompactedError,
   type KvRange,
   type KvReply,
@@ -60,6 +61,8 @@ export interface KvClientOptions {
   readonly nats: NatsConnection | string | readonly string[] | NatsConnectOptions;
   readonly cluster: string;
   readonly prefix?: string;
+  /** The consensus group holding the keys: a KV service of that group answers (see KV_GROUP). Default "kv". */
+  readonly group?: string;
   /** How long one call may take, retries included. Default 10 s. */
   readonly timeoutMs?: number;
   /** How long one attempt waits for a reply. Default 2 s. */
@@ -172,6 +175,7 @@ export class KvClient {
   readonly #nc: NatsConnection;
   readonly #ownsConnection: boolean;
   readonly #scope: { cluster: string; prefix: string | undefined };
+  readonly #group: string;
   readonly #caller: ServiceCaller<KvRequest, KvReply>;
   readonly #requestTimeoutMs: number;
   readonly #watchIdleMs: number;
@@ -192,11 +196,12 @@ export class KvClient {
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
     this.#scope = { cluster: options.cluster, prefix: options.prefix };
+    this.#group = options.group ?? KV_GROUP;
     this.#caller = new ServiceCaller({
       nc,
       cluster: options.cluster,
       prefix: options.prefix,
-      service: KV_SERVICE,
+      service: this.#group,
       name,
       requestTimeoutMs,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
@@ -213,6 +218,7 @@ export class KvClient {
 
   static async connect(options: KvClientOptions): Promise<KvClient> {
     assertToken("cluster", options.cluster);
+    if (options.group !== undefined) assertKvGroup(options.group);
     const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const watchIdleMs = options.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS;
     checkTimeout("watchIdleMs", watchIdleMs);
@@ -553,7 +559,7 @@ export class KvClient {
   #follow(member: string): ChangeSubscription<KvChange> {
     const feed: ChangeSubscription<KvChange> = new ChangeSubscription({
       nc: this.#nc,
-      subject: watchSubject(this.#scope, member),
+      subject: watchSubject(this.#scope, member, this.#group),
       accepts: kvChange,
       maxQueue: MAX_WATCH_QUEUE,
       onClose: () => this.#feeds.delete(feed),

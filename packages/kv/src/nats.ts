@@ -13,6 +13,8 @@ export {
   type KvWriteOptions,
 } from "./client.js";
 export {
+  assertKvGroup,
+  KV_GROUP,
   KV_JSON_CONTENT_TYPE,
   KV_QUEUE_GROUP,
   KV_SERVICE,
@@ -31,3 +33,13 @@ export {
   watchSubject,
 } from "./protocol.js";
 export { createKvService, type KvService, type KvServiceOptions } from "./service.js";
+export {
+  kvGroupOfKey,
+  kvShardGroups,
+  MAX_KV_GROUPS,
+  ShardedKvClient,
+  type ShardedKvClientOptions,
+  type ShardedKvEvent,
+  ShardedKvWatch,
+  type ShardedKvWatchOptions,
+} from "./sharded.js";

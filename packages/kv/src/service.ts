@@ -10,9 +10,10 @@ import {
 } from "@quorate/service";
 import { decodeKvResult, encodeKvCommand, type KvValue } from "./commands.js";
 import {
+  assertKvGroup,
   decodeJsonRequest,
   encodeJson,
-  KV_SERVICE,
+  KV_GROUP,
   type KvListedEntry,
   type KvReply,
   type KvRequest,
@@ -43,6 +44,11 @@ function sizeBytes(key: string, value: KvValue | null | undefined): number {
 export interface KvServiceOptions {
   readonly nc: NatsConnection;
   readonly cluster: string;
+  /**
+   * The consensus group `node` replicates: the service answers on its token and publishes
+   * changes on its watch subjects (see KV_GROUP). Default KV_GROUP, "kv".
+   */
+  readonly group?: string;
   /**
    * This member's consensus node. It must apply a SessionStateMachine wrapping `store`:
    * writes are proposed as session commands and their results decoded as session results.
@@ -91,6 +97,8 @@ function watchMatches(request: KvWatchRequest): (event: KvEvent) => boolean {
  */
 export function createKvService(options: KvServiceOptions): KvService {
   const { nc, cluster, node, store, prefix } = options;
+  const group = options.group ?? KV_GROUP;
+  assertKvGroup(group);
   const logger = options.logger ?? silentLogger;
   const watchHeartbeatMs = options.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS;
   const leaseTickMs = options.leaseTickMs ?? DEFAULT_LEASE_TICK_MS;
@@ -185,7 +193,7 @@ export function createKvService(options: KvServiceOptions): KvService {
     nc,
     cluster,
     prefix,
-    service: KV_SERVICE,
+    service: group,
     member: node.id,
     accepts: kvRequest,
     execute,
@@ -197,7 +205,7 @@ export function createKvService(options: KvServiceOptions): KvService {
   /** Watch fan-out: every change this member applies, and a heartbeat, on its watch subject. */
   const changes = publishChanges({
     nc,
-    subject: watchSubject(scope, node.id),
+    subject: watchSubject(scope, node.id, group),
     source: store,
     heartbeat: (revision): KvChange => ({ previous: revision, revision, events: [] }),
     heartbeatMs: watchHeartbeatMs,

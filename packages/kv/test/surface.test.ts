@@ -49,7 +49,17 @@ describe("@quorate/kv's surfaces", () => {
   });
 
   it("the nats entry point is the service, the client and their protocol", () => {
-    for (const name of ["createKvService", "KvClient", "KvLease", "KvWatch", "KvCompactedError", "watchSubject"]) {
+    for (const name of [
+      "createKvService",
+      "KvClient",
+      "KvLease",
+      "KvWatch",
+      "KvCompactedError",
+      "watchSubject",
+      "ShardedKvClient",
+      "kvGroupOfKey",
+      "kvShardGroups",
+    ]) {
       expect(kvNats).toHaveProperty(name);
     }
     for (const name of Object.keys(kv)) expect(kvNats).not.toHaveProperty(name);
