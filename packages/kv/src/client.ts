@@ -43,6 +43,7 @@ import {
   kvReply,
   kvWatchBatch,
   MAX_RANGE_LIMIT,
+  WATCH_RENEW_MS,
   watchSubject,
 } from "./protocol.js";
 import type { KvChange, KvEvent, KvLeaseInfo } from "./state-machine.js";
@@ -491,6 +492,7 @@ export class KvClient {
           limit: MAX_RANGE_LIMIT,
           ...(position === null ? {} : { after: position }),
         };
+        const requestedAt = performance.now();
         const outcome = await this.#caller.attempt(
           request,
           performance.now() + this.#requestTimeoutMs,
@@ -545,6 +547,8 @@ export class KvClient {
             break;
           }
           if (next === "overflow") break;
+          // Ask the member again now and then, renewing its interest in publishing for us.
+          if (now - requestedAt >= WATCH_RENEW_MS) break;
           if (next.revision <= position) continue;
           if (next.previous > position) break;
           yield* deliver(next);

@@ -30,6 +30,8 @@ export {
   kvRequest,
   MAX_FORWARD_HOPS,
   MAX_RANGE_LIMIT,
+  WATCH_INTEREST_MS,
+  WATCH_RENEW_MS,
   watchSubject,
 } from "./protocol.js";
 export { createKvService, type KvService, type KvServiceOptions } from "./service.js";

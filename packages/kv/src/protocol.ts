@@ -79,6 +79,15 @@ export function assertKvGroup(group: string): void {
   }
 }
 
+/**
+ * A member publishes the changes it applies on its watch subject for this long after a watch
+ * request reached it, and otherwise only its heartbeats: without watchers, no socket write per
+ * change. A watcher that let it lapse sees a heartbeat past its position and catches up by request.
+ */
+export const WATCH_INTEREST_MS = 15_000;
+/** A watch that follows a member asks it again this often (a catch-up request), so its interest never lapses. */
+export const WATCH_RENEW_MS = 5_000;
+
 export function watchSubject(scope: { prefix?: string; cluster: string }, member: NodeId, group = KV_GROUP): string {
   return broadcastSubject({ ...scope, group: `${group}${WATCH_SUFFIX}` }, member);
 }

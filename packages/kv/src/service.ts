@@ -21,6 +21,7 @@ import {
   type KvWatchRequest,
   type KvWriteRequest,
   kvRequest,
+  WATCH_INTEREST_MS,
   watchSubject,
 } from "./protocol.js";
 import type { KvChange, KvEvent, KvStateMachine } from "./state-machine.js";
@@ -156,9 +157,12 @@ export function createKvService(options: KvServiceOptions): KvService {
     if (request.after === undefined || request.after === null) {
       // "From now on": now is a linearizable read point.
       await node.readBarrier();
+      // Interest before the reply's revision is read: every change after it is published.
+      changeFeed.interested();
       return { ok: true, value: { member: node.id, revision: store.revision, changes: [] } satisfies KvWatchBatch };
     }
     const after = request.after;
+    changeFeed.interested();
     const window = store.changesAfter(after);
     if (window === null) {
       const oldestRevision = store.oldestWatchableRevision;
@@ -203,12 +207,13 @@ export function createKvService(options: KvServiceOptions): KvService {
   });
 
   /** Watch fan-out: every change this member applies, and a heartbeat, on its watch subject. */
-  const changes = publishChanges({
+  const changeFeed = publishChanges({
     nc,
     subject: watchSubject(scope, node.id, group),
     source: store,
     heartbeat: (revision): KvChange => ({ previous: revision, revision, events: [] }),
     heartbeatMs: watchHeartbeatMs,
+    interestMs: WATCH_INTEREST_MS,
     logger,
   });
 
@@ -255,7 +260,7 @@ export function createKvService(options: KvServiceOptions): KvService {
   return {
     async close() {
       clearInterval(leaseTicker);
-      changes.close();
+      changeFeed.close();
       if (nc.isClosed()) return;
       await server.close();
     },

@@ -42,20 +42,36 @@ export interface ChangePublisherOptions<C extends RevisionedChange> {
    */
   readonly heartbeat: (revision: number) => C;
   readonly heartbeatMs: number;
+  /**
+   * Publish changes only for this long after the last `interested()` (a subscriber's request to
+   * this member), heartbeats always. Without subscribers a member then spends no socket write per
+   * change; a subscriber that let its interest lapse sees a heartbeat past what it has, and
+   * catches up by request, which renews it. Default: changes are always published.
+   */
+  readonly interestMs?: number;
   readonly logger?: Logger;
 }
 
 export interface ChangePublisher {
+  /** A subscriber follows this member: publish changes for `interestMs` from now. */
+  interested(): void;
   /** Stops publishing. Does not close the NATS connection. */
   close(): void;
 }
 
-/** Publishes every change `source` applies, and a heartbeat every `heartbeatMs`, on `subject`. */
+/** Publishes every change `source` applies (while someone is interested), and a heartbeat every `heartbeatMs`, on `subject`. */
 export function publishChanges<C extends RevisionedChange>(options: ChangePublisherOptions<C>): ChangePublisher {
-  const { nc, subject, source, heartbeat, heartbeatMs } = options;
+  const { nc, subject, source, heartbeat, heartbeatMs, interestMs } = options;
   const logger = options.logger ?? silentLogger;
-  if (!Number.isSafeInteger(heartbeatMs) || heartbeatMs < 1) {
-    throw new QuorateError(ErrorCode.Config, `heartbeatMs must be a positive integer (got ${heartbeatMs})`);
+  for (const [name, value] of Object.entries({ heartbeatMs, interestMs })) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+      throw new QuorateError(ErrorCode.Config, `${name} must be a positive integer (got ${value})`);
+    }
+  }
+  /** Until when (performance.now()) changes are published; Infinity without an interest limit. */
+  let interestedUntil = interestMs === undefined ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+  function publishChange(change: C): void {
+    if (performance.now() <= interestedUntil) publish(change);
   }
   function publish(change: C): void {
     if (nc.isClosed() || nc.isDraining()) return;
@@ -65,10 +81,13 @@ export function publishChanges<C extends RevisionedChange>(options: ChangePublis
       logger.debug("could not publish a change", { subject, revision: change.revision, error: String(err) });
     }
   }
-  const unsubscribe = source.onChange(publish);
+  const unsubscribe = source.onChange(publishChange);
   const timer = setInterval(() => publish(heartbeat(source.revision)), heartbeatMs);
   timer.unref();
   return {
+    interested() {
+      if (interestMs !== undefined) interestedUntil = performance.now() + interestMs;
+    },
     close() {
       clearInterval(timer);
       unsubscribe();

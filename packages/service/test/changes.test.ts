@@ -99,6 +99,36 @@ describe("change feed", () => {
     expect(published).toHaveLength(2);
   });
 
+  it("with an interest limit, changes go out only within interestMs of the last interested(); heartbeats always", () => {
+    vi.useFakeTimers();
+    const { nc, published } = loopbackConnection();
+    const source = counter();
+    const publisher = publishChanges({ nc, subject: SUBJECT, source, heartbeat, heartbeatMs: 100, interestMs: 300 });
+    // No one interested yet: the change is not published, the heartbeat shows the revision.
+    source.apply();
+    vi.advanceTimersByTime(100);
+    expect(published.map((p) => p.data)).toEqual([heartbeat(1)]);
+    publisher.interested();
+    source.apply();
+    vi.advanceTimersByTime(250);
+    source.apply();
+    expect(published.map((p) => p.data)).toEqual([
+      heartbeat(1),
+      { previous: 1, revision: 2, count: 2 },
+      heartbeat(2),
+      heartbeat(2),
+      { previous: 2, revision: 3, count: 3 },
+    ]);
+    // The interest lapses 300 ms after it was renewed.
+    vi.advanceTimersByTime(100);
+    source.apply();
+    expect(published.at(-1)?.data).toEqual(heartbeat(3));
+    publisher.interested();
+    source.apply();
+    expect(published.at(-1)?.data).toEqual({ previous: 4, revision: 5, count: 5 });
+    publisher.close();
+  });
+
   it("publishing on a closed connection is skipped", () => {
     const { nc, published, close } = loopbackConnection();
     const source = counter();
@@ -150,6 +180,9 @@ describe("change feed", () => {
     expect(config(() => publishChanges({ nc, subject: SUBJECT, source, heartbeat, heartbeatMs: 0 }))).toBe(
       ErrorCode.Config,
     );
+    expect(
+      config(() => publishChanges({ nc, subject: SUBJECT, source, heartbeat, heartbeatMs: 10, interestMs: -1 })),
+    ).toBe(ErrorCode.Config);
     expect(config(() => new ChangeSubscription({ nc, subject: SUBJECT, accepts: countChange, maxQueue: 0.5 }))).toBe(
       ErrorCode.Config,
     );
