@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Kvm } from "@nats-io/kv";
-import { KvClient } from "../../packages/kv/dist/index.js";
+import { KvClient } from "../../packages/kv/dist/nats.js";
 import { connectNats } from "../../packages/transport-nats/dist/index.js";
 import {
   benchInfo,

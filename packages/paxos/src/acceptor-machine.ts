@@ -1,5 +1,5 @@
 import type { NodeId, PaxosBallot } from "@quorate/core";
-import { ruleFor } from "@quorate/core";
+import { ruleFor } from "@quorate/core/internal";
 import { setup } from "xstate";
 import { type AcceptorContext, type AcceptorLog, stepAcceptor } from "./acceptor-protocol.js";
 import type { AcceptorOutbox, PaxosMessage } from "./outbox.js";

@@ -1,11 +1,5 @@
-import {
-  compareBallots,
-  invariant,
-  type NodeId,
-  type PaxosAcceptance,
-  type PaxosBallot,
-  type PaxosValue,
-} from "@quorate/core";
+import { compareBallots, type NodeId, type PaxosAcceptance, type PaxosBallot, type PaxosValue } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { PaxosAccept, PaxosHeartbeat, PaxosLearned, PaxosPrepare, PaxosRepeat } from "./messages.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { AcceptorOutbox, PaxosMessage } from "./outbox.js";

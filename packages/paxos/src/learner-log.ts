@@ -1,4 +1,5 @@
-import { invariant, type NodeId, type PaxosBallot, type PaxosValue } from "@quorate/core";
+import type { NodeId, PaxosBallot, PaxosValue } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { sameValue } from "./acceptor-protocol.js";
 import type { LearnerRequest } from "./outbox.js";
 

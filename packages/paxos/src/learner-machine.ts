@@ -1,4 +1,5 @@
-import { NO_BALLOT, type NodeId, ruleFor } from "@quorate/core";
+import { NO_BALLOT, type NodeId } from "@quorate/core";
+import { ruleFor } from "@quorate/core/internal";
 import { setup } from "xstate";
 import type { LearnerLog } from "./learner-log.js";
 import { forgetReads, type LearnerContext, propose, read, stepLearner, tick } from "./learner-protocol.js";

@@ -1,4 +1,5 @@
-import { compareBallots, invariant, type NodeId } from "@quorate/core";
+import { compareBallots, type NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { PaxosAlive, PaxosRead } from "./messages.js";
 import type { ProposerContext } from "./proposer-protocol.js";
 

@@ -1,4 +1,5 @@
-import { NO_BALLOT, type NodeId, seedPrng } from "@quorate/core";
+import { NO_BALLOT, type NodeId } from "@quorate/core";
+import { seedPrng } from "@quorate/core/internal";
 import { setup } from "xstate";
 import { type CommanderDecided, commanderMachine } from "./commander.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";

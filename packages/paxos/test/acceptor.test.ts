@@ -1,5 +1,6 @@
 import { ErrorCode, isQuorateError } from "@quorate/core";
-import { MemoryAcceptorDisk, MemoryAcceptorStorage } from "@quorate/storage";
+import { MemoryAcceptorStorage } from "@quorate/storage";
+import { MemoryAcceptorDisk } from "@quorate/storage/internal";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
 import { Acceptor, type AcceptorContext, AcceptorLog, acceptorMachine, acceptorRules } from "../src/internal.js";

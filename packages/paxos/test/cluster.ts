@@ -1,7 +1,8 @@
 import type { NodeId, PaxosValue, StateMachine } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
 import { SessionStateMachine } from "@quorate/service";
-import { MemoryAcceptorDisk, MemoryAcceptorStorage, MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryAcceptorStorage, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryAcceptorDisk, MemoryDisk } from "@quorate/storage/internal";
 import { MemoryNetwork, type MemoryTransport } from "@quorate/transport-memory";
 import {
   Acceptor,

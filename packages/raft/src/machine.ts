@@ -1,4 +1,5 @@
-import { type NodeId, ruleFor, seedPrng } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { ruleFor, seedPrng } from "@quorate/core/internal";
 import { setup } from "xstate";
 import type { MembershipChange } from "./config.js";
 import type { RaftLog } from "./log.js";

@@ -2,7 +2,8 @@
  * The leader sending AppendEntries (§5.3): to each follower as its Progress allows, as one
  * broadcast when every follower continues its pipeline, heartbeats to all.
  */
-import { invariant, type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { entryBytes, type LogEntry } from "../log.js";
 import { type AppendEntries, packEntries } from "../messages.js";
 import { type RaftDraft, send } from "./context.js";

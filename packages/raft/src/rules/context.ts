@@ -2,7 +2,8 @@
  * The state every Raft rule works on, and the primitives they share: terms, the commit index, the
  * election timer, and sending (nothing leaves before its term is durable).
  */
-import { invariant, type MessageMap, type MessageType, type NodeId, nextInt } from "@quorate/core";
+import type { MessageMap, MessageType, NodeId } from "@quorate/core";
+import { invariant, nextInt } from "@quorate/core/internal";
 import type { RaftLog } from "../log.js";
 import type { RaftOptions } from "../options.js";
 import type { Outbox } from "../outbox.js";

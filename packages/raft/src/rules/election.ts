@@ -1,7 +1,8 @@
 /**
  * Elections (§5.2, §5.4.1) with PreVote (thesis §9.6).
  */
-import { invariant, type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { RequestVote, VoteResponse } from "../messages.js";
 import type { Role } from "../outbox.js";
 import { check, type RaftDraft, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";

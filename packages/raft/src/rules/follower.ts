@@ -1,7 +1,8 @@
 /**
  * The follower: becoming one, its election timer, AppendEntries (§5.3) and InstallSnapshot (§7).
  */
-import { invariant, type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { ClusterConfig } from "../config.js";
 import type { LogEntry } from "../log.js";
 import { type AppendEntries, type AppendResponse, unpackEntries } from "../messages.js";

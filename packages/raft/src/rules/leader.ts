@@ -1,7 +1,8 @@
 /**
  * The leader: its no-op, heartbeats, CheckQuorum, acknowledgements, commit (Figure 8) and proposals.
  */
-import { EntryKind, invariant, type NodeId } from "@quorate/core";
+import { EntryKind, type NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { AppendResponse } from "../messages.js";
 import { appendAndBroadcast, broadcastHeartbeat, sendAppend, sendTimeoutNow } from "./append.js";
 import { check, heartbeatsPerElection, type RaftDraft, type RoleChange, setCommitIndex } from "./context.js";

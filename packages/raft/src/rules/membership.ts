@@ -1,7 +1,8 @@
 /**
  * Membership changes one server at a time (thesis §4.1).
  */
-import { EntryKind, invariant } from "@quorate/core";
+import { EntryKind } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { applyChange, type ClusterConfig, encodeConfig, type MembershipChange } from "../config.js";
 import type { LogEntry } from "../log.js";
 import { appendAndBroadcast } from "./append.js";

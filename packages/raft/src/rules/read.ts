@@ -1,7 +1,7 @@
 /**
  * Linearizable reads without writing the log: ReadIndex (thesis §6.4) and leases (§6.4.1).
  */
-import { invariant } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { broadcastHeartbeat } from "./append.js";
 import { check, type PendingRead, type RaftDraft } from "./context.js";
 import { quorumAcked } from "./quorum.js";

@@ -3,7 +3,8 @@
  * function per role, each bound to its state's `message` action. A role changes only by the
  * event a step function returns, which moves the machine to that state.
  */
-import { invariant, type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { check, type RaftDraft, type RaftMessage, type RoleChange, send } from "./context.js";
 import { handleVoteRequest, handleVoteResponse } from "./election.js";
 import { becomeFollower, handleAppend, rejection } from "./follower.js";

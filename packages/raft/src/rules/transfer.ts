@@ -1,7 +1,8 @@
 /**
  * Leadership transfer (thesis §3.10), and a removed leader handing over (§4.2.2).
  */
-import { invariant, type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { sendAppend, sendTimeoutNow } from "./append.js";
 import type { RaftDraft, RoleChange } from "./context.js";
 import { becomeFollower } from "./follower.js";
