@@ -84,6 +84,7 @@ describe("@quorate/core's surfaces", () => {
       "TakenRequests",
       "Ticker",
       "asError",
+      "checkRule",
       "handOver",
       "invariant",
       "markTimeline",
@@ -96,6 +97,7 @@ describe("@quorate/core's surfaces", () => {
       "seedPrng",
       "timelineActive",
       "transmit",
+      "withGuards",
     ]);
   });
 });

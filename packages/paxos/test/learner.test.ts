@@ -41,9 +41,9 @@ async function learner() {
 describe("learner", () => {
   it("a learner's value for a (slot, ballot) never changes, and a slot is chosen once", () => {
     const log = new LearnerLog({ applied: 0, checkpoint: null, firstSeq: 1 });
-    log.record(1, b(1, "p1"), null, put("k", "1"), 2);
-    log.record(1, b(2, "p2"), null, put("k", "2"), 2);
-    expect(() => log.record(1, b(1, "p1"), "a1", put("k", "2"), 2)).toThrow(
+    log.record(1, b(1, "p1"), null, put("k", "1"));
+    log.record(1, b(2, "p2"), null, put("k", "2"));
+    expect(() => log.record(1, b(1, "p1"), "a1", put("k", "2"))).toThrow(
       /invariant violated: learner saw two values for slot 1 at ballot \[1,p1\]/,
     );
     log.choose(1, put("k", "1"));
