@@ -99,9 +99,6 @@ export type RoleChange =
   | { type: "become.candidate" }
   | { type: "become.leader" };
 
-/** What a rule works on: a shallow draft of the context, committed by one assign after the rule. */
-export type RaftDraft = RaftContext;
-
 /** Evaluates one of the paper's rules (rules/guards.ts) as the machine implements it, `provide()` included. */
 export function check<G extends RaftGuard>(guard: G, params: RaftGuardParams[G]): boolean {
   return checkRule(guard, params);
@@ -109,7 +106,7 @@ export function check<G extends RaftGuard>(guard: G, params: RaftGuardParams[G])
 
 /** Queues a message; it waits for the host's write when it depends on state not yet durable. */
 export function send<T extends RaftMessageType>(
-  d: RaftDraft,
+  d: RaftContext,
   to: NodeId | null,
   type: T,
   body: MessageMap[T],
