@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as kv from "../src/index.js";
+import * as internal from "../src/internal.js";
 import * as kvNats from "../src/nats.js";
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../src");
@@ -39,13 +40,8 @@ describe("@quorate/kv's surfaces", () => {
       "MIN_LEASE_TTL_MS",
       "decodeKvResult",
       "encodeKvCommand",
-      "kvCommand",
-      "kvKey",
-      "kvValue",
-      "leaseId",
-      "leaseTtl",
     ]);
-    expect([...importedModules("index.ts")].sort()).toEqual(["@quorate/core"]);
+    expect([...importedModules("index.ts")].sort()).toEqual(["@quorate/core", "@quorate/core/internal"]);
   });
 
   it("the nats entry point is the service, the client and their protocol", () => {
@@ -64,5 +60,27 @@ describe("@quorate/kv's surfaces", () => {
     }
     for (const name of Object.keys(kv)) expect(kvNats).not.toHaveProperty(name);
     expect(importedModules("nats.ts")).toContain("@nats-io/transport-node");
+  });
+
+  it("the internal entry point adds both public ones and the validators of commands, requests, replies and changes", () => {
+    for (const name of [...Object.keys(kv), ...Object.keys(kvNats)]) expect(internal).toHaveProperty(name);
+    expect(
+      Object.keys(internal)
+        .filter((name) => !(name in kv) && !(name in kvNats))
+        .sort(),
+    ).toEqual([
+      "kvChange",
+      "kvCommand",
+      "kvKey",
+      "kvLeaseInfo",
+      "kvReply",
+      "kvRequest",
+      "kvValue",
+      "kvWatchBatch",
+      "leaseId",
+      "leaseTtl",
+    ]);
+    expect(internal.kvCommand({ op: "put", key: "k", value: "v" })).toBe(true);
+    expect(internal.kvCommand({ op: "put", key: "", value: "v" })).toBe(false);
   });
 });

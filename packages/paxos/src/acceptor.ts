@@ -1,12 +1,12 @@
 import {
   type Headers,
   type Inbound,
-  type OutboundMessage,
   type PaxosAcceptance,
   type PaxosBallot,
   type ReceivedFrame,
   silentLogger,
 } from "@quorate/core";
+import type { OutboundMessage } from "@quorate/core/internal";
 import type { AcceptorWrite } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
 import { type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";

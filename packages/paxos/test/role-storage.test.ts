@@ -1,13 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  MemoryAcceptorDisk,
-  MemoryAcceptorStorage,
-  MemoryDisk,
-  MemoryRaftStorage,
-  openLmdbAcceptorStorage,
-} from "@quorate/storage";
+import { MemoryAcceptorStorage, MemoryRaftStorage, openLmdbAcceptorStorage } from "@quorate/storage";
+import { MemoryAcceptorDisk, MemoryDisk } from "@quorate/storage/internal";
 import { describe, expect, it } from "vitest";
 import { type AcceptorStorage, learnerStorageIn, proposerStorageIn } from "../src/index.js";
 

@@ -8,7 +8,7 @@ import {
   MemoryAcceptorDisk,
   MemoryAcceptorStorage,
   openLmdbAcceptorStorage,
-} from "../src/index.js";
+} from "../src/internal.js";
 
 const vote = (slot: number, round: number, text = `v${slot}`): PaxosAcceptance => ({
   slot,

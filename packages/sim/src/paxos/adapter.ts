@@ -20,14 +20,8 @@ import {
   proposerStorageIn,
   resolveTopology,
 } from "@quorate/paxos/internal";
-import {
-  type AcceptorState,
-  type AcceptorWrite,
-  MemoryAcceptorDisk,
-  MemoryAcceptorStorage,
-  MemoryDisk,
-  MemoryRaftStorage,
-} from "@quorate/storage";
+import { type AcceptorState, type AcceptorWrite, MemoryAcceptorStorage, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryAcceptorDisk, MemoryDisk } from "@quorate/storage/internal";
 import {
   errorMessage,
   guardMachine,
