@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { memberSet, quorateCommand, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
@@ -45,13 +45,13 @@ it("hosts every group on every member, each electing a leader, each with its own
   expect([...new Set(statuses.map((s) => s.group))].sort()).toEqual(GROUPS);
 
   for (const [i, group] of GROUPS.entries()) {
-    const kv = await KvClient.connect({ nats: nc, cluster, service: group, timeoutMs: 20_000 });
+    const kv = await KvClient.connect({ nats: nc, cluster, group, timeoutMs: 20_000 });
     await kv.put("owner", group);
     await kv.put(`only-in-${i}`, "yes");
     await kv.close();
   }
   for (const [i, group] of GROUPS.entries()) {
-    const kv = await KvClient.connect({ nats: nc, cluster, service: group, timeoutMs: 20_000 });
+    const kv = await KvClient.connect({ nats: nc, cluster, group, timeoutMs: 20_000 });
     expect(await kv.get("owner")).toBe(group);
     for (const j of [0, 1, 2]) expect(await kv.get(`only-in-${j}`)).toBe(i === j ? "yes" : null);
     await kv.close();
@@ -59,7 +59,7 @@ it("hosts every group on every member, each electing a leader, each with its own
 
   // A watch follows its own group's changes only.
   const [kv0, kv1] = await Promise.all(
-    ["kv-0", "kv-1"].map((service) => KvClient.connect({ nats: nc, cluster, service, timeoutMs: 20_000 })),
+    ["kv-0", "kv-1"].map((group) => KvClient.connect({ nats: nc, cluster, group, timeoutMs: 20_000 })),
   );
   const watch = kv1?.watch({ key: "watched" });
   const first = watch?.next();

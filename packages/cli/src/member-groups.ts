@@ -1,16 +1,12 @@
 import { createHash } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { ErrorCode, type Logger, QuorateError, rpcSubject, silentLogger, validateMembers } from "@quorate/core";
-import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
+import { KvStateMachine } from "@quorate/kv";
+import { createKvService, type KvService } from "@quorate/kv/nats";
 import type { RaftNode, RaftOptions } from "@quorate/raft";
 import { type ReplicatedGroups, serveGroups } from "@quorate/service";
 import { type LmdbGroups, openLmdbGroups } from "@quorate/storage";
 import { type MemberStatus, STATUS_SERVICE } from "./member.js";
-
-/** The name of KV group `i` of `quorate node --groups <N>`. */
-export function kvGroupName(i: number): string {
-  return `kv-${i}`;
-}
 
 export interface RaftKvGroupsMemberOptions {
   nc: NatsConnection;
@@ -39,7 +35,7 @@ export interface RaftKvGroupsMember {
 /**
  * One member of many KV groups on Raft (`quorate node --groups`): every group an independent
  * Raft group with its own log and KV state, served under the group's name (KvClient's
- * `service`), all sharing this member's NATS connection, tick timer and LMDB environment, with
+ * `group`; ShardedKvClient spreads keys over them), all sharing this member's NATS connection, tick timer and LMDB environment, with
  * leaders spread across members. `quorate status` gets one row per group from it.
  */
 export async function startRaftKvGroupsMember(options: RaftKvGroupsMemberOptions): Promise<RaftKvGroupsMember> {
@@ -81,7 +77,7 @@ export async function startRaftKvGroupsMember(options: RaftKvGroupsMemberOptions
           cluster,
           node: service.raft,
           store: storeOf(stores, group),
-          service: group,
+          group,
           logger,
           leadership: service.leadership,
         }),

@@ -15,7 +15,8 @@ import {
   silentLogger,
   validateMembers,
 } from "@quorate/core";
-import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
+import { KvStateMachine } from "@quorate/kv";
+import { createKvService, KV_GROUP, type KvService } from "@quorate/kv/nats";
 import type { RaftNode, RaftOptions, RaftStatus } from "@quorate/raft";
 import { type ReplicatedService, serveReplicated } from "@quorate/service";
 import { openLmdbStorage, type RaftStorage } from "@quorate/storage";
@@ -30,8 +31,6 @@ import {
 } from "./service/discovery.js";
 import { countingConnection } from "./service/endpoints.js";
 
-/** The consensus group that replicates the KV store. */
-export const KV_GROUP = "kv";
 /** Every member answers on this subject, so `quorate status` hears from all of them. */
 export const STATUS_SERVICE = "status";
 

@@ -9,6 +9,16 @@ export {
   ServiceCaller,
   type ServiceCallerOptions,
 } from "./caller.js";
+export {
+  type ChangePublisher,
+  type ChangePublisherOptions,
+  type ChangeSignal,
+  type ChangeSource,
+  ChangeSubscription,
+  type ChangeSubscriptionOptions,
+  publishChanges,
+  type RevisionedChange,
+} from "./changes.js";
 export { ReplicatedClient, type ReplicatedClientOptions } from "./client.js";
 export {
   DEFAULT_PLACEMENT_INTERVAL_MS,

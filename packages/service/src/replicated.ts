@@ -13,6 +13,7 @@ import {
 } from "@quorate/core";
 import {
   Acceptor,
+  type AcceptorStorage,
   Learner,
   type LearnerStorage,
   type PaxosOptions,
@@ -24,7 +25,7 @@ import {
   resolveTopology,
 } from "@quorate/paxos";
 import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
-import type { AcceptorStorage, RaftStorage } from "@quorate/storage";
+import type { RaftStorage } from "@quorate/storage";
 import { createNatsTransport, type NatsTransport, type NatsTransportStats } from "@quorate/transport-nats";
 import { type ReplicatedRequest, replicatedRequest, type ServiceReply } from "./protocol.js";
 import { type RequestServer, serveRequests } from "./server.js";

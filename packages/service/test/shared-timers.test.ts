@@ -1,4 +1,5 @@
-import { Ticker, type Timers } from "@quorate/core";
+import type { Timers } from "@quorate/core";
+import { Ticker } from "@quorate/core/internal";
 import { describe, expect, it } from "vitest";
 import { SharedTimers } from "../src/index.js";
 

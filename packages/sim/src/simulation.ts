@@ -1,5 +1,6 @@
 import { type CheckResult, checkOperations, HistoryRecorder, type Verdict } from "@quorate/checker";
-import { type ConsensusNode, type NodeId, Prng, seedPrng, type Transport } from "@quorate/core";
+import type { ConsensusNode, NodeId, Transport } from "@quorate/core";
+import { Prng, seedPrng } from "@quorate/core/internal";
 import { KvStateMachine } from "@quorate/kv";
 import { SessionStateMachine } from "@quorate/service";
 import { MemoryNetwork } from "@quorate/transport-memory";

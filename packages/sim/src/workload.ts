@@ -6,7 +6,8 @@ import type {
   TxnCompare,
   TxnWrite,
 } from "@quorate/checker";
-import { type ConsensusNode, ErrorCode, isQuorateError, type NodeId, type Prng, SessionErrorCode } from "@quorate/core";
+import { type ConsensusNode, ErrorCode, isQuorateError, type NodeId, SessionErrorCode } from "@quorate/core";
+import type { Prng } from "@quorate/core/internal";
 import {
   decodeKvResult,
   encodeKvCommand,

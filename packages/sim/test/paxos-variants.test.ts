@@ -1,9 +1,9 @@
 import { NO_BALLOT } from "@quorate/core";
 import {
-  AcceptorLog,
   type AcceptorMachine,
+  type AcceptorStorage,
   acceptorMachine,
-  acceptorRules,
+  type LearnerGuardParams,
   type LearnerMachine,
   learnerMachine,
   learnerRules,
@@ -11,7 +11,6 @@ import {
   type ProposerStorage,
   proposerMachine,
 } from "@quorate/paxos/internal";
-import type { AcceptorStorage } from "@quorate/storage";
 import { describe, expect, test } from "vitest";
 import {
   DEFAULT_NEMESIS,
@@ -25,10 +24,10 @@ import {
 } from "../src/index.js";
 
 /*
- * Deliberately broken variants of the real Paxos roles: storage that forgets, and machines
- * whose `step` rule is replaced with `provide()`. Without XState here, a replaced rule runs the
- * real rules on a draft of the context and copies the draft back, as the machines' own
- * `rule` helper does with an assign.
+ * Deliberately broken variants of the real Paxos roles: storage that forgets, and machines with
+ * one of their named rules replaced with `provide()`: a guard (rules that decide), or an action
+ * where the rule is a step of its own (refusing requests, handing the host a read index). The
+ * variant list reads like the rule list.
  */
 
 /** (1) A restarted acceptor comes back without the promise it had made durable. */
@@ -42,19 +41,7 @@ function forgetPromiseOnRestart(storage: AcceptorStorage): AcceptorStorage {
 
 /** (2) An acceptor that votes on every p2a, whatever it promised; everything else as the real one. */
 const acceptBelowPromiseMachine: AcceptorMachine = acceptorMachine.provide({
-  actions: {
-    step: ({ context, event }) => {
-      const m = event.message;
-      if (m.type === "paxos.p2a") {
-        // Judged as if it had promised exactly this ballot; the promise it holds stays as it was.
-        acceptorRules.handleAccept({ ...context, promised: m.body.ballot }, event.from, m.body);
-        return;
-      }
-      const draft = { ...context };
-      acceptorRules.stepAcceptor(draft, event.from, m);
-      Object.assign(context, draft);
-    },
-  },
+  guards: { acceptsBallot: () => true },
 });
 
 /**
@@ -62,20 +49,7 @@ const acceptBelowPromiseMachine: AcceptorMachine = acceptorMachine.provide({
  * slot for a hole. Nothing local looks wrong: only the chosen values tell.
  */
 const hideVotesMachine: AcceptorMachine = acceptorMachine.provide({
-  actions: {
-    step: ({ context, event }) => {
-      const m = event.message;
-      if (m.type === "paxos.p1a") {
-        const withoutVotes = { ...context, log: new AcceptorLog({ truncated: context.log.truncated, accepted: [] }) };
-        acceptorRules.handlePrepare(withoutVotes, event.from, m.body);
-        Object.assign(context, { ...withoutVotes, log: context.log });
-        return;
-      }
-      const draft = { ...context };
-      acceptorRules.stepAcceptor(draft, event.from, m);
-      Object.assign(context, draft);
-    },
-  },
+  guards: { reportsVotes: () => false },
 });
 
 /** (4) A restarted proposer comes back without its durable round, so it may start a round it used. */
@@ -91,14 +65,7 @@ function forgetRoundOnRestart(storage: ProposerStorage): ProposerStorage {
 
 /** (5) A learner that takes a value as chosen on the first vote it hears for it. */
 const learnOnOneVoteMachine: LearnerMachine = learnerMachine.provide({
-  actions: {
-    step: ({ context, event }) => {
-      if (event.type !== "message") return;
-      const draft = { ...context, topology: { ...context.topology, q2: 1 } };
-      learnerRules.stepLearner(draft, event.from, event.message);
-      Object.assign(context, { ...draft, topology: context.topology });
-    },
-  },
+  guards: { chosenByQuorum: (_, { voters }: LearnerGuardParams["chosenByQuorum"]) => voters >= 1 },
 });
 
 /** (6) Learners that refuse every client request as if no proposer were active: safe, but nothing is ever committed. */
@@ -126,32 +93,20 @@ const neverStepDownMachine: ProposerMachine = proposerMachine.provide({
  * the new leader already had acknowledged.
  */
 const readWithoutConfirmationMachine: ProposerMachine = proposerMachine.provide({
-  actions: {
-    read: ({ context, event }) => {
-      if (event.type !== "message" || event.message.type !== "paxos.read") return;
-      context.out.send(
-        event.from,
-        "paxos.read.index",
-        { reads: event.message.body.reads, slot: context.nextSlot - 1 },
-        false,
-      );
-    },
-  },
+  guards: { readConfirmed: () => true },
 });
 
 /**
  * (9) A learner that answers its reads as soon as the proposer gives their read index, without
- * waiting to apply through it: a learner behind the others serves what it has.
+ * waiting to apply through it: a learner behind the others serves what it has. Waiting for the
+ * applier is the host's part, so the variant replaces the machine's one named action that hands
+ * the host a read index, `hearReadIndex`, rather than a guard.
  */
 const readBeforeApplyMachine: LearnerMachine = learnerMachine.provide({
   actions: {
-    step: ({ context, event }) => {
-      if (event.type !== "message") return;
-      const m = event.message;
-      const draft = { ...context };
-      if (m.type === "paxos.read.index") learnerRules.hearReadIndex(draft, { ...m.body, slot: 0 });
-      else learnerRules.stepLearner(draft, event.from, m);
-      Object.assign(context, draft);
+    hearReadIndex: ({ context, event }) => {
+      if (event.type !== "message" || event.message.type !== "paxos.read.index") return;
+      learnerRules.hearReadIndex(context, { ...event.message.body, slot: 0 });
     },
   },
 });

@@ -1,6 +1,7 @@
 import type { Timers } from "@quorate/core";
 import { unpackValue } from "@quorate/core";
-import { encodeKvCommand, type KvEntry, KvStateMachine, kvCommand } from "@quorate/kv";
+import { encodeKvCommand, type KvEntry, KvStateMachine } from "@quorate/kv";
+import { kvCommand } from "@quorate/kv/internal";
 import {
   protocol,
   type RaftEvent,

@@ -1,4 +1,5 @@
-import { assertToken, ErrorCode, invariant, QuorateError, silentLogger } from "@quorate/core";
+import { assertToken, ErrorCode, QuorateError, silentLogger } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { Database, Key, RootDatabase } from "lmdb";
 import { LmdbRaftStorage, type StoreKeys } from "./lmdb.js";
 import { type OwnedEnvironment, openOwnedEnvironment, type StoreLayout } from "./lmdb-directory.js";

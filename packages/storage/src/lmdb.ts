@@ -1,4 +1,5 @@
-import { ErrorCode, invariant, type Logger, QuorateError, silentLogger } from "@quorate/core";
+import { ErrorCode, type Logger, QuorateError, silentLogger } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { Database, Key, RootDatabase } from "lmdb";
 import { corrupt, decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot } from "./lmdb-codec.js";
 import { describe, isRecord, openOwnedEnvironment, type StoreLayout, storageError } from "./lmdb-directory.js";

@@ -1,4 +1,5 @@
-import { assertToken, createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
+import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
+import { assertKvGroup, kvShardGroups } from "@quorate/kv/nats";
 import { DEFAULT_SNAPSHOT_THRESHOLD, type RaftNode } from "@quorate/raft";
 import {
   type CommandSpec,
@@ -22,7 +23,7 @@ import { natsConnectOptions } from "../connection.js";
 import { durationMs } from "../duration.js";
 import type { CommandIo } from "../io.js";
 import { startRaftKvMember } from "../member.js";
-import { kvGroupName, type RaftKvGroupsMember, startRaftKvGroupsMember } from "../member-groups.js";
+import { type RaftKvGroupsMember, startRaftKvGroupsMember } from "../member-groups.js";
 import { startTelemetry } from "../otel.js";
 import { failureReason, replicaNotReady } from "../service/health.js";
 import { runMember } from "../service/run.js";
@@ -206,15 +207,12 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   }
 }
 
-/** `--groups`: a count N names kv-0 … kv-<N-1>; otherwise a comma-separated list of names. */
+/** `--groups`: a count N names kv-0 … kv-<N-1> (kvShardGroups, as ShardedKvClient expects); otherwise a comma-separated list. */
 function groupNames(value: string | undefined): string[] | null {
   if (value === undefined) return null;
-  if (/^\d+$/.test(value.trim())) {
-    const count = positiveInt(value.trim(), "groups", 1);
-    return Array.from({ length: count }, (_, i) => kvGroupName(i));
-  }
+  if (/^\d+$/.test(value.trim())) return kvShardGroups(positiveInt(value.trim(), "groups", 1));
   const names = value.split(",").map((name) => name.trim());
-  for (const name of names) assertToken("group", name);
+  for (const name of names) assertKvGroup(name);
   return names;
 }
 
