@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
+import type { ServiceStats } from "../../packages/cli/src/service/discovery.js";
 import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { memberSet, quorateCommand, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
+import { requestAll } from "../harness/service.js";
 
 // `quorate node --groups 3`: three member processes, three KV groups each, one row per group
 // in `quorate status`, and a KvClient per group with state of its own.
@@ -74,4 +76,19 @@ it("hosts every group on every member, each electing a leader, each with its own
   expect(header?.split(/\s+/).slice(0, 3)).toEqual(["GROUP", "ID", "ROLE"]);
   expect(rows).toHaveLength(IDS.length * GROUPS.length);
   for (const group of GROUPS) expect(rows.filter((row) => row.startsWith(`${group} `))).toHaveLength(IDS.length);
+
+  // $SRV.STATS: each member lists every group's endpoints, with each group's Raft state, and
+  // counts the KV requests it served per group.
+  const stats = (await requestAll<ServiceStats>(nc, "$SRV.STATS.quorate-raft")).filter(
+    (s) => s.metadata.cluster === cluster,
+  );
+  expect(stats.map((s) => s.metadata.member).sort()).toEqual(IDS);
+  for (const member of stats) {
+    const names = member.endpoints.map((e) => e.name);
+    expect(names).toEqual([...GROUPS.flatMap((g) => [g, `${g}-direct`]), "status"]);
+    const data = member.endpoints[0]?.data as { groups: Record<string, { role: string }> };
+    expect(Object.keys(data.groups).sort()).toEqual(GROUPS);
+  }
+  const served = stats.flatMap((s) => s.endpoints).filter((e) => e.name === "kv-0" || e.name === "kv-0-direct");
+  expect(served.reduce((sum, e) => sum + e.num_requests, 0)).toBeGreaterThan(0);
 });

@@ -4,9 +4,11 @@ import { ErrorCode, type Logger, QuorateError, rpcSubject, silentLogger, validat
 import { KvStateMachine } from "@quorate/kv";
 import { createKvService, type KvService } from "@quorate/kv/nats";
 import type { RaftNode, RaftOptions } from "@quorate/raft";
-import { type ReplicatedGroups, serveGroups } from "@quorate/service";
+import { queueGroupOf, type ReplicatedGroups, serveGroups } from "@quorate/service";
 import { type LmdbGroups, openLmdbGroups } from "@quorate/storage";
 import { type MemberStatus, STATUS_SERVICE } from "./member.js";
+import { type Discovery, ServiceName, serviceInstanceId, startDiscovery } from "./service/discovery.js";
+import { countingConnection, EndpointCounters } from "./service/endpoints.js";
 
 export interface RaftKvGroupsMemberOptions {
   nc: NatsConnection;
@@ -22,10 +24,14 @@ export interface RaftKvGroupsMemberOptions {
   tickMs?: number;
   raft?: Partial<RaftOptions>;
   logger?: Logger;
+  /** Answer NATS micro discovery (`$SRV.PING|INFO|STATS`) as `quorate-raft`, with every group's state. Default true. */
+  discovery?: boolean;
 }
 
 export interface RaftKvGroupsMember {
   readonly groups: ReplicatedGroups;
+  /** The `$SRV` responder, unless disabled. */
+  readonly discovery: Discovery | null;
   /** One status per group, each with its group. */
   status(): MemberStatus[];
   /** Stops every group's KV service and node, then closes storage. Leaves the NATS connection open. */
@@ -45,6 +51,16 @@ export async function startRaftKvGroupsMember(options: RaftKvGroupsMemberOptions
   const storage: LmdbGroups = await openLmdbGroups({ dir: options.dataDir, cluster, member: id, logger });
   const stores = new Map(options.groups.map((group) => [group, new KvStateMachine()]));
   const kvServices: KvService[] = [];
+  // Every group's KV endpoints and the status endpoint, counted for `$SRV.STATS`.
+  const scope = { cluster };
+  const endpoints = [
+    ...options.groups.flatMap((group) => [
+      new EndpointCounters({ name: group, subject: rpcSubject(scope, group), queue_group: queueGroupOf(group) }),
+      new EndpointCounters({ name: `${group}-direct`, subject: rpcSubject(scope, group, id) }),
+    ]),
+    new EndpointCounters({ name: "status", subject: rpcSubject(scope, STATUS_SERVICE) }),
+  ];
+  const counted = countingConnection(nc, endpoints);
   let groups: ReplicatedGroups | undefined;
   try {
     groups = await serveGroups({
@@ -73,7 +89,7 @@ export async function startRaftKvGroupsMember(options: RaftKvGroupsMemberOptions
       nodes.set(group, service.raft);
       kvServices.push(
         createKvService({
-          nc,
+          nc: counted,
           cluster,
           node: service.raft,
           store: storeOf(stores, group),
@@ -94,15 +110,35 @@ export async function startRaftKvGroupsMember(options: RaftKvGroupsMemberOptions
           .digest("hex")
           .slice(0, 16),
       }));
-    const statusSubscription: Subscription = nc.subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
+    const statusSubscription: Subscription = counted.subscribe(rpcSubject(scope, STATUS_SERVICE), {
       callback: (err: Error | null, msg: Msg) => {
         if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
       },
     });
+    const discovery =
+      options.discovery === false
+        ? null
+        : startDiscovery({
+            nc,
+            name: ServiceName.raft,
+            id: serviceInstanceId(cluster, id),
+            description: `Quorate Raft member ${id} of cluster ${cluster}: KV groups ${options.groups.join(", ")}`,
+            metadata: { cluster, member: id, protocol: "raft", groups: options.groups.join(",") },
+            endpoints,
+            // Per group, as `quorate status` shows it, without the state digest (hashing every group's state is status's job).
+            state: () => ({
+              protocol: "raft",
+              cluster,
+              groups: Object.fromEntries([...nodes].map(([group, node]) => [group, node.status()])),
+            }),
+            logger,
+          });
     return {
       groups: running,
+      discovery,
       status,
       async stop() {
+        await discovery?.stop();
         statusSubscription.unsubscribe();
         for (const kv of kvServices) await kv.close();
         await running.stop();
