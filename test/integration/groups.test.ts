@@ -100,9 +100,14 @@ describe("serveGroups: many Raft groups per member", () => {
     for (const [i, client] of clients.entries()) expect(await client.query({ get: "x" })).toBe(10 * (i + 1));
     await Promise.all(clients.map((client) => client.close()));
 
+    // Every member knows a leader of every group (placement may be moving one: a moment without).
+    const unknown = () =>
+      members.flatMap((member) => GROUPS.filter((group) => !IDS.includes(member.groups.leaders().get(group) ?? "")));
+    await eventually("every member knows every group's leader", async () =>
+      unknown().length === 0 ? true : undefined,
+    );
     for (const member of members) {
       expect(member.groups.status().map((s) => s.group)).toEqual(GROUPS);
-      for (const group of GROUPS) expect(member.groups.leaders().get(group)).toMatch(/^n[123]$/);
       // Groups wrote in the same turns: fewer flushes than writes.
       const { flushes, writes } = member.storage.stats;
       expect(flushes).toBeGreaterThan(0);
@@ -196,10 +201,14 @@ describe("serveGroups: many Paxos groups per member", () => {
       expect(await client.query({ get: "x" })).toBe(i + 1);
       await client.close();
     }
-    for (const group of paxosGroups) {
-      const leading = hosts.filter((host) => host.groups.leaders().get(group) !== null);
-      expect(leading.length, `members whose proposer leads ${group}`).toBe(1);
-    }
+    // One proposer per group settles as leader (a preempted one may take a moment to notice).
+    const leading = (group: string) => hosts.filter((host) => host.groups.leaders().get(group) !== null).length;
+    await eventually(
+      "one leading proposer per Paxos group",
+      async () => (paxosGroups.every((group) => leading(group) === 1) ? true : undefined),
+      20_000,
+      () => `leading per group: ${paxosGroups.map(leading)}`,
+    );
     expect(hosts[0]?.groups.status().map((s) => s.protocol)).toEqual(["paxos", "paxos", "paxos"]);
   });
 });
