@@ -13,6 +13,7 @@ import {
 } from "./faults.js";
 import { errorMessage, type ProtocolAdapter, type ProtocolRun, type Violation } from "./protocol.js";
 import { Scheduler, VirtualTimers } from "./scheduler.js";
+import { startLeaseTicker } from "./ticker.js";
 import { Trace, type TraceEvent, type TraceRecord } from "./trace.js";
 import { ObservedTransport } from "./transport.js";
 import {
@@ -59,6 +60,8 @@ export const DEFAULT_LIVENESS_BOUND_MS = 10_000;
 /** Members boot within this many virtual ms of the start, clients within CLIENT_SPREAD_MS. */
 const BOOT_SPREAD_MS = 20;
 const CLIENT_SPREAD_MS = 50;
+/** The first history process of the lease tickers, above any client's. */
+const TICKER_PROCESS_BASE = 1_000;
 /** After the liveness condition is met the run goes on this long, so the history has a healed tail. */
 const LIVENESS_TAIL_MS = 300;
 
@@ -207,6 +210,8 @@ class Simulation implements ClusterAccess {
   readonly #operations: OperationCounts = { ok: 0, fail: 0, info: 0 };
   readonly #clientCount: number;
   #clients = 0;
+  /** Lease tickers started so far; each records its ticks as a process of its own, from TICKER_PROCESS_BASE on. */
+  #tickers = 0;
   #step = 0;
   #endAt: number;
   #violation: RunViolation | null = null;
@@ -351,6 +356,7 @@ class Simulation implements ClusterAccess {
       return transport;
     };
     const transport = connect(id);
+    if ((this.#options.workload ?? DEFAULT_WORKLOAD).leaseShare > 0) this.#startLeaseTicker(id, incarnation);
     const seed = deriveSeed(this.#options.seed, `member/${id}/${number}`);
     this.#run
       .start({
@@ -377,6 +383,29 @@ class Simulation implements ClusterAccess {
         (err: unknown) =>
           this.#fail({ kind: "member-failure", message: `${id} failed to start: ${errorMessage(err)}` }),
       );
+  }
+
+  /** The member's lease clock ticker, as its KV service would run it (leadership: Raft's term, else term 0). */
+  #startLeaseTicker(id: NodeId, incarnation: Incarnation): void {
+    const process = TICKER_PROCESS_BASE + this.#tickers++;
+    startLeaseTicker({
+      member: id,
+      process,
+      timers: incarnation.timers,
+      store: incarnation.store,
+      node: () => incarnation.node,
+      running: () => this.#running.get(id) === incarnation,
+      leadership: () => {
+        const node = incarnation.node;
+        if (node === null) return null;
+        const leadership = this.#run.leadership;
+        if (leadership === undefined) return node.leader() === id ? { term: 0 } : null;
+        const term = leadership.leadingTerm(id);
+        return term === null ? null : { term };
+      },
+      recorder: this.#recorder,
+      trace: (p, detail) => this.#record({ kind: "client", process: p, detail }),
+    });
   }
 
   #crash(id: NodeId): void {
