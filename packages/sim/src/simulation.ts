@@ -563,6 +563,8 @@ class Simulation implements ClusterAccess {
           `c${op.process} ${op.f} ${op.key} ${JSON.stringify(op.f === "get" || op.f === "entry" ? op.output : op.input)} ` +
           (op.entries ? `= ${JSON.stringify(op.entries)} ` : "") +
           (op.succeeded !== undefined && op.succeeded !== null ? `succeeded ${op.succeeded} ` : "") +
+          ("lease" in op && op.lease !== undefined ? `lease ${op.lease} ` : "") +
+          (op.applied !== null ? `applied ${op.applied} ` : "") +
           `(${op.status}, events ${op.call}..${op.return === Number.POSITIVE_INFINITY ? "∞" : op.return})`,
       );
       const failed = result.keys.find((key) => key.verdict === "not-linearizable");
