@@ -145,7 +145,7 @@ export class StoreModel {
   private readonly leaseSlots = new Map<number, number>();
   private readonly ttls: number[];
   private readonly tableBase: number;
-  /** The proposers and terms of ticks, "by,term": the holder field is an id + 1. */
+  /** The proposers and terms of ticks, as JSON `[by, term]`: the holder field is an id + 1. */
   private readonly holders = new Interner<null>();
   private readonly stores = new Interner<Store>();
   /** Per state: the ids of its stores, ascending. */
@@ -354,7 +354,7 @@ export class StoreModel {
    */
   private tick(store: Store, [by, term, elapsedMs]: TickInput): Store {
     const table = this.tableBase;
-    const holder = this.holders.intern(`${by},${term}`, null) + 1;
+    const holder = this.holders.intern(JSON.stringify([by, term]), null) + 1;
     const result = [...store];
     if (store[table + HOLDER] === holder) result[table + CLOCK] = (store[table + CLOCK] as number) + elapsedMs;
     result[table + HOLDER] = holder;
