@@ -307,7 +307,7 @@ export class StoreModel {
   private leaseBase(id: number): number {
     const slot = this.leaseSlots.get(id);
     if (slot === undefined) throw new CheckerError(CheckerErrorCode.Argument, `lease ${id} is not in this part`);
-    return this.tableBase + tableFields + slot * fieldsPerLease;
+    return this.slotBase(slot);
   }
 
   /** The store with the lease at `base` given its full TTL again, if it lives. */
@@ -368,6 +368,7 @@ export class StoreModel {
     return result;
   }
 
+  /** Where the fields of the lease in `slot` start in a store. */
   private slotBase(slot: number): number {
     return this.tableBase + tableFields + slot * fieldsPerLease;
   }
