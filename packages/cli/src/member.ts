@@ -49,6 +49,8 @@ export interface MemberStatus extends Omit<RaftStatus, "role" | "voters" | "lear
   /** Paxos: the ballot `term` is the round of. */
   ballot?: PaxosBallot;
   cluster: string;
+  /** The group the row is about: a member hosting many groups (`--groups`) answers one row per group. */
+  group?: string;
   /**
    * Hash of the replicated state at `appliedIndex`: members at the same index must agree.
    * Every Raft member has one; of the Paxos roles, learners.
@@ -194,7 +196,9 @@ export async function collectStatus(
     });
     for await (const reply of replies) {
       try {
-        members.push(reply.json<MemberStatus>());
+        // A member of many groups answers with one status per group.
+        const answer = reply.json<MemberStatus | MemberStatus[]>();
+        members.push(...(Array.isArray(answer) ? answer : [answer]));
       } catch {
         // A reply that is not a status is not ours to show.
       }
@@ -205,5 +209,5 @@ export async function collectStatus(
     if (!nothingSubscribed) throw err;
     if (options.failWithoutResponders) throw noResponders(cluster, subject);
   }
-  return members.sort((a, b) => a.id.localeCompare(b.id));
+  return members.sort((a, b) => (a.group ?? "").localeCompare(b.group ?? "") || a.id.localeCompare(b.id));
 }

@@ -21,6 +21,14 @@ export {
 } from "./changes.js";
 export { ReplicatedClient, type ReplicatedClientOptions } from "./client.js";
 export {
+  DEFAULT_PLACEMENT_INTERVAL_MS,
+  type GroupServiceOptions,
+  type ReplicatedGroups,
+  type ServeGroupsOptions,
+  serveGroups,
+} from "./groups.js";
+export { type GroupLeadership, type LeadershipMove, placeLeaders } from "./placement.js";
+export {
   MAX_FORWARD_HOPS,
   type OpenRequest,
   openRequest,
@@ -58,4 +66,5 @@ export {
   serveRequests,
 } from "./server.js";
 export * from "./sessions.js";
+export { SharedTimers } from "./shared-timers.js";
 export { msgpackStateMachine, type TypedStateMachine } from "./typed.js";

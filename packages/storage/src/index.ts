@@ -7,6 +7,13 @@ export { LmdbAcceptorStorage, openLmdbAcceptorStorage } from "./acceptor-lmdb.js
 export { createMemoryAcceptorStorage, MemoryAcceptorStorage } from "./acceptor-memory.js";
 export type { AcceptorState, AcceptorWrite } from "./acceptor-types.js";
 export { type LmdbRaftStorage, openLmdbStorage } from "./lmdb.js";
+export {
+  type GroupFlush,
+  LmdbGroups,
+  type LmdbGroupsOptions,
+  type LmdbGroupsStats,
+  openLmdbGroups,
+} from "./lmdb-groups.js";
 export { createMemoryStorage, MemoryRaftStorage } from "./memory.js";
 export type {
   HardState,
