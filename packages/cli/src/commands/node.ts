@@ -1,4 +1,4 @@
-import { assertToken, createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
+import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
 import { assertKvGroup, kvShardGroups } from "@quorate/kv/nats";
 import { DEFAULT_SNAPSHOT_THRESHOLD, type RaftNode } from "@quorate/raft";
 import {
