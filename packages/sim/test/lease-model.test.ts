@@ -131,7 +131,7 @@ describe("the checker's lease model agrees with KvStateMachine", () => {
   });
 
   it("with every outcome known, a read of the other presence than the store's is refused", () => {
-    const known = stepArbitrary.map((step) => ({ ...step, outcome: "ok" }));
+    const known = stepArbitrary.map((step): Step => ({ ...step, outcome: "ok" }));
     fc.assert(
       fc.property(fc.array(known, { minLength: 1, maxLength: 60, size: "max" }), fc.nat(), (steps, pick) => {
         const operations = runOnStore(steps);
