@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ServiceStats } from "../../packages/cli/src/service/discovery.js";
-import { KvClient } from "../../packages/kv/src/nats.js";
+import { KvClient, kvShardGroups, ShardedKvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { memberSet, quorateCommand, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";
@@ -91,4 +91,20 @@ it("hosts every group on every member, each electing a leader, each with its own
   }
   const served = stats.flatMap((s) => s.endpoints).filter((e) => e.name === "kv-0" || e.name === "kv-0-direct");
   expect(served.reduce((sum, e) => sum + e.num_requests, 0)).toBeGreaterThan(0);
+});
+
+it("a ShardedKvClient spreads keys over the members' groups and merges a range across them", async () => {
+  const kv = await ShardedKvClient.connect({ nats: nc, cluster, groups: kvShardGroups(3), timeoutMs: 20_000 });
+  try {
+    const keys = Array.from({ length: 24 }, (_, i) => `shard/${String(i).padStart(2, "0")}`);
+    await Promise.all(keys.map((key) => kv.put(key, key)));
+    expect((await kv.list("shard/")).items.map((e) => [e.key, e.value])).toEqual(keys.map((k) => [k, k]));
+    for (const group of GROUPS) {
+      const held = (await kv.client(group).keys("shard/")).items;
+      expect(held).toEqual(keys.filter((key) => kv.groupOf(key) === group));
+      expect(held.length).toBeGreaterThan(0);
+    }
+  } finally {
+    await kv.close();
+  }
 });

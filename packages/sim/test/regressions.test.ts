@@ -3,8 +3,8 @@ import { DEFAULT_WORKLOAD, leaseRaftAdapter, raftAdapter } from "../src/index.js
 import { failingSeeds as failingSeedsAnyWorkload } from "./seeds.js";
 
 /**
- * The workload these seeds failed under, before client operations used revisions, transactions
- * and ranges: with none of those shares the workload draws exactly as it did then, so each seed
+ * The workload these seeds failed under, before client operations used revisions, transactions,
+ * ranges and leases: with none of those shares the workload draws exactly as it did then, so each seed
  * replays the schedule that found its bug (checked by comparing their traces across the change).
  */
 const PRE_REVISION_WORKLOAD = {
@@ -13,8 +13,9 @@ const PRE_REVISION_WORKLOAD = {
   revisionShare: 0,
   rangeShare: 0,
   txnShare: 0,
+  leaseShare: 0,
 };
-/** The workload of the first runs with transactions and ranges (session 7), pinned so seeds found under it replay. */
+/** The workload of the first runs with transactions and ranges (session 7), pinned so seeds found under it replay (no leases then). */
 const RANGE_WORKLOAD = {
   keys: ["a/x", "a/y", "b/z"],
   opTimeoutMs: 3_000,
@@ -25,6 +26,8 @@ const RANGE_WORKLOAD = {
   revisionShare: 0.4,
   rangeShare: 0.25,
   txnShare: 0.25,
+  leaseShare: 0,
+  leaseKeys: [],
 };
 const failingSeeds = (mode: "safety" | "liveness", first: number, count: number, protocol = raftAdapter()) =>
   failingSeedsAnyWorkload(mode, first, count, protocol, PRE_REVISION_WORKLOAD);

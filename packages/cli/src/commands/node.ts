@@ -207,7 +207,7 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
   }
 }
 
-/** `--groups`: a count N names kv-0 … kv-<N-1> (kvShardGroups, as ShardedKvClient expects); otherwise a comma-separated list. */
+/** `--groups`: a count N names kv-0 … kv-<N-1> (kvShardGroups); otherwise a comma-separated list of names. */
 function groupNames(value: string | undefined): string[] | null {
   if (value === undefined) return null;
   if (/^\d+$/.test(value.trim())) return kvShardGroups(positiveInt(value.trim(), "groups", 1));
