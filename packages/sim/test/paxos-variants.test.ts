@@ -134,42 +134,33 @@ const MAX_SEEDS = 200;
  */
 const DEAF_LEADER_NEMESIS: NemesisOptions = { ...DEFAULT_NEMESIS, deafLeaderAfterHeal: true };
 
-/**
- * The default workload before leases. The net rarely catches read-without-confirmation: under
- * DEFAULT_NEMESIS first at seed 144 without leases, not within 200 seeds with them; over seeds
- * 1-300 with each seed's own nemesis, once either way (seed 31 without leases, 220 with);
- * READ_WINDOW_NEMESIS caught it in none of 200 seeds. Which seed catches it is luck, so the test
- * keeps the workload whose seed 144 does, until the net catches it more often.
- */
-const WORKLOAD_WITHOUT_LEASES: WorkloadOptions = { ...DEFAULT_WORKLOAD, leaseShare: 0 };
-
 /** Runs seeds from 1 until one fails; returns that run, or null if none did within MAX_SEEDS. */
 async function firstCaught(
   variant: keyof typeof VARIANTS,
   mode: SimulationMode,
   nemesis: NemesisOptions = DEFAULT_NEMESIS,
-  workload: WorkloadOptions = DEFAULT_WORKLOAD,
 ): Promise<SimulationResult | null> {
   for (let seed = 1; seed <= MAX_SEEDS; seed++) {
-    const result = await simulate({ seed, mode, nemesis, workload, protocol: paxosAdapter(VARIANTS[variant]) });
+    const result = await simulate({ seed, mode, nemesis, protocol: paxosAdapter(VARIANTS[variant]) });
     if (result.violation !== null) return result;
   }
   return null;
 }
 
 describe("broken variants of the Paxos roles are caught", () => {
-  const cases: { variant: keyof typeof VARIANTS; caughtBy: string; workload?: WorkloadOptions }[] = [
+  const cases: { variant: keyof typeof VARIANTS; caughtBy: string }[] = [
     { variant: "forget-promise", caughtBy: "promise-regression" },
     { variant: "accept-below-promise", caughtBy: "accept-below-promise" },
     { variant: "hide-votes", caughtBy: "at-most-one-chosen" },
     { variant: "forget-round", caughtBy: "ballot-reuse" },
     { variant: "learn-on-one-vote", caughtBy: "learned-unchosen" },
-    { variant: "read-without-confirmation", caughtBy: "stale-read", workload: WORKLOAD_WITHOUT_LEASES },
+    // Stale-read alone caught it once in about 300 seeds: the read-quorum check sees it at once.
+    { variant: "read-without-confirmation", caughtBy: "read-quorum" },
     { variant: "read-before-apply", caughtBy: "stale-read" },
   ];
-  for (const { variant, caughtBy, workload } of cases) {
+  for (const { variant, caughtBy } of cases) {
     test(`${variant}: caught by ${caughtBy} within ${MAX_SEEDS} seeds`, async () => {
-      const caught = await firstCaught(variant, "safety", DEFAULT_NEMESIS, workload);
+      const caught = await firstCaught(variant, "safety");
       expect(caught, `${variant} was not caught in ${MAX_SEEDS} seeds`).not.toBeNull();
       const result = caught as SimulationResult;
       console.info(

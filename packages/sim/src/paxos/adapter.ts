@@ -31,7 +31,9 @@ import {
   type Violation,
 } from "../protocol.js";
 import type { SimulationMode } from "../simulation.js";
+import { ObservedTransport } from "../transport.js";
 import { PaxosInvariants } from "./invariants.js";
+import { PaxosReadQuorum } from "./read-quorum.js";
 
 export interface PaxosAdapterOptions {
   /** The role machines; tests pass deliberately broken variants built with `provide()`. */
@@ -178,6 +180,7 @@ class PaxosMember implements ConsensusNode {
 class PaxosRun implements ProtocolRun {
   readonly #topology: PaxosTopology;
   readonly #invariants: PaxosInvariants;
+  readonly #readQuorum: PaxosReadQuorum;
   readonly #disks = new Map<NodeId, MemberDisks>();
   readonly #running = new Map<NodeId, MemberRoles>();
   /** Running acceptors by role id, for the per-step promise check. */
@@ -201,6 +204,9 @@ class PaxosRun implements ProtocolRun {
       learners: ids("learner"),
     });
     this.#invariants = new PaxosInvariants(this.#topology.q2);
+    this.#readQuorum = new PaxosReadQuorum(this.#topology.q2, (message) =>
+      this.#invariants.fail("read-quorum", message),
+    );
     this.#memberOfProposer = new Map(members.map((m) => [paxosRoleId(m, "proposer"), m]));
     const guard = <M extends object>(machine: M, role: string): M =>
       guardMachine(machine, (err) =>
@@ -225,13 +231,20 @@ class PaxosRun implements ProtocolRun {
     // broadcasts are not delivered (and decoded) there for nobody.
     void env.transport.close();
     const invariants = this.#invariants;
+    const readQuorum = this.#readQuorum;
     const schedule = { schedule: env.scheduleDurability };
     const common = (role: PaxosRoleName) => {
       const self = paxosRoleId(id, role);
       return {
         id: self,
         topology: this.#topology,
-        transport: env.connect(self),
+        // Every message each role sends and receives, seen by the read-quorum check.
+        transport: new ObservedTransport(
+          env.connect(self),
+          (message) => readQuorum.delivered(self, message.type, message.sender, message.body, env.now()),
+          () => {},
+          (type, body, to) => readQuorum.sending(self, type, body, to, env.now()),
+        ),
         paxos: SIM_PAXOS_OPTIONS,
         observe: (observation: PaxosObservation) => {
           if (observation.kind === "mode") {
@@ -300,6 +313,7 @@ class PaxosRun implements ProtocolRun {
       const id = paxosRoleId(member, role);
       this.#acceptors.delete(id);
       this.#invariants.crashed(id);
+      this.#readQuorum.crashed(id);
     }
   }
 

@@ -29,6 +29,8 @@ export type PaxosInvariant =
   | "ballot-reuse"
   /** A restarted acceptor or proposer recovers exactly what was durable when it crashed. */
   | "durability"
+  /** The active proposer answers a read only once a phase-2 quorum answered a heartbeat it sent after the read arrived (read-quorum.ts). */
+  | "read-quorum"
   /** A role's machine threw or its host stopped on an internal error. */
   | "member-failure";
 
