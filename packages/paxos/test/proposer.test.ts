@@ -339,7 +339,38 @@ describe("proposer: a new leader's phase 2", () => {
     expect(p.slots.get(1)?.chosen).toBe(false);
     p.deliver("a3", msg("paxos.p2b", { ballot, slots: [1], truncated: 0 }));
     expect(p.slots.get(1)?.chosen).toBe(true);
-    expect(Object.keys(p.actor.getSnapshot().children)).toHaveLength(0);
+    expect(p.slots.inflight).toBe(0);
+    // Decided slots are not sent again.
+    const decided = p.p2a().length;
+    p.tick(options.retransmitTicks * 2);
+    expect(p.p2a()).toHaveLength(decided);
+  });
+
+  it("one commander child per ballot drives every batch, spawned on adoption and stopped on leaving active mode", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    const children = () => Object.keys(p.actor.getSnapshot().children);
+    expect(children()).toEqual(["commander"]);
+    for (let seq = 1; seq <= 3; seq++) {
+      p.deliver("l1", msg("paxos.request", { requests: [{ seq, kind: 0, data: new Uint8Array([seq]) }] }));
+    }
+    expect(p.slots.inflight).toBe(3);
+    expect(children()).toEqual(["commander"]);
+    // One p2b covering two batches decides both; the third batch is still driven.
+    for (const a of ["a1", "a2"]) p.deliver(a, msg("paxos.p2b", { ballot, slots: [1, 3], truncated: 0 }));
+    expect([1, 2, 3].map((slot) => p.slots.get(slot)?.chosen)).toEqual([true, false, true]);
+    expect(p.slots.inflight).toBe(1);
+    const sent = p.p2a().length;
+    p.tick(options.retransmitTicks);
+    expect(
+      p
+        .p2a()
+        .slice(sent)
+        .map((x) => x.proposals.map((y) => y.slot)),
+    ).toEqual([[2]]);
+    expect(children()).toEqual(["commander"]);
+    p.deliver("a1", msg("paxos.nack", { ballot, promised: b(ballot[0] + 1, "p2"), truncated: 0 }));
+    expect(children()).toEqual([]);
   });
 
   it("with maxInflightAccepts batches undecided, requests wait and leave together in one p2a once one is decided", () => {
