@@ -24,7 +24,12 @@ import {
 } from "@quorate/paxos";
 import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
 import type { AcceptorStorage, RaftStorage } from "@quorate/storage";
-import { createNatsTransport, type NatsTransport, type NatsTransportStats } from "@quorate/transport-nats";
+import {
+  ColocatedTransports,
+  createNatsTransport,
+  type NatsTransport,
+  type NatsTransportStats,
+} from "@quorate/transport-nats";
 import { type ReplicatedRequest, replicatedRequest, type ServiceReply } from "./protocol.js";
 import { type RequestServer, serveRequests } from "./server.js";
 import {
@@ -194,8 +199,19 @@ export async function serveReplicated(options: ServeReplicatedOptions): Promise<
   const sessionStateMachine = new SessionStateMachine(options.stateMachine, options.sessions);
   const transports = new Map<string, NatsTransport>();
   const closers: (() => Promise<void>)[] = [];
+  // The Paxos roles of this member hand each other their directed frames without the server
+  // (the learner's requests to its own proposer, its acceptor's votes to both).
+  const colocated = new ColocatedTransports();
   const transportFor = (self: string): NatsTransport => {
-    const transport = createNatsTransport({ nc: nats, cluster, group, self, logger, prefix: options.prefix });
+    const transport = createNatsTransport({
+      nc: nats,
+      cluster,
+      group,
+      self,
+      logger,
+      prefix: options.prefix,
+      colocated,
+    });
     transports.set(self, transport);
     closers.push(() => transport.close());
     return transport;
