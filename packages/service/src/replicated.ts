@@ -157,6 +157,13 @@ export interface ReplicatedService {
    * that should run leader-only chores (a lease clock, for one).
    */
   leadership(): { readonly term: number; readonly ballot?: PaxosBallot } | null;
+  /**
+   * Where this member's service tells clients to send their next requests. Raft: this member (a
+   * follower forwards to the leader, whose reply names itself). Paxos: the learner beside the
+   * active proposer when there is one, whose requests reach that proposer without a NATS hop;
+   * else this member's learner.
+   */
+  steerTo(): NodeId;
   status(): ReplicatedStatus;
   metrics(): ReplicatedMetrics;
   /** Stops serving, waits for writes in flight, stops consensus. Leaves the connection and storage open. */
@@ -309,9 +316,16 @@ export async function serveReplicated(options: ServeReplicatedOptions): Promise<
     return { term: proposer.ballot[0], ballot: proposer.ballot };
   };
 
+  const steerTo = (): NodeId => {
+    if (options.protocol !== "paxos" || learner === null) return node?.id ?? id;
+    const leader = learner.leader();
+    const member = options.proposers.find((m) => paxosRoleId(m, "proposer") === leader);
+    return member !== undefined && options.learners.includes(member) ? paxosRoleId(member, "learner") : learner.id;
+  };
+
   // A Paxos member without a learner has no state to serve requests from: the others answer them.
   if (options.serve !== false && node !== null) {
-    const server = serveReplicatedRequests(options, service, node, logger);
+    const server = serveReplicatedRequests(options, service, node, steerTo, logger);
     closers.push(() => server.close());
   }
 
@@ -325,6 +339,7 @@ export async function serveReplicated(options: ServeReplicatedOptions): Promise<
     proposer,
     learner,
     leadership,
+    steerTo,
     status() {
       const roles: ReplicatedRoleStatus[] = [];
       if (raft !== null) roles.push({ ...raft.status(), protocol: "raft" });
@@ -348,6 +363,7 @@ function serveReplicatedRequests(
   options: ServeReplicatedOptions,
   service: string,
   node: ConsensusNode,
+  steerTo: () => NodeId,
   logger: Logger,
 ): RequestServer {
   const { stateMachine } = options;
@@ -380,6 +396,7 @@ function serveReplicatedRequests(
     member: node.id,
     accepts: replicatedRequest,
     execute,
+    steerTo,
     logger,
     ...(options.forwardTimeoutMs === undefined ? {} : { forwardTimeoutMs: options.forwardTimeoutMs }),
   });
