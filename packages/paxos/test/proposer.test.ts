@@ -204,8 +204,9 @@ describe("proposer: reads confirmed by a heartbeat round (ReadIndex)", () => {
   const alive = (ballot: PaxosBallot, round: number) => msg("paxos.alive", { ballot, round, truncated: 0 });
   const readIndexes = (p: ReturnType<typeof proposer>) =>
     p.sent.filter((m) => m.type === "paxos.read.index").map((m) => ({ to: m.to, body: m.body }));
-  const heartbeatRounds = (p: ReturnType<typeof proposer>) =>
-    p.sent.filter((m) => m.type === "paxos.heartbeat").map((m) => (m.body as { round: number }).round);
+  const heartbeatRounds = (p: ReturnType<typeof proposer>) => [
+    ...new Set(p.sent.filter((m) => m.type === "paxos.heartbeat").map((m) => (m.body as { round: number }).round)),
+  ];
 
   it("a read gets the highest slot proposed as it arrived, once a phase-2 quorum answered a round sent after it", () => {
     const p = proposer();
@@ -224,6 +225,28 @@ describe("proposer: reads confirmed by a heartbeat round (ReadIndex)", () => {
     expect(readIndexes(p)).toEqual([]);
     p.deliver("a3", alive(ballot, 2));
     expect(readIndexes(p)).toEqual([{ to: "l1", body: { reads: [5], slot: 1 } }]);
+  });
+
+  it("a round for reads goes to each acceptor alone and leaves the periodic heartbeat's timer running", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    for (const a of ["a1", "a2"]) p.deliver(a, alive(ballot, 1));
+    const elapsed = p.ctx().heartbeatElapsed;
+    const before = p.sent.length;
+    p.deliver("l1", msg("paxos.read", { reads: [3] }));
+    expect(p.sent.slice(before)).toEqual(
+      ["a1", "a2", "a3"].map((to) => ({
+        to,
+        type: "paxos.heartbeat",
+        body: { ballot, nextSlot: 1, round: 2 },
+        afterPersist: false,
+      })),
+    );
+    expect(p.ctx().heartbeatElapsed).toBe(elapsed);
+    // The periodic heartbeat is still a broadcast, with the next round.
+    p.tick(options.heartbeatTicks);
+    expect(p.sent.at(-1)).toEqual(expect.objectContaining({ to: null, type: "paxos.heartbeat" }));
+    expect((p.sent.at(-1)?.body as { round: number }).round).toBe(3);
   });
 
   it("answers at another ballot, from non-acceptors, or repeated by one acceptor confirm nothing", () => {
