@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { collectStatus } from "../../packages/cli/dist/index.js";
 import { ServiceName, serviceControlSubject, serviceInstanceId } from "../../packages/cli/dist/service/discovery.js";
-import { KvClient } from "../../packages/kv/dist/index.js";
+import { KvClient } from "../../packages/kv/dist/nats.js";
 import { openLmdbStorage } from "../../packages/storage/dist/index.js";
 import { connectNats } from "../../packages/transport-nats/dist/index.js";
 

@@ -13,9 +13,9 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { adminRequest, collectStatus, KV_GROUP } from "../../packages/cli/dist/index.js";
+import { adminRequest, collectStatus } from "../../packages/cli/dist/index.js";
 import { decodeFrame, directSubject } from "../../packages/core/dist/index.js";
-import { KvClient } from "../../packages/kv/dist/index.js";
+import { KV_GROUP, KvClient } from "../../packages/kv/dist/nats.js";
 import { DEFAULT_SNAPSHOT_THRESHOLD, SNAPSHOT_CHUNK_BYTES } from "../../packages/raft/dist/index.js";
 import { connectNats } from "../../packages/transport-nats/dist/index.js";
 import {

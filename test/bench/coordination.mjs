@@ -18,7 +18,7 @@ import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Kvm } from "@nats-io/kv";
 import { Mutex } from "../../packages/concurrency/dist/index.js";
-import { KvClient } from "../../packages/kv/dist/index.js";
+import { KvClient } from "../../packages/kv/dist/nats.js";
 import { connectNats } from "../../packages/transport-nats/dist/index.js";
 import { benchInfo, fmt, percentile, startMembers, startNatsCluster, table } from "./cluster.mjs";
 import { SYNC_ALWAYS_SINCE, versionAtLeast } from "./nats-version.mjs";

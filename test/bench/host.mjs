@@ -24,7 +24,7 @@ import {
   MemoryAcceptorStorage,
   MemoryDisk,
   MemoryRaftStorage,
-} from "../../packages/storage/dist/index.js";
+} from "../../packages/storage/dist/internal.js";
 import { MemoryNetwork } from "../../packages/transport-memory/dist/index.js";
 import { fmt, table } from "./cluster.mjs";
 

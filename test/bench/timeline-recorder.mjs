@@ -4,7 +4,7 @@
 import { subscribe } from "node:diagnostics_channel";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { TIMELINE_CHANNEL } from "../../packages/core/dist/index.js";
+import { TIMELINE_CHANNEL } from "../../packages/core/dist/internal.js";
 
 const MAX_MARKS = 500_000;
 const dir = process.env.QUORATE_TIMELINE_DIR;

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { KvClient } from "../../packages/kv/dist/index.js";
+import { KvClient } from "../../packages/kv/dist/nats.js";
 import { connectNats } from "../../packages/transport-nats/dist/index.js";
 import {
   benchInfo,

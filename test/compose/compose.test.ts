@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { buildQuorateImage, removeQuorateImage } from "../harness/containers.js";
 import { quorateCommand, waitForCluster } from "../harness/members.js";

@@ -12,7 +12,7 @@ import {
   Wait,
 } from "testcontainers";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { waitForCluster } from "./members.js";
 import { HARNESS_LABEL, harnessOwner, OWNER_LABEL, onFreeLoopbackPort } from "./nats.js";
 import { type ConfiguredNats, startNatsWithConfig } from "./nats-config.js";

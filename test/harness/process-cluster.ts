@@ -1,5 +1,5 @@
 import type { MemberStatus } from "../../packages/cli/src/index.js";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { type MemberProcess, memberSet, waitForCluster } from "./members.js";
 import { type NatsServer, startNats } from "./nats.js";

@@ -1,5 +1,5 @@
 import { ErrorCode, isQuorateError } from "../../packages/core/src/index.js";
-import type { KvClient } from "../../packages/kv/src/index.js";
+import type { KvClient } from "../../packages/kv/src/nats.js";
 import { eventually } from "./service.js";
 
 /** What a write load did: the writes acknowledged (all must stay readable) and those of unknown outcome. */

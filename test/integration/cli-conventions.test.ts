@@ -8,7 +8,7 @@ import { helpText } from "../../packages/cli/src/args.js";
 import { adminRequest } from "../../packages/cli/src/index.js";
 import { COMMANDS } from "../../packages/cli/src/main.js";
 import { packValue } from "../../packages/core/src/index.js";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { CLI, memberSet, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";

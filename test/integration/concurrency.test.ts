@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Election, Mutex } from "../../packages/concurrency/src/index.js";
-import type { KvClient } from "../../packages/kv/src/index.js";
+import type { KvClient } from "../../packages/kv/src/nats.js";
 import { runQuorate } from "../harness/members.js";
 import { bothProtocols, type ProcessCluster, startProcessCluster } from "../harness/process-cluster.js";
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../packages/core/src/index.js";
-import type { KvClient, KvEvent } from "../../packages/kv/src/index.js";
+import type { KvEvent } from "../../packages/kv/src/index.js";
+import type { KvClient } from "../../packages/kv/src/nats.js";
 import { waitForCluster } from "../harness/members.js";
 import { bothProtocols, type ProcessCluster, startProcessCluster } from "../harness/process-cluster.js";
 import { eventually } from "../harness/service.js";

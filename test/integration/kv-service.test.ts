@@ -9,13 +9,8 @@ import {
   SERVICE_ERROR_HEADER,
   unpackValue,
 } from "../../packages/core/src/index.js";
-import {
-  createKvService,
-  KV_JSON_CONTENT_TYPE,
-  KvClient,
-  type KvClientOptions,
-  KvStateMachine,
-} from "../../packages/kv/src/index.js";
+import { KvStateMachine } from "../../packages/kv/src/index.js";
+import { createKvService, KV_JSON_CONTENT_TYPE, KvClient, type KvClientOptions } from "../../packages/kv/src/nats.js";
 import { type SessionLimits, SessionStateMachine } from "../../packages/service/src/index.js";
 import { connectNats, type NatsConnection, toMsgHdrs } from "../../packages/transport-nats/src/index.js";
 import { type NatsServer, startNats } from "../harness/nats.js";

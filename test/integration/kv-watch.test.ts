@@ -1,16 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ConsensusNode, ErrorCode, packValue, QuorateError, rpcSubject } from "../../packages/core/src/index.js";
+import {
+  type ConsensusNode,
+  ErrorCode,
+  packValue,
+  QuorateError,
+  rpcSubject,
+  unpackValue,
+} from "../../packages/core/src/index.js";
+import { type KvEvent, KvStateMachine } from "../../packages/kv/src/index.js";
 import {
   createKvService,
   KV_QUEUE_GROUP,
   KV_SERVICE,
   KvClient,
-  type KvEvent,
   type KvKeyEntry,
-  KvStateMachine,
   MAX_RANGE_LIMIT,
+  WATCH_INTEREST_MS,
   watchSubject,
-} from "../../packages/kv/src/index.js";
+} from "../../packages/kv/src/nats.js";
 import { SessionStateMachine } from "../../packages/service/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { runQuorate as quorate } from "../harness/members.js";
@@ -349,6 +356,66 @@ describe("KV watch against one in-process member", () => {
     expect(deleted.revision).toBeLessThan(r + 100);
     await watch.return();
   });
+});
+
+describe("KV watch publications follow interest", () => {
+  const CLUSTER = "itwatchinterest";
+  let nats: NatsServer;
+  let nc: NatsConnection;
+  let node: InstantNode;
+  let kv: KvClient;
+  let close: () => Promise<void>;
+  /** Every publication on the member's watch subject: changes carry events, heartbeats none. */
+  const published: { events: unknown[] }[] = [];
+  const changesPublished = () => published.filter((p) => p.events.length > 0).length;
+
+  beforeAll(async () => {
+    nats = await startNats();
+    nc = await connectNats({ ...nats.connectOptions(), name: "kv-watch-interest" });
+    node = new InstantNode();
+    const service = createKvService({ nc, cluster: CLUSTER, node, store: node.store, watchHeartbeatMs: 200 });
+    nc.subscribe(watchSubject({ cluster: CLUSTER }, node.id), {
+      callback: (err, msg) => {
+        if (err === null) published.push(unpackValue(msg.data) as { events: unknown[] });
+      },
+    });
+    kv = await KvClient.connect({ nats: nats.connectOptions(), cluster: CLUSTER, watchIdleMs: 1_000 });
+    close = () => service.close();
+  });
+
+  afterAll(async () => {
+    await kv?.close();
+    await close?.();
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it(
+    "a member publishes changes only while a watch follows it, which renews its interest past WATCH_INTEREST_MS",
+    async () => {
+      for (let i = 0; i < 5; i++) await kv.put(`quiet/${i}`, "x");
+      await new Promise((r) => setTimeout(r, 500));
+      // No watcher: heartbeats only, no socket write per change.
+      expect(published.length).toBeGreaterThan(0);
+      expect(changesPublished()).toBe(0);
+      const watch = kv.watch({ prefix: "w/" });
+      const first = watch.next();
+      await new Promise((r) => setTimeout(r, 500));
+      const r1 = await kv.put("w/1", "1");
+      expect((await first).value).toMatchObject({ key: "w/1", revision: r1 });
+      // The test's own subscription may hear the publication after the watch did.
+      await eventually("the change published", async () => (changesPublished() === 1 ? true : undefined), 2_000);
+      // Waiting longer than the member's interest lasts (as a for-await loop does, with a next()
+      // pending): the watch's renewals keep changes flowing.
+      const second = watch.next();
+      await new Promise((r) => setTimeout(r, WATCH_INTEREST_MS + 1_000));
+      const r2 = await kv.put("w/2", "2");
+      expect((await second).value).toMatchObject({ key: "w/2", revision: r2 });
+      await eventually("the change published", async () => (changesPublished() === 2 ? true : undefined), 2_000);
+      await watch.return();
+    },
+    WATCH_INTEREST_MS + 15_000,
+  );
 });
 
 /** A KV state machine that counts the watch catch-ups it served. */

@@ -10,34 +10,10 @@ import {
 } from "../../packages/service/src/index.js";
 import { createMemoryAcceptorStorage, createMemoryStorage } from "../../packages/storage/src/index.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
+import { type CounterCommand, type CounterQuery, countersWith } from "../harness/counters.mjs";
 import { type NatsServer, startNats } from "../harness/nats.js";
 
-/** The application's state machine: named counters. */
-type CounterCommand = { readonly add: string; readonly by: number };
-type CounterQuery = { readonly get: string };
-
-function counters() {
-  let values = new Map<string, number>();
-  return msgpackStateMachine({
-    isCommand: (v: unknown): v is CounterCommand =>
-      typeof v === "object" &&
-      v !== null &&
-      typeof (v as CounterCommand).add === "string" &&
-      Number.isSafeInteger((v as CounterCommand).by),
-    isQuery: (v: unknown): v is CounterQuery =>
-      typeof v === "object" && v !== null && typeof (v as CounterQuery).get === "string",
-    apply(command: CounterCommand) {
-      const value = (values.get(command.add) ?? 0) + command.by;
-      values.set(command.add, value);
-      return value;
-    },
-    query: (query: CounterQuery) => values.get(query.get) ?? 0,
-    snapshot: () => [...values].sort(([a], [b]) => a.localeCompare(b)),
-    restore(state: unknown) {
-      values = new Map(state as [string, number][]);
-    },
-  });
-}
+const counters = () => countersWith(msgpackStateMachine);
 
 const IDS = ["n1", "n2", "n3"];
 let server: NatsServer;

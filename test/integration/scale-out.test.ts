@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { cliProcess, type MemberProcess, quorateCommand, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";

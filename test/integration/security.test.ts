@@ -6,7 +6,7 @@ import { connect, type NatsConnection, PermissionViolationError } from "@nats-io
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceStats } from "../../packages/cli/src/service/discovery.js";
 import { ErrorCode, encodeFrame, isQuorateError } from "../../packages/core/src/index.js";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats } from "../../packages/transport-nats/src/index.js";
 import { cliProcess, type MemberProcess, waitForCluster } from "../harness/members.js";
 import { type ConfiguredNats, startNatsWithConfig } from "../harness/nats-config.js";

@@ -7,7 +7,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceIdentity, ServiceInfo, ServiceStats } from "../../packages/cli/src/service/discovery.js";
 import { QUORATE_VERSION } from "../../packages/cli/src/service/version.js";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { openLmdbStorage } from "../../packages/storage/src/index.js";
 import { CLI, cliProcess, type MemberProcess, waitForCluster } from "../harness/members.js";
 import { freeLoopbackPort, type NatsServer, startNats } from "../harness/nats.js";

@@ -6,7 +6,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-tr
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStatus } from "../../packages/cli/src/index.js";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { cliProcess, type MemberProcess, waitForCluster } from "../harness/members.js";
 import { type NatsServer, startNats } from "../harness/nats.js";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { memberSet, waitForCluster } from "../harness/members.js";
 import { freeLoopbackPort, type NatsServer, startNats } from "../harness/nats.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KvClient } from "../../packages/kv/src/index.js";
+import { KvClient } from "../../packages/kv/src/nats.js";
 import { connectNats, type NatsConnection } from "../../packages/transport-nats/src/index.js";
 import { type RoundModel, type RoundQuery, startViewer, type Viewer } from "../../packages/viewer/src/index.js";
 import { cliProcess, type MemberProcess, memberSet, waitForCluster } from "../harness/members.js";

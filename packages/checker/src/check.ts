@@ -3,7 +3,7 @@ import { parseHistory } from "./history.js";
 import type { Operation, Value } from "./operation.js";
 import { checkRevisionOrder, type RevisionOrderFailure } from "./revision-order.js";
 import { LinearizationSearch, type SearchOutcome } from "./search.js";
-import { isMultiKey, operationKeys } from "./store-model.js";
+import { operationKeys, usesLeases } from "./store-model.js";
 
 export type Verdict = "linearizable" | "not-linearizable" | "unknown";
 
@@ -38,10 +38,15 @@ export interface KeyFailure {
 }
 
 export interface KeyResult {
-  /** The key; for a part of several keys tied together by transactions or ranges, the first of `keys`. */
+  /**
+   * The key; for a part of several keys tied together by transactions, ranges or leases, the
+   * first of `keys`; "" for a part of lease operations that touch no key.
+   */
   readonly key: string;
   /** Present for a part of several keys: all of them, in code-unit order. */
   readonly keys?: readonly string[];
+  /** Present (true) for the part that holds the lease operations, the lease clock and the keys attached to leases. */
+  readonly leases?: true;
   readonly verdict: Verdict;
   /** Operations checked: gets of unknown outcome are left out, they neither changed nor observed anything. */
   readonly operationCount: number;
@@ -78,99 +83,126 @@ function isRead(operation: Operation): boolean {
   return operation.f === "get" || operation.f === "entry" || operation.f === "keys" || operation.f === "list";
 }
 
-/** A part of the history that can be checked alone: its keys, and the operations on them. */
+/**
+ * A read whose result the history does not have constrains nothing, so the check leaves it out;
+ * so does a grant of unknown outcome: no one learnt its lease's id, so no key was attached to it.
+ */
+function isDropped(operation: Operation): boolean {
+  return (isRead(operation) || operation.f === "grant") && operation.status === "unknown";
+}
+
+/** A part of the history that can be checked alone: its keys, whether it holds the lease table, and the operations on them. */
 interface Part {
   readonly keys: string[];
+  leases: boolean;
   readonly operations: Operation[];
 }
+
+/** The lease table (the leases and the lease clock) as one object of the partition, apart from every key. */
+const leaseTable = Symbol("lease table");
+type StoreObject = string | typeof leaseTable;
 
 /**
  * Splits the history into parts that can be checked alone (P-compositionality, Herlihy and Wing's
  * locality: a history is linearizable iff each object's sub-history is), leaving out reads of
  * unknown outcome. Each key is an object of its own, unless operations tie keys together: a
  * transaction ties the keys it compares and writes; a range ties every key of the history under
- * its prefix (a key it did not return was read as absent) and the keys it returned. Tied keys
- * form one object, checked with the store model. A range on a prefix no key has is a part of its
- * own (it must return nothing). So workloads keep parts small by confining transactions and
- * ranges to groups of keys, such as one prefix; a history with a range over every key is checked
- * whole.
+ * its prefix (a key it did not return was read as absent) and the keys it returned. The lease
+ * table (leases and the lease clock) is one more object, which every lease operation touches (each
+ * reads the clock), and a write with a lease ties its key to it: a tick or a revoke may delete
+ * that key. Tied objects form one part, checked with the store model. A range on a prefix no key
+ * has is a part of its own (it must return nothing). So workloads keep parts small by confining
+ * transactions and ranges to groups of keys, such as one prefix, and leases to keys of their
+ * own; a history with a range over every key is checked whole.
  */
 function partitionOperations(operations: readonly Operation[]): Map<string, Part> {
-  const parent = new Map<string, string>();
-  const root = (key: string): string => {
-    let top = key;
-    while (parent.get(top) !== top) top = parent.get(top) as string;
-    for (let at = key; at !== top; ) {
-      const next = parent.get(at) as string;
+  const parent = new Map<StoreObject, StoreObject>();
+  const root = (object: StoreObject): StoreObject => {
+    let top = object;
+    while (parent.get(top) !== top) top = parent.get(top) as StoreObject;
+    for (let at = object; at !== top; ) {
+      const next = parent.get(at) as StoreObject;
       parent.set(at, top);
       at = next;
     }
     return top;
   };
-  const union = (keys: readonly string[]) => {
-    const first = keys[0];
+  const union = (objects: readonly StoreObject[]) => {
+    const first = objects[0];
     if (first === undefined) return;
-    for (const key of keys) {
-      const a = root(first);
-      const b = root(key);
-      // The smaller key is the root: a part is named after its first key.
-      if (a < b) parent.set(b, a);
-      else if (b < a) parent.set(a, b);
+    for (const object of objects) parent.set(root(object), root(first));
+  };
+  /** The objects an operation touches: its keys (a range: also those under its prefix) and the lease table. */
+  const touched = (operation: Operation, allKeys: readonly string[]): StoreObject[] => {
+    const objects: StoreObject[] = operationKeys(operation);
+    if (operation.f === "keys" || operation.f === "list") {
+      objects.push(...allKeys.filter((key) => key.startsWith(operation.key)));
     }
+    if (usesLeases(operation)) objects.push(leaseTable);
+    return objects;
   };
   for (const operation of operations) {
     validateOperation(operation);
     for (const key of operationKeys(operation)) if (!parent.has(key)) parent.set(key, key);
+    if (usesLeases(operation) && !isDropped(operation)) parent.set(leaseTable, leaseTable);
   }
-  const allKeys = [...parent.keys()];
+  const allKeys = [...parent.keys()].filter((object): object is string => object !== leaseTable);
   for (const operation of operations) {
-    if (!isMultiKey(operation)) continue;
-    const tied = operationKeys(operation);
-    if (operation.f !== "txn") tied.push(...allKeys.filter((key) => key.startsWith(operation.key)));
-    union(tied);
+    // A read of unknown outcome is dropped below, so it ties no keys.
+    if (!isDropped(operation)) union(touched(operation, allKeys));
+  }
+  const byRoot = new Map<StoreObject, Part>();
+  for (const object of parent.keys()) {
+    const top = root(object);
+    const part = byRoot.get(top) ?? { keys: [], leases: false, operations: [] };
+    if (object === leaseTable) part.leases = true;
+    else part.keys.push(object);
+    byRoot.set(top, part);
   }
   const parts = new Map<string, Part>();
-  for (const key of allKeys) {
-    const name = root(key);
-    const part = parts.get(name) ?? { keys: [], operations: [] };
-    part.keys.push(key);
-    parts.set(name, part);
+  for (const part of byRoot.values()) {
+    part.keys.sort();
+    // A part is named after its first key; the lease table without keys, "".
+    parts.set(part.keys[0] ?? "", part);
   }
   for (const operation of operations) {
-    if (isRead(operation) && operation.status === "unknown") continue;
-    const tied = operationKeys(operation);
-    if (operation.f === "keys" || operation.f === "list") {
-      tied.push(...allKeys.filter((key) => key.startsWith(operation.key)));
-    }
-    const first = tied[0];
-    // An operation that ties no key (an empty transaction, a range that found no key) is a part of its own.
-    const name = first === undefined ? operation.key : root(first);
-    let part = parts.get(name);
+    if (isDropped(operation)) continue;
+    const first = touched(operation, allKeys)[0];
+    // An operation that ties no object (an empty transaction, a range that found no key) is a part of its own.
+    let part = first === undefined ? parts.get(operation.key) : byRoot.get(root(first));
     if (part === undefined) {
-      part = { keys: [], operations: [] };
-      parts.set(name, part);
+      part = { keys: [], leases: false, operations: [] };
+      parts.set(operation.key, part);
     }
     part.operations.push(operation);
   }
-  for (const part of parts.values()) part.keys.sort();
   return parts;
 }
 
 interface KeyTask {
   readonly key: string;
   readonly keys: readonly string[];
+  readonly leases: boolean;
   readonly operations: readonly Operation[];
   /** Created on the key's first slice and dropped once decided, so only running searches hold memory. */
   search: LinearizationSearch | null;
   result: KeyResult | null;
 }
 
+/** How a KeyResult names a part: its first key, all its keys when several, whether it holds the lease table. */
+function partNames(part: { readonly key: string; readonly keys: readonly string[]; readonly leases: boolean }) {
+  return {
+    key: part.key,
+    ...(part.keys.length > 1 ? { keys: part.keys } : {}),
+    ...(part.leases ? { leases: true as const } : {}),
+  };
+}
+
 /** Runs one slice of a key's search; returns its result once decided. */
 function runSlice(task: KeyTask): KeyResult | null {
   const { operations } = task;
   const operationCount = operations.length;
-  const key = task.key;
-  const named = task.keys.length > 1 ? { key, keys: task.keys } : { key };
+  const named = partNames(task);
   let outcome: SearchOutcome | null;
   try {
     task.search ??= new LinearizationSearch(operations);
@@ -209,20 +241,20 @@ export function checkOperations(operations: readonly Operation[], options: Check
   const parts = partitionOperations(operations);
   const revisionOrder = checkRevisionOrder(operations);
   if (revisionOrder !== null) {
-    const keys = [...parts.keys()].sort().map(
-      (key): KeyResult => ({
-        key,
-        ...((parts.get(key) as Part).keys.length > 1 ? { keys: (parts.get(key) as Part).keys } : {}),
+    const keys = [...parts.keys()].sort().map((key): KeyResult => {
+      const part = parts.get(key) as Part;
+      return {
+        ...partNames({ key, ...part }),
         verdict: "unknown",
-        operationCount: (parts.get(key) as Part).operations.length,
+        operationCount: part.operations.length,
         undecided: "stopped",
-      }),
-    );
+      };
+    });
     return { verdict: "not-linearizable", keys, witness: revisionOrder.operations, revisionOrder };
   }
   const tasks: KeyTask[] = [...parts.keys()].sort().map((key) => {
     const part = parts.get(key) as Part;
-    return { key, keys: part.keys, operations: part.operations, search: null, result: null };
+    return { key, keys: part.keys, leases: part.leases, operations: part.operations, search: null, result: null };
   });
   let failed: KeyResult | null = null;
   let running = tasks;
@@ -240,8 +272,7 @@ export function checkOperations(operations: readonly Operation[], options: Check
   const keys = tasks.map(
     (task): KeyResult =>
       task.result ?? {
-        key: task.key,
-        ...(task.keys.length > 1 ? { keys: task.keys } : {}),
+        ...partNames(task),
         verdict: "unknown",
         operationCount: task.operations.length,
         undecided,

@@ -28,6 +28,7 @@ export const CheckExitCode = {
 /** The revisions and outcome an operation recorded, as EDN map entries each followed by ", ". */
 function formatRevisions(operation: Operation): string {
   let text = "";
+  if ("lease" in operation && operation.lease !== undefined) text += `:lease ${operation.lease}, `;
   if (operation.revision !== null) text += `:revision ${operation.revision}, `;
   if (operation.createRevision !== null) text += `:create-revision ${operation.createRevision}, `;
   if (operation.applied !== null) text += `:applied ${operation.applied}, `;
@@ -69,16 +70,18 @@ function formatReport(result: CheckResult, timeoutMs: number | undefined): strin
   const failed = result.keys.find((key) => key.failure !== undefined);
   if (failed?.failure !== undefined) {
     const { linearized, value, candidates } = failed.failure;
-    // A part of several keys (tied by transactions or ranges) leaves its contents as JSON.
+    // A part of several keys (tied by transactions, ranges or leases) or of the lease table leaves its contents as JSON.
+    const keys = failed.keys ?? (failed.key === "" ? [] : [failed.key]);
+    const tied = `${failed.leases === true ? "the leases and " : ""}keys ${keys.map(formatEdnString).join(", ")}`;
     const lines =
-      failed.keys === undefined
+      failed.keys === undefined && failed.leases === undefined
         ? [
             `not linearizable: key ${formatEdnString(failed.key)}`,
             `The deepest partial linearization orders ${linearized.length} of its ${failed.operationCount} operations ` +
               `and leaves the key ${value === null ? "absent" : `holding ${formatEdnString(value)}`}.`,
           ]
         : [
-            `not linearizable: keys ${failed.keys.map(formatEdnString).join(", ")} (tied by transactions or ranges)`,
+            `not linearizable: ${tied} (tied by transactions, ranges or leases)`,
             `The deepest partial linearization orders ${linearized.length} of their ${failed.operationCount} ` +
               `operations and leaves them holding ${value} (absent keys left out).`,
           ];

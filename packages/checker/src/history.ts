@@ -8,6 +8,7 @@ import type {
   OperationKind,
   OperationRequest,
   RangeEntry,
+  TickInput,
   TxnCompare,
   TxnInput,
   TxnWrite,
@@ -27,6 +28,8 @@ interface HistoryEvent {
   readonly f: OperationKind;
   readonly key: string;
   readonly value: EventValue;
+  /** Invocations of put, create and update only: the lease the write attaches its key to. */
+  readonly lease?: number;
   /** Completions only: `:revision`, `:create-revision` and `:applied`, when recorded. */
   readonly details?: CompletionDetails;
 }
@@ -44,7 +47,16 @@ const operationKinds: readonly OperationKind[] = [
   "txn",
   "keys",
   "list",
+  "grant",
+  "keepAlive",
+  "revoke",
+  "tick",
 ];
+
+/** The operations on the lease table, which name no key: their `:key` is "". */
+const leaseKinds: readonly OperationKind[] = ["grant", "keepAlive", "revoke", "tick"];
+/** The writes that may attach their key to a lease. */
+const leasedKinds: readonly OperationKind[] = ["put", "create", "update"];
 
 interface Invocation {
   readonly id: number;
@@ -78,6 +90,19 @@ function isUpdateInput(value: unknown): value is UpdateInput {
 }
 
 const isRevisionNumber = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/** A lease id: the revision of its grant, so at least 1. */
+const isLeaseId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 1;
+
+function isTickInput(value: unknown): value is TickInput {
+  return (
+    Array.isArray(value) &&
+    value.length === 3 &&
+    typeof value[0] === "string" &&
+    isRevisionNumber(value[1]) &&
+    isRevisionNumber(value[2])
+  );
+}
 
 /** `[:value "k" "v"]`, `[:revision "k" 5]` or `[:absent "k"]`; null if the value is none of them. */
 function toTxnCompare(value: EdnValue): TxnCompare | null {
@@ -157,8 +182,14 @@ export function entriesToEdn(entries: readonly RangeEntry[]): EdnValue {
   return entries.map((entry) => [entry.key, entry.value, entry.revision, entry.createRevision]);
 }
 
-/** Returns the request, or an error message when the value does not fit the operation kind. */
-function toRequest(f: OperationKind, value: EventValue): OperationRequest | string {
+/** Returns the request, or an error message when the value (or the lease) does not fit the operation kind. */
+function toRequest(f: OperationKind, value: EventValue, lease: number | undefined): OperationRequest | string {
+  if (lease !== undefined) {
+    if (!leasedKinds.includes(f)) return `only :put, :create and :update take a :lease, not :${f}`;
+    if (!isLeaseId(lease)) return "a :lease must be an integer >= 1 (the revision of its grant)";
+    const request = toRequest(f, value, undefined);
+    return typeof request === "string" ? request : ({ ...request, lease } as OperationRequest);
+  }
   switch (f) {
     case "get":
     case "entry":
@@ -198,6 +229,15 @@ function toRequest(f: OperationKind, value: EventValue): OperationRequest | stri
         ? { f, input: { fromKey: fromKey as string | null, limit: limit as number } }
         : `a :${f} invocation must have :value [from-key limit] (from-key a string or nil, limit an integer >= 1)`;
     }
+    case "grant":
+      return isLeaseId(value) ? { f, input: value } : "a :grant invocation must have :value ttl-ms (an integer >= 1)";
+    case "keepAlive":
+    case "revoke":
+      return isLeaseId(value) ? { f, input: value } : `a :${f} invocation must have :value lease-id (an integer >= 1)`;
+    case "tick":
+      return isTickInput(value)
+        ? { f, input: [value[0], value[1], value[2]] }
+        : "a :tick invocation must have :value [by term elapsed-ms] (by a string, term and elapsed-ms integers >= 0)";
   }
 }
 
@@ -219,7 +259,10 @@ class HistoryAssembler {
       if (pending !== undefined) {
         throw error(`process ${event.process} invoked an operation before operation ${pending.id} completed`);
       }
-      const request = toRequest(event.f, event.value);
+      if (leaseKinds.includes(event.f) && event.key !== "") {
+        throw error(`a :${event.f} names no key: its :key must be ""`);
+      }
+      const request = toRequest(event.f, event.value, event.lease);
       if (typeof request === "string") throw error(request);
       const invocation: Invocation = {
         id: this.invocations.length,
@@ -347,11 +390,16 @@ function toEvent(map: EdnMap, line: number): HistoryEvent {
   if (typeof key !== "string") {
     throw new CheckerError(CheckerErrorCode.History, `line ${line}: :key must be a string`, { line });
   }
+  const lease = map.get("lease");
+  if (lease !== undefined && typeof lease !== "number") {
+    throw new CheckerError(CheckerErrorCode.History, `line ${line}: :lease must be an integer`, { line });
+  }
   return {
     process,
     type: keywordField(map, "type", eventTypes, line),
     f: keywordField(map, "f", operationKinds, line),
     key,
+    ...(lease === undefined ? {} : { lease }),
     // Jepsen omits :value where it is nil.
     value: map.get("value") ?? null,
     details: toDetails(map, line),
@@ -390,7 +438,8 @@ function formatDetails(details: CompletionDetails | undefined): string {
 function formatEvent(event: HistoryEvent): string {
   return (
     `{:process ${event.process}, :type :${event.type}, :f :${event.f}, ` +
-    `:key ${formatEdnString(event.key)}, :value ${formatEdnValue(event.value)}${formatDetails(event.details)}}`
+    `:key ${formatEdnString(event.key)}, :value ${formatEdnValue(event.value)}` +
+    `${event.lease === undefined ? "" : `, :lease ${event.lease}`}${formatDetails(event.details)}}`
   );
 }
 
@@ -403,12 +452,17 @@ export class HistoryRecorder {
   private readonly assembler = new HistoryAssembler();
   private readonly events: HistoryEvent[] = [];
 
-  invoke(process: number, f: OperationKind, key: string, value: OperationInput): number {
+  /**
+   * An operation is invoked; `lease` (put, create and update only) is the lease its write attaches
+   * the key to. Lease operations (grant, keepAlive, revoke, tick) name no key: `key` is "".
+   */
+  invoke(process: number, f: OperationKind, key: string, value: OperationInput, lease?: number): number {
     if (!Number.isSafeInteger(process)) {
       throw new CheckerError(CheckerErrorCode.Argument, `process must be an integer, got ${process}`);
     }
     if (typeof key !== "string") throw new CheckerError(CheckerErrorCode.Argument, "key must be a string");
-    return this.record({ process, type: "invoke", f, key, value: inputToEdn({ f, input: value } as OperationRequest) });
+    const edn = inputToEdn({ f, input: value } as OperationRequest);
+    return this.record({ process, type: "invoke", f, key, value: edn, ...(lease === undefined ? {} : { lease }) });
   }
 
   /**

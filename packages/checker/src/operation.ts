@@ -37,6 +37,9 @@ export interface RangeEntry {
   readonly createRevision: number;
 }
 
+/** Input of a tick of the lease clock: the store's `tick` command, `[by, term, elapsedMs]`. */
+export type TickInput = readonly [by: string, term: number, elapsedMs: number];
+
 /**
  * `ok`: the operation completed and took effect (for a cas: it succeeded).
  * `unknown`: it may or may not have taken effect, at any time after its call (`:info` or no completion).
@@ -46,14 +49,16 @@ export type OperationStatus = "ok" | "unknown";
 /** What an operation asks for: its kind and the `:value` of its invocation. */
 export type OperationRequest =
   | { readonly f: "get"; readonly input: null }
-  | { readonly f: "put"; readonly input: string }
+  /** `lease`: the lease the key is attached to from this write on; without one, the key has none. */
+  | { readonly f: "put"; readonly input: string; readonly lease?: number }
   | { readonly f: "append"; readonly input: string }
   | { readonly f: "cas"; readonly input: CasInput }
   /** input: the revision the key's last write must have (compare-and-delete), or null for an unconditional delete. */
   | { readonly f: "delete"; readonly input: number | null }
-  /** Writes only if the key is absent. */
-  | { readonly f: "create"; readonly input: string }
-  | { readonly f: "update"; readonly input: UpdateInput }
+  /** Writes only if the key is absent. `lease` as for put. */
+  | { readonly f: "create"; readonly input: string; readonly lease?: number }
+  /** `lease` as for put. */
+  | { readonly f: "update"; readonly input: UpdateInput; readonly lease?: number }
   /** Reads the value with its revisions (`output`, `revision`, `createRevision`). */
   | { readonly f: "entry"; readonly input: null }
   /** Compares then writes several keys, all or nothing; `succeeded` says which branch ran, `revision` the store's after it. */
@@ -61,7 +66,15 @@ export type OperationRequest =
   /** The keys under the prefix `key`, with revisions (`entries`, values null). */
   | { readonly f: "keys"; readonly input: RangeInput }
   /** The keys under the prefix `key`, with values and revisions (`entries`). */
-  | { readonly f: "list"; readonly input: RangeInput };
+  | { readonly f: "list"; readonly input: RangeInput }
+  /** Grants a lease of `input` ms by the lease clock; the lease's id is the grant's `revision`. Names no key. */
+  | { readonly f: "grant"; readonly input: number }
+  /** Gives lease `input` its full TTL again; `applied`: whether it was live (false: not found). Names no key. */
+  | { readonly f: "keepAlive"; readonly input: number }
+  /** Ends lease `input`, deleting its keys; `applied`: whether it was live. Names no key. */
+  | { readonly f: "revoke"; readonly input: number }
+  /** Advances the lease clock as the store's `tick` command does, ending the leases it passes. Names no key. */
+  | { readonly f: "tick"; readonly input: TickInput };
 
 export type OperationKind = OperationRequest["f"];
 
@@ -83,6 +96,7 @@ interface OperationFields {
    * A completed write: the revision it wrote at, null when not recorded (or when it changed nothing).
    * A completed entry: the modRevision it read, null when it read an absent key.
    * A completed txn: the store's revision after it (its writes' revision when it wrote).
+   * A completed grant: the lease's id.
    */
   readonly revision: number | null;
   /** A completed entry: the createRevision it read; null otherwise. */
@@ -90,6 +104,7 @@ interface OperationFields {
   /**
    * A completed create, update or delete: whether it wrote (its condition held; a delete found the
    * key), false when it completed and changed nothing; null when not recorded or not completed.
+   * A completed keepAlive or revoke: whether the lease was live.
    */
   readonly applied: boolean | null;
   /** A completed txn: whether its compares held (the success branch ran); null otherwise. */

@@ -38,7 +38,13 @@ function writeOf(operation: Operation): Write | null {
     case "entry":
     case "keys":
     case "list":
+    case "keepAlive":
+    case "revoke":
+    case "tick":
       return null;
+    case "grant":
+      // A grant takes a revision of its own (its lease's id) and writes no key.
+      return { operation, revision, keys: [] };
     case "txn": {
       if (operation.succeeded === null || operation.succeeded === undefined) return null;
       const branch = operation.succeeded ? operation.input.success : operation.input.failure;

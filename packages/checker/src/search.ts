@@ -1,7 +1,7 @@
 import { KeyModel } from "./model.js";
 import type { Operation, Value } from "./operation.js";
 import { RevisionKeyModel, usesRevisions } from "./revision-model.js";
-import { isMultiKey, StoreModel } from "./store-model.js";
+import { isMultiKey, StoreModel, usesLeases } from "./store-model.js";
 
 /** A key's model: states are small integers, 0 the initial one. */
 interface Model {
@@ -140,7 +140,12 @@ export class LinearizationSearch {
   constructor(operations: readonly Operation[]) {
     const count = operations.length;
     this.count = count;
-    this.model = operations.some(isMultiKey)
+    // A part of several keys needs the model of several keys even if none of its operations spans
+    // keys: a one-key model would let one key's writes change what a read of another sees. Only
+    // the store model holds the lease table.
+    this.model = operations.some(
+      (operation) => isMultiKey(operation) || usesLeases(operation) || operation.key !== operations[0]?.key,
+    )
       ? new StoreModel(operations)
       : usesRevisions(operations)
         ? new RevisionKeyModel(operations)

@@ -1,6 +1,6 @@
 import { CheckerError, CheckerErrorCode } from "./errors.js";
 import { Interner } from "./interner.js";
-import type { Operation, TxnCompare, TxnWrite, Value } from "./operation.js";
+import type { Operation, TickInput, TxnCompare, TxnWrite, Value } from "./operation.js";
 
 /*
  * The key-value model of several keys at once, for a part of a history whose operations read or
@@ -17,6 +17,21 @@ import type { Operation, TxnCompare, TxnWrite, Value } from "./operation.js";
  * the stores it agrees with. An unknown revision is one marker, not a value: a condition on it is
  * judged both ways and a read of it is taken as exact. So the model only ever keeps more stores
  * than are possible, never fewer: it never refuses a linearizable history.
+ *
+ * Leases: a part that has lease operations (grant, keepAlive, revoke, tick, or a write attaching
+ * its key to a lease) holds, with its keys, the store's lease table: the lease clock, the
+ * proposer and term of its last tick, and per lease whether it is granted, live or ended and the
+ * clock reading at which it expires. Every lease operation reads the clock, so one part holds
+ * every lease and every key ever attached to one (see partitionOperations). The model applies the
+ * store's rules (KvStateMachine): the clock advances only by ticks, as the log orders them; a
+ * tick from the proposer and term of the previous one adds its elapsedMs, one from another adds
+ * nothing and renews every live lease to its full TTL; then every lease whose expiry the clock
+ * reached ends, deleting the keys attached to it. A write with a lease applies only while the
+ * lease lives (else the store refused it, which a history records as :fail); a write without one
+ * detaches the key from its lease, as etcd's put does. Expiry is thus an event the log decides,
+ * not a client's clock: a key attached to a lease is absent from the tick that ends the lease
+ * on, and present before it. The store ends the leases a tick passes all at once while their
+ * keys fit in one change (MAX_CHANGE_EVENTS); the model assumes they do.
  */
 
 /** Fields of one key in a concrete store, `fieldsPerKey` numbers per key. */
@@ -24,7 +39,21 @@ const VALUE = 0;
 const MOD = 1;
 const CREATE = 2;
 const LAST = 3;
-const fieldsPerKey = 4;
+/** The lease the key is attached to: its slot + 1, or 0 for none. */
+const LEASE = 4;
+const fieldsPerKey = 5;
+
+/** Fields of the lease table, after the keys: the clock, then the holder of the last tick (its id + 1, 0 for none). */
+const CLOCK = 0;
+const HOLDER = 1;
+const tableFields = 2;
+/** Fields of one lease, after the table's: its status and the clock reading at which it expires. */
+const STATUS = 0;
+const EXPIRES = 1;
+const fieldsPerLease = 2;
+const notGranted = 0;
+const live = 1;
+const ended = 2;
 
 const absentValue = 0;
 /** A revision written by a write whose revision is not known: above the key's lastRevision. */
@@ -38,6 +67,11 @@ type Store = readonly number[];
 /** The keys an operation reads or writes, as far as its own fields say (a range: the keys it returned). */
 export function operationKeys(operation: Operation): string[] {
   switch (operation.f) {
+    case "grant":
+    case "keepAlive":
+    case "revoke":
+    case "tick":
+      return [];
     case "txn": {
       const { compare, success, failure } = operation.input;
       return [...new Set([...compare, ...success, ...failure].map((item) => item.key))];
@@ -55,12 +89,64 @@ export function isMultiKey(operation: Operation): boolean {
   return operation.f === "txn" || operation.f === "keys" || operation.f === "list";
 }
 
+/** The lease a write attaches its key to, or null (no lease, or not a write that takes one). */
+function leaseOf(operation: Operation): number | null {
+  if (operation.f !== "put" && operation.f !== "create" && operation.f !== "update") return null;
+  return operation.lease ?? null;
+}
+
+/** Whether an operation reads or changes the lease table: a lease operation, or a write with a lease. */
+export function usesLeases(operation: Operation): boolean {
+  switch (operation.f) {
+    case "grant":
+    case "keepAlive":
+    case "revoke":
+    case "tick":
+      return true;
+    default:
+      return leaseOf(operation) !== null;
+  }
+}
+
+/** The leases of a part and their TTLs, by id; its grants' ids are their revisions. */
+function leaseTtls(operations: readonly Operation[]): Map<number, number> {
+  const ttls = new Map<number, number>();
+  for (const operation of operations) {
+    if (operation.f !== "grant") continue;
+    if (operation.status !== "ok" || operation.revision === null) {
+      throw new CheckerError(
+        CheckerErrorCode.Argument,
+        `operation ${operation.id}: a grant must be completed with its lease id as :revision ` +
+          "(one of unknown outcome names no lease anyone can use: leave it out)",
+      );
+    }
+    ttls.set(operation.revision, operation.input);
+  }
+  for (const operation of operations) {
+    const lease = operation.f === "keepAlive" || operation.f === "revoke" ? operation.input : leaseOf(operation);
+    if (lease !== null && !ttls.has(lease)) {
+      throw new CheckerError(
+        CheckerErrorCode.Argument,
+        `operation ${operation.id}: lease ${lease} was not returned by a completed grant of the history`,
+      );
+    }
+  }
+  return ttls;
+}
+
 export class StoreModel {
   /** The part's keys in code-unit order, as ranges return them. */
   private readonly keys: string[];
   private readonly keyIndex = new Map<string, number>();
   /** Value ids: 0 is absent (`absentValue`). */
   private readonly strings = new Interner<string | null>();
+  /** The part's leases in id order (a lease's slot is its position), their TTLs, and where the table starts in a store. */
+  private readonly leaseIds: number[];
+  private readonly leaseSlots = new Map<number, number>();
+  private readonly ttls: number[];
+  private readonly tableBase: number;
+  /** The proposers and terms of ticks, as JSON `[by, term]`: the holder field is an id + 1. */
+  private readonly holders = new Interner<null>();
   private readonly stores = new Interner<Store>();
   /** Per state: the ids of its stores, ascending. */
   private readonly states = new Interner<readonly number[]>();
@@ -83,7 +169,15 @@ export class StoreModel {
     this.keys.forEach((key, index) => {
       this.keyIndex.set(key, index);
     });
-    const initial = new Array<number>(this.keys.length * fieldsPerKey).fill(0);
+    const ttls = leaseTtls(operations);
+    this.leaseIds = [...ttls.keys()].sort((a, b) => a - b);
+    this.ttls = this.leaseIds.map((id) => ttls.get(id) as number);
+    this.leaseIds.forEach((id, slot) => {
+      this.leaseSlots.set(id, slot);
+    });
+    this.tableBase = this.keys.length * fieldsPerKey;
+    const tableLength = operations.some(usesLeases) ? tableFields + this.leaseIds.length * fieldsPerLease : 0;
+    const initial = new Array<number>(this.tableBase + tableLength).fill(0);
     this.internState([this.internStore(initial)]);
     this.transitions = new Array<Map<number, number> | undefined>(operations.length);
   }
@@ -148,7 +242,7 @@ export class StoreModel {
         return read === null ? [] : [read];
       }
       case "put":
-        return orNot([this.write(store, operation.key, operation.input, revision)]);
+        return orNot([this.write(store, operation.key, operation.input, revision, leaseOf(operation))]);
       case "cas": {
         if (!this.valueIs(store, operation.key, operation.input[0])) return ok ? [] : [store];
         return orNot([this.write(store, operation.key, operation.input[1], revision)]);
@@ -157,11 +251,14 @@ export class StoreModel {
         const absent = this.valueIs(store, operation.key, null);
         if (ok && operation.applied === false) return absent ? [] : [store];
         if (!absent) return ok && operation.applied === true ? [] : [store];
-        return orNot([this.write(store, operation.key, operation.input, revision)]);
+        return orNot([this.write(store, operation.key, operation.input, revision, leaseOf(operation))]);
       }
       case "update": {
         const [condition, value] = operation.input;
-        return this.conditional(store, operation, condition, (s) => this.write(s, operation.key, value, revision));
+        const lease = leaseOf(operation);
+        return this.conditional(store, operation, condition, (s) =>
+          this.write(s, operation.key, value, revision, lease),
+        );
       }
       case "delete": {
         const remove = (s: Store) => this.remove(s, operation.key, revision);
@@ -178,9 +275,102 @@ export class StoreModel {
         const read = this.range(store, operation);
         return read === null ? [] : [read];
       }
+      case "grant": {
+        // A grant's revision is its lease's id (leaseTtls refused a grant without one).
+        const base = this.leaseBase(operation.revision as number);
+        if (store[base + STATUS] !== notGranted) return [];
+        const result = [...store];
+        result[base + STATUS] = live;
+        result[base + EXPIRES] = (store[this.tableBase + CLOCK] as number) + operation.input;
+        return [result];
+      }
+      case "keepAlive": {
+        const base = this.leaseBase(operation.input);
+        const alive = store[base + STATUS] === live;
+        if (ok && operation.applied !== null) return alive === operation.applied ? [this.renew(store, base)] : [];
+        return alive ? [store, this.renew(store, base)] : [store];
+      }
+      case "revoke": {
+        const base = this.leaseBase(operation.input);
+        const alive = store[base + STATUS] === live;
+        if (ok && operation.applied !== null) return alive === operation.applied ? [this.endLease(store, base)] : [];
+        return alive ? [store, this.endLease(store, base)] : [store];
+      }
+      case "tick":
+        return orNot([this.tick(store, operation.input)]);
       case "append":
         return [];
     }
+  }
+
+  /** Where lease `id`'s fields start in a store. */
+  private leaseBase(id: number): number {
+    const slot = this.leaseSlots.get(id);
+    if (slot === undefined) throw new CheckerError(CheckerErrorCode.Argument, `lease ${id} is not in this part`);
+    return this.slotBase(slot);
+  }
+
+  /** The store with the lease at `base` given its full TTL again, if it lives. */
+  private renew(store: Store, base: number): Store {
+    if (store[base + STATUS] !== live) return store;
+    const result = [...store];
+    this.renewIn(result, base);
+    return result;
+  }
+
+  /** The store with the lease at `base` ended, if it lives. */
+  private endLease(store: Store, base: number): Store {
+    if (store[base + STATUS] !== live) return store;
+    const result = [...store];
+    this.endLeaseIn(result, base);
+    return result;
+  }
+
+  /** Gives the live lease at `base` its full TTL again by the clock, in a store the caller owns. */
+  private renewIn(result: number[], base: number): void {
+    result[base + EXPIRES] = (result[this.tableBase + CLOCK] as number) + (this.ttls[this.slotAt(base)] as number);
+  }
+
+  /**
+   * Ends the live lease at `base`, in a store the caller owns: its keys are deleted at the
+   * revision of the command that ended it (a revoke or a tick), which histories do not record.
+   */
+  private endLeaseIn(result: number[], base: number): void {
+    const attached = this.slotAt(base) + 1;
+    for (let index = 0; index < this.keys.length; index++) {
+      if (result[index * fieldsPerKey + LEASE] === attached) this.removeIn(result, index, unknownRevision);
+    }
+    result[base + STATUS] = ended;
+    result[base + EXPIRES] = 0;
+  }
+
+  private slotAt(base: number): number {
+    return (base - this.tableBase - tableFields) / fieldsPerLease;
+  }
+
+  /**
+   * The store's tick: the clock advances by `elapsedMs` if the holder ticked last, else the holder
+   * takes over and every live lease gets its full TTL; then every lease the clock reached ends.
+   */
+  private tick(store: Store, [by, term, elapsedMs]: TickInput): Store {
+    const table = this.tableBase;
+    const holder = this.holders.intern(JSON.stringify([by, term]), null) + 1;
+    const result = [...store];
+    if (store[table + HOLDER] === holder) result[table + CLOCK] = (store[table + CLOCK] as number) + elapsedMs;
+    result[table + HOLDER] = holder;
+    const clock = result[table + CLOCK] as number;
+    for (let slot = 0; slot < this.leaseIds.length; slot++) {
+      const base = this.slotBase(slot);
+      if (result[base + STATUS] !== live) continue;
+      if (store[table + HOLDER] !== holder) this.renewIn(result, base);
+      if ((result[base + EXPIRES] as number) <= clock) this.endLeaseIn(result, base);
+    }
+    return result;
+  }
+
+  /** Where the fields of the lease in `slot` start in a store. */
+  private slotBase(slot: number): number {
+    return this.tableBase + tableFields + slot * fieldsPerLease;
   }
 
   /** An update or compare-and-delete conditioned on the key's modRevision being `condition`. */
@@ -314,12 +504,18 @@ export class StoreModel {
     return result;
   }
 
-  /** `value` written to `key` at `revision`; null if a known revision is not above the key's last. */
-  private write(store: Store, key: string, value: string, revision: number): Store | null {
+  /**
+   * `value` written to `key` at `revision`, attached to `lease` (null: to none); null if a known
+   * revision is not above the key's last, or the lease does not live (the store refuses the write).
+   */
+  private write(store: Store, key: string, value: string, revision: number, lease: number | null = null): Store | null {
     const base = this.indexOf(key) * fieldsPerKey;
     const last = store[base + LAST] as number;
     if (revision !== unknownRevision && revision <= last) return null;
+    const leaseBase = lease === null ? null : this.leaseBase(lease);
+    if (leaseBase !== null && store[leaseBase + STATUS] !== live) return null;
     const result = [...store];
+    result[base + LEASE] = leaseBase === null ? 0 : this.slotAt(leaseBase) + 1;
     const created = store[base + VALUE] === absentValue;
     result[base + VALUE] = this.literal(value);
     result[base + MOD] = revision;
@@ -330,15 +526,22 @@ export class StoreModel {
 
   /** `key` deleted at `revision`; null if a known revision is not above the key's last. */
   private remove(store: Store, key: string, revision: number): Store | null {
-    const base = this.indexOf(key) * fieldsPerKey;
-    const last = store[base + LAST] as number;
+    const index = this.indexOf(key);
+    const last = store[index * fieldsPerKey + LAST] as number;
     if (revision !== unknownRevision && revision <= last) return null;
     const result = [...store];
+    this.removeIn(result, index, revision);
+    return result;
+  }
+
+  /** Deletes the key at `index` at `revision` (unknownRevision: not known), detaching it from its lease, in a store the caller owns. */
+  private removeIn(result: number[], index: number, revision: number): void {
+    const base = index * fieldsPerKey;
     result[base + VALUE] = absentValue;
     result[base + MOD] = 0;
     result[base + CREATE] = 0;
+    result[base + LEASE] = 0;
     if (revision !== unknownRevision) result[base + LAST] = revision;
-    return result;
   }
 
   private valueIs(store: Store, key: string, value: Value): boolean {

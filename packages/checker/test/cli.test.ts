@@ -76,12 +76,31 @@ describe("runCheckCommand", () => {
     const result = await run(historyFile("range.edn", recorder.toEdn()));
     expect(result.code).toBe(1);
     expect(result.stdout.split("\n")).toEqual([
-      'not linearizable: keys "a/x", "a/y" (tied by transactions or ranges)',
+      'not linearizable: keys "a/x", "a/y" (tied by transactions, ranges or leases)',
       'The deepest partial linearization orders 2 of their 3 operations and leaves them holding {"a/x":"1","a/y":"2"} (absent keys left out).',
       "Last operation ordered:",
       '  {:id 1, :process 0, :type :ok, :f :put, :key "a/y", :value "2", :revision 2, :invoked 2, :completed 3}',
       "None of these operations can come next:",
       '  {:id 2, :process 1, :type :ok, :f :keys, :key "a/", :value [["a/y" nil 2 2]], :invoked 4, :completed 5}',
+      "",
+    ]);
+  });
+
+  it("names the part of the leases, and the contents it leaves", async () => {
+    const recorder = new HistoryRecorder();
+    recorder.ok(recorder.invoke(0, "grant", "", 1000), null, { revision: 1 });
+    recorder.ok(recorder.invoke(0, "put", "k", "a", 1), null, { revision: 2 });
+    recorder.ok(recorder.invoke(0, "revoke", "", 1), null, { applied: true });
+    recorder.ok(recorder.invoke(1, "get", "k", null), "a");
+    const result = await run(historyFile("lease.edn", recorder.toEdn()));
+    expect(result.code).toBe(1);
+    expect(result.stdout.split("\n")).toEqual([
+      'not linearizable: the leases and keys "k" (tied by transactions, ranges or leases)',
+      "The deepest partial linearization orders 3 of their 4 operations and leaves them holding {} (absent keys left out).",
+      "Last operation ordered:",
+      '  {:id 2, :process 0, :type :ok, :f :revoke, :key "", :value 1, :applied true, :invoked 4, :completed 5}',
+      "None of these operations can come next:",
+      '  {:id 3, :process 1, :type :ok, :f :get, :key "k", :value "a", :invoked 6, :completed 7}',
       "",
     ]);
   });

@@ -183,6 +183,25 @@ describe("transactions and ranges: linearizable histories pass", () => {
       { key: "b/z", keys: undefined, operationCount: 1 },
     ]);
   });
+
+  // Simulator seed 332 (raft, safety): a range left without a completion is dropped as a read of
+  // unknown outcome, but it still tied a/x and a/y into one part, whose remaining single-key
+  // operations were then checked by a one-key model: a/y's write moved the state a/x's read saw.
+  const unansweredRange = [
+    ...put("a/x", "1.1", 4),
+    ...put("a/y", "1.3", 14),
+    ...op(1, "entry", "a/x", "nil", '"1.1"', ", :revision 4, :create-revision 4"),
+    event(2, "invoke", "keys", "a/", "[nil 3]"),
+  ];
+
+  it("a range of unknown outcome is dropped and ties no keys", () => {
+    const result = checkHistoryText(unansweredRange.join("\n"));
+    expect(result.verdict).toBe("linearizable");
+    expect(result.keys.map(({ key, keys, operationCount }) => ({ key, keys, operationCount }))).toEqual([
+      { key: "a/x", keys: undefined, operationCount: 2 },
+      { key: "a/y", keys: undefined, operationCount: 1 },
+    ]);
+  });
 });
 
 describe("transactions in the revision order across keys", () => {

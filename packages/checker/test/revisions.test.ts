@@ -212,6 +212,28 @@ describe("the revision order across keys", () => {
     expect(script.verdict()).toBe("linearizable");
   });
 
+  it("checks the revision a delete reports (KvResult.revision) as a write's: above the key's last, one of its own, in real time", () => {
+    // What a store reporting the deleted value's revision as the delete's own produces.
+    const own = new Script().alone(put("a"), { revision: 5 }).alone(remove(), { revision: 5, applied: true });
+    expect(checkOperations(own.recorder.operations()).revisionOrder?.reason).toBe("two writes got revision 5");
+    const another = new Script()
+      .alone(put("a"), { revision: 5 }, "x")
+      .alone(put("b"), { revision: 6 }, "y")
+      .alone(remove(), { revision: 6, applied: true }, "x");
+    expect(checkOperations(another.recorder.operations()).revisionOrder?.reason).toBe("two writes got revision 6");
+    const backwards = new Script()
+      .alone(put("a"), { revision: 5 }, "x")
+      .alone(put("b"), { revision: 8 }, "y")
+      .alone(remove(), { revision: 7, applied: true }, "x");
+    expect(checkOperations(backwards.recorder.operations()).revisionOrder?.reason).toMatch(/later in revision order/);
+    const right = new Script()
+      .alone(put("a"), { revision: 5 }, "x")
+      .alone(put("b"), { revision: 8 }, "y")
+      .alone(remove(), { revision: 9, applied: true }, "x")
+      .alone(entry, { value: null }, "x");
+    expect(right.verdict()).toBe("linearizable");
+  });
+
   it("refuses two writes with one revision, and an entry showing another key's revision", () => {
     const twice = new Script().alone(put("a"), { revision: 5 }, "x").alone(put("b"), { revision: 5 }, "y");
     expect(checkOperations(twice.recorder.operations()).revisionOrder?.reason).toBe("two writes got revision 5");

@@ -5,4 +5,4 @@ export type { CommandIo } from "./io.js";
 export { Exit } from "./io.js";
 export { main } from "./main.js";
 export type { MemberStatus, RaftKvMember, RaftKvMemberOptions } from "./member.js";
-export { collectStatus, KV_GROUP, STATUS_SERVICE, startRaftKvMember } from "./member.js";
+export { collectStatus, STATUS_SERVICE, startRaftKvMember } from "./member.js";

@@ -15,7 +15,8 @@ import {
   silentLogger,
   validateMembers,
 } from "@quorate/core";
-import { createKvService, type KvService, KvStateMachine } from "@quorate/kv";
+import { KvStateMachine } from "@quorate/kv";
+import { createKvService, KV_GROUP, type KvService } from "@quorate/kv/nats";
 import type { RaftNode, RaftOptions, RaftStatus } from "@quorate/raft";
 import { type ReplicatedService, serveReplicated } from "@quorate/service";
 import { openLmdbStorage, type RaftStorage } from "@quorate/storage";
@@ -30,8 +31,6 @@ import {
 } from "./service/discovery.js";
 import { countingConnection } from "./service/endpoints.js";
 
-/** The consensus group that replicates the KV store. */
-export const KV_GROUP = "kv";
 /** Every member answers on this subject, so `quorate status` hears from all of them. */
 export const STATUS_SERVICE = "status";
 
@@ -50,6 +49,8 @@ export interface MemberStatus extends Omit<RaftStatus, "role" | "voters" | "lear
   /** Paxos: the ballot `term` is the round of. */
   ballot?: PaxosBallot;
   cluster: string;
+  /** The group the row is about: a member hosting many groups (`--groups`) answers one row per group. */
+  group?: string;
   /**
    * Hash of the replicated state at `appliedIndex`: members at the same index must agree.
    * Every Raft member has one; of the Paxos roles, learners.
@@ -195,7 +196,9 @@ export async function collectStatus(
     });
     for await (const reply of replies) {
       try {
-        members.push(reply.json<MemberStatus>());
+        // A member of many groups answers with one status per group.
+        const answer = reply.json<MemberStatus | MemberStatus[]>();
+        members.push(...(Array.isArray(answer) ? answer : [answer]));
       } catch {
         // A reply that is not a status is not ours to show.
       }
@@ -206,5 +209,5 @@ export async function collectStatus(
     if (!nothingSubscribed) throw err;
     if (options.failWithoutResponders) throw noResponders(cluster, subject);
   }
-  return members.sort((a, b) => a.id.localeCompare(b.id));
+  return members.sort((a, b) => (a.group ?? "").localeCompare(b.group ?? "") || a.id.localeCompare(b.id));
 }

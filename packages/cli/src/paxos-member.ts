@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { type Logger, rpcSubject, silentLogger } from "@quorate/core";
-import { createKvService, KV_SERVICE, type KvService, KvStateMachine } from "@quorate/kv";
+import { KvStateMachine } from "@quorate/kv";
+import { createKvService, KV_SERVICE, type KvService } from "@quorate/kv/nats";
 import {
   type Acceptor,
   type Learner,

@@ -161,6 +161,23 @@ describe("quorate node validates its configuration before touching NATS or the d
     expect(both.err).toContain("--join and --peers exclude each other");
     const paxos = await runNode(["--protocol", "paxos", "--id", "n1", "--peers", "n1", "--data", data, "--join"]);
     expect(paxos.err).toContain("error (QUORATE_CONFIG): --join applies to --protocol raft only");
+    const groupsPaxos = await runNode([
+      "--protocol",
+      "paxos",
+      "--id",
+      "n1",
+      "--peers",
+      "n1",
+      "--data",
+      data,
+      "--groups",
+      "3",
+    ]);
+    expect(groupsPaxos.err).toContain("error (QUORATE_CONFIG): --groups applies to --protocol raft only");
+    const groupsJoin = await runNode(["--id", "n4", "--peers", "n1,n2,n3", "--data", data, "--groups", "3"]);
+    expect(groupsJoin.err).toContain("error (QUORATE_CONFIG): --groups needs --peers with this member among them");
+    const groupsBad = await runNode(["--id", "n1", "--peers", "n1", "--data", data, "--groups", "a,b.c"]);
+    expect(groupsBad.err).toContain("group must be 1-64 characters of letters, digits");
     const threshold = await runNode(["--id", "n1", "--peers", "n1", "--data", data, "--snapshot-threshold", "0"]);
     expect(threshold.err).toContain("--snapshot-threshold must be a positive integer (got '0')");
     expect(existsSync(data)).toBe(false);

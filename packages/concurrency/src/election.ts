@@ -1,5 +1,6 @@
 import { ErrorCode, QuorateError } from "@quorate/core";
-import type { KvKeyEntry, KvValue } from "@quorate/kv";
+import type { KvValue } from "@quorate/kv";
+import type { KvKeyEntry } from "@quorate/kv/nats";
 import { type ConcurrencyKv, head, type LeaseRef, leaseIdOf, listQueue, queuePrefix, waitForTurn } from "./queue.js";
 
 export const DEFAULT_ELECTION_PREFIX = "quorate/election/";

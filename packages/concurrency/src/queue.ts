@@ -1,6 +1,8 @@
 import { ErrorCode, isQuorateError, QuorateError } from "@quorate/core";
-import type { KvClient, KvEvent, KvKeyEntry, KvLease, KvWatchOptions, KvWatchTarget } from "@quorate/kv";
-import { MAX_KEY_LENGTH, MAX_RANGE_LIMIT } from "@quorate/kv";
+import type { KvEvent } from "@quorate/kv";
+import { MAX_KEY_LENGTH } from "@quorate/kv";
+import type { KvClient, KvKeyEntry, KvLease, KvWatchOptions, KvWatchTarget } from "@quorate/kv/nats";
+import { MAX_RANGE_LIMIT } from "@quorate/kv/nats";
 
 /** What Mutex and Election use of a KvClient: its public API, nothing else (a KvClient is one). */
 export interface ConcurrencyKv extends Pick<KvClient, "create" | "update" | "delete" | "entry" | "list" | "txn"> {

@@ -6,11 +6,10 @@ import {
   type KvAnyCommand,
   type KvChange,
   type KvEvent,
-  type KvKeyEntry,
   type KvResultValue,
   KvStateMachine,
-  type KvWatchTarget,
 } from "@quorate/kv";
+import type { KvKeyEntry, KvWatchTarget } from "@quorate/kv/nats";
 
 /**
  * The KV client API over one in-process KvStateMachine, applied in call order (a single replica

@@ -1,22 +1,20 @@
+/**
+ * Quorate's ground, for applications and for implementing a state machine or a transport: ids,
+ * errors, logging, the wire envelope and its msgpack codec, message schemas, subjects, the
+ * Transport interface, StateMachine and ConsensusNode, timers. The host kit the protocol packages
+ * are built from (durable pipeline, request batching, outbox, lifecycle, rule helper), the seeded
+ * PRNG, manual timers and timeline marks are internals: "@quorate/core/internal".
+ */
 export * from "./ballot.js";
 export * from "./codec.js";
-export * from "./errors.js";
-export * from "./host.js";
-export * from "./host-lifecycle.js";
-export * from "./host-options.js";
-export * from "./host-outbox.js";
-export * from "./host-pipeline.js";
-export * from "./host-requests.js";
+export { ErrorCode, isQuorateError, QuorateError } from "./errors.js";
+export { realTimers, type Timers } from "./host.js";
 export * from "./ids.js";
-export * from "./log.js";
+export { createLogger, type Logger, type LogLevel, silentLogger } from "./log.js";
 export * from "./log-entry.js";
-export * from "./machine-rule.js";
-export * from "./manual-timers.js";
 export * from "./paxos-acceptance.js";
-export * from "./prng.js";
 export * from "./schema.js";
 export * from "./service-errors.js";
 export * from "./state-machine.js";
 export * from "./subjects.js";
-export * from "./timeline.js";
 export * from "./transport.js";

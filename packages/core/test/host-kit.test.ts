@@ -16,7 +16,7 @@ import {
   requireBelow,
   requirePositiveIntegers,
   type Transport,
-} from "../src/index.js";
+} from "../src/internal.js";
 import "../../../test/contract/probe-message.js";
 
 /** A transport that records the type of each message sent, in order. */

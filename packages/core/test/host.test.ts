@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ErrorCode, isQuorateError, ManualTimers, type Rejectable, TakenRequests, Ticker } from "../src/index.js";
+import { ErrorCode, isQuorateError, ManualTimers, type Rejectable, TakenRequests, Ticker } from "../src/internal.js";
 
 /** A Ticker on hand-moved timers that counts the ticks it delivers. */
 function ticking(periodMs: number, maxCatchUpTicks: number) {

@@ -10,7 +10,7 @@ import {
   type TimelineMark,
   type Transport,
   timelineActive,
-} from "../src/index.js";
+} from "../src/internal.js";
 import "../../../test/contract/probe-message.js";
 
 const listeners: ((mark: unknown) => void)[] = [];

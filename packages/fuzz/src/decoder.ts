@@ -1,11 +1,5 @@
-import {
-  DEFAULT_MAX_FRAME_BYTES,
-  DROP_REASONS,
-  type DropReason,
-  decodeFrame,
-  messageSchema,
-  Prng,
-} from "@quorate/core";
+import { DEFAULT_MAX_FRAME_BYTES, DROP_REASONS, type DropReason, decodeFrame, messageSchema } from "@quorate/core";
+import { Prng } from "@quorate/core/internal";
 import { ALL_TYPES, type FrameClass, type FuzzFrame, type FuzzTarget, nextFrame } from "./frames.js";
 
 /** Outcome counts of one fuzz run, by the class the generator meant and by what the codec did. */

@@ -7,9 +7,9 @@ import {
   type PaxosBallot,
   type PaxosValue,
   PROTOCOL_VERSION,
-  type Prng,
   packValue,
 } from "@quorate/core";
+import type { Prng } from "@quorate/core/internal";
 import { encodeKvCommand } from "@quorate/kv";
 import { paxosMessageSchemas } from "@quorate/paxos/internal";
 import { packEntries, raftMessageSchemas } from "@quorate/raft/internal";

@@ -4,9 +4,9 @@ import {
   type DropReason,
   decodeFrame,
   type NodeId,
-  Prng,
   type Transport,
 } from "@quorate/core";
+import { Prng } from "@quorate/core/internal";
 import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
 import {
   Acceptor,
@@ -19,7 +19,8 @@ import {
 } from "@quorate/paxos";
 import { RaftNode } from "@quorate/raft";
 import { encodeSessionCommand, SessionStateMachine } from "@quorate/service";
-import { MemoryAcceptorDisk, MemoryAcceptorStorage, MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryAcceptorStorage, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryAcceptorDisk, MemoryDisk } from "@quorate/storage/internal";
 import { MemoryNetwork } from "@quorate/transport-memory";
 import { emptyCounts, type FuzzCounts, toHex } from "./decoder.js";
 import { type FuzzTarget, nextFrame, PAXOS_TYPES, RAFT_TYPES } from "./frames.js";

@@ -1,4 +1,5 @@
-import { decodeFrame, Prng } from "@quorate/core";
+import { decodeFrame } from "@quorate/core";
+import { Prng } from "@quorate/core/internal";
 import { describe, expect, it } from "vitest";
 import { DECODER_TARGET, fuzzDecoder, fuzzLive, liveProblems, nextFrame } from "../src/index.js";
 

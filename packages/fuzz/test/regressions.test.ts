@@ -1,7 +1,8 @@
 import { decodeFrame } from "@quorate/core";
 import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
 import { RaftNode } from "@quorate/raft";
-import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryRaftStorage } from "@quorate/storage";
+import { MemoryDisk } from "@quorate/storage/internal";
 import { MemoryNetwork } from "@quorate/transport-memory";
 import { afterEach, describe, expect, it } from "vitest";
 

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { assertToken, ErrorCode, QuorateError, unpackValue, type Validator } from "@quorate/core";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { assertToken, ErrorCode, QuorateError, type Validator } from "@quorate/core";
 import {
+  ChangeSubscription,
   checkCallerOptions,
   checkTimeout,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -27,7 +28,8 @@ import {
   MIN_LEASE_TTL_MS,
 } from "./commands.js";
 import {
-  KV_SERVICE,
+  assertKvGroup,
+  KV_GROUP,
   KvCompactedError,
   type KvRange,
   type KvReply,
@@ -41,6 +43,7 @@ import {
   kvReply,
   kvWatchBatch,
   MAX_RANGE_LIMIT,
+  WATCH_RENEW_MS,
   watchSubject,
 } from "./protocol.js";
 import type { KvChange, KvEvent, KvLeaseInfo } from "./state-machine.js";
@@ -59,6 +62,8 @@ export interface KvClientOptions {
   readonly nats: NatsConnection | string | readonly string[] | NatsConnectOptions;
   readonly cluster: string;
   readonly prefix?: string;
+  /** The consensus group holding the keys: a KV service of that group answers (see KV_GROUP). Default "kv". */
+  readonly group?: string;
   /** How long one call may take, retries included. Default 10 s. */
   readonly timeoutMs?: number;
   /** How long one attempt waits for a reply. Default 2 s. */
@@ -171,11 +176,12 @@ export class KvClient {
   readonly #nc: NatsConnection;
   readonly #ownsConnection: boolean;
   readonly #scope: { cluster: string; prefix: string | undefined };
+  readonly #group: string;
   readonly #caller: ServiceCaller<KvRequest, KvReply>;
   readonly #requestTimeoutMs: number;
   readonly #watchIdleMs: number;
   /** The subscriptions of running watches, closed with the client. */
-  readonly #feeds = new Set<WatchFeed>();
+  readonly #feeds = new Set<ChangeSubscription<KvChange>>();
   /** Leases kept alive in the background, stopped with the client. */
   readonly #leases = new Set<KvLease>();
   #closed = false;
@@ -191,11 +197,12 @@ export class KvClient {
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
     this.#scope = { cluster: options.cluster, prefix: options.prefix };
+    this.#group = options.group ?? KV_GROUP;
     this.#caller = new ServiceCaller({
       nc,
       cluster: options.cluster,
       prefix: options.prefix,
-      service: KV_SERVICE,
+      service: this.#group,
       name,
       requestTimeoutMs,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
@@ -212,6 +219,7 @@ export class KvClient {
 
   static async connect(options: KvClientOptions): Promise<KvClient> {
     assertToken("cluster", options.cluster);
+    if (options.group !== undefined) assertKvGroup(options.group);
     const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const watchIdleMs = options.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS;
     checkTimeout("watchIdleMs", watchIdleMs);
@@ -468,7 +476,7 @@ export class KvClient {
       "key" in target ? (e: KvEvent) => e.key === target.key : (e: KvEvent) => e.key.startsWith(target.prefix);
     let position: number | null = fromRevision === undefined ? null : Math.max(0, fromRevision - 1);
     let member: string | null = null;
-    let feed: WatchFeed | null = null;
+    let feed: ChangeSubscription<KvChange> | null = null;
     let failures = 0;
     let compactedReplies = 0;
     const deliver = function* (change: KvChange): Generator<KvEvent> {
@@ -484,6 +492,7 @@ export class KvClient {
           limit: MAX_RANGE_LIMIT,
           ...(position === null ? {} : { after: position }),
         };
+        const requestedAt = performance.now();
         const outcome = await this.#caller.attempt(
           request,
           performance.now() + this.#requestTimeoutMs,
@@ -538,6 +547,8 @@ export class KvClient {
             break;
           }
           if (next === "overflow") break;
+          // Ask the member again now and then, renewing its interest in publishing for us.
+          if (now - requestedAt >= WATCH_RENEW_MS) break;
           if (next.revision <= position) continue;
           if (next.previous > position) break;
           yield* deliver(next);
@@ -549,8 +560,14 @@ export class KvClient {
     }
   }
 
-  #follow(member: string): WatchFeed {
-    const feed = new WatchFeed(this.#nc, watchSubject(this.#scope, member), () => this.#feeds.delete(feed));
+  #follow(member: string): ChangeSubscription<KvChange> {
+    const feed: ChangeSubscription<KvChange> = new ChangeSubscription({
+      nc: this.#nc,
+      subject: watchSubject(this.#scope, member, this.#group),
+      accepts: kvChange,
+      maxQueue: MAX_WATCH_QUEUE,
+      onClose: () => this.#feeds.delete(feed),
+    });
     this.#feeds.add(feed);
     return feed;
   }
@@ -701,14 +718,10 @@ function isLeaseNotFound(err: unknown): err is QuorateError {
   return err instanceof QuorateError && err.code === ErrorCode.LeaseNotFound;
 }
 
-/**
- * One member's change subject, queued for a watch: at most MAX_WATCH_QUEUE changes; beyond,
- * the queue is dropped and the watch told to catch up by request instead.
- */
 /** What stops a running watch from outside: `stopped`, and closing the feed it may be waiting on. */
 interface WatchControl {
   stopped: boolean;
-  feed: WatchFeed | null;
+  feed: ChangeSubscription<KvChange> | null;
 }
 
 /**
@@ -745,68 +758,5 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
 
   [Symbol.asyncIterator](): KvWatch {
     return this;
-  }
-}
-
-class WatchFeed {
-  readonly #subscription: Subscription;
-  readonly #onClose: () => void;
-  #queue: KvChange[] = [];
-  #overflowed = false;
-  #closed = false;
-  #wake: (() => void) | null = null;
-
-  constructor(nc: NatsConnection, subject: string, onClose: () => void) {
-    this.#onClose = onClose;
-    this.#subscription = nc.subscribe(subject, {
-      callback: (err, msg) => {
-        if (err !== null) return;
-        let change: unknown;
-        try {
-          change = unpackValue(msg.data);
-        } catch {
-          return;
-        }
-        // A malformed publication is dropped: the next one shows the gap it leaves.
-        if (!kvChange(change)) return;
-        if (this.#queue.length >= MAX_WATCH_QUEUE) {
-          this.#queue = [];
-          this.#overflowed = true;
-        } else {
-          this.#queue.push(change);
-        }
-        this.#wake?.();
-      },
-    });
-  }
-
-  /** The next change; "overflow" when changes were dropped; "idle" after `idleMs` without any. */
-  async next(idleMs: number): Promise<KvChange | "overflow" | "idle" | "closed"> {
-    for (;;) {
-      if (this.#closed) return "closed";
-      if (this.#overflowed) {
-        this.#overflowed = false;
-        return "overflow";
-      }
-      const change = this.#queue.shift();
-      if (change !== undefined) return change;
-      const woken = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), idleMs);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-      });
-      this.#wake = null;
-      if (!woken) return "idle";
-    }
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#subscription.unsubscribe();
-    this.#wake?.();
-    this.#onClose();
   }
 }

@@ -1,15 +1,5 @@
-export {
-  KvClient,
-  type KvClientOptions,
-  type KvKeyEntry,
-  KvLease,
-  type KvPage,
-  type KvRangeOptions,
-  KvWatch,
-  type KvWatchOptions,
-  type KvWatchTarget,
-  type KvWriteOptions,
-} from "./client.js";
+// The replicated key-value state machine and its commands: no NATS, no service. Hosting it on
+// NATS (createKvService) and the client (KvClient) are in "@quorate/kv/nats".
 export {
   decodeKvResult,
   encodeKvCommand,
@@ -26,11 +16,6 @@ export {
   type KvTxnOp,
   type KvTxnResult,
   type KvValue,
-  kvCommand,
-  kvKey,
-  kvValue,
-  leaseId,
-  leaseTtl,
   MAX_CHANGE_EVENTS,
   MAX_KEY_LENGTH,
   MAX_LEASE_KEYS,
@@ -39,25 +24,6 @@ export {
   MAX_TXN_OPS,
   MIN_LEASE_TTL_MS,
 } from "./commands.js";
-export {
-  KV_JSON_CONTENT_TYPE,
-  KV_QUEUE_GROUP,
-  KV_SERVICE,
-  KV_WATCH_GROUP,
-  KvCompactedError,
-  type KvListedEntry,
-  type KvRange,
-  type KvReply,
-  type KvReplyCode,
-  type KvRequest,
-  kvLeaseInfo,
-  kvReply,
-  kvRequest,
-  MAX_FORWARD_HOPS,
-  MAX_RANGE_LIMIT,
-  watchSubject,
-} from "./protocol.js";
-export { createKvService, type KvService, type KvServiceOptions } from "./service.js";
 export {
   DEFAULT_WATCH_WINDOW,
   type KvChange,

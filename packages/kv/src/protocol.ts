@@ -1,5 +1,6 @@
 import {
   arrayOf,
+  assertToken,
   bool,
   broadcastSubject,
   ErrorCode,
@@ -51,14 +52,44 @@ export const KV_SERVICE = "kv";
 export const KV_QUEUE_GROUP = queueGroupOf(KV_SERVICE);
 
 /**
- * The subject group of watch publications: member m publishes every change it applies on
- * `<prefix>.<cluster>.kv-watch.b.<m>`, a broadcast subject, so NATS permissions that pin a
- * member to its own broadcast subjects cover it.
+ * The consensus group of a KV that is not sharded, and every KV call's default. A KV in group g
+ * serves on the service token g (rpcSubject(scope, g)) and publishes changes on `g-watch`: the
+ * default group keeps the subjects "kv" and "kv-watch".
  */
-export const KV_WATCH_GROUP = "kv-watch";
+export const KV_GROUP = KV_SERVICE;
 
-export function watchSubject(scope: { prefix?: string; cluster: string }, member: NodeId): string {
-  return broadcastSubject({ ...scope, group: KV_WATCH_GROUP }, member);
+/** What ends a subject group of watch publications; a KV group's name cannot end with it. */
+const WATCH_SUFFIX = "-watch";
+
+/**
+ * The subject group of the default group's watch publications: member m publishes every change
+ * it applies on `<prefix>.<cluster>.kv-watch.b.<m>`, a broadcast subject, so NATS permissions
+ * that pin a member to its own broadcast subjects cover it.
+ */
+export const KV_WATCH_GROUP = `${KV_GROUP}${WATCH_SUFFIX}`;
+
+/** Refuses a KV group name that is not a subject token, or that would take another group's watch subjects. */
+export function assertKvGroup(group: string): void {
+  assertToken("group", group);
+  if (group.endsWith(WATCH_SUFFIX)) {
+    throw new QuorateError(
+      ErrorCode.Config,
+      `KV group '${group}' ends with '${WATCH_SUFFIX}', which names the watch subjects of group '${group.slice(0, -WATCH_SUFFIX.length)}'`,
+    );
+  }
+}
+
+/**
+ * A member publishes the changes it applies on its watch subject for this long after a watch
+ * request reached it, and otherwise only its heartbeats: without watchers, no socket write per
+ * change. A watcher that let it lapse sees a heartbeat past its position and catches up by request.
+ */
+export const WATCH_INTEREST_MS = 15_000;
+/** A watch that follows a member asks it again this often (a catch-up request), so its interest never lapses. */
+export const WATCH_RENEW_MS = 5_000;
+
+export function watchSubject(scope: { prefix?: string; cluster: string }, member: NodeId, group = KV_GROUP): string {
+  return broadcastSubject({ ...scope, group: `${group}${WATCH_SUFFIX}` }, member);
 }
 
 export { CONTENT_TYPE_HEADER, MAX_FORWARD_HOPS };

@@ -5,16 +5,23 @@ import {
   ErrorCode,
   type Logger,
   type NodeId,
-  packValue,
   QuorateError,
   silentLogger,
 } from "@quorate/core";
-import { encodeSessionCommand, openSession, proposeInSession, serveRequests, sessionFailure } from "@quorate/service";
+import {
+  encodeSessionCommand,
+  openSession,
+  proposeInSession,
+  publishChanges,
+  serveRequests,
+  sessionFailure,
+} from "@quorate/service";
 import { decodeKvResult, encodeKvCommand, type KvValue } from "./commands.js";
 import {
+  assertKvGroup,
   decodeJsonRequest,
   encodeJson,
-  KV_SERVICE,
+  KV_GROUP,
   type KvListedEntry,
   type KvReply,
   type KvRequest,
@@ -22,6 +29,7 @@ import {
   type KvWatchRequest,
   type KvWriteRequest,
   kvRequest,
+  WATCH_INTEREST_MS,
   watchSubject,
 } from "./protocol.js";
 import type { KvChange, KvEvent, KvStateMachine } from "./state-machine.js";
@@ -45,6 +53,11 @@ function sizeBytes(key: string, value: KvValue | null | undefined): number {
 export interface KvServiceOptions {
   readonly nc: NatsConnection;
   readonly cluster: string;
+  /**
+   * The consensus group `node` replicates: the service answers on its token and publishes
+   * changes on its watch subjects (see KV_GROUP). Default KV_GROUP, "kv".
+   */
+  readonly group?: string;
   /**
    * This member's consensus node. It must apply a SessionStateMachine wrapping `store`:
    * writes are proposed as session commands and their results decoded as session results.
@@ -98,6 +111,8 @@ function watchMatches(request: KvWatchRequest): (event: KvEvent) => boolean {
  */
 export function createKvService(options: KvServiceOptions): KvService {
   const { nc, cluster, node, store, prefix } = options;
+  const group = options.group ?? KV_GROUP;
+  assertKvGroup(group);
   const logger = options.logger ?? silentLogger;
   const watchHeartbeatMs = options.watchHeartbeatMs ?? DEFAULT_WATCH_HEARTBEAT_MS;
   const leaseTickMs = options.leaseTickMs ?? DEFAULT_LEASE_TICK_MS;
@@ -109,7 +124,6 @@ export function createKvService(options: KvServiceOptions): KvService {
     }
   }
   const scope = { cluster, prefix };
-  const ownWatchSubject = watchSubject(scope, node.id);
 
   /** Half the server's max_payload: what the entries of one reply may take. */
   function replyBudgetBytes(): number {
@@ -156,9 +170,12 @@ export function createKvService(options: KvServiceOptions): KvService {
     if (request.after === undefined || request.after === null) {
       // "From now on": now is a linearizable read point.
       await node.readBarrier();
+      // Interest before the reply's revision is read: every change after it is published.
+      changeFeed.interested();
       return { ok: true, value: { member: node.id, revision: store.revision, changes: [] } satisfies KvWatchBatch };
     }
     const after = request.after;
+    changeFeed.interested();
     const window = store.changesAfter(after);
     if (window === null) {
       const oldestRevision = store.oldestWatchableRevision;
@@ -193,7 +210,7 @@ export function createKvService(options: KvServiceOptions): KvService {
     nc,
     cluster,
     prefix,
-    service: KV_SERVICE,
+    service: group,
     member: node.id,
     accepts: kvRequest,
     execute,
@@ -203,20 +220,16 @@ export function createKvService(options: KvServiceOptions): KvService {
     logger,
   });
 
-  /**
-   * Watch fan-out: every applied change, as this member applied it, on this member's watch
-   * subject. No consensus round per event: the change is committed already. Publishing is
-   * best effort; a watcher notices a lost publication by its `previous` and catches up by request.
-   */
-  function publish(change: KvChange): void {
-    if (nc.isClosed() || nc.isDraining()) return;
-    try {
-      nc.publish(ownWatchSubject, packValue(change));
-    } catch (err) {
-      logger.debug("could not publish a watch change", { revision: change.revision, error: String(err) });
-    }
-  }
-  const unsubscribeChanges = store.onChange(publish);
+  /** Watch fan-out: every change this member applies, and a heartbeat, on its watch subject. */
+  const changeFeed = publishChanges({
+    nc,
+    subject: watchSubject(scope, node.id, group),
+    source: store,
+    heartbeat: (revision): KvChange => ({ previous: revision, revision, events: [] }),
+    heartbeatMs: watchHeartbeatMs,
+    interestMs: WATCH_INTEREST_MS,
+    logger,
+  });
 
   /**
    * The lease clock: while this member leads and leases exist, a tick every leaseTickMs
@@ -257,17 +270,11 @@ export function createKvService(options: KvServiceOptions): KvService {
       });
   }, leaseTickMs);
   leaseTicker.unref();
-  const heartbeat = setInterval(() => {
-    const revision = store.revision;
-    publish({ previous: revision, revision, events: [] });
-  }, watchHeartbeatMs);
-  heartbeat.unref();
 
   return {
     async close() {
-      clearInterval(heartbeat);
       clearInterval(leaseTicker);
-      unsubscribeChanges();
+      changeFeed.close();
       if (nc.isClosed()) return;
       await server.close();
     },

@@ -1,7 +1,6 @@
 import {
   arrayOf,
   ErrorCode,
-  invariant,
   literal,
   nullable,
   object,
@@ -11,6 +10,7 @@ import {
   uint,
   unpackValue,
 } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import {
   type KvAnyCommand,
   type KvCompare,

@@ -1,7 +1,14 @@
 import type { NodeId, PaxosBallot } from "@quorate/core";
-import { ruleFor } from "@quorate/core";
+import { ruleFor } from "@quorate/core/internal";
 import { setup } from "xstate";
-import { type AcceptorContext, type AcceptorLog, stepAcceptor } from "./acceptor-protocol.js";
+import {
+  type AcceptorContext,
+  type AcceptorGuardParams,
+  type AcceptorLog,
+  acceptsBallot,
+  reportsVotes,
+  stepAcceptor,
+} from "./acceptor-protocol.js";
 import type { AcceptorOutbox, PaxosMessage } from "./outbox.js";
 import { contextFromInput, type RoleInput } from "./role-input.js";
 
@@ -16,8 +23,8 @@ const rule = ruleFor<AcceptorContext, AcceptorEvent>();
 
 /**
  * The acceptor: one state, because its whole behaviour is the promise and the votes. The
- * `step` action is the rule set; a simulator swaps it with `provide()` for broken variants
- * (an acceptor that forgets its promise, one that replies before fsync).
+ * `step` action is the rule set; its rules that a broken variant may drop are named guards,
+ * which the simulator replaces with `provide({ guards })`.
  */
 export const acceptorMachine = setup({
   types: {
@@ -27,6 +34,10 @@ export const acceptorMachine = setup({
   },
   actions: {
     step: rule((d, e) => stepAcceptor(d, e.from, e.message)),
+  },
+  guards: {
+    acceptsBallot: (_, params: AcceptorGuardParams["acceptsBallot"]) => acceptsBallot(params),
+    reportsVotes: (_, params: AcceptorGuardParams["reportsVotes"]) => reportsVotes(params),
   },
 }).createMachine({
   id: "acceptor",

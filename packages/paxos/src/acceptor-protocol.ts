@@ -1,11 +1,5 @@
-import {
-  compareBallots,
-  invariant,
-  type NodeId,
-  type PaxosAcceptance,
-  type PaxosBallot,
-  type PaxosValue,
-} from "@quorate/core";
+import { compareBallots, type NodeId, type PaxosAcceptance, type PaxosBallot, type PaxosValue } from "@quorate/core";
+import { checkRule, invariant } from "@quorate/core/internal";
 import type { PaxosAccept, PaxosHeartbeat, PaxosLearned, PaxosPrepare, PaxosRepeat } from "./messages.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { AcceptorOutbox, PaxosMessage } from "./outbox.js";
@@ -103,6 +97,31 @@ export interface AcceptorContext {
   checkpoints: Readonly<Record<NodeId, number>>;
 }
 
+/** The acceptor's rules as named guards: the machine registers them, and a broken variant replaces one with `provide()`. */
+export interface AcceptorGuardParams {
+  acceptsBallot: { readonly promised: PaxosBallot; readonly ballot: PaxosBallot };
+  reportsVotes: { readonly d: AcceptorContext };
+}
+
+/** Phase 2b: vote only at a ballot no lower than the promise (Paxos.tla's `maxBal[a] \leq b`). */
+export function acceptsBallot({ promised, ballot }: AcceptorGuardParams["acceptsBallot"]): boolean {
+  return compareBallots(ballot, promised) >= 0;
+}
+
+/**
+ * Phase 1b: a promise carries the acceptor's votes above its truncation point, so that a new
+ * leader proposes again any value that may have been chosen. The real acceptor always does;
+ * the rule is named so that a broken variant can drop it.
+ */
+export function reportsVotes(_: AcceptorGuardParams["reportsVotes"]): boolean {
+  return true;
+}
+
+/** Evaluates one of the acceptor's rules as the machine implements it, `provide()` included. */
+function check<G extends keyof AcceptorGuardParams>(guard: G, params: AcceptorGuardParams[G]): boolean {
+  return checkRule(guard, params);
+}
+
 function raisePromise(d: AcceptorContext, ballot: PaxosBallot): void {
   if (compareBallots(ballot, d.promised) <= 0) return;
   d.promised = ballot;
@@ -121,6 +140,10 @@ export function handlePrepare(d: AcceptorContext, from: NodeId, m: PaxosPrepare)
     return;
   }
   raisePromise(d, m.ballot);
+  if (!check("reportsVotes", { d })) {
+    d.out.send(from, "paxos.p1b", { ballot: m.ballot, truncated: d.log.truncated, accepted: [], more: false }, true);
+    return;
+  }
   const from_ = Math.max(m.fromSlot, d.log.truncated + 1);
   const page = d.log.page(from_, Number.MAX_SAFE_INTEGER, d.options.maxMessageBytes);
   const more = page.through < d.log.highestSlot;
@@ -133,7 +156,7 @@ export function handlePrepare(d: AcceptorContext, from: NodeId, m: PaxosPrepare)
  * A retransmitted p2a changes nothing and is answered again.
  */
 export function handleAccept(d: AcceptorContext, from: NodeId, m: PaxosAccept): void {
-  if (compareBallots(m.ballot, d.promised) < 0) {
+  if (!check("acceptsBallot", { promised: d.promised, ballot: m.ballot })) {
     nack(d, from, m.ballot);
     return;
   }

@@ -1,4 +1,5 @@
-import type { Headers, Inbound, OutboundMessage, ReceivedFrame } from "@quorate/core";
+import type { Headers, Inbound, ReceivedFrame } from "@quorate/core";
+import type { OutboundMessage } from "@quorate/core/internal";
 import { OpenSpans, RoleTelemetry, type Span } from "@quorate/telemetry";
 import { ballotAttributes, PaxosAttr } from "./telemetry.js";
 

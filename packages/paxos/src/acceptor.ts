@@ -1,13 +1,13 @@
 import {
   type Headers,
   type Inbound,
-  type OutboundMessage,
   type PaxosAcceptance,
   type PaxosBallot,
   type ReceivedFrame,
   silentLogger,
 } from "@quorate/core";
-import type { AcceptorStorage, AcceptorWrite } from "@quorate/storage";
+import type { OutboundMessage } from "@quorate/core/internal";
+import type { AcceptorWrite } from "@quorate/storage";
 import { type Actor, createActor } from "xstate";
 import { type AcceptorMachine, acceptorMachine } from "./acceptor-machine.js";
 import { AcceptorLog } from "./acceptor-protocol.js";
@@ -16,6 +16,7 @@ import { DurableRoleHost } from "./durable-host.js";
 import { checkRoleId, messageEvent, ROLE_MESSAGES, type RoleHostOptions } from "./host.js";
 import { AcceptorOutbox } from "./outbox.js";
 import { roleInput } from "./role-input.js";
+import type { AcceptorStorage } from "./role-storage.js";
 import type { PaxosRoleStatus } from "./status.js";
 
 /** `observe` receives the acceptor's promises, votes and truncations. */

@@ -1,4 +1,5 @@
-import { invariant, type NodeId, type PaxosBallot } from "@quorate/core";
+import type { NodeId, PaxosBallot } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { enqueueActions, setup } from "xstate";
 import type { PaxosAccept, PaxosAccepted } from "./messages.js";
 import type { PaxosOptions } from "./options.js";

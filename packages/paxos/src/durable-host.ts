@@ -1,14 +1,11 @@
+import type { Headers, Logger, NodeId, Transport } from "@quorate/core";
 import {
   asError,
   DurablePipeline,
   type DurableWrite,
-  type Headers,
   HostLifecycle,
-  type Logger,
-  type NodeId,
   type OutboundMessage,
-  type Transport,
-} from "@quorate/core";
+} from "@quorate/core/internal";
 
 /**
  * What the acceptor and proposer hosts share: messages that wait for their own writes (the

@@ -7,6 +7,7 @@
 import "./messages.js";
 
 export type { Timers } from "@quorate/core";
+export type { AcceptorState, AcceptorWrite } from "@quorate/storage";
 export { Acceptor, type AcceptorOptions } from "./acceptor.js";
 export type { AcceptorMachine } from "./acceptor-machine.js";
 export { Learner, type LearnerOptions } from "./learner.js";
@@ -24,6 +25,7 @@ export type { LearnerProposalOutcome, PaxosObservation, ProposerMode } from "./o
 export { Proposer, type ProposerOptions } from "./proposer.js";
 export type { ProposerMachine } from "./proposer-machine.js";
 export {
+  type AcceptorStorage,
   type LearnerCheckpoint,
   type LearnerDurableState,
   type LearnerStorage,

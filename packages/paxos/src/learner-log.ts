@@ -1,4 +1,5 @@
-import { invariant, type NodeId, type PaxosBallot, type PaxosValue } from "@quorate/core";
+import type { NodeId, PaxosBallot, PaxosValue } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { sameValue } from "./acceptor-protocol.js";
 import type { LearnerRequest } from "./outbox.js";
 
@@ -53,14 +54,13 @@ export class LearnerLog {
     return slot > this.applied && !this.chosen.has(slot);
   }
 
-  /** Records a vote or a value for (slot, ballot); returns the value once it is chosen. */
+  /** Records a vote or a value for (slot, ballot); returns the value known for it (null before the p2a) and its voters. */
   record(
     slot: number,
     ballot: PaxosBallot,
     voter: NodeId | null,
     value: PaxosValue | null,
-    q2: number,
-  ): PaxosValue | null {
+  ): { readonly value: PaxosValue | null; readonly voters: number } {
     if (slot > this.highestSeen) this.highestSeen = slot;
     let byBallot = this.#votes.get(slot);
     if (byBallot === undefined) {
@@ -83,7 +83,7 @@ export class LearnerLog {
       votes.value = value;
     }
     if (voter !== null) votes.voters.add(voter);
-    return votes.voters.size >= q2 ? votes.value : null;
+    return { value: votes.value, voters: votes.voters.size };
   }
 
   choose(slot: number, value: PaxosValue): void {

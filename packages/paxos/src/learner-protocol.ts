@@ -1,4 +1,5 @@
 import { compareBallots, type NodeId, type PaxosBallot, type PaxosValue } from "@quorate/core";
+import { checkRule } from "@quorate/core/internal";
 import { valueBytes } from "./acceptor-protocol.js";
 import type { LearnerLog } from "./learner-log.js";
 import type {
@@ -46,6 +47,33 @@ export interface LearnerContext {
   needSnapshotThrough: number;
 }
 
+/** The learner's rules as named guards: the machine registers them, and a broken variant replaces one with `provide()`. */
+export interface LearnerGuardParams {
+  chosenByQuorum: { readonly d: LearnerContext; readonly voters: number };
+}
+
+/** A value is chosen in a slot once a phase-2 quorum of acceptors voted for it at one ballot. */
+export function chosenByQuorum({ d, voters }: LearnerGuardParams["chosenByQuorum"]): boolean {
+  return voters >= d.topology.q2;
+}
+
+/** Evaluates one of the learner's rules as the machine implements it, `provide()` included. */
+function check<G extends keyof LearnerGuardParams>(guard: G, params: LearnerGuardParams[G]): boolean {
+  return checkRule(guard, params);
+}
+
+/** Counts a vote (`voter`) or the proposer's value for (slot, ballot), and learns the value once it is chosen. */
+function countVote(
+  d: LearnerContext,
+  slot: number,
+  ballot: PaxosBallot,
+  voter: NodeId | null,
+  value: PaxosValue | null,
+): void {
+  const votes = d.log.record(slot, ballot, voter, value);
+  if (check("chosenByQuorum", { d, voters: votes.voters })) learn(d, slot, votes.value);
+}
+
 function learn(d: LearnerContext, slot: number, value: PaxosValue | null): void {
   if (value === null) return;
   d.log.choose(slot, value);
@@ -87,20 +115,20 @@ function sendPending(d: LearnerContext): void {
 export function hearAccept(d: LearnerContext, from: NodeId, m: PaxosAccept): void {
   noteLeader(d, from, m.ballot);
   for (const { slot, value } of m.proposals) {
-    if (d.log.isOpen(slot)) learn(d, slot, d.log.record(slot, m.ballot, null, value, d.topology.q2));
+    if (d.log.isOpen(slot)) countVote(d, slot, m.ballot, null, value);
   }
 }
 
 export function hearAccepted(d: LearnerContext, from: NodeId, m: PaxosAccepted): void {
   for (const slot of m.slots) {
-    if (d.log.isOpen(slot)) learn(d, slot, d.log.record(slot, m.ballot, from, null, d.topology.q2));
+    if (d.log.isOpen(slot)) countVote(d, slot, m.ballot, from, null);
   }
 }
 
 export function hearRepeated(d: LearnerContext, from: NodeId, m: PaxosRepeated): void {
   if (m.truncated > d.log.applied) d.needSnapshotThrough = Math.max(d.needSnapshotThrough, m.truncated);
   for (const a of m.accepted) {
-    if (d.log.isOpen(a.slot)) learn(d, a.slot, d.log.record(a.slot, a.ballot, from, a.value, d.topology.q2));
+    if (d.log.isOpen(a.slot)) countVote(d, a.slot, a.ballot, from, a.value);
   }
 }
 
@@ -279,6 +307,7 @@ export function hearReadIndex(d: LearnerContext, m: PaxosReadIndex): void {
   if (m.slot > d.log.highestSeen) d.log.highestSeen = m.slot;
 }
 
+/** Every message but a proposer's read index, which the machine routes to `hearReadIndex` itself. */
 export function stepLearner(d: LearnerContext, from: NodeId, message: PaxosMessage): void {
   const { acceptors, proposers, learners } = d.topology;
   switch (message.type) {
@@ -293,9 +322,6 @@ export function stepLearner(d: LearnerContext, from: NodeId, message: PaxosMessa
       return;
     case "paxos.heartbeat":
       if (proposers.includes(from)) hearHeartbeat(d, from, message.body);
-      return;
-    case "paxos.read.index":
-      if (proposers.includes(from)) hearReadIndex(d, message.body);
       return;
     case "paxos.learned":
       if (learners.includes(from)) hearLearned(d, from, message.body);

@@ -1,4 +1,5 @@
-import { invariant, rejectAll, TakenRequests, type Timers } from "@quorate/core";
+import type { Timers } from "@quorate/core";
+import { invariant, rejectAll, TakenRequests } from "@quorate/core/internal";
 
 /** A read barrier's caller. */
 interface Reader {

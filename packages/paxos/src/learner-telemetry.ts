@@ -1,4 +1,5 @@
-import type { Headers, Inbound, NodeId, OutboundMessage, ReceivedFrame } from "@quorate/core";
+import type { Headers, Inbound, NodeId, ReceivedFrame } from "@quorate/core";
+import type { OutboundMessage } from "@quorate/core/internal";
 import { Attr, type Context, OpenSpans, RoleTelemetry, type Span, SpanStatusCode, trace } from "@quorate/telemetry";
 import type { PaxosObservation } from "./outbox.js";
 import { ballotAttributes, PaxosAttr } from "./telemetry.js";

@@ -1,28 +1,30 @@
 import {
-  asError,
   type ConsensusNode,
-  DurablePipeline,
-  type DurableWrite,
   ErrorCode,
-  HostLifecycle,
   type Inbound,
-  invariant,
   type Logger,
-  MicrotaskFlush,
   type NodeId,
   PaxosValueKind,
-  PendingLimit,
   QuorateError,
   type ReceivedFrame,
-  RequestBatches,
   realTimers,
-  rejectAll,
-  requirePositiveIntegers,
   type StateMachine,
   silentLogger,
+} from "@quorate/core";
+import {
+  asError,
+  DurablePipeline,
+  type DurableWrite,
+  HostLifecycle,
+  invariant,
+  MicrotaskFlush,
+  PendingLimit,
+  RequestBatches,
+  rejectAll,
+  requirePositiveIntegers,
   TakenRequests,
   Ticker,
-} from "@quorate/core";
+} from "@quorate/core/internal";
 import { activeContext, type Context } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";
 import { checkRoleId, maxCatchUpTicks, messageEvent, ROLE_MESSAGES, type TickingHostOptions } from "./host.js";

@@ -1,12 +1,5 @@
-import {
-  assertToken,
-  ErrorCode,
-  type NodeId,
-  QuorateError,
-  requireBelow,
-  requirePositiveIntegers,
-  validateMembers,
-} from "@quorate/core";
+import { assertToken, ErrorCode, type NodeId, QuorateError, validateMembers } from "@quorate/core";
+import { requireBelow, requirePositiveIntegers } from "@quorate/core/internal";
 
 /** The three roles; a member runs one or more of them. */
 export type PaxosRoleName = "acceptor" | "proposer" | "learner";

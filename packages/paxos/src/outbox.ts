@@ -1,18 +1,17 @@
-import {
-  HostOutbox,
-  handOver,
-  type MessageMap,
-  type MessageType,
-  type NodeId,
-  type PaxosAcceptance,
-  type PaxosBallot,
-  type PaxosValue,
-  type PaxosValueKind,
+import type {
+  MessageMap,
+  MessageType,
+  NodeId,
+  PaxosAcceptance,
+  PaxosBallot,
+  PaxosValue,
+  PaxosValueKind,
 } from "@quorate/core";
+import { HostOutbox, handOver } from "@quorate/core/internal";
 
 // A broadcast (`to === null`) reaches every role of the group; promises, acceptances and new
 // rounds wait for durability (`afterPersist`).
-export type { OutboundMessage } from "@quorate/core";
+export type { OutboundMessage } from "@quorate/core/internal";
 
 /** A message as a role machine sees it: its type and validated body. */
 export type PaxosMessage = { [K in MessageType]: { type: K; body: MessageMap[K] } }[MessageType];

@@ -1,4 +1,5 @@
-import { compareBallots, invariant, type NodeId } from "@quorate/core";
+import { compareBallots, type NodeId } from "@quorate/core";
+import { checkRule, invariant } from "@quorate/core/internal";
 import type { PaxosAlive, PaxosRead } from "./messages.js";
 import type { ProposerContext } from "./proposer-protocol.js";
 
@@ -44,10 +45,10 @@ export class ProposerReads {
     this.#pending.push(read);
   }
 
-  /** Takes the reads that answers through `round` confirm. */
-  takeConfirmed(round: number): PendingRead[] {
+  /** Takes the reads, oldest first, whose round `confirms` (a round no later than one confirmed). */
+  takeConfirmed(confirms: (round: number) => boolean): PendingRead[] {
     let confirmed = 0;
-    while (confirmed < this.#pending.length && (this.#pending[confirmed] as PendingRead).round <= round) confirmed++;
+    while (confirmed < this.#pending.length && confirms((this.#pending[confirmed] as PendingRead).round)) confirmed++;
     if (confirmed === 0) return [];
     const taken = this.#pending.slice(0, confirmed);
     this.#pending = this.#pending.slice(confirmed);
@@ -91,6 +92,25 @@ export function hearAcceptor(d: ProposerContext, from: NodeId): void {
   }
   d.acceptorsHeard = {};
   d.ticksSinceQuorumHeard = 0;
+}
+
+/** The active proposer's rules as named guards: the machine registers them, and a broken variant replaces one with `provide()`. */
+export interface ProposerGuardParams {
+  readConfirmed: { readonly round: number; readonly confirmedRound: number };
+}
+
+/**
+ * A read waiting for heartbeat round `round` is confirmed once a phase-2 quorum answered that
+ * round or a later one (`confirmedRound`): no higher ballot had completed phase 1 when the read
+ * arrived, so no write acknowledged before it is missing from its index.
+ */
+export function readConfirmed({ round, confirmedRound }: ProposerGuardParams["readConfirmed"]): boolean {
+  return round <= confirmedRound;
+}
+
+/** Evaluates one of the proposer's rules as the machine implements it, `provide()` included. */
+function check<G extends keyof ProposerGuardParams>(guard: G, params: ProposerGuardParams[G]): boolean {
+  return checkRule(guard, params);
 }
 
 /**
@@ -144,8 +164,7 @@ export function hearAlive(d: ProposerContext, from: NodeId, m: PaxosAlive): void
  */
 export function confirmReads(d: ProposerContext): void {
   const confirmed = confirmedRound(d);
-  for (const read of d.reads.takeConfirmed(confirmed)) {
-    invariant(read.round <= confirmed, `read of round ${read.round} answered at round ${confirmed}`);
+  for (const read of d.reads.takeConfirmed((round) => check("readConfirmed", { round, confirmedRound: confirmed }))) {
     invariant(read.slot < d.nextSlot, `read index ${read.slot} at or above the next slot ${d.nextSlot}`);
     d.out.send(read.learner, "paxos.read.index", { reads: [...read.reads], slot: read.slot }, false);
   }

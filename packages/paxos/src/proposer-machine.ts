@@ -1,9 +1,16 @@
-import { NO_BALLOT, type NodeId, seedPrng } from "@quorate/core";
+import { NO_BALLOT, type NodeId } from "@quorate/core";
+import { seedPrng, withGuards } from "@quorate/core/internal";
 import { setup } from "xstate";
 import { type CommanderDecided, commanderMachine } from "./commander.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { PaxosMessage, ProposerMode, ProposerOutbox } from "./outbox.js";
-import { hearRead, type ProposerReads, phase2QuorumSilent } from "./proposer-leadership.js";
+import {
+  hearRead,
+  type ProposerGuardParams,
+  type ProposerReads,
+  phase2QuorumSilent,
+  readConfirmed,
+} from "./proposer-leadership.js";
 import {
   adopt,
   type Children,
@@ -78,10 +85,13 @@ const machineSetup = setup({
  * enqueues what the rule asked of the children (spawn, send, stop) and any mode change.
  */
 function rule(fn: Rule) {
-  return machineSetup.enqueueActions(({ context, event, enqueue }) => {
+  return machineSetup.enqueueActions(({ context, event, enqueue, check }) => {
     const draft: ProposerContext = { ...context };
     const { children, effects } = recorder();
-    const change = fn(draft, event, children);
+    const change = withGuards(
+      (type, params) => check({ type, params } as never),
+      () => fn(draft, event, children),
+    );
     enqueue.assign(draft);
     for (const effect of effects) {
       if (effect.kind === "spawn") {
@@ -112,7 +122,7 @@ export const proposerMachine = machineSetup
       stepPassive: stepAs("passive"),
       stepScouting: stepAs("scouting"),
       stepActive: stepAs("active"),
-      /** A learner's reads, while active: a broken variant answers them without a heartbeat round. */
+      /** A learner's reads, while active: answered once a heartbeat round confirms them (guard `readConfirmed`). */
       read: rule((d, e) => {
         if (e.type === "message" && e.message.type === "paxos.read") hearRead(d, e.from, e.message.body);
       }),
@@ -128,6 +138,7 @@ export const proposerMachine = machineSetup
     guards: {
       /** The quorum check; a broken variant that never steps down replaces it with `() => false`. */
       phase2QuorumSilent: ({ context }) => phase2QuorumSilent(context),
+      readConfirmed: (_, params: ProposerGuardParams["readConfirmed"]) => readConfirmed(params),
       readFromLearner: ({ context, event }) =>
         event.type === "message" &&
         event.message.type === "paxos.read" &&

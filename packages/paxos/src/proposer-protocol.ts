@@ -1,12 +1,5 @@
-import {
-  compareBallots,
-  invariant,
-  type NodeId,
-  nextInt,
-  type PaxosBallot,
-  type PaxosValue,
-  PaxosValueKind,
-} from "@quorate/core";
+import { compareBallots, type NodeId, type PaxosBallot, type PaxosValue, PaxosValueKind } from "@quorate/core";
+import { invariant, nextInt } from "@quorate/core/internal";
 import { valueBytes } from "./acceptor-protocol.js";
 import { COMMANDER_ID, type CommanderDecided, type CommanderEvent, type CommanderInput } from "./commander.js";
 import type { PaxosAccept, PaxosFill, PaxosHeartbeat, PaxosNack, PaxosRequest } from "./messages.js";

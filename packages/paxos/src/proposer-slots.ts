@@ -1,4 +1,5 @@
-import { invariant, type NodeId, type PaxosValue } from "@quorate/core";
+import type { NodeId, PaxosValue } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { PaxosAccept } from "./messages.js";
 
 interface SlotProposal {

@@ -1,4 +1,5 @@
-import type { Headers, Inbound, OutboundMessage, PaxosBallot, Transport } from "@quorate/core";
+import type { Headers, Inbound, PaxosBallot, Transport } from "@quorate/core";
+import type { OutboundMessage } from "@quorate/core/internal";
 import {
   Attr,
   type Context,

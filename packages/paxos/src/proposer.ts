@@ -3,12 +3,11 @@ import {
   type Inbound,
   type Logger,
   type NodeId,
-  type OutboundMessage,
   type PaxosBallot,
   realTimers,
   silentLogger,
-  Ticker,
 } from "@quorate/core";
+import { type OutboundMessage, Ticker } from "@quorate/core/internal";
 import { type Actor, createActor } from "xstate";
 import { DurableRoleHost } from "./durable-host.js";
 import { checkRoleId, maxCatchUpTicks, messageEvent, ROLE_MESSAGES, type TickingHostOptions } from "./host.js";

@@ -1,4 +1,16 @@
-import type { RaftStorage } from "@quorate/storage";
+import type { AcceptorState, AcceptorWrite, RaftStorage } from "@quorate/storage";
+
+/**
+ * What an acceptor must not forget: its promise, its votes and its truncation point, in the
+ * records @quorate/storage persists. Its LmdbAcceptorStorage and MemoryAcceptorStorage are two.
+ */
+export interface AcceptorStorage {
+  /** What is durable now. Called once, before any write. */
+  load(): Promise<AcceptorState>;
+  /** Applies the write atomically; resolves once durable (fsynced). Writes apply in call order. */
+  write(write: AcceptorWrite): Promise<void>;
+  close(): Promise<void>;
+}
 
 /** What a proposer must not forget: the highest round it used, so that after a restart it never reuses a ballot. */
 export interface ProposerStorage {

@@ -1,8 +1,17 @@
 import { ErrorCode, isQuorateError } from "@quorate/core";
-import { MemoryAcceptorDisk, MemoryAcceptorStorage } from "@quorate/storage";
+import { type RuleCheck, withGuards } from "@quorate/core/internal";
+import { MemoryAcceptorStorage } from "@quorate/storage";
+import { MemoryAcceptorDisk } from "@quorate/storage/internal";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { Acceptor, type AcceptorContext, AcceptorLog, acceptorMachine, acceptorRules } from "../src/internal.js";
+import {
+  Acceptor,
+  type AcceptorContext,
+  type AcceptorGuardParams,
+  AcceptorLog,
+  acceptorMachine,
+  acceptorRules,
+} from "../src/internal.js";
 import { AcceptorOutbox } from "../src/outbox.js";
 import { b, command, manualDisk, msg, options, RecordingTransport, topology } from "./helpers.js";
 
@@ -152,10 +161,14 @@ describe("acceptor (Paxos.tla Phase1b/Phase2b)", () => {
       checkpoints: {},
     };
     const p2a = (value: string) => ({ ballot: b(1, "p1"), proposals: [{ slot: 1, value: command(value) }] });
-    acceptorRules.handleAccept(d, "p1", p2a("x"));
+    // The rule as the machine runs it: with the acceptor's own guards.
+    const guards: RuleCheck = (guard, params) =>
+      guard === "acceptsBallot" && acceptorRules.acceptsBallot(params as AcceptorGuardParams["acceptsBallot"]);
+    const accept = (value: string) => withGuards(guards, () => acceptorRules.handleAccept(d, "p1", p2a(value)));
+    accept("x");
     // The same value again is a retransmission; another one at that ballot is impossible.
-    acceptorRules.handleAccept(d, "p1", p2a("x"));
-    expect(() => acceptorRules.handleAccept(d, "p1", p2a("y"))).toThrow(
+    accept("x");
+    expect(() => accept("y")).toThrow(
       /invariant violated: acceptor a1 holds a vote for slot 1 at \[1,p1\] and was asked to record another value/,
     );
     expect(d.log.get(1)?.value).toEqual(command("x"));

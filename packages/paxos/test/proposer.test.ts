@@ -1,5 +1,6 @@
 import { ErrorCode, isQuorateError, type PaxosBallot } from "@quorate/core";
-import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryRaftStorage } from "@quorate/storage";
+import { MemoryDisk } from "@quorate/storage/internal";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
 import {

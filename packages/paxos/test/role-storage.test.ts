@@ -1,6 +1,35 @@
-import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MemoryAcceptorStorage, MemoryRaftStorage, openLmdbAcceptorStorage } from "@quorate/storage";
+import { MemoryAcceptorDisk, MemoryDisk } from "@quorate/storage/internal";
 import { describe, expect, it } from "vitest";
-import { learnerStorageIn, proposerStorageIn } from "../src/index.js";
+import { type AcceptorStorage, learnerStorageIn, proposerStorageIn } from "../src/index.js";
+
+describe("acceptor storage", () => {
+  it("both of @quorate/storage's acceptor stores are an AcceptorStorage: a promise written through it survives a reopen", async () => {
+    const disk = new MemoryAcceptorDisk();
+    const dir = mkdtempSync(join(tmpdir(), "quorate-acceptor-"));
+    try {
+      const lmdb = { dir, cluster: "c", member: "a1" };
+      const stores: [() => Promise<AcceptorStorage>, () => Promise<AcceptorStorage>][] = [
+        [async () => new MemoryAcceptorStorage(disk), async () => new MemoryAcceptorStorage(disk)],
+        [() => openLmdbAcceptorStorage(lmdb), () => openLmdbAcceptorStorage(lmdb)],
+      ];
+      for (const [open, reopen] of stores) {
+        const storage = await open();
+        expect(await storage.load()).toEqual({ promised: [0, ""], truncated: 0, accepted: [] });
+        await storage.write({ promised: [3, "p1"] });
+        await storage.close();
+        const again = await reopen();
+        expect((await again.load()).promised).toEqual([3, "p1"]);
+        await again.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("proposer and learner storage in a Raft store", () => {
   it("a proposer's round survives a restart, kept as the hard state's term as in earlier versions", async () => {

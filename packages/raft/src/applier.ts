@@ -1,13 +1,5 @@
-import {
-  asError,
-  EntryKind,
-  ErrorCode,
-  invariant,
-  type Logger,
-  type NodeId,
-  QuorateError,
-  type StateMachine,
-} from "@quorate/core";
+import { EntryKind, ErrorCode, type Logger, type NodeId, QuorateError, type StateMachine } from "@quorate/core";
+import { asError, invariant } from "@quorate/core/internal";
 import type { StoredSnapshot } from "@quorate/storage";
 import { encodeConfig } from "./config.js";
 import type { RaftLog } from "./log.js";

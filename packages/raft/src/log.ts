@@ -1,4 +1,5 @@
-import { EntryKind, invariant } from "@quorate/core";
+import { EntryKind } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { type ClusterConfig, decodeConfig, type IndexedConfig } from "./config.js";
 import type { EntryRecord } from "./messages.js";
 

@@ -1,4 +1,5 @@
-import { type NodeId, ruleFor, seedPrng } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { ruleFor, seedPrng } from "@quorate/core/internal";
 import { setup } from "xstate";
 import type { MembershipChange } from "./config.js";
 import type { RaftLog } from "./log.js";
@@ -20,9 +21,7 @@ import {
   logUpToDate,
   oneChangeAtATime,
   propose,
-  type RaftCheck,
   type RaftContext,
-  type RaftDraft,
   type RaftGuardParams,
   type RaftMessage,
   type ReceivedSnapshot,
@@ -47,7 +46,6 @@ import {
   termDurable,
   tickElection,
   tickLeader,
-  withGuards,
 } from "./protocol.js";
 
 /** Events the host sends. Time arrives only as `tick`. */
@@ -85,23 +83,16 @@ export interface RaftInput {
   seed: number | string;
 }
 
-const contextRule = ruleFor<RaftContext, RaftEvent>();
-
 /**
  * Runs a rule against a shallow draft of the context and commits the draft with one assign
  * (`ruleFor` in core). The log and the outbox are shared references, so entries never pass
  * through context copies. A rule that changes the role returns the event that moves there.
  *
  * XState's evaluation of the machine's named guards (the paper's rules) reaches the rules through
- * `check` in rules/context.ts for the length of the rule (`withGuards`), without a parameter on
- * each rule and without touching the draft.
+ * `check` in rules/context.ts for the length of the rule (core's `withGuards`), without a
+ * parameter on each rule and without touching the draft.
  */
-// biome-ignore lint/suspicious/noConfusingVoidType: most rules raise nothing and return nothing
-export function rule<EE extends RaftEvent>(fn: (d: RaftDraft, event: EE) => RaftEvent | null | void) {
-  return contextRule<EE>((draft, event, check) => {
-    return withGuards(check as RaftCheck, () => fn(draft, event));
-  });
-}
+export const rule = ruleFor<RaftContext, RaftEvent>();
 
 type MessageEvent = Extract<RaftEvent, { type: "message" }>;
 type PersistedEvent = Extract<RaftEvent, { type: "persisted" }>;

@@ -1,4 +1,5 @@
-import { ErrorCode, isQuorateError, type NodeId, QuorateError, rejectAll, type Timers } from "@quorate/core";
+import { ErrorCode, isQuorateError, type NodeId, QuorateError, type Timers } from "@quorate/core";
+import { rejectAll } from "@quorate/core/internal";
 import type { MembershipChange } from "./config.js";
 import type { RaftEvent } from "./machine.js";
 import type { Membership } from "./node-options.js";

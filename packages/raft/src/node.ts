@@ -1,19 +1,16 @@
 import {
-  asError,
   type ConsensusNode,
-  HostLifecycle,
   type Inbound,
   type Logger,
-  markTimeline,
   type NodeId,
   type QuorateError,
   type ReceivedFrame,
   realTimers,
   silentLogger,
-  Ticker,
   type Timers,
   validateMembers,
 } from "@quorate/core";
+import { asError, HostLifecycle, markTimeline, Ticker } from "@quorate/core/internal";
 import type { StoredSnapshot } from "@quorate/storage";
 import { untraced } from "@quorate/telemetry";
 import { type Actor, createActor } from "xstate";

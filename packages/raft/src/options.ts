@@ -1,4 +1,5 @@
-import { ErrorCode, QuorateError, requireBelow, requirePositiveIntegers } from "@quorate/core";
+import { ErrorCode, QuorateError } from "@quorate/core";
+import { requireBelow, requirePositiveIntegers } from "@quorate/core/internal";
 
 export interface RaftOptions {
   /** Ticks without hearing from a leader before campaigning; the real timeout is randomized in [n, 2n). */

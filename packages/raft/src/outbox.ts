@@ -1,10 +1,11 @@
-import { HostOutbox, handOver, type NodeId, type OutboundMessage } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { HostOutbox, handOver, type OutboundMessage } from "@quorate/core/internal";
 import type { ClusterConfig } from "./config.js";
 
 // Every message but the leader's AppendEntries waits for durability (`afterPersist`): a vote, an
 // ack, a candidate's request. The leader's appends go out at once (thesis §10.2.1: the leader
 // writes its own log in parallel with replication and counts itself only once durable).
-export type { OutboundMessage } from "@quorate/core";
+export type { OutboundMessage } from "@quorate/core/internal";
 
 export type Role = "follower" | "pre-candidate" | "candidate" | "leader";
 

@@ -1,17 +1,14 @@
+import { ErrorCode, type NodeId, QuorateError, type Timers } from "@quorate/core";
 import {
-  ErrorCode,
   type HostLifecycle,
   invariant,
   MicrotaskFlush,
-  type NodeId,
   PendingLimit,
-  QuorateError,
   RequestBatches,
   rejectAll,
   requirePositiveIntegers,
   TakenRequests,
-  type Timers,
-} from "@quorate/core";
+} from "@quorate/core/internal";
 import { activeContext, type Context } from "@quorate/telemetry";
 import type { RaftEvent } from "./machine.js";
 import type { ProposalOutcome, ReadOutcome } from "./outbox.js";

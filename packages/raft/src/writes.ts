@@ -1,11 +1,5 @@
-import {
-  DurablePipeline,
-  type DurableWrite,
-  type Headers,
-  invariant,
-  type OutboundMessage,
-  type Transport,
-} from "@quorate/core";
+import type { Headers, Transport } from "@quorate/core";
+import { DurablePipeline, type DurableWrite, invariant, type OutboundMessage } from "@quorate/core/internal";
 import type { RaftStorage, StoredSnapshot } from "@quorate/storage";
 import type { RaftLog } from "./log.js";
 import type { RaftContext } from "./protocol.js";

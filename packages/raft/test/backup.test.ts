@@ -1,5 +1,6 @@
 import { ErrorCode, isQuorateError, QuorateError } from "@quorate/core";
-import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryRaftStorage } from "@quorate/storage";
+import { MemoryDisk } from "@quorate/storage/internal";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   BACKUP_FORMAT_VERSION,

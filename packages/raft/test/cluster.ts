@@ -1,5 +1,7 @@
-import { ManualTimers, packValue, type StateMachine, unpackValue } from "@quorate/core";
-import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
+import { packValue, type StateMachine, unpackValue } from "@quorate/core";
+import { ManualTimers } from "@quorate/core/internal";
+import { MemoryRaftStorage } from "@quorate/storage";
+import { MemoryDisk } from "@quorate/storage/internal";
 import { MemoryNetwork, type MemoryTransport } from "@quorate/transport-memory";
 import { RaftNode, type RaftNodeOptions } from "../src/index.js";
 

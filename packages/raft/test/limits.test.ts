@@ -1,5 +1,6 @@
 import { ErrorCode, isQuorateError } from "@quorate/core";
-import { MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryRaftStorage } from "@quorate/storage";
+import { MemoryDisk } from "@quorate/storage/internal";
 import { MemoryNetwork } from "@quorate/transport-memory";
 import { afterEach, describe, expect, it } from "vitest";
 import { RaftNode } from "../src/index.js";

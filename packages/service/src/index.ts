@@ -9,7 +9,25 @@ export {
   ServiceCaller,
   type ServiceCallerOptions,
 } from "./caller.js";
+export {
+  type ChangePublisher,
+  type ChangePublisherOptions,
+  type ChangeSignal,
+  type ChangeSource,
+  ChangeSubscription,
+  type ChangeSubscriptionOptions,
+  publishChanges,
+  type RevisionedChange,
+} from "./changes.js";
 export { ReplicatedClient, type ReplicatedClientOptions } from "./client.js";
+export {
+  DEFAULT_PLACEMENT_INTERVAL_MS,
+  type GroupServiceOptions,
+  type ReplicatedGroups,
+  type ServeGroupsOptions,
+  serveGroups,
+} from "./groups.js";
+export { type GroupLeadership, type LeadershipMove, placeLeaders } from "./placement.js";
 export {
   MAX_FORWARD_HOPS,
   type OpenRequest,
@@ -48,4 +66,5 @@ export {
   serveRequests,
 } from "./server.js";
 export * from "./sessions.js";
+export { SharedTimers } from "./shared-timers.js";
 export { msgpackStateMachine, type TypedStateMachine } from "./typed.js";

@@ -9,9 +9,11 @@ import {
   QuorateError,
   type StateMachine,
   silentLogger,
+  type Timers,
 } from "@quorate/core";
 import {
   Acceptor,
+  type AcceptorStorage,
   Learner,
   type LearnerStorage,
   type PaxosOptions,
@@ -23,7 +25,7 @@ import {
   resolveTopology,
 } from "@quorate/paxos";
 import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
-import type { AcceptorStorage, RaftStorage } from "@quorate/storage";
+import type { RaftStorage } from "@quorate/storage";
 import {
   ColocatedTransports,
   createNatsTransport,
@@ -78,6 +80,8 @@ interface CommonOptions {
    */
   readonly serve?: boolean;
   readonly tickMs?: number;
+  /** The clock and timers consensus ticks on; serveGroups shares one interval among its groups. Default: the process's. */
+  readonly timers?: Timers;
   /** How long a request forwarded to the leader waits for its reply. Default 5000 ms. */
   readonly forwardTimeoutMs?: number;
   readonly logger?: Logger;
@@ -223,7 +227,10 @@ export async function serveReplicated(options: ServeReplicatedOptions): Promise<
     closers.push(() => transport.close());
     return transport;
   };
-  const tick = options.tickMs === undefined ? {} : { tickMs: options.tickMs };
+  const tick = {
+    ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+    ...(options.timers === undefined ? {} : { timers: options.timers }),
+  };
   let raft: RaftNode | null = null;
   let acceptor: Acceptor | null = null;
   let proposer: Proposer | null = null;

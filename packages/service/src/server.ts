@@ -4,7 +4,6 @@ import {
   ErrorCode,
   isQuorateError,
   type Logger,
-  markTimeline,
   type NodeId,
   packValue,
   QuorateError,
@@ -16,6 +15,7 @@ import {
   unpackValue,
   type Validator,
 } from "@quorate/core";
+import { markTimeline } from "@quorate/core/internal";
 import {
   Attr,
   context,

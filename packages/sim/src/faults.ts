@@ -1,4 +1,5 @@
-import type { NodeId, Prng } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import type { Prng } from "@quorate/core/internal";
 import type { MemoryNetwork, NetworkFaults } from "@quorate/transport-memory";
 import type { ScheduledEvent, Scheduler } from "./scheduler.js";
 

@@ -1,5 +1,6 @@
 import { type CheckResult, checkOperations, HistoryRecorder, type Verdict } from "@quorate/checker";
-import { type ConsensusNode, type NodeId, Prng, seedPrng, type Transport } from "@quorate/core";
+import type { ConsensusNode, NodeId, Transport } from "@quorate/core";
+import { Prng, seedPrng } from "@quorate/core/internal";
 import { KvStateMachine } from "@quorate/kv";
 import { SessionStateMachine } from "@quorate/service";
 import { MemoryNetwork } from "@quorate/transport-memory";
@@ -13,6 +14,7 @@ import {
 } from "./faults.js";
 import { errorMessage, type ProtocolAdapter, type ProtocolRun, type Violation } from "./protocol.js";
 import { Scheduler, VirtualTimers } from "./scheduler.js";
+import { startLeaseTicker } from "./ticker.js";
 import { Trace, type TraceEvent, type TraceRecord } from "./trace.js";
 import { ObservedTransport } from "./transport.js";
 import {
@@ -59,6 +61,8 @@ export const DEFAULT_LIVENESS_BOUND_MS = 10_000;
 /** Members boot within this many virtual ms of the start, clients within CLIENT_SPREAD_MS. */
 const BOOT_SPREAD_MS = 20;
 const CLIENT_SPREAD_MS = 50;
+/** The first history process of the lease tickers, above any client's. */
+const TICKER_PROCESS_BASE = 1_000;
 /** After the liveness condition is met the run goes on this long, so the history has a healed tail. */
 const LIVENESS_TAIL_MS = 300;
 
@@ -207,6 +211,8 @@ class Simulation implements ClusterAccess {
   readonly #operations: OperationCounts = { ok: 0, fail: 0, info: 0 };
   readonly #clientCount: number;
   #clients = 0;
+  /** Lease tickers started so far; each records its ticks as a process of its own, from TICKER_PROCESS_BASE on. */
+  #tickers = 0;
   #step = 0;
   #endAt: number;
   #violation: RunViolation | null = null;
@@ -351,6 +357,7 @@ class Simulation implements ClusterAccess {
       return transport;
     };
     const transport = connect(id);
+    if ((this.#options.workload ?? DEFAULT_WORKLOAD).leaseShare > 0) this.#startLeaseTicker(id, incarnation);
     const seed = deriveSeed(this.#options.seed, `member/${id}/${number}`);
     this.#run
       .start({
@@ -377,6 +384,29 @@ class Simulation implements ClusterAccess {
         (err: unknown) =>
           this.#fail({ kind: "member-failure", message: `${id} failed to start: ${errorMessage(err)}` }),
       );
+  }
+
+  /** The member's lease clock ticker, as its KV service would run it (leadership: Raft's term, else term 0). */
+  #startLeaseTicker(id: NodeId, incarnation: Incarnation): void {
+    const process = TICKER_PROCESS_BASE + this.#tickers++;
+    startLeaseTicker({
+      member: id,
+      process,
+      timers: incarnation.timers,
+      store: incarnation.store,
+      node: () => incarnation.node,
+      running: () => this.#running.get(id) === incarnation,
+      leadership: () => {
+        const node = incarnation.node;
+        if (node === null) return null;
+        const leadership = this.#run.leadership;
+        if (leadership === undefined) return node.leader() === id ? { term: 0 } : null;
+        const term = leadership.leadingTerm(id);
+        return term === null ? null : { term };
+      },
+      recorder: this.#recorder,
+      trace: (p, detail) => this.#record({ kind: "client", process: p, detail }),
+    });
   }
 
   #crash(id: NodeId): void {
@@ -534,6 +564,8 @@ class Simulation implements ClusterAccess {
           `c${op.process} ${op.f} ${op.key} ${JSON.stringify(op.f === "get" || op.f === "entry" ? op.output : op.input)} ` +
           (op.entries ? `= ${JSON.stringify(op.entries)} ` : "") +
           (op.succeeded !== undefined && op.succeeded !== null ? `succeeded ${op.succeeded} ` : "") +
+          ("lease" in op && op.lease !== undefined ? `lease ${op.lease} ` : "") +
+          (op.applied !== null ? `applied ${op.applied} ` : "") +
           `(${op.status}, events ${op.call}..${op.return === Number.POSITIVE_INFINITY ? "∞" : op.return})`,
       );
       const failed = result.keys.find((key) => key.verdict === "not-linearizable");

@@ -6,12 +6,14 @@ import type {
   TxnCompare,
   TxnWrite,
 } from "@quorate/checker";
-import { type ConsensusNode, ErrorCode, isQuorateError, type NodeId, type Prng, SessionErrorCode } from "@quorate/core";
+import { type ConsensusNode, ErrorCode, isQuorateError, type NodeId, SessionErrorCode } from "@quorate/core";
+import type { Prng } from "@quorate/core/internal";
 import {
   decodeKvResult,
   encodeKvCommand,
   type KvCommand,
   type KvCompare,
+  type KvLeaseCommand,
   type KvResult,
   type KvRevisionCommand,
   type KvStateMachine,
@@ -66,6 +68,19 @@ export interface WorkloadOptions {
   readonly rangeShare: number;
   /** Share of writes that are transactions: compares, then puts and deletes, on the key's group. */
   readonly txnShare: number;
+  /**
+   * Share of operations that are about leases, on `leaseKeys`: a client holding no lease grants
+   * one; one holding a lease attaches a key to it (put or create), keeps it alive, revokes it or
+   * abandons it to expire; and clients read the leased keys (get, entry, list), which shows
+   * whether a lease ended. The members that lead tick the lease clock meanwhile (see LeaseTicker).
+   * A share of 0 draws nothing and ticks nothing.
+   */
+  readonly leaseShare: number;
+  /**
+   * The keys leases are attached to: one group of their own, apart from `keys`, because every
+   * lease operation reads the lease clock, so the check ties every leased key and lease together.
+   */
+  readonly leaseKeys: readonly string[];
 }
 
 export const DEFAULT_WORKLOAD: WorkloadOptions = {
@@ -78,7 +93,12 @@ export const DEFAULT_WORKLOAD: WorkloadOptions = {
   revisionShare: 0.4,
   rangeShare: 0.25,
   txnShare: 0.25,
+  leaseShare: 0.1,
+  leaseKeys: ["l/p", "l/q"],
 };
+
+/** Lease TTLs the workload grants, ms: from the store's shortest, a few lease-clock ticks long. */
+const LEASE_TTL_MS: readonly [number, number] = [500, 1_500];
 
 /** The prefix that names a key's group: up to and including its first "/", or the key itself. */
 export function keyGroup(key: string): string {
@@ -134,7 +154,7 @@ interface ClientDeps {
 
 type Outcome<T> = { readonly kind: "ok"; readonly value: T } | { readonly kind: "error"; readonly error: unknown };
 
-type WriteCommand = Exclude<KvCommand, { op: "get" }> | KvRevisionCommand;
+type WriteCommand = Exclude<KvCommand, { op: "get" }> | KvRevisionCommand | Exclude<KvLeaseCommand, { op: "tick" }>;
 
 /** An operation in flight: its handle in the history, its kind, and when it was invoked. */
 interface Invocation {
@@ -188,6 +208,8 @@ export class Client {
   readonly #known = new Map<string, string | null>();
   /** Last revision this client saw per key (an entry read, its own write), for updates and compare-and-deletes. */
   readonly #revisions = new Map<string, number>();
+  /** The lease this client holds (as far as it knows it lives), or null. */
+  #lease: number | null = null;
 
   constructor(
     readonly process: number,
@@ -215,6 +237,7 @@ export class Client {
     const revisionAware = () => options.revisionShare > 0 && prng.chance(options.revisionShare);
     // The same for ranges and transactions: a share of 0 draws nothing.
     const share = (chance: number) => chance > 0 && prng.chance(chance);
+    if (share(options.leaseShare)) return this.#leaseOperation();
     if (prng.chance(this.#readShare)) {
       if (share(options.rangeShare)) return this.#range(keyGroup(key));
       return this.#read(key, revisionAware());
@@ -233,6 +256,38 @@ export class Client {
       const value = this.#uniqueValue();
       return this.#write({ op: "cas", key, expected, value }, key, [expected, value], value);
     }
+    return this.#write({ op: "delete", key }, key, null, null);
+  }
+
+  /**
+   * An operation about leases: without a lease, a grant or a read of a leased key; with one, a
+   * put or create attaching a key to it, a keep-alive, a revoke, abandoning it to expire (nothing
+   * sent), a plain put or delete (which detaches the key), or a read.
+   */
+  #leaseOperation(): Promise<void> {
+    const { prng, options } = this.deps;
+    const key = prng.pick(options.leaseKeys);
+    const roll = prng.float();
+    const lease = this.#lease;
+    if (roll < 0.35) {
+      if (roll < 0.1) return this.#range(keyGroup(key));
+      return this.#read(key, roll < 0.2);
+    }
+    if (lease === null) {
+      const ttlMs = prng.int(LEASE_TTL_MS[0], LEASE_TTL_MS[1]);
+      return this.#write({ op: "grant", ttlMs }, "", ttlMs, null);
+    }
+    const value = this.#uniqueValue();
+    if (roll < 0.6) return this.#write({ op: "put", key, value, lease }, key, value, value, lease);
+    if (roll < 0.68) return this.#write({ op: "create", key, value, lease }, key, value, value, lease);
+    if (roll < 0.82) return this.#write({ op: "keepAlive", lease }, "", lease, null);
+    if (roll < 0.88) return this.#write({ op: "revoke", lease }, "", lease, null);
+    if (roll < 0.92) {
+      this.deps.trace(this.process, `abandon lease ${lease}`);
+      this.#lease = null;
+      return Promise.resolve();
+    }
+    if (roll < 0.96) return this.#write({ op: "put", key, value }, key, value, value);
     return this.#write({ op: "delete", key }, key, null, null);
   }
 
@@ -290,7 +345,7 @@ export class Client {
   async #range(prefix: string): Promise<void> {
     const { prng, options } = this.deps;
     const f: "keys" | "list" = prng.chance(0.5) ? "keys" : "list";
-    const groupKeys = options.keys.filter((key) => key.startsWith(prefix));
+    const groupKeys = [...options.keys, ...options.leaseKeys].filter((key) => key.startsWith(prefix));
     const limit = prng.int(1, groupKeys.length + 1);
     const fromKey = prng.chance(0.3) ? prng.pick(groupKeys) : null;
     const op = this.#invoke(f, prefix, { fromKey, limit });
@@ -324,10 +379,11 @@ export class Client {
     return `${this.process}.${++this.#counter}`;
   }
 
-  #invoke(f: OperationKind, key: string, input: OperationInput): Invocation {
-    const shown = input === null ? "" : ` ${JSON.stringify(input)}`;
+  #invoke(f: OperationKind, key: string, input: OperationInput, lease?: number): Invocation {
+    const shown = `${input === null ? "" : ` ${JSON.stringify(input)}`}${lease === undefined ? "" : ` lease ${lease}`}`;
     this.deps.trace(this.process, `invoke ${f} ${key}${shown}`);
-    return { handle: this.deps.recorder.invoke(this.process, f, key, input), f, at: this.deps.scheduler.now };
+    const handle = this.deps.recorder.invoke(this.process, f, key, input, lease);
+    return { handle, f, at: this.deps.scheduler.now };
   }
 
   #complete(
@@ -376,11 +432,17 @@ export class Client {
   }
 
   /**
-   * `key` and `input` are the operation as the history records it (a transaction: its group);
-   * `written` the key's value if it takes effect.
+   * `key`, `input` and `lease` are the operation as the history records it (a transaction: its
+   * group; a lease operation: ""); `written` the key's value if it takes effect.
    */
-  async #write(command: WriteCommand, key: string, input: OperationInput, written: string | null): Promise<void> {
-    const op = this.#invoke(command.op, key, input);
+  async #write(
+    command: WriteCommand,
+    key: string,
+    input: OperationInput,
+    written: string | null,
+    lease?: number,
+  ): Promise<void> {
+    const op = this.#invoke(command.op, key, input, lease);
     const deadline = op.at + this.deps.options.opTimeoutMs;
     let uncertain = false;
     for (;;) {
@@ -413,7 +475,13 @@ export class Client {
       }
       const outcome = decodeKvResult(result.result);
       if (outcome === null) throw new Error(`undecodable KV result for ${command.op} ${key}`);
+      if (command.op === "grant" || command.op === "keepAlive" || command.op === "revoke") {
+        this.#leaseDone(op, command, outcome, seq);
+        return;
+      }
       if (!outcome.ok) {
+        // A write naming a lease that ended (or past a limit) changed nothing.
+        if (lease !== undefined && outcome.code === ErrorCode.LeaseNotFound) this.#lease = null;
         this.#complete(op, "fail", `${command.op} ${key}: rejected`);
         return;
       }
@@ -444,6 +512,39 @@ export class Client {
       this.#complete(op, "ok", `${command.op} ${key} (seq ${seq}) @${details.revision ?? "-"}`, null, details);
       return;
     }
+  }
+
+  /**
+   * Records a completed lease operation: a grant's lease id (its revision); whether a keep-alive
+   * or revoke found the lease live (a keep-alive that found it ended fails with LeaseNotFound,
+   * which the history records as an observation, not as an operation that did not happen).
+   */
+  #leaseDone(
+    op: Invocation,
+    command: WriteCommand & { op: "grant" | "keepAlive" | "revoke" },
+    outcome: KvResult,
+    seq: number,
+  ): void {
+    const done = `${command.op} (seq ${seq})`;
+    if (command.op === "grant") {
+      if (!outcome.ok || typeof outcome.value !== "number") {
+        this.#complete(op, "fail", `${done}: ${outcome.ok ? "no lease id" : outcome.code}`);
+        return;
+      }
+      this.#lease = outcome.value;
+      this.#complete(op, "ok", `${done} = lease ${outcome.value}`, null, { revision: outcome.value });
+      return;
+    }
+    const notFound = !outcome.ok && outcome.code === ErrorCode.LeaseNotFound;
+    if (!outcome.ok && !notFound) {
+      this.#complete(op, "fail", `${done}: ${outcome.code}`);
+      return;
+    }
+    const applied = command.op === "keepAlive" ? outcome.ok : outcome.ok && outcome.value === true;
+    if (!applied || command.op === "revoke") this.#lease = null;
+    this.#complete(op, "ok", `${done}: lease ${command.lease} ${applied ? "was live" : "not found"}`, null, {
+      applied,
+    });
   }
 
   /** Remembers what a completed transaction wrote, for later compares and conditional writes. */

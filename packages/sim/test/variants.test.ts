@@ -14,8 +14,11 @@ import {
 import {
   type BROKEN_VARIANTS,
   brokenAdapter,
+  DeleteOldRevisionStore,
+  EarlyExpiryStore,
   HalfTxnStore,
   RangeSkipsKeyStore,
+  RevokeKeepsKeysStore,
   UnconditionalUpdateStore,
 } from "./variants.js";
 
@@ -75,6 +78,13 @@ describe("broken variants of the Raft machine are caught", () => {
     },
     { name: "half-txn", what: "transaction applies half its writes", store: () => new HalfTxnStore() },
     { name: "range-skips-key", what: "range skips a key", store: () => new RangeSkipsKeyStore() },
+    { name: "revoke-keeps-keys", what: "revoke keeps the lease's keys", store: () => new RevokeKeepsKeysStore() },
+    { name: "early-expiry", what: "leases expire at half their TTL", store: () => new EarlyExpiryStore() },
+    {
+      name: "delete-old-revision",
+      what: "delete reports the deleted value's revision as its own",
+      store: () => new DeleteOldRevisionStore(),
+    },
   ];
   for (const { name, what, store } of stores) {
     test(`a store whose ${what}: caught by linearizability within 20 seeds`, async () => {

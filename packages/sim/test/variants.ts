@@ -1,6 +1,7 @@
 import type { Timers } from "@quorate/core";
-import { unpackValue } from "@quorate/core";
-import { encodeKvCommand, type KvEntry, KvStateMachine, kvCommand } from "@quorate/kv";
+import { packValue, unpackValue } from "@quorate/core";
+import { decodeKvResult, encodeKvCommand, type KvEntry, KvStateMachine } from "@quorate/kv";
+import { kvCommand } from "@quorate/kv/internal";
 import {
   protocol,
   type RaftEvent,
@@ -204,5 +205,45 @@ export class RangeSkipsKeyStore extends KvStateMachine {
     for (const found of super.range(prefix, fromKey)) {
       if (position++ !== 1) yield found;
     }
+  }
+}
+
+/**
+ * A KV store whose revoke forgets the lease's keys: it reports a live lease revoked, yet only
+ * renews it, so its keys stay until it expires.
+ */
+export class RevokeKeepsKeysStore extends KvStateMachine {
+  override apply(command: Uint8Array, index: number): Uint8Array {
+    const decoded: unknown = unpackValue(command);
+    if (!kvCommand(decoded) || decoded.op !== "revoke" || this.lease(decoded.lease) === null) {
+      return super.apply(command, index);
+    }
+    super.apply(encodeKvCommand({ op: "keepAlive", lease: decoded.lease }), index);
+    return packValue({ ok: true, value: true });
+  }
+}
+
+/** A KV store whose lease clock runs at twice the ticks' pace, so leases expire at half their TTL. */
+export class EarlyExpiryStore extends KvStateMachine {
+  override apply(command: Uint8Array, index: number): Uint8Array {
+    const decoded: unknown = unpackValue(command);
+    if (!kvCommand(decoded) || decoded.op !== "tick") return super.apply(command, index);
+    return super.apply(encodeKvCommand({ ...decoded, elapsedMs: 2 * decoded.elapsedMs }), index);
+  }
+}
+
+/**
+ * A KV store whose delete reports the revision of the value it deleted (the key's modRevision,
+ * as a previous-entry field would) instead of its own.
+ */
+export class DeleteOldRevisionStore extends KvStateMachine {
+  override apply(command: Uint8Array, index: number): Uint8Array {
+    const decoded: unknown = unpackValue(command);
+    if (!kvCommand(decoded) || decoded.op !== "delete") return super.apply(command, index);
+    const deleted = this.entry(decoded.key);
+    const result = super.apply(command, index);
+    const outcome = decodeKvResult(result);
+    if (deleted === null || outcome === null || !outcome.ok || outcome.revision === undefined) return result;
+    return packValue({ ...outcome, revision: deleted.revision });
   }
 }

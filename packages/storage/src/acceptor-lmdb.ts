@@ -12,7 +12,7 @@ import {
 } from "@quorate/core";
 import type { Database, RootDatabase } from "lmdb";
 import { AcceptorShape } from "./acceptor-shape.js";
-import type { AcceptorState, AcceptorStorage, AcceptorWrite } from "./acceptor-types.js";
+import type { AcceptorState, AcceptorWrite } from "./acceptor-types.js";
 import { corrupt } from "./lmdb-codec.js";
 import { type OwnedEnvironment, openOwnedEnvironment, type StoreLayout } from "./lmdb-directory.js";
 import type { OpenOptions } from "./types.js";
@@ -47,7 +47,7 @@ export async function openLmdbAcceptorStorage(options: OpenOptions): Promise<Lmd
  * fsync; each write() resolves only after the fsync that covers it. After a failed write
  * every later call fails: the acceptor must restart from load().
  */
-export class LmdbAcceptorStorage implements AcceptorStorage {
+export class LmdbAcceptorStorage {
   #shape: AcceptorShape | null = null;
   #latest: Promise<void> = Promise.resolve();
   #failure: QuorateError | null = null;

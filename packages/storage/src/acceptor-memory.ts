@@ -1,6 +1,6 @@
 import { ErrorCode, NO_BALLOT, type PaxosAcceptance, type PaxosBallot, QuorateError } from "@quorate/core";
 import { AcceptorShape } from "./acceptor-shape.js";
-import type { AcceptorState, AcceptorStorage, AcceptorWrite } from "./acceptor-types.js";
+import type { AcceptorState, AcceptorWrite } from "./acceptor-types.js";
 import { copyBytes } from "./bytes.js";
 import { DiskTenancy, DurabilityQueue, type MemoryStorageOptions, never } from "./memory-durability.js";
 
@@ -58,11 +58,11 @@ export class MemoryAcceptorDisk {
 }
 
 /**
- * AcceptorStorage over a MemoryAcceptorDisk with crash semantics, for tests and the simulator,
+ * An acceptor's storage (@quorate/paxos's AcceptorStorage) over a MemoryAcceptorDisk with crash semantics, for tests and the simulator,
  * the acceptor's counterpart of MemoryRaftStorage: a write is pending until the schedule calls
  * back, then durable together with every earlier pending write, in call order.
  */
-export class MemoryAcceptorStorage implements AcceptorStorage {
+export class MemoryAcceptorStorage {
   readonly #disk: MemoryAcceptorDisk;
   readonly #attachment: DiskAttachment;
   readonly #queue: DurabilityQueue<AcceptorWrite>;

@@ -1,4 +1,5 @@
-import { compareBallots, invariant, type PaxosBallot } from "@quorate/core";
+import { compareBallots, type PaxosBallot } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { AcceptorWrite } from "./acceptor-types.js";
 
 /**

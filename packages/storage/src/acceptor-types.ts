@@ -24,10 +24,9 @@ export interface AcceptorWrite {
   truncateThrough?: number;
 }
 
-export interface AcceptorStorage {
-  /** What is durable now. Called once, before any write. */
-  load(): Promise<AcceptorState>;
-  /** Applies the write atomically; resolves once durable (fsynced). Writes apply in call order. */
-  write(write: AcceptorWrite): Promise<void>;
-  close(): Promise<void>;
-}
+/*
+ * The acceptor's storage contract, `AcceptorStorage`, is @quorate/paxos's (role-storage.ts), as
+ * are the proposer's and the learner's: this package sits below paxos, so its stores implement
+ * that interface by shape (load, write, close over the records above), and paxos's tests check
+ * that each store is one.
+ */

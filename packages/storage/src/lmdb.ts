@@ -1,25 +1,37 @@
-import { ErrorCode, invariant, type Logger, QuorateError, silentLogger } from "@quorate/core";
-import type { Database, RootDatabase } from "lmdb";
+import { ErrorCode, type Logger, QuorateError, silentLogger } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
+import type { Database, Key, RootDatabase } from "lmdb";
 import { corrupt, decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot } from "./lmdb-codec.js";
-import {
-  describe,
-  isRecord,
-  type OwnedEnvironment,
-  openOwnedEnvironment,
-  type StoreLayout,
-  storageError,
-} from "./lmdb-directory.js";
+import { describe, isRecord, openOwnedEnvironment, type StoreLayout, storageError } from "./lmdb-directory.js";
 import { LogShape } from "./log-shape.js";
 import type { HardState, OpenOptions, RaftState, RaftStorage, RaftWrite, StoredEntry } from "./types.js";
 
 const LAYOUT: StoreLayout = { metaName: "meta", identityKey: "identity", formatVersion: 1, maxDbs: 3 };
 
-// Keys of the meta database.
-const HARD_STATE = "hardState";
-/** Sequence number of the last applied write; see `LmdbRaftStorage.#commit`. */
-const APPLIED_WRITE = "appliedWrite";
-/** Key of the one snapshot in the snapshot database. */
-const SNAPSHOT = "latest";
+/**
+ * Where one Raft store keeps its state in an environment: a store that owns its environment
+ * keys the log by index; a group among many (lmdb-groups.ts) prefixes every key with its name.
+ */
+export interface StoreKeys {
+  /** Meta key of the hard state. */
+  readonly hardState: string;
+  /** Meta key of the sequence number of the last applied write; see `LmdbRaftStorage.#commit`. */
+  readonly appliedWrite: string;
+  /** Key of the one snapshot in the snapshot database. */
+  readonly snapshot: Key;
+  /** Key of the log entry at `index`; keys sort as their indexes do. */
+  entry(index: number): Key;
+  /** The index a key of `entry` was made from. */
+  indexOf(key: Key): number;
+}
+
+const OWN_KEYS: StoreKeys = {
+  hardState: "hardState",
+  appliedWrite: "appliedWrite",
+  snapshot: "latest",
+  entry: (index) => index,
+  indexOf: (key) => key as number,
+};
 
 /**
  * Opens (creating on first use) the LMDB store in `dir` and checks that it belongs to this
@@ -30,27 +42,46 @@ export async function openLmdbStorage(options: OpenOptions): Promise<LmdbRaftSto
   const { dir, cluster, member } = options;
   const logger = options.logger ?? silentLogger;
   return openOwnedEnvironment(options, LAYOUT, (owned) => {
-    const log = owned.env.openDB<Uint8Array, number>({ name: "log", encoding: "binary" });
-    const snapshots = owned.env.openDB<Uint8Array, string>({ name: "snapshot", encoding: "binary" });
-    const appliedWrite = owned.meta.get(APPLIED_WRITE) ?? 0;
-    if (typeof appliedWrite !== "number") throw corrupt(dir, "the applied write counter is not a number");
+    const log = owned.env.openDB<Uint8Array, Key>({ name: "log", encoding: "binary" });
+    const snapshots = owned.env.openDB<Uint8Array, Key>({ name: "snapshot", encoding: "binary" });
     logger.info("storage opened", { dir, cluster, member, created: owned.created });
-    return new LmdbRaftStorage({ dir, owned, log, snapshots, appliedWrite, logger });
+    return new LmdbRaftStorage({
+      dir,
+      env: owned.env,
+      meta: owned.meta,
+      log,
+      snapshots,
+      keys: OWN_KEYS,
+      logger,
+      durable: async (committed) => {
+        await committed;
+        await owned.env.flushed;
+      },
+      close: () => owned.close(),
+    });
   });
 }
 
-interface LmdbParts {
-  dir: string;
-  owned: OwnedEnvironment;
-  log: Database<Uint8Array, number>;
-  snapshots: Database<Uint8Array, string>;
-  appliedWrite: number;
-  logger: Logger;
+/** What a LmdbRaftStorage is made of: the databases it writes, and how it waits for and ends them. */
+export interface LmdbParts {
+  /** The data directory, for messages (with the group, for a group's store). */
+  readonly dir: string;
+  readonly env: RootDatabase;
+  readonly meta: Database<unknown, string>;
+  readonly log: Database<Uint8Array, Key>;
+  readonly snapshots: Database<Uint8Array, Key>;
+  readonly keys: StoreKeys;
+  readonly logger: Logger;
+  /** Resolves once `committed` has committed and a flush (fsync) that covers it has completed. */
+  durable(committed: Promise<void>): Promise<void>;
+  /** Called once, after the last write settled: closes the environment, or releases the group. */
+  close(): Promise<void>;
 }
 
 /**
  * Raft's durable state in one LMDB environment with three databases: meta (identity, hard state),
- * log (entries keyed by index) and snapshot. Each write() is one LMDB child transaction; writes
+ * log (entries keyed by index) and snapshot; or one group's share of an environment that holds
+ * many groups (lmdb-groups.ts), under keys prefixed with the group. Each write() is one LMDB child transaction; writes
  * issued in the same event turn share a commit and a single fsync (group commit), and every
  * write() resolves only after `flushed`, i.e. after the fsync that covers it.
  *
@@ -59,11 +90,12 @@ interface LmdbParts {
  */
 export class LmdbRaftStorage implements RaftStorage {
   readonly dir: string;
-  readonly #owned: OwnedEnvironment;
+  readonly #parts: LmdbParts;
   readonly #env: RootDatabase;
   readonly #meta: Database<unknown, string>;
-  readonly #log: Database<Uint8Array, number>;
-  readonly #snapshots: Database<Uint8Array, string>;
+  readonly #log: Database<Uint8Array, Key>;
+  readonly #snapshots: Database<Uint8Array, Key>;
+  readonly #keys: StoreKeys;
   readonly #logger: Logger;
   #shape: LogShape | null = null;
   /** Sequence number of the last accepted write. */
@@ -75,28 +107,34 @@ export class LmdbRaftStorage implements RaftStorage {
 
   constructor(parts: LmdbParts) {
     this.dir = parts.dir;
-    this.#owned = parts.owned;
-    this.#env = parts.owned.env;
-    this.#meta = parts.owned.meta;
+    this.#parts = parts;
+    this.#env = parts.env;
+    this.#meta = parts.meta;
     this.#log = parts.log;
     this.#snapshots = parts.snapshots;
-    this.#lastWrite = parts.appliedWrite;
+    this.#keys = parts.keys;
     this.#logger = parts.logger;
+    const appliedWrite = parts.meta.get(parts.keys.appliedWrite) ?? 0;
+    if (typeof appliedWrite !== "number") throw corrupt(parts.dir, "the applied write counter is not a number");
+    this.#lastWrite = appliedWrite;
   }
 
   async load(): Promise<RaftState> {
     this.#checkUsable();
     invariant(this.#shape === null, "load() is called once, before any write");
-    const storedHardState = this.#meta.get(HARD_STATE);
+    const keys = this.#keys;
+    const storedHardState = this.#meta.get(keys.hardState);
     if (storedHardState !== undefined && !isHardState(storedHardState)) {
       throw corrupt(this.dir, "the hard state is malformed");
     }
     const hardState = storedHardState ?? { term: 0, vote: null, commit: 0 };
-    const snapshotBytes = this.#snapshots.get(SNAPSHOT);
+    const snapshotBytes = this.#snapshots.get(keys.snapshot);
     const snapshot = snapshotBytes === undefined ? null : decodeSnapshot(snapshotBytes, this.dir);
     const entries: StoredEntry[] = [];
     let expected = (snapshot?.index ?? 0) + 1;
-    for (const { key, value } of this.#log.getRange({ start: expected })) {
+    const range = { start: keys.entry(expected), end: keys.entry(Number.MAX_SAFE_INTEGER) };
+    for (const { key: stored, value } of this.#log.getRange(range)) {
+      const key = keys.indexOf(stored);
       if (key !== expected) throw corrupt(this.dir, `entry ${key} follows entry ${expected - 1}`);
       entries.push(decodeEntry(key, value, this.dir));
       expected++;
@@ -117,11 +155,14 @@ export class LmdbRaftStorage implements RaftStorage {
       vote: write.hardState.vote,
       commit: write.hardState.commit,
     };
+    const keys = this.#keys;
     return this.#commit(() => {
-      for (const { from, to } of deleted) for (let index = from; index <= to; index++) this.#log.removeSync(index);
-      if (snapshot !== undefined) this.#snapshots.putSync(SNAPSHOT, snapshot);
-      for (const [index, bytes] of entries) this.#log.putSync(index, bytes);
-      if (hardState !== undefined) this.#meta.putSync(HARD_STATE, hardState);
+      for (const { from, to } of deleted) {
+        for (let index = from; index <= to; index++) this.#log.removeSync(keys.entry(index));
+      }
+      if (snapshot !== undefined) this.#snapshots.putSync(keys.snapshot, snapshot);
+      for (const [index, bytes] of entries) this.#log.putSync(keys.entry(index), bytes);
+      if (hardState !== undefined) this.#meta.putSync(keys.hardState, hardState);
     });
   }
 
@@ -139,7 +180,7 @@ export class LmdbRaftStorage implements RaftStorage {
 
   async #shutDown(): Promise<void> {
     await this.#latest.catch(() => undefined);
-    await this.#owned.close();
+    await this.#parts.close();
     this.#logger.info("storage closed", { dir: this.dir });
   }
 
@@ -152,12 +193,12 @@ export class LmdbRaftStorage implements RaftStorage {
   #commit(apply: () => void): Promise<void> {
     const sequence = ++this.#lastWrite;
     const committed = this.#env.childTransaction(() => {
-      const applied = this.#meta.get(APPLIED_WRITE) ?? 0;
+      const applied = this.#meta.get(this.#keys.appliedWrite) ?? 0;
       if (applied !== sequence - 1) {
         throw storageError(`write ${sequence} was not applied because write ${sequence - 1} failed`);
       }
       apply();
-      this.#meta.putSync(APPLIED_WRITE, sequence);
+      this.#meta.putSync(this.#keys.appliedWrite, sequence);
     });
     this.#latest = this.#durable(committed);
     return this.#latest;
@@ -165,8 +206,7 @@ export class LmdbRaftStorage implements RaftStorage {
 
   async #durable(committed: Promise<void>): Promise<void> {
     try {
-      await committed;
-      await this.#env.flushed;
+      await this.#parts.durable(committed);
     } catch (cause) {
       throw this.#fail(cause);
     }

@@ -1,4 +1,5 @@
-import { invariant, isEntryKind } from "@quorate/core";
+import { isEntryKind } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { HardState, RaftState, RaftWrite } from "./types.js";
 
 /** Entries `from..to` (inclusive) that a write deletes. */

@@ -1,4 +1,4 @@
-import { invariant } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { copyBytes } from "./bytes.js";
 import { LogShape } from "./log-shape.js";
 import { DiskTenancy, DurabilityQueue, type MemoryStorageOptions, never } from "./memory-durability.js";

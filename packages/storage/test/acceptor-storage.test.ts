@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { ErrorCode, isQuorateError, type PaxosAcceptance } from "@quorate/core";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  type AcceptorStorage,
+  type LmdbAcceptorStorage,
   MemoryAcceptorDisk,
   MemoryAcceptorStorage,
   openLmdbAcceptorStorage,
-} from "../src/index.js";
+} from "../src/internal.js";
 
 const vote = (slot: number, round: number, text = `v${slot}`): PaxosAcceptance => ({
   slot,
@@ -20,6 +20,9 @@ const dirs: string[] = [];
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Either acceptor store: the contract is @quorate/paxos's AcceptorStorage, which this package sits below. */
+type AcceptorStorage = MemoryAcceptorStorage | LmdbAcceptorStorage;
 
 /** The contract both acceptor storages keep, run against each. */
 function contract(name: string, open: () => Promise<{ storage: AcceptorStorage; reopen(): Promise<AcceptorStorage> }>) {

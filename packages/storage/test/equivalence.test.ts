@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MemoryDisk, MemoryRaftStorage, openLmdbStorage, type RaftState, type RaftStorage } from "../src/index.js";
+import { MemoryDisk, MemoryRaftStorage, openLmdbStorage, type RaftState, type RaftStorage } from "../src/internal.js";
 import { type Operation, operation, ReferenceModel, toWrite } from "./reference-model.js";
 
 /**

@@ -1,7 +1,7 @@
 import { ErrorCode, isQuorateError } from "@quorate/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createMemoryStorage, MemoryDisk, MemoryRaftStorage } from "../src/index.js";
+import { createMemoryStorage, MemoryDisk, MemoryRaftStorage } from "../src/internal.js";
 import { describeRaftStorageContract } from "./contract.js";
 import { entries, operation, ReferenceModel, toWrite } from "./reference-model.js";
 

@@ -6,16 +6,15 @@ import {
   frameRoute,
   type Headers,
   type InboundHandler,
-  invariant,
   type Logger,
   type MessageMap,
   type MessageType,
   type NodeId,
-  Prng,
   silentLogger,
   type Transport,
   type TransportStats,
 } from "@quorate/core";
+import { invariant, Prng } from "@quorate/core/internal";
 import { MinHeap } from "./heap.js";
 
 /** Probabilistic faults applied to every frame in flight. */

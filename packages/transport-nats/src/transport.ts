@@ -16,17 +16,15 @@ import {
   type Logger,
   type MessageMap,
   type MessageType,
-  markTimeline,
   type NodeId,
   QuorateError,
-  RateLimiter,
   type SubjectScope,
   silentLogger,
   subjectSender,
   type Transport,
   type TransportStats,
-  timelineActive,
 } from "@quorate/core";
+import { markTimeline, RateLimiter, timelineActive } from "@quorate/core/internal";
 
 export interface NatsTransportOptions {
   /** A connection from `connectNats` (or any @nats-io 3.x connection). */

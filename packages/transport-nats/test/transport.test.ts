@@ -8,15 +8,8 @@ import type {
   SubscriptionOptions,
 } from "@nats-io/transport-node";
 import { headers as createMsgHdrs } from "@nats-io/transport-node";
-import {
-  ErrorCode,
-  encodeFrame,
-  type Inbound,
-  isQuorateError,
-  type Logger,
-  TIMELINE_CHANNEL,
-  type TimelineMark,
-} from "@quorate/core";
+import { ErrorCode, encodeFrame, type Inbound, isQuorateError, type Logger } from "@quorate/core";
+import { TIMELINE_CHANNEL, type TimelineMark } from "@quorate/core/internal";
 import { describe, expect, it } from "vitest";
 import "../../../test/contract/probe-message.js";
 import { ColocatedTransports, createNatsTransport, type NatsTransport } from "../src/index.js";

@@ -1,4 +1,4 @@
-import { invariant } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import {
   buildRoundModel,
   ROUND_SPAN,

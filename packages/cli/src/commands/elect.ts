@@ -1,6 +1,6 @@
 import { Election, type ElectionLeader } from "@quorate/concurrency";
 import { ErrorCode, QuorateError } from "@quorate/core";
-import { KvClient } from "@quorate/kv";
+import { KvClient } from "@quorate/kv/nats";
 import {
   type CommandSpec,
   clusterName,

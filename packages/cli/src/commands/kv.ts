@@ -1,6 +1,7 @@
 import { RequestError } from "@nats-io/transport-node";
 import { ErrorCode, isQuorateError, QuorateError, rpcSubject } from "@quorate/core";
-import { KV_SERVICE, KvClient, type KvEntry, type KvEvent, type KvValue, type KvWatchTarget } from "@quorate/kv";
+import type { KvEntry, KvEvent, KvValue } from "@quorate/kv";
+import { KV_SERVICE, KvClient, type KvWatchTarget } from "@quorate/kv/nats";
 import {
   type CommandSpec,
   clusterName,

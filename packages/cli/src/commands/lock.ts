@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { Mutex } from "@quorate/concurrency";
 import { ErrorCode, QuorateError } from "@quorate/core";
-import { KvClient, MIN_LEASE_TTL_MS } from "@quorate/kv";
+import { MIN_LEASE_TTL_MS } from "@quorate/kv";
+import { KvClient } from "@quorate/kv/nats";
 import {
   type CommandSpec,
   clusterName,

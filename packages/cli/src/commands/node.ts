@@ -1,5 +1,6 @@
 import { createLogger, ErrorCode, QuorateError, validateMembers } from "@quorate/core";
-import { DEFAULT_SNAPSHOT_THRESHOLD } from "@quorate/raft";
+import { assertKvGroup, kvShardGroups } from "@quorate/kv/nats";
+import { DEFAULT_SNAPSHOT_THRESHOLD, type RaftNode } from "@quorate/raft";
 import {
   type CommandSpec,
   clusterName,
@@ -22,6 +23,7 @@ import { natsConnectOptions } from "../connection.js";
 import { durationMs } from "../duration.js";
 import type { CommandIo } from "../io.js";
 import { startRaftKvMember } from "../member.js";
+import { type RaftKvGroupsMember, startRaftKvGroupsMember } from "../member-groups.js";
 import { startTelemetry } from "../otel.js";
 import { failureReason, replicaNotReady } from "../service/health.js";
 import { runMember } from "../service/run.js";
@@ -36,6 +38,11 @@ const nodeOptions = {
     help: "the members of a new cluster; raft: a member not among them joins and waits to be added",
   },
   join: { type: "boolean", help: "raft: start empty and wait to be added (quorate member add); excludes --peers" },
+  groups: {
+    type: "string",
+    value: "<N|name,...>",
+    help: "raft: host N KV groups (kv-0 … kv-<N-1>) or the named ones, each with its own log and leader, on one connection and one data directory",
+  },
   "lease-reads": { type: "boolean", help: "raft: serve reads under a leader lease, without a round" },
   "snapshot-threshold": {
     type: "string",
@@ -56,7 +63,7 @@ export const NODE_SPEC = {
 
 type NodeKey = keyof typeof nodeOptions;
 const NODE_KEYS = settingKeys(nodeOptions);
-const RAFT_ONLY_KEYS: NodeKey[] = ["join", "lease-reads", "snapshot-threshold"];
+const RAFT_ONLY_KEYS: NodeKey[] = ["join", "lease-reads", "snapshot-threshold", "groups"];
 
 /**
  * Runs one member until SIGINT/SIGTERM, then shuts down cleanly. Settings come from flags, then
@@ -114,7 +121,52 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
       },
     );
   }
+  const groups = groupNames(values.groups);
+  if (groups !== null && joins) {
+    throw new QuorateError(
+      ErrorCode.Config,
+      `--groups needs --peers with this member among them: members of many groups cannot join yet (peers: ${peers.join(",")})`,
+    );
+  }
   const telemetry = await startTelemetry(io.env, { cluster, id });
+  if (groups !== null) {
+    try {
+      return await runMember({
+        io,
+        logger,
+        nats,
+        ...service,
+        start: (nc) =>
+          startRaftKvGroupsMember({
+            nc,
+            cluster,
+            id,
+            members: peers,
+            groups,
+            snapshotThreshold,
+            dataDir,
+            tickMs,
+            logger,
+            ...(leaseReads ? { raft: { leaseReads } } : {}),
+          }),
+        probe: (member) => ({
+          failures: () => groups.flatMap((g) => failureReason(`raft group ${g}`, nodeOf(member, g).failure)),
+          notReady: () => groups.flatMap((g) => replicaNotReady(nodeOf(member, g).status()).map((r) => `${g}: ${r}`)),
+          status: () => member.status(),
+        }),
+        stop: (member) => member.stop(),
+        describe: (_member, nc) => ({
+          groups,
+          members: peers,
+          dataDir,
+          nats: nc.getServer(),
+          telemetry: telemetry.enabled,
+        }),
+      });
+    } finally {
+      await telemetry.shutdown();
+    }
+  }
   try {
     return await runMember({
       io,
@@ -153,4 +205,19 @@ export async function nodeCommand(args: readonly string[], io: CommandIo): Promi
     // Flush spans and metrics even when start-up failed: the failure may be what the user looks for.
     await telemetry.shutdown();
   }
+}
+
+/** `--groups`: a count N names kv-0 … kv-<N-1> (kvShardGroups); otherwise a comma-separated list of names. */
+function groupNames(value: string | undefined): string[] | null {
+  if (value === undefined) return null;
+  if (/^\d+$/.test(value.trim())) return kvShardGroups(positiveInt(value.trim(), "groups", 1));
+  const names = value.split(",").map((name) => name.trim());
+  for (const name of names) assertKvGroup(name);
+  return names;
+}
+
+function nodeOf(member: RaftKvGroupsMember, group: string): RaftNode {
+  const node = member.groups.service(group).raft;
+  if (node === null) throw new QuorateError(ErrorCode.Invariant, `group ${group} has no Raft node`);
+  return node;
 }

@@ -17,7 +17,8 @@ import { collectStatus, type MemberStatus } from "../member.js";
 
 export const STATUS_SPEC = {
   name: "status",
-  summary: "Show every member: role, term, leader, commit and applied indexes. Exit 2 when none answers.",
+  summary:
+    "Show every member (of every group, for members started with --groups): role, term, leader, commit and applied indexes. Exit 2 when none answers.",
   options: {
     ...natsOptions,
     ...clusterOption,
@@ -47,9 +48,14 @@ export async function statusCommand(args: readonly string[], io: CommandIo): Pro
   if (values.json) {
     io.stdout(`${JSON.stringify({ cluster, members })}\n`);
   } else {
-    const header = ["ID", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST"];
+    // Members hosting many groups answer a row per group: a GROUP column then leads.
+    const grouped = members.some((m) => m.group !== undefined);
+    const header = [...(grouped ? ["GROUP"] : []), "ID", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST"];
     const rows = members.map((m) =>
-      [m.id, m.role, m.term, m.leader ?? "-", m.commitIndex, m.appliedIndex, m.lastLogIndex].map(String),
+      [
+        ...(grouped ? [m.group ?? "-"] : []),
+        ...[m.id, m.role, m.term, m.leader ?? "-", m.commitIndex, m.appliedIndex, m.lastLogIndex],
+      ].map(String),
     );
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
     const line = (cells: string[]) => `${cells.map((c, i) => c.padEnd(widths[i] as number)).join("  ")}\n`;

@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { ErrorCode, type Logger, QuorateError, rpcSubject, silentLogger } from "@quorate/core";
-import { KV_QUEUE_GROUP, KV_SERVICE } from "@quorate/kv";
+import { KV_QUEUE_GROUP, KV_SERVICE } from "@quorate/kv/nats";
 import { EndpointCounters, type EndpointInfo, type EndpointStats } from "./endpoints.js";
 import { QUORATE_VERSION } from "./version.js";
 

@@ -2,7 +2,8 @@
  * The state every Raft rule works on, and the primitives they share: terms, the commit index, the
  * election timer, and sending (nothing leaves before its term is durable).
  */
-import { invariant, type MessageMap, type MessageType, type NodeId, nextInt } from "@quorate/core";
+import type { MessageMap, MessageType, NodeId } from "@quorate/core";
+import { checkRule, invariant, nextInt } from "@quorate/core/internal";
 import type { RaftLog } from "../log.js";
 import type { RaftOptions } from "../options.js";
 import type { Outbox } from "../outbox.js";
@@ -98,39 +99,14 @@ export type RoleChange =
   | { type: "become.candidate" }
   | { type: "become.leader" };
 
-/** Evaluates one of the machine's named guards (rules/guards.ts), as `provide()` may have replaced it. */
-export type RaftCheck = <G extends RaftGuard>(guard: G, params: RaftGuardParams[G]) => boolean;
-
-/** What a rule works on: a shallow draft of the context, committed by one assign after the rule. */
-export type RaftDraft = RaftContext;
-
-/**
- * The machine's guard evaluation for the rule running now. It is held here for the length of one
- * rule, not attached to the draft: defining a property on every draft moved drafts off V8's fast
- * object shapes and made a ReadIndex read 30–60% dearer in CPU (`pnpm bench:host`).
- */
-let runningCheck: RaftCheck | null = null;
-
-/** Runs one rule with `check` as the machine's evaluation of its named guards. */
-export function withGuards<T>(check: RaftCheck, rule: () => T): T {
-  invariant(runningCheck === null, "rules do not nest");
-  runningCheck = check;
-  try {
-    return rule();
-  } finally {
-    runningCheck = null;
-  }
-}
-
 /** Evaluates one of the paper's rules (rules/guards.ts) as the machine implements it, `provide()` included. */
 export function check<G extends RaftGuard>(guard: G, params: RaftGuardParams[G]): boolean {
-  invariant(runningCheck !== null, `the rule ${guard} was asked for outside a machine action`);
-  return runningCheck(guard, params);
+  return checkRule(guard, params);
 }
 
 /** Queues a message; it waits for the host's write when it depends on state not yet durable. */
 export function send<T extends RaftMessageType>(
-  d: RaftDraft,
+  d: RaftContext,
   to: NodeId | null,
   type: T,
   body: MessageMap[T],

@@ -1,14 +1,15 @@
 /**
  * Elections (§5.2, §5.4.1) with PreVote (thesis §9.6).
  */
-import { invariant, type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { RequestVote, VoteResponse } from "../messages.js";
 import type { Role } from "../outbox.js";
-import { check, type RaftDraft, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";
+import { check, type RaftContext, type RoleChange, resetElectionTimer, send, setTerm } from "./context.js";
 import { becomeFollower } from "./follower.js";
 import { isVoter, quorum } from "./quorum.js";
 
-export function campaignPreVote(d: RaftDraft): RoleChange | null {
+export function campaignPreVote(d: RaftContext): RoleChange | null {
   // Only a voter's election timer fires (tickElection); learners never campaign.
   invariant(isVoter(d, d.id), "only a voter campaigns");
   invariant(!d.campaignTransfer, "a campaign asked for by TimeoutNow skips the pre-vote");
@@ -21,7 +22,7 @@ export function campaignPreVote(d: RaftDraft): RoleChange | null {
   return null;
 }
 
-export function campaign(d: RaftDraft): RoleChange | null {
+export function campaign(d: RaftContext): RoleChange | null {
   invariant(isVoter(d, d.id), "only a voter campaigns");
   const previousTerm = d.term;
   setTerm(d, d.term + 1);
@@ -40,11 +41,11 @@ export function campaign(d: RaftDraft): RoleChange | null {
   return null;
 }
 
-export function voteRequest(d: RaftDraft, term: number, preVote: boolean): RequestVote {
+export function voteRequest(d: RaftContext, term: number, preVote: boolean): RequestVote {
   return { term, lastLogIndex: d.log.lastIndex, lastLogTerm: d.log.lastTerm, preVote };
 }
 
-export function handleVoteRequest(d: RaftDraft, from: NodeId, m: RequestVote): void {
+export function handleVoteRequest(d: RaftContext, from: NodeId, m: RequestVote): void {
   // stepTerm dropped older terms and adopted later ones, but a pre-vote's, which it leaves as is.
   invariant(m.term >= d.term, "a vote request of an older term was dropped");
   invariant(m.preVote || m.term === d.term, "a real vote request is judged in its own term");
@@ -65,7 +66,7 @@ export function handleVoteRequest(d: RaftDraft, from: NodeId, m: RequestVote): v
   }
 }
 
-export function handleVoteResponse(d: RaftDraft, role: Role, from: NodeId, m: VoteResponse): RoleChange | null {
+export function handleVoteResponse(d: RaftContext, role: Role, from: NodeId, m: VoteResponse): RoleChange | null {
   invariant(d.leader === null, "a campaigning member knows no leader");
   invariant(d.votes[d.id] === true, "a campaigning member votes for itself");
   const expectedTerm = role === "pre-candidate" ? d.term + 1 : d.term;

@@ -1,16 +1,17 @@
 /**
  * The follower: becoming one, its election timer, AppendEntries (§5.3) and InstallSnapshot (§7).
  */
-import { invariant, type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { ClusterConfig } from "../config.js";
 import type { LogEntry } from "../log.js";
 import { type AppendEntries, type AppendResponse, unpackEntries } from "../messages.js";
-import { type RaftDraft, type RoleChange, resetElectionTimer, send, setCommitIndex, setTerm } from "./context.js";
+import { type RaftContext, type RoleChange, resetElectionTimer, send, setCommitIndex, setTerm } from "./context.js";
 import { isVoter } from "./quorum.js";
 import { failPendingReads } from "./read.js";
 
 /** Becomes (or stays) a follower at `term`; the caller raises the role change if needed. */
-export function becomeFollower(d: RaftDraft, term: number, leader: NodeId | null): void {
+export function becomeFollower(d: RaftContext, term: number, leader: NodeId | null): void {
   invariant(leader !== d.id, "a follower follows another member");
   setTerm(d, term);
   d.leader = leader;
@@ -20,7 +21,7 @@ export function becomeFollower(d: RaftDraft, term: number, leader: NodeId | null
   failPendingReads(d);
 }
 
-export function tickElection(d: RaftDraft): RoleChange | null {
+export function tickElection(d: RaftContext): RoleChange | null {
   invariant(d.leader !== d.id, "the leader ticks its own timers (tickLeader)");
   invariant(d.randomizedElectionTicks >= d.options.electionTicks, "an election timeout is at least electionTicks");
   d.electionElapsedTicks++;
@@ -32,7 +33,12 @@ export function tickElection(d: RaftDraft): RoleChange | null {
   return null;
 }
 
-export function rejection(d: RaftDraft, m: AppendEntries, conflictIndex: number, conflictTerm: number): AppendResponse {
+export function rejection(
+  d: RaftContext,
+  m: AppendEntries,
+  conflictIndex: number,
+  conflictTerm: number,
+): AppendResponse {
   invariant(conflictIndex <= d.log.lastIndex, "a conflict hint points into this member's log");
   return {
     term: d.term,
@@ -45,7 +51,7 @@ export function rejection(d: RaftDraft, m: AppendEntries, conflictIndex: number,
   };
 }
 
-export function handleAppend(d: RaftDraft, from: NodeId, m: AppendEntries): void {
+export function handleAppend(d: RaftContext, from: NodeId, m: AppendEntries): void {
   // stepTerm adopted a later term and dropped older ones: the sender leads this very term.
   invariant(m.term === d.term, "an AppendEntries is handled in its own term");
   invariant(from !== d.id, "a member never follows itself");
@@ -98,7 +104,7 @@ export function handleAppend(d: RaftDraft, from: NodeId, m: AppendEntries): void
   send(d, from, "raft.append.resp", success(d, lastNew, m.seq), true);
 }
 
-export function success(d: RaftDraft, index: number, seq: number): AppendResponse {
+export function success(d: RaftContext, index: number, seq: number): AppendResponse {
   invariant(index <= d.log.lastIndex, "a member acknowledges only entries it holds");
   return { term: d.term, success: true, index, lastIndex: d.log.lastIndex, conflictIndex: 0, conflictTerm: 0, seq };
 }
@@ -117,14 +123,14 @@ export interface ReceivedSnapshot {
  * A snapshot from the leader of `snapshot.term` (§7): a follower installs it, catching up on the
  * term first if it is a later one; one of an older term is stale and dropped.
  */
-export function receiveSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): void {
+export function receiveSnapshot(d: RaftContext, from: NodeId, snapshot: ReceivedSnapshot): void {
   if (snapshot.term < d.term) return;
   if (snapshot.term > d.term) becomeFollower(d, snapshot.term, from);
   installSnapshot(d, from, snapshot);
 }
 
 /** A (pre-)candidate receiving a snapshot of its term or a later one: a leader exists, it follows it. */
-export function candidateReceiveSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
+export function candidateReceiveSnapshot(d: RaftContext, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
   if (snapshot.term < d.term) return null;
   becomeFollower(d, snapshot.term, from);
   installSnapshot(d, from, snapshot);
@@ -132,7 +138,7 @@ export function candidateReceiveSnapshot(d: RaftDraft, from: NodeId, snapshot: R
 }
 
 /** A leader receiving a snapshot: only a leader of a later term sends one, and this one steps down. */
-export function leaderReceiveSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
+export function leaderReceiveSnapshot(d: RaftContext, from: NodeId, snapshot: ReceivedSnapshot): RoleChange | null {
   if (snapshot.term < d.term) return null;
   invariant(snapshot.term > d.term, `two leaders in term ${d.term}: ${d.id} and ${from}`);
   becomeFollower(d, snapshot.term, from);
@@ -140,7 +146,7 @@ export function leaderReceiveSnapshot(d: RaftDraft, from: NodeId, snapshot: Rece
   return { type: "become.follower" };
 }
 
-function installSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot): void {
+function installSnapshot(d: RaftContext, from: NodeId, snapshot: ReceivedSnapshot): void {
   invariant(snapshot.term === d.term, "a snapshot is installed in its leader's term");
   d.leader = from;
   d.electionElapsedTicks = 0;
@@ -174,7 +180,7 @@ function installSnapshot(d: RaftDraft, from: NodeId, snapshot: ReceivedSnapshot)
  * A write finished: the log is durable up to `index` if it still holds that entry, and the hard
  * state up to `durableTerm`. Returns whether the durable index advanced.
  */
-export function recordPersisted(d: RaftDraft, index: number, term: number, durableTerm: number): boolean {
+export function recordPersisted(d: RaftContext, index: number, term: number, durableTerm: number): boolean {
   invariant(durableTerm <= d.term, `durable term ${durableTerm} above the current term ${d.term}`);
   d.durableTerm = Math.max(d.durableTerm, durableTerm);
   if (d.log.term(index) !== term || index <= d.persistedIndex) return false;
@@ -184,7 +190,7 @@ export function recordPersisted(d: RaftDraft, index: number, term: number, durab
 }
 
 /** The host made a snapshot at `index` durable; the log before it can go. */
-export function compactLog(d: RaftDraft, index: number): void {
+export function compactLog(d: RaftContext, index: number): void {
   invariant(index >= 0, "a snapshot index is not negative");
   // Already covered by the log's snapshot (another one was installed meanwhile): nothing to drop.
   if (index <= d.log.snapshotIndex) return;

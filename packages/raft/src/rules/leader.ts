@@ -1,10 +1,11 @@
 /**
  * The leader: its no-op, heartbeats, CheckQuorum, acknowledgements, commit (Figure 8) and proposals.
  */
-import { EntryKind, invariant, type NodeId } from "@quorate/core";
+import { EntryKind, type NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { AppendResponse } from "../messages.js";
 import { appendAndBroadcast, broadcastHeartbeat, sendAppend, sendTimeoutNow } from "./append.js";
-import { check, heartbeatsPerElection, type RaftDraft, type RoleChange, setCommitIndex } from "./context.js";
+import { check, heartbeatsPerElection, type RaftContext, type RoleChange, setCommitIndex } from "./context.js";
 import { becomeFollower, recordPersisted } from "./follower.js";
 import {
   acknowledged,
@@ -23,7 +24,7 @@ import { stepDownIfRemoved } from "./transfer.js";
 /** Election timeouts a silent snapshot transfer may last before the leader starts it again. */
 export const SNAPSHOT_STALL_ELECTIONS = 10;
 
-export function becomeLeader(d: RaftDraft): void {
+export function becomeLeader(d: RaftContext): void {
   // Won an election of this term (§5.2): its own vote went to itself, and no one led the term yet.
   invariant(d.votes[d.id] === true, "a leader voted for itself in its term");
   invariant(d.leader === null, "no leader was known in the term this member won");
@@ -46,7 +47,7 @@ export function becomeLeader(d: RaftDraft): void {
   appendAndBroadcast(d, [{ term: d.term, kind: EntryKind.Noop, data: new Uint8Array(0) }]);
 }
 
-export function tickLeader(d: RaftDraft): RoleChange | null {
+export function tickLeader(d: RaftContext): RoleChange | null {
   invariant(d.leader === d.id, "only the leader ticks as leader");
   invariant(d.transferee !== d.id, "a leader does not transfer leadership to itself");
   d.electionElapsedTicks++;
@@ -85,7 +86,7 @@ export function tickLeader(d: RaftDraft): RoleChange | null {
   return null;
 }
 
-export function handleAppendResponse(d: RaftDraft, from: NodeId, m: AppendResponse): RoleChange | null {
+export function handleAppendResponse(d: RaftContext, from: NodeId, m: AppendResponse): RoleChange | null {
   // stepTerm dropped older terms and stepped down for later ones.
   invariant(m.term === d.term, "an acknowledgement is handled in its own term");
   invariant(from !== d.id, "a leader gets no acknowledgement from itself");
@@ -134,7 +135,7 @@ export function handleAppendResponse(d: RaftDraft, from: NodeId, m: AppendRespon
   return null;
 }
 
-export function maybeCommit(d: RaftDraft): RoleChange | null {
+export function maybeCommit(d: RaftContext): RoleChange | null {
   invariant(d.leader === d.id, "only the leader commits by counting replicas");
   const n = quorumMatch(d);
   invariant(n <= d.log.lastIndex, "a quorum holds no entry the leader lacks");
@@ -149,12 +150,12 @@ export function maybeCommit(d: RaftDraft): RoleChange | null {
 }
 
 /** The leader's own write counts towards the quorum once durable (§5.3, etcd counts it the same way). */
-export function leaderPersisted(d: RaftDraft, index: number, term: number, durableTerm: number): RoleChange | null {
+export function leaderPersisted(d: RaftContext, index: number, term: number, durableTerm: number): RoleChange | null {
   invariant(d.leader === d.id, "only the leader counts its own write towards a quorum");
   return recordPersisted(d, index, term, durableTerm) ? maybeCommit(d) : null;
 }
 
-export function propose(d: RaftDraft, id: number, commands: readonly Uint8Array[]): void {
+export function propose(d: RaftContext, id: number, commands: readonly Uint8Array[]): void {
   invariant(d.leader === d.id, "only the leader takes proposals");
   invariant(commands.length > 0, "a proposal carries commands");
   if (d.transferee !== null) {
@@ -175,6 +176,6 @@ export function propose(d: RaftDraft, id: number, commands: readonly Uint8Array[
   d.out.proposals.push({ id, ok: true, firstIndex, term: d.term });
 }
 
-export function rejectProposal(d: RaftDraft, id: number): void {
+export function rejectProposal(d: RaftContext, id: number): void {
   d.out.proposals.push({ id, ok: false, reason: "not-leader", leader: d.leader });
 }

@@ -1,11 +1,12 @@
 /**
  * Membership changes one server at a time (thesis §4.1).
  */
-import { EntryKind, invariant } from "@quorate/core";
+import { EntryKind } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { applyChange, type ClusterConfig, encodeConfig, type MembershipChange } from "../config.js";
 import type { LogEntry } from "../log.js";
 import { appendAndBroadcast } from "./append.js";
-import { check, type RaftDraft } from "./context.js";
+import { check, type RaftContext } from "./context.js";
 
 /**
  * Appends a configuration entry for `change`. It takes effect as soon as it is in the log; the
@@ -13,7 +14,7 @@ import { check, type RaftDraft } from "./context.js";
  * own term: otherwise a change it appends could overlap a change of an earlier leader that it
  * never saw committed, and two disjoint majorities could elect two leaders (Ongaro, raft-dev 2015).
  */
-export function reconfigure(d: RaftDraft, id: number, change: MembershipChange): void {
+export function reconfigure(d: RaftContext, id: number, change: MembershipChange): void {
   invariant(d.leader === d.id, "only the leader changes the membership");
   const reject = (reason: "in-progress" | "invalid" | "not-caught-up", message: string) =>
     d.out.changes.push({ id, ok: false, reason, message, leader: d.id });
@@ -72,7 +73,7 @@ export function configEntry(term: number, config: ClusterConfig): LogEntry {
   return { term, kind: EntryKind.Config, data: encodeConfig(config) };
 }
 
-export function rejectChange(d: RaftDraft, id: number): void {
+export function rejectChange(d: RaftContext, id: number): void {
   invariant(d.leader !== d.id, "a leader takes membership changes");
   d.out.changes.push({
     id,

@@ -2,7 +2,8 @@
  * The leader's view of each follower (etcd's tracker/progress.go): probe, replicate or snapshot,
  * with in-flight limits.
  */
-import { invariant, type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import type { RaftContext } from "./context.js";
 import { replicas } from "./quorum.js";
 

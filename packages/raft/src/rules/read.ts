@@ -1,25 +1,25 @@
 /**
  * Linearizable reads without writing the log: ReadIndex (thesis §6.4) and leases (§6.4.1).
  */
-import { invariant } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { broadcastHeartbeat } from "./append.js";
-import { check, type PendingRead, type RaftDraft } from "./context.js";
+import { check, type PendingRead, type RaftContext } from "./context.js";
 import { quorumAcked } from "./quorum.js";
 
-export function failPendingReads(d: RaftDraft): void {
+export function failPendingReads(d: RaftContext): void {
   // Called as leadership ends: the answers name the member to retry with, never this one.
   invariant(d.leader !== d.id, "pending reads fail once this member no longer leads");
   for (const read of d.pendingReads) d.out.reads.push({ id: read.id, ok: false, leader: d.leader });
   d.pendingReads = [];
 }
 
-export function rejectRead(d: RaftDraft, id: number): void {
+export function rejectRead(d: RaftContext, id: number): void {
   invariant(d.leader !== d.id, "a leader serves its reads");
   d.out.reads.push({ id, ok: false, leader: d.leader });
 }
 
 /** ReadIndex (thesis §6.4): remember the commit index, confirm leadership with a heartbeat quorum. */
-export function startRead(d: RaftDraft, id: number): void {
+export function startRead(d: RaftContext, id: number): void {
   invariant(d.leader === d.id, "only the leader serves reads");
   invariant(d.commitIndex <= d.log.lastIndex, "the read index is in the leader's log");
   const committedInTerm = check("termCommitted", { d });
@@ -37,7 +37,7 @@ export function startRead(d: RaftDraft, id: number): void {
   broadcastHeartbeat(d);
 }
 
-export function startWaitingReads(d: RaftDraft): void {
+export function startWaitingReads(d: RaftContext): void {
   invariant(d.leader === d.id, "only the leader serves reads");
   if (!d.pendingReads.some((r) => r.index === null)) return;
   if (check("readConfirmed", { d, heartbeatRound: d.heartbeatRound + 1 })) {
@@ -53,7 +53,7 @@ export function startWaitingReads(d: RaftDraft): void {
   broadcastHeartbeat(d);
 }
 
-export function confirmReads(d: RaftDraft): void {
+export function confirmReads(d: RaftContext): void {
   if (d.pendingReads.length === 0) return;
   invariant(d.leader === d.id, "only the leader confirms reads");
   const remaining: PendingRead[] = [];
@@ -76,7 +76,7 @@ export function confirmReads(d: RaftDraft): void {
  * timeout after receiving it (CheckQuorum), so no other leader exists before `tick` plus that
  * timeout, shortened for clock drift and for the up to one tick each side may be off.
  */
-export function extendLease(d: RaftDraft): void {
+export function extendLease(d: RaftContext): void {
   const round = d.leaseRound;
   if (round === null) return;
   invariant(d.options.leaseReads, "a lease round runs only with lease reads");

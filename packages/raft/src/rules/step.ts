@@ -3,8 +3,9 @@
  * function per role, each bound to its state's `message` action. A role changes only by the
  * event a step function returns, which moves the machine to that state.
  */
-import { invariant, type NodeId } from "@quorate/core";
-import { check, type RaftDraft, type RaftMessage, type RoleChange, send } from "./context.js";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
+import { check, type RaftContext, type RaftMessage, type RoleChange, send } from "./context.js";
 import { handleVoteRequest, handleVoteResponse } from "./election.js";
 import { becomeFollower, handleAppend, rejection } from "./follower.js";
 import { handleAppendResponse } from "./leader.js";
@@ -17,7 +18,7 @@ import { isVoter } from "./quorum.js";
  */
 export type TermVerdict = "stale" | "later" | "current";
 
-export function stepTerm(d: RaftDraft, from: NodeId, msg: RaftMessage): TermVerdict {
+export function stepTerm(d: RaftContext, from: NodeId, msg: RaftMessage): TermVerdict {
   const term = msg.body.term;
   if (term > d.term) {
     // A live leader exists: a higher-term campaign is a disruptive server, not news (§9.6 / §4.2.3).
@@ -43,13 +44,13 @@ export function stepTerm(d: RaftDraft, from: NodeId, msg: RaftMessage): TermVerd
 }
 
 /** Adopts the later term of `msg` as a follower; only an AppendEntries names the leader. */
-function adoptTerm(d: RaftDraft, from: NodeId, msg: RaftMessage): void {
+function adoptTerm(d: RaftContext, from: NodeId, msg: RaftMessage): void {
   invariant(msg.body.term > d.term, "only a later term is adopted");
   becomeFollower(d, msg.body.term, msg.type === "raft.append" ? from : null);
 }
 
 /** The follower's rules for a message of its term (after `stepTerm`). */
-function followerRules(d: RaftDraft, from: NodeId, msg: RaftMessage): RoleChange | null {
+function followerRules(d: RaftContext, from: NodeId, msg: RaftMessage): RoleChange | null {
   invariant(d.leader !== d.id, "a follower does not lead");
   switch (msg.type) {
     case "raft.vote":
@@ -71,7 +72,7 @@ function followerRules(d: RaftDraft, from: NodeId, msg: RaftMessage): RoleChange
   }
 }
 
-export function stepFollower(d: RaftDraft, from: NodeId, msg: RaftMessage): RoleChange | null {
+export function stepFollower(d: RaftContext, from: NodeId, msg: RaftMessage): RoleChange | null {
   const verdict = stepTerm(d, from, msg);
   if (verdict === "stale") return null;
   if (verdict === "later") adoptTerm(d, from, msg);
@@ -79,13 +80,13 @@ export function stepFollower(d: RaftDraft, from: NodeId, msg: RaftMessage): Role
 }
 
 /** A member that is not a follower took a later term: it continues as a follower. */
-function steppedDown(d: RaftDraft, from: NodeId, msg: RaftMessage): RoleChange {
+function steppedDown(d: RaftContext, from: NodeId, msg: RaftMessage): RoleChange {
   adoptTerm(d, from, msg);
   return followerRules(d, from, msg) ?? { type: "become.follower" };
 }
 
 function stepCampaigning(
-  d: RaftDraft,
+  d: RaftContext,
   role: "pre-candidate" | "candidate",
   from: NodeId,
   msg: RaftMessage,
@@ -115,17 +116,17 @@ function stepCampaigning(
   }
 }
 
-export function stepPreCandidate(d: RaftDraft, from: NodeId, msg: RaftMessage): RoleChange | null {
+export function stepPreCandidate(d: RaftContext, from: NodeId, msg: RaftMessage): RoleChange | null {
   invariant(d.leader === null, "a pre-candidate knows no leader");
   return stepCampaigning(d, "pre-candidate", from, msg);
 }
 
-export function stepCandidate(d: RaftDraft, from: NodeId, msg: RaftMessage): RoleChange | null {
+export function stepCandidate(d: RaftContext, from: NodeId, msg: RaftMessage): RoleChange | null {
   invariant(d.leader === null, "a candidate knows no leader");
   return stepCampaigning(d, "candidate", from, msg);
 }
 
-export function stepLeader(d: RaftDraft, from: NodeId, msg: RaftMessage): RoleChange | null {
+export function stepLeader(d: RaftContext, from: NodeId, msg: RaftMessage): RoleChange | null {
   invariant(d.leader === d.id, "a leader knows itself as the leader");
   const verdict = stepTerm(d, from, msg);
   if (verdict === "stale") return null;

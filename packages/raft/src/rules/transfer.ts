@@ -1,14 +1,15 @@
 /**
  * Leadership transfer (thesis §3.10), and a removed leader handing over (§4.2.2).
  */
-import { invariant, type NodeId } from "@quorate/core";
+import type { NodeId } from "@quorate/core";
+import { invariant } from "@quorate/core/internal";
 import { sendAppend, sendTimeoutNow } from "./append.js";
-import type { RaftDraft, RoleChange } from "./context.js";
+import type { RaftContext, RoleChange } from "./context.js";
 import { becomeFollower } from "./follower.js";
 import { isVoter, mostCaughtUp, peerVoters } from "./quorum.js";
 
 /** Starts moving leadership to `to`, or to the most up-to-date follower when `to` is null. */
-export function startTransfer(d: RaftDraft, to: NodeId | null): void {
+export function startTransfer(d: RaftContext, to: NodeId | null): void {
   invariant(d.leader === d.id, "only the leader hands leadership over");
   const target = to ?? mostCaughtUp(d, peerVoters(d));
   // No other voter, this member itself, or a learner or stranger: no one to hand over to.
@@ -27,7 +28,7 @@ export function startTransfer(d: RaftDraft, to: NodeId | null): void {
   else sendAppend(d, target);
 }
 
-export function rejectTransfer(d: RaftDraft): void {
+export function rejectTransfer(d: RaftContext): void {
   invariant(d.leader !== d.id, "a leader takes transfer requests");
   d.out.observe({ kind: "transfer", to: null, status: "rejected" });
 }
@@ -36,7 +37,7 @@ export function rejectTransfer(d: RaftDraft): void {
  * A leader that committed its own removal stops leading (thesis §4.2.2) and, so the cluster
  * does not wait out an election timeout, asks the most up-to-date voter to campaign at once.
  */
-export function stepDownIfRemoved(d: RaftDraft): RoleChange | null {
+export function stepDownIfRemoved(d: RaftContext): RoleChange | null {
   invariant(d.leader === d.id, "only a leader steps down for its removal");
   const config = d.log.config;
   // Until the configuration without it commits, the removed leader still replicates it (§4.2.2).

@@ -2,6 +2,7 @@ import type { ConsensusNode, NodeId } from "@quorate/core";
 import {
   Acceptor,
   type AcceptorMachine,
+  type AcceptorStorage,
   acceptorMachine,
   Learner,
   type LearnerMachine,
@@ -19,15 +20,8 @@ import {
   proposerStorageIn,
   resolveTopology,
 } from "@quorate/paxos/internal";
-import {
-  type AcceptorState,
-  type AcceptorStorage,
-  type AcceptorWrite,
-  MemoryAcceptorDisk,
-  MemoryAcceptorStorage,
-  MemoryDisk,
-  MemoryRaftStorage,
-} from "@quorate/storage";
+import { type AcceptorState, type AcceptorWrite, MemoryAcceptorStorage, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryAcceptorDisk, MemoryDisk } from "@quorate/storage/internal";
 import {
   errorMessage,
   guardMachine,

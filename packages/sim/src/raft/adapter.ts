@@ -1,4 +1,5 @@
-import { type ConsensusNode, type NodeId, Prng, type Timers } from "@quorate/core";
+import type { ConsensusNode, NodeId, Timers } from "@quorate/core";
+import { Prng } from "@quorate/core/internal";
 import {
   type MembershipChange,
   type RaftMachine,
@@ -6,7 +7,8 @@ import {
   type RaftOptions,
   raftMachine,
 } from "@quorate/raft/internal";
-import { MemoryDisk, MemoryRaftStorage, type RaftState, type RaftStorage, type RaftWrite } from "@quorate/storage";
+import { MemoryRaftStorage, type RaftState, type RaftStorage, type RaftWrite } from "@quorate/storage";
+import { MemoryDisk } from "@quorate/storage/internal";
 import {
   errorMessage,
   guardMachine,

@@ -1,10 +1,10 @@
 import { ErrorCode, isQuorateError } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
+import { Learner, type LearnerOptions, learnerStorageIn, resolvePaxosOptions } from "@quorate/paxos/internal";
 import { SessionStateMachine } from "@quorate/service";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
-import { Learner, type LearnerOptions, learnerStorageIn, resolvePaxosOptions } from "../src/internal.js";
-import { b, handTimers, RecordingTransport, topology } from "./helpers.js";
+import { b, handTimers, RecordingTransport, topology } from "../../../paxos/test/helpers.js";
 
 /** A learner that knows p1 as the active proposer, so it hands requests on. */
 async function learner(extra: Partial<LearnerOptions>) {

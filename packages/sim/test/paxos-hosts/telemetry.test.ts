@@ -2,9 +2,9 @@ import { context, type Span, SpanKind, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { encodeKvCommand } from "@quorate/kv";
+import type { Learner } from "@quorate/paxos";
 import { encodeSessionCommand } from "@quorate/service";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Learner } from "../src/index.js";
 import { PaxosCluster } from "./cluster.js";
 
 const exporter = new InMemorySpanExporter();

@@ -1,8 +1,5 @@
 import type { NodeId, PaxosValue, StateMachine } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
-import { SessionStateMachine } from "@quorate/service";
-import { MemoryAcceptorDisk, MemoryAcceptorStorage, MemoryDisk, MemoryRaftStorage } from "@quorate/storage";
-import { MemoryNetwork, type MemoryTransport } from "@quorate/transport-memory";
 import {
   Acceptor,
   Learner,
@@ -14,7 +11,11 @@ import {
   paxosRoleId,
   proposerStorageIn,
   resolveTopology,
-} from "../src/index.js";
+} from "@quorate/paxos";
+import { SessionStateMachine } from "@quorate/service";
+import { MemoryAcceptorStorage, MemoryRaftStorage } from "@quorate/storage";
+import { MemoryAcceptorDisk, MemoryDisk } from "@quorate/storage/internal";
+import { MemoryNetwork, type MemoryTransport } from "@quorate/transport-memory";
 
 export const CLUSTER = "test";
 export const GROUP = "paxos";

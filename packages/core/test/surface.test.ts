@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import * as core from "../src/index.js";
+import * as internal from "../src/internal.js";
+
+describe("@quorate/core's surfaces", () => {
+  it("the public entry point exports what an application, a state machine or a transport needs, and no host kit", () => {
+    expect(Object.keys(core).sort()).toEqual([
+      "DEFAULT_MAX_FRAME_BYTES",
+      "DEFAULT_PREFIX",
+      "DROP_REASONS",
+      "EntryKind",
+      "ErrorCode",
+      "FrameReceiver",
+      "NO_BALLOT",
+      "PROTOCOL_VERSION",
+      "PaxosValueKind",
+      "QuorateError",
+      "SERVICE_ERROR_CODE_HEADER",
+      "SERVICE_ERROR_HEADER",
+      "SERVICE_ERROR_STATUS",
+      "SessionErrorCode",
+      "arrayOf",
+      "assertToken",
+      "bool",
+      "broadcastSubject",
+      "broadcastTemplate",
+      "broadcastWildcard",
+      "bytes",
+      "compareBallots",
+      "createLogger",
+      "decodeFrame",
+      "directSubject",
+      "directTemplate",
+      "directWildcard",
+      "emptyStats",
+      "encodeFor",
+      "encodeFrame",
+      "frameRoute",
+      "isEntryKind",
+      "isQuorateError",
+      "isValidToken",
+      "literal",
+      "messageSchema",
+      "nullable",
+      "object",
+      "optional",
+      "packValue",
+      "paxosAcceptance",
+      "paxosBallot",
+      "paxosValue",
+      "paxosValueKind",
+      "proposerBallot",
+      "realTimers",
+      "registerMessages",
+      "registeredMessageTypes",
+      "rpcSubject",
+      "serviceErrorHeaders",
+      "silentLogger",
+      "string",
+      "subjectSender",
+      "uint",
+      "unpackValue",
+      "validateMembers",
+    ]);
+  });
+
+  it("the internal entry point adds the host kit, assertions, the seeded PRNG, manual timers and timeline marks", () => {
+    for (const name of Object.keys(core)) expect(internal).toHaveProperty(name);
+    expect(
+      Object.keys(internal)
+        .filter((name) => !(name in core))
+        .sort(),
+    ).toEqual([
+      "DurablePipeline",
+      "HostLifecycle",
+      "HostOutbox",
+      "ManualTimers",
+      "MicrotaskFlush",
+      "PendingLimit",
+      "Prng",
+      "RateLimiter",
+      "RequestBatches",
+      "TIMELINE_CHANNEL",
+      "TakenRequests",
+      "Ticker",
+      "asError",
+      "checkRule",
+      "handOver",
+      "invariant",
+      "markTimeline",
+      "nextFloat",
+      "nextInt",
+      "rejectAll",
+      "requireBelow",
+      "requirePositiveIntegers",
+      "ruleFor",
+      "seedPrng",
+      "timelineActive",
+      "transmit",
+      "withGuards",
+    ]);
+  });
+});
