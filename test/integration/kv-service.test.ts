@@ -97,8 +97,14 @@ function freshCluster(): string {
   return `kv${clusterSeq}`;
 }
 
-async function serve(cluster: string, node: FakeNode): Promise<void> {
-  const service = createKvService({ nc: await connection(), cluster, node, store: node.store });
+async function serve(cluster: string, node: FakeNode, steerTo?: () => string): Promise<void> {
+  const service = createKvService({
+    nc: await connection(),
+    cluster,
+    node,
+    store: node.store,
+    ...(steerTo === undefined ? {} : { steerTo }),
+  });
   cleanups.push(() => service.close());
 }
 
@@ -309,6 +315,21 @@ describe("KV service and client over NATS", () => {
     });
     expect(reply.json()).toEqual({ ok: true, value: null, servedBy: "n2" });
     expect(reply.headers?.get("Content-Type")).toBe(KV_JSON_CONTENT_TYPE);
+  });
+
+  it("steerTo names where a successful reply sends the client's next requests (a Paxos learner: the leader's)", async () => {
+    const cluster = freshCluster();
+    await serve(cluster, new FakeNode("n1-learner"), () => "n2-learner");
+    const nc = await connection();
+    const reply = await nc.request(
+      rpcSubject({ cluster }, "kv", "n1-learner"),
+      JSON.stringify({ op: "get", key: "k" }),
+      {
+        timeout: 5_000,
+        headers: toMsgHdrs({ "Content-Type": KV_JSON_CONTENT_TYPE })?.headers,
+      },
+    );
+    expect(reply.json()).toEqual({ ok: true, value: null, servedBy: "n2-learner" });
   });
 
   it("a write whose reply is lost is retried with the same seq and applied once", async () => {

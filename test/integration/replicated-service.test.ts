@@ -130,6 +130,25 @@ describe.each(["raft", "paxos"] as const)("serveReplicated and ReplicatedClient 
     expect(IDS.some((id) => reply.servedBy.startsWith(id))).toBe(true);
   });
 
+  it("every member's replies steer clients to the leading member (Paxos: the learner beside the active proposer)", async () => {
+    const leading = members.find((m) => m.service.leadership() !== null);
+    const target = protocol === "raft" ? leading?.service.id : leading?.service.learner?.id;
+    expect(target).toBeDefined();
+    for (const member of members) {
+      // Paxos: requests sent there reach the active proposer without a NATS hop (colocated roles).
+      if (protocol === "paxos") expect(member.service.steerTo()).toBe(target);
+      const reply = unpackValue(
+        (
+          await nc.request(
+            rpcSubject({ cluster }, "counters", member.service.node?.id),
+            packValue({ op: "query", query: packValue({ get: "hits" }) }),
+          )
+        ).data,
+      ) as { ok: boolean; servedBy: string };
+      expect(reply).toEqual(expect.objectContaining({ ok: true, servedBy: target }));
+    }
+  });
+
   it("reports status and metrics, and keeps serving when the leading member stops", async () => {
     const leading = members.find((m) => m.service.leadership() !== null);
     expect(leading).toBeDefined();

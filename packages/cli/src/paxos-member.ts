@@ -164,6 +164,8 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
         // one reign from the next. A member without a learner never ticks: leases need a
         // learner on every member that runs a proposer (as `quorate node --protocol paxos` has).
         leadership: replicated.leadership,
+        // Clients follow the learner beside the active proposer: its requests skip a NATS hop.
+        steerTo: replicated.steerTo,
       });
       closers.push(() => kv.close());
       const state = () => ({ ...learner.status(), cluster });

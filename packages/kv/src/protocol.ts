@@ -281,7 +281,10 @@ export type KvReply =
   | {
       readonly ok: true;
       readonly value: KvReplyValue;
-      /** The member that executed the request: the leader. Clients send their next requests there. */
+      /**
+       * Where clients send their next requests: the member that executed the request (Raft's
+       * leader), or for Paxos the learner beside the active proposer.
+       */
       readonly servedBy?: string;
     }
   | {

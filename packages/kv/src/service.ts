@@ -1,5 +1,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { assertToken, type ConsensusNode, ErrorCode, type Logger, QuorateError, silentLogger } from "@quorate/core";
+import {
+  assertToken,
+  type ConsensusNode,
+  ErrorCode,
+  type Logger,
+  type NodeId,
+  QuorateError,
+  silentLogger,
+} from "@quorate/core";
 import {
   encodeSessionCommand,
   openSession,
@@ -77,6 +85,11 @@ export interface KvServiceOptions {
   readonly leadership?: () => { readonly term: number } | null;
   /** How often the member that leads advances the lease clock while leases exist. Default 250 ms. */
   readonly leaseTickMs?: number;
+  /**
+   * The member a successful reply tells clients to send their next requests to. Default: this
+   * member. Paxos: `ReplicatedService.steerTo`, the learner beside the active proposer.
+   */
+  readonly steerTo?: () => NodeId;
 }
 
 export interface KvService {
@@ -203,6 +216,7 @@ export function createKvService(options: KvServiceOptions): KvService {
     execute,
     json: { decode: decodeJsonRequest, encode: encodeJson },
     ...(options.forwardTimeoutMs === undefined ? {} : { forwardTimeoutMs: options.forwardTimeoutMs }),
+    ...(options.steerTo === undefined ? {} : { steerTo: options.steerTo }),
     logger,
   });
 

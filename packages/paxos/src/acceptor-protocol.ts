@@ -181,8 +181,13 @@ export function handleAccept(d: AcceptorContext, from: NodeId, m: PaxosAccept): 
     }
     slots.push(slot);
   }
-  // Broadcast, so learners count votes without waiting for the proposer.
-  d.out.send(null, "paxos.p2b", { ballot: m.ballot, slots, truncated: d.log.truncated }, true);
+  // To the ballot's proposer, which counts it for its commander, and straight to every learner,
+  // which decides on a phase-2 quorum of them without waiting for the proposer. Nobody else
+  // acts on a vote: a broadcast would be decoded by every acceptor and passive proposer too.
+  // Each copy waits, like every reply, until this vote is durable.
+  const vote = { ballot: m.ballot, slots, truncated: d.log.truncated };
+  d.out.send(from, "paxos.p2b", vote, true);
+  for (const learner of d.topology.learners) d.out.send(learner, "paxos.p2b", vote, true);
 }
 
 /**

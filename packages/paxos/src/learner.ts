@@ -33,6 +33,7 @@ import { type LearnerEvent, type LearnerMachine, learnerMachine } from "./learne
 import type { LearnerContext } from "./learner-protocol.js";
 import { ReadBarriers } from "./learner-reads.js";
 import { LearnerTelemetry } from "./learner-telemetry.js";
+import type { PaxosAccepted } from "./messages.js";
 import { LearnerOutbox, type LearnerRequest, type PaxosObservation } from "./outbox.js";
 import { roleInput } from "./role-input.js";
 import type { LearnerStorage } from "./role-storage.js";
@@ -260,6 +261,11 @@ export class Learner implements ConsensusNode {
 
   #receive(message: Inbound, frame: ReceivedFrame | undefined): void {
     if (!ROLE_MESSAGES.learner.has(message.type)) return;
+    // Votes for slots no longer open change nothing (`hearAccepted` counts open slots only): the
+    // vote of every acceptor beyond a phase-2 quorum. Dropped before the machine takes a step.
+    if (message.type === "paxos.p2b" && !(message.body as PaxosAccepted).slots.some((s) => this.#log.isOpen(s))) {
+      return;
+    }
     if (!this.#lifecycle.stopped) this.#telemetry.received(message, frame, (slot) => this.#log.isOpen(slot));
     this.#event(messageEvent(message));
   }

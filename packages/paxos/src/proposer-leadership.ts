@@ -60,10 +60,22 @@ export class ProposerReads {
   }
 }
 
+/** The periodic heartbeat: to everyone, since passive proposers and learners follow it too. */
 export function heartbeat(d: ProposerContext): void {
   d.heartbeatElapsed = 0;
   d.heartbeatRound++;
   d.out.send(null, "paxos.heartbeat", { ballot: d.ballot, nextSlot: d.nextSlot, round: d.heartbeatRound }, false);
+}
+
+/**
+ * A round that only reads wait for: to the acceptors alone, the only ones that answer it (a
+ * broadcast would be decoded by every learner and proposer as well). It leaves the periodic
+ * heartbeat's timer alone, so steady reads never keep the others from hearing the leader.
+ */
+function readRound(d: ProposerContext): void {
+  d.heartbeatRound++;
+  const body = { ballot: d.ballot, nextSlot: d.nextSlot, round: d.heartbeatRound };
+  for (const acceptor of d.topology.acceptors) d.out.send(acceptor, "paxos.heartbeat", body, false);
 }
 
 /**
@@ -156,5 +168,5 @@ export function confirmReads(d: ProposerContext): void {
     invariant(read.slot < d.nextSlot, `read index ${read.slot} at or above the next slot ${d.nextSlot}`);
     d.out.send(read.learner, "paxos.read.index", { reads: [...read.reads], slot: read.slot }, false);
   }
-  if (d.reads.highestRound > d.heartbeatRound && confirmed >= d.heartbeatRound) heartbeat(d);
+  if (d.reads.highestRound > d.heartbeatRound && confirmed >= d.heartbeatRound) readRound(d);
 }

@@ -52,7 +52,7 @@ export interface ProposerInput {
 
 /** A child effect, recorded while a rule runs and enqueued after it as an XState action. */
 type ChildEffect =
-  | { kind: "spawn"; input: Parameters<Children["spawnCommander"]>[0] }
+  | { kind: "spawn"; id: string; input: Parameters<Children["spawnCommander"]>[1] }
   | { kind: "send"; child: string; event: Parameters<Children["send"]>[1] }
   | { kind: "stop"; child: string };
 
@@ -61,7 +61,7 @@ function recorder(): { children: Children; effects: ChildEffect[] } {
   return {
     effects,
     children: {
-      spawnCommander: (input) => effects.push({ kind: "spawn", input }),
+      spawnCommander: (id, input) => effects.push({ kind: "spawn", id, input }),
       send: (child, event) => effects.push({ kind: "send", child, event }),
       stop: (child) => effects.push({ kind: "stop", child }),
     },
@@ -95,7 +95,7 @@ function rule(fn: Rule) {
     enqueue.assign(draft);
     for (const effect of effects) {
       if (effect.kind === "spawn") {
-        enqueue.spawnChild("commander", { id: effect.input.id, input: effect.input });
+        enqueue.spawnChild("commander", { id: effect.id, input: effect.input });
       } else if (effect.kind === "send") {
         enqueue.sendTo(effect.child, effect.event);
       } else {
@@ -112,7 +112,7 @@ function stepAs(mode: ProposerMode) {
 
 /**
  * The proposer: passive (watching the active proposer), scouting (a Scout child runs phase 1
- * for a fresh ballot) or active (Commander children run phase 2 per batch of slots). Actions
+ * for a fresh ballot) or active (its Commander child runs phase 2 for batches of slots). Actions
  * and child logic are named, so `provide()` can swap them for broken variants.
  */
 export const proposerMachine = machineSetup
@@ -170,7 +170,7 @@ export const proposerMachine = machineSetup
         prng: seedPrng(input.seed),
         nextSlot: 1,
         truncated: 0,
-        nextCommander: 1,
+        nextBatch: 1,
       };
       resetLeaderTimer(context);
       return context;

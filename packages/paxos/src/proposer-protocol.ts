@@ -1,7 +1,7 @@
 import { compareBallots, type NodeId, type PaxosBallot, type PaxosValue, PaxosValueKind } from "@quorate/core";
 import { invariant, nextInt } from "@quorate/core/internal";
 import { valueBytes } from "./acceptor-protocol.js";
-import type { CommanderDecided, CommanderEvent, CommanderInput } from "./commander.js";
+import { COMMANDER_ID, type CommanderDecided, type CommanderEvent, type CommanderInput } from "./commander.js";
 import type { PaxosAccept, PaxosFill, PaxosHeartbeat, PaxosNack, PaxosRequest } from "./messages.js";
 import type { PaxosOptions, PaxosTopology } from "./options.js";
 import type { PaxosMessage, ProposerMode, ProposerOutbox } from "./outbox.js";
@@ -19,8 +19,8 @@ import { type ScoutAdopted, type ScoutEvent, sameBallot } from "./scout.js";
 /**
  * The proposer (PMMC's Leader) as functions over a draft of its context. Passive, it watches
  * the active proposer's heartbeats and campaigns only when they stop; scouting, its Scout
- * child runs phase 1; active, it assigns slots to requests and runs phase 2 through Commander
- * children, without phase 1 for new slots. A nack with a higher ballot preempts it, and it
+ * child runs phase 1; active, it assigns slots to requests and runs phase 2 in batches through
+ * its Commander child (one per ballot), without phase 1 for new slots. A nack with a higher ballot preempts it, and it
  * steps down by itself when no phase-2 quorum of acceptors answers it for an election timeout.
  */
 
@@ -66,7 +66,8 @@ export interface ProposerContext {
   nextSlot: number;
   /** Slots at or below this are decided and dropped by some acceptor. */
   truncated: number;
-  nextCommander: number;
+  /** Numbers the phase-2 batches handed to the commander. */
+  nextBatch: number;
 }
 
 /** Internal events that move the proposer between modes. */
@@ -74,7 +75,7 @@ export type ModeChange = { type: "campaign" } | { type: "follow" };
 
 /** What the rules ask of the machine's children; the machine enqueues it as XState actions. */
 export interface Children {
-  spawnCommander(input: CommanderInput): void;
+  spawnCommander(id: string, input: CommanderInput): void;
   send(child: string, event: CommanderEvent | ScoutEvent): void;
   stop(child: string): void;
 }
@@ -157,8 +158,8 @@ export function learnTruncation(d: ProposerContext, truncated: number, children?
   d.truncated = truncated;
   if (d.nextSlot <= truncated) d.nextSlot = truncated + 1;
   d.slots.prune(truncated);
-  if (children !== undefined) {
-    for (const id of d.slots.commanders()) children.send(id, { type: "truncated", through: truncated });
+  if (children !== undefined && d.slots.inflight > 0) {
+    children.send(COMMANDER_ID, { type: "truncated", through: truncated });
   }
 }
 
@@ -197,12 +198,19 @@ export function adopt(d: ProposerContext, e: ScoutAdopted, children: Children): 
     noops,
   });
   observeMode(d, "active");
-  spawnCommanders(d, proposals, children);
+  children.spawnCommander(COMMANDER_ID, {
+    ballot: d.ballot,
+    acceptors: d.topology.acceptors,
+    q2: d.topology.q2,
+    options: d.options,
+    out: d.out,
+  });
+  startBatches(d, proposals, children);
   heartbeat(d);
 }
 
-/** Splits proposals into commanders of at most maxMessageBytes each. */
-function spawnCommanders(d: ProposerContext, proposals: PaxosAccept["proposals"], children: Children): void {
+/** Splits proposals into batches of at most maxMessageBytes each and hands them to the commander. */
+function startBatches(d: ProposerContext, proposals: PaxosAccept["proposals"], children: Children): void {
   for (const { slot } of proposals) {
     // Slots at or below the truncation point are decided and dropped; ours lie below nextSlot.
     invariant(
@@ -214,21 +222,13 @@ function spawnCommanders(d: ProposerContext, proposals: PaxosAccept["proposals"]
   let bytes = 0;
   const flush = () => {
     if (batch.length === 0) return;
-    const id = `commander-${d.nextCommander++}`;
+    const id = `batch-${d.nextBatch++}`;
     for (const p of batch) d.slots.propose(p.slot, p.value, id);
-    d.slots.addCommander(
+    d.slots.addBatch(
       id,
       batch.map((p) => p.slot),
     );
-    children.spawnCommander({
-      id,
-      ballot: d.ballot,
-      proposals: batch,
-      acceptors: d.topology.acceptors,
-      q2: d.topology.q2,
-      options: d.options,
-      out: d.out,
-    });
+    children.send(COMMANDER_ID, { type: "accept", batch: id, proposals: batch });
     batch = [];
     bytes = 0;
   };
@@ -261,7 +261,7 @@ export function proposeRequests(d: ProposerContext, from: NodeId, m: PaxosReques
 /** Starts the next batch of queued slots, unless the pipeline is full. */
 export function sendQueued(d: ProposerContext, children: Children): void {
   if (d.slots.queued === 0 || d.slots.inflight >= d.options.maxInflightAccepts) return;
-  spawnCommanders(d, d.slots.takeQueued(), children);
+  startBatches(d, d.slots.takeQueued(), children);
 }
 
 /** A learner saw these slots stay undecided: drive them again. */
@@ -271,22 +271,23 @@ export function fill(d: ProposerContext, m: PaxosFill, children: Children): void
   for (const slot of m.slots) {
     const entry = d.slots.get(slot);
     if (entry === undefined) continue;
-    if (entry.commander !== null) {
-      if (!poked.has(entry.commander)) children.send(entry.commander, { type: "retransmit" });
-      poked.add(entry.commander);
+    if (entry.batch !== null) {
+      if (!poked.has(entry.batch)) children.send(COMMANDER_ID, { type: "retransmit", batch: entry.batch });
+      poked.add(entry.batch);
     } else if (entry.chosen) {
       // Chosen, but the learner missed the votes: the same value at our ballot is safe.
       redrive.push({ slot, value: entry.value });
     }
   }
-  spawnCommanders(d, redrive, children);
+  startBatches(d, redrive, children);
 }
 
 export function commanderDecided(d: ProposerContext, e: CommanderDecided, children: Children): void {
   if (!sameBallot(e.ballot, d.ballot)) return;
-  const slots = d.slots.decided(e.commander);
-  children.stop(e.commander);
-  d.out.observe({ kind: "decided", proposer: d.id, ballot: d.ballot, slots });
+  for (const batch of e.batches) {
+    const slots = d.slots.decided(batch);
+    d.out.observe({ kind: "decided", proposer: d.id, ballot: d.ballot, slots });
+  }
   sendQueued(d, children);
 }
 
@@ -301,15 +302,15 @@ export function tickActive(d: ProposerContext, children: Children): void {
   d.ticksSinceQuorumHeard++;
   d.heartbeatElapsed++;
   if (d.heartbeatElapsed >= d.options.heartbeatTicks) heartbeat(d);
-  for (const id of d.slots.commanders()) children.send(id, { type: "tick" });
+  if (d.slots.inflight > 0) children.send(COMMANDER_ID, { type: "tick" });
 }
 
 /**
- * Leaving active mode: commanders stop, and requests not yet chosen are left to the next leader;
- * so are reads not yet confirmed (their learners send them there).
+ * Leaving active mode: the commander stops, and requests not yet chosen are left to the next
+ * leader; so are reads not yet confirmed (their learners send them there).
  */
 export function resign(d: ProposerContext, children: Children): void {
-  for (const id of d.slots.commanders()) children.stop(id);
+  children.stop(COMMANDER_ID);
   d.slots.clear();
   d.reads.clear();
   observeMode(d, "passive");
@@ -339,12 +340,10 @@ export function stepProposer(
       learnTruncation(d, message.body.truncated, mode === "active" ? children : undefined);
       if (mode !== "active" || compareBallots(message.body.ballot, d.ballot) !== 0) return null;
       hearAcceptor(d, from);
-      const commanders = new Set<string>();
-      for (const slot of message.body.slots) {
-        const commander = d.slots.get(slot)?.commander;
-        if (commander != null) commanders.add(commander);
+      // Only votes for slots still in flight: the third acceptor's vote for a decided batch is not news.
+      if (message.body.slots.some((slot) => (d.slots.get(slot)?.batch ?? null) !== null)) {
+        children.send(COMMANDER_ID, { type: "p2b", from, body: message.body });
       }
-      for (const id of commanders) children.send(id, { type: "p2b", from, body: message.body });
       return null;
     }
     case "paxos.alive":

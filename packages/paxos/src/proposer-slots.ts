@@ -5,8 +5,8 @@ import type { PaxosAccept } from "./messages.js";
 interface SlotProposal {
   readonly value: PaxosValue;
   chosen: boolean;
-  /** The commander driving it, while one is; null while queued for the next batch, or decided. */
-  commander: string | null;
+  /** The phase-2 batch driving it, while one is; null while queued for the next batch, or decided. */
+  batch: string | null;
 }
 
 /**
@@ -18,8 +18,9 @@ export class ProposerSlots {
   readonly #slots = new Map<number, SlotProposal>();
   /** "origin seq" of every request held, so a retransmitted request gets no second slot. */
   readonly #requests = new Map<string, number>();
-  readonly #commanders = new Map<string, readonly number[]>();
-  /** Slots given to requests and not yet to a commander, ascending: the next phase-2 batch. */
+  /** Phase-2 batches in flight (the commander drives them) and their slots. */
+  readonly #batches = new Map<string, readonly number[]>();
+  /** Slots given to requests and not yet to a batch, ascending: the next phase-2 batch. */
   #queued: number[] = [];
   #undecided = 0;
 
@@ -36,19 +37,19 @@ export class ProposerSlots {
     return this.#queued.length;
   }
 
-  /** Commanders (phase-2 batches) in flight. */
+  /** Phase-2 batches in flight. */
   get inflight(): number {
-    return this.#commanders.size;
+    return this.#batches.size;
   }
 
   hasRequest(origin: NodeId, seq: number): boolean {
     return this.#requests.has(requestKey(origin, seq));
   }
 
-  propose(slot: number, value: PaxosValue, commander: string): void {
+  propose(slot: number, value: PaxosValue, batch: string): void {
     const existing = this.#slots.get(slot);
     if (existing !== undefined && !existing.chosen) this.#undecided--;
-    this.#slots.set(slot, { value, chosen: existing?.chosen ?? false, commander });
+    this.#slots.set(slot, { value, chosen: existing?.chosen ?? false, batch });
     if (!existing?.chosen) this.#undecided++;
     if (value.origin !== "") this.#requests.set(requestKey(value.origin, value.seq), slot);
   }
@@ -60,7 +61,7 @@ export class ProposerSlots {
       this.#queued.length === 0 || slot > (this.#queued.at(-1) as number),
       `slot ${slot} queued after slot ${this.#queued.at(-1)}`,
     );
-    this.#slots.set(slot, { value, chosen: false, commander: null });
+    this.#slots.set(slot, { value, chosen: false, batch: null });
     this.#undecided++;
     if (value.origin !== "") this.#requests.set(requestKey(value.origin, value.seq), slot);
     this.#queued.push(slot);
@@ -78,26 +79,22 @@ export class ProposerSlots {
     return proposals;
   }
 
-  addCommander(id: string, slots: readonly number[]): void {
-    this.#commanders.set(id, slots);
+  addBatch(id: string, slots: readonly number[]): void {
+    this.#batches.set(id, slots);
   }
 
-  /** The commander finished: its slots are chosen. */
-  decided(commander: string): readonly number[] {
-    const slots = this.#commanders.get(commander) ?? [];
-    this.#commanders.delete(commander);
+  /** A phase-2 quorum voted for every slot of the batch: they are chosen. */
+  decided(batch: string): readonly number[] {
+    const slots = this.#batches.get(batch) ?? [];
+    this.#batches.delete(batch);
     for (const slot of slots) {
       const entry = this.#slots.get(slot);
       if (entry === undefined) continue;
       if (!entry.chosen) this.#undecided--;
       entry.chosen = true;
-      if (entry.commander === commander) entry.commander = null;
+      if (entry.batch === batch) entry.batch = null;
     }
     return slots;
-  }
-
-  commanders(): IterableIterator<string> {
-    return this.#commanders.keys();
   }
 
   /** Forgets slots at or below `through`: truncated, so decided and never needed again. */
@@ -114,7 +111,7 @@ export class ProposerSlots {
     this.#queued = [];
     this.#slots.clear();
     this.#requests.clear();
-    this.#commanders.clear();
+    this.#batches.clear();
     this.#undecided = 0;
   }
 }

@@ -88,7 +88,19 @@ describe("acceptor (Paxos.tla Phase1b/Phase2b)", () => {
     expect(a.promised()).toEqual(b(2, "p2"));
     expect(taken.promised).toEqual(b(2, "p2"));
     expect(taken.accepted).toEqual([expect.objectContaining({ slot: 1, ballot: b(2, "p2") })]);
-    expect(taken.messages[0]).toEqual(expect.objectContaining({ to: null, type: "paxos.p2b", afterPersist: true }));
+    expect(taken.messages[0]).toEqual(expect.objectContaining({ to: "p2", type: "paxos.p2b", afterPersist: true }));
+  });
+
+  it("p2b goes to the proposer of the accepted p2a and to every learner, each after the vote is durable", () => {
+    const a = acceptor();
+    const taken = a.send("p2", msg("paxos.p2a", { ballot: b(2, "p2"), proposals: [{ slot: 1, value: command("y") }] }));
+    const vote = { ballot: b(2, "p2"), slots: [1], truncated: 0 };
+    expect(taken.messages).toEqual(
+      ["p2", "l1", "l2", "l3"].map((to) => ({ to, type: "paxos.p2b", body: vote, afterPersist: true })),
+    );
+    // Not the other proposer, the other acceptors, or a broadcast: they would decode it for nothing.
+    expect(taken.messages.map((m) => m.to)).not.toContain("p1");
+    expect(taken.messages.map((m) => m.to)).not.toContain(null);
   });
 
   it("p1b reports the highest-ballot vote per slot, in pages below the message size cap", () => {
@@ -115,7 +127,8 @@ describe("acceptor (Paxos.tla Phase1b/Phase2b)", () => {
     expect(first.accepted).toHaveLength(1);
     expect(again.accepted).toHaveLength(0);
     expect(again.promised).toBeNull();
-    expect(again.messages).toEqual([expect.objectContaining({ type: "paxos.p2b", body: first.messages[0]?.body })]);
+    expect(again.messages).toEqual(first.messages);
+    expect(again.messages[0]).toEqual(expect.objectContaining({ type: "paxos.p2b", to: "p1" }));
   });
 
   it("truncation below the checkpoint: slots a quorum of learners checkpointed are dropped and never voted on again", () => {
@@ -212,6 +225,7 @@ describe("acceptor host", () => {
     expect(node.accepted(1)?.ballot).toEqual(b(1, "p1"));
     disk.flush();
     await new Promise((r) => setTimeout(r, 0));
-    expect(transport.ofType("paxos.p2b")).toHaveLength(1);
+    // Every copy was held for the write: the proposer's and each learner's.
+    expect(transport.ofType("paxos.p2b").map((m) => m.to)).toEqual(["p1", "l1", "l2", "l3"]);
   });
 });

@@ -205,8 +205,9 @@ describe("proposer: reads confirmed by a heartbeat round (ReadIndex)", () => {
   const alive = (ballot: PaxosBallot, round: number) => msg("paxos.alive", { ballot, round, truncated: 0 });
   const readIndexes = (p: ReturnType<typeof proposer>) =>
     p.sent.filter((m) => m.type === "paxos.read.index").map((m) => ({ to: m.to, body: m.body }));
-  const heartbeatRounds = (p: ReturnType<typeof proposer>) =>
-    p.sent.filter((m) => m.type === "paxos.heartbeat").map((m) => (m.body as { round: number }).round);
+  const heartbeatRounds = (p: ReturnType<typeof proposer>) => [
+    ...new Set(p.sent.filter((m) => m.type === "paxos.heartbeat").map((m) => (m.body as { round: number }).round)),
+  ];
 
   it("a read gets the highest slot proposed as it arrived, once a phase-2 quorum answered a round sent after it", () => {
     const p = proposer();
@@ -225,6 +226,29 @@ describe("proposer: reads confirmed by a heartbeat round (ReadIndex)", () => {
     expect(readIndexes(p)).toEqual([]);
     p.deliver("a3", alive(ballot, 2));
     expect(readIndexes(p)).toEqual([{ to: "l1", body: { reads: [5], slot: 1 } }]);
+  });
+
+  it("a round for reads goes to each acceptor alone and leaves the periodic heartbeat's timer running", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    for (const a of ["a1", "a2"]) p.deliver(a, alive(ballot, 1));
+    const elapsed = p.ctx().heartbeatElapsed;
+    const before = p.sent.length;
+    p.deliver("l1", msg("paxos.read", { reads: [3] }));
+    expect(p.sent.slice(before)).toEqual(
+      ["a1", "a2", "a3"].map((to) => ({
+        to,
+        type: "paxos.heartbeat",
+        body: { ballot, nextSlot: 1, round: 2 },
+        afterPersist: false,
+      })),
+    );
+    expect(p.ctx().heartbeatElapsed).toBe(elapsed);
+    // The periodic heartbeat is still a broadcast, with the next round.
+    p.tick(options.heartbeatTicks);
+    expect(p.sent.at(-1)).toEqual(
+      expect.objectContaining({ to: null, type: "paxos.heartbeat", body: expect.objectContaining({ round: 3 }) }),
+    );
   });
 
   it("answers at another ballot, from non-acceptors, or repeated by one acceptor confirm nothing", () => {
@@ -340,7 +364,38 @@ describe("proposer: a new leader's phase 2", () => {
     expect(p.slots.get(1)?.chosen).toBe(false);
     p.deliver("a3", msg("paxos.p2b", { ballot, slots: [1], truncated: 0 }));
     expect(p.slots.get(1)?.chosen).toBe(true);
-    expect(Object.keys(p.actor.getSnapshot().children)).toHaveLength(0);
+    expect(p.slots.inflight).toBe(0);
+    // Decided slots are not sent again.
+    const decided = p.p2a().length;
+    p.tick(options.retransmitTicks * 2);
+    expect(p.p2a()).toHaveLength(decided);
+  });
+
+  it("one commander child per ballot drives every batch, spawned on adoption and stopped on leaving active mode", () => {
+    const p = proposer();
+    const ballot = p.elect();
+    const children = () => Object.keys(p.actor.getSnapshot().children);
+    expect(children()).toEqual(["commander"]);
+    for (let seq = 1; seq <= 3; seq++) {
+      p.deliver("l1", msg("paxos.request", { requests: [{ seq, kind: 0, data: new Uint8Array([seq]) }] }));
+    }
+    expect(p.slots.inflight).toBe(3);
+    expect(children()).toEqual(["commander"]);
+    // One p2b covering two batches decides both; the third batch is still driven.
+    for (const a of ["a1", "a2"]) p.deliver(a, msg("paxos.p2b", { ballot, slots: [1, 3], truncated: 0 }));
+    expect([1, 2, 3].map((slot) => p.slots.get(slot)?.chosen)).toEqual([true, false, true]);
+    expect(p.slots.inflight).toBe(1);
+    const sent = p.p2a().length;
+    p.tick(options.retransmitTicks);
+    expect(
+      p
+        .p2a()
+        .slice(sent)
+        .map((x) => x.proposals.map((y) => y.slot)),
+    ).toEqual([[2]]);
+    expect(children()).toEqual(["commander"]);
+    p.deliver("a1", msg("paxos.nack", { ballot, promised: b(ballot[0] + 1, "p2"), truncated: 0 }));
+    expect(children()).toEqual([]);
   });
 
   it("with maxInflightAccepts batches undecided, requests wait and leave together in one p2a once one is decided", () => {

@@ -68,8 +68,9 @@ export interface ServiceFailure {
 }
 
 /**
- * A reply. On success `value` depends on the op; `servedBy` is the member that executed the
- * request (the leader), where clients send their next requests.
+ * A reply. On success `value` depends on the op; `servedBy` is where clients send their next
+ * requests: the member that executed the request (Raft's leader), or for Paxos the learner
+ * beside the active proposer.
  */
 export type ServiceReply<V = unknown> =
   | { readonly ok: true; readonly value: V; readonly servedBy?: string }

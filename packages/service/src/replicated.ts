@@ -26,7 +26,12 @@ import {
 } from "@quorate/paxos";
 import { RaftNode, type RaftOptions, type RaftStatus } from "@quorate/raft";
 import type { RaftStorage } from "@quorate/storage";
-import { createNatsTransport, type NatsTransport, type NatsTransportStats } from "@quorate/transport-nats";
+import {
+  ColocatedTransports,
+  createNatsTransport,
+  type NatsTransport,
+  type NatsTransportStats,
+} from "@quorate/transport-nats";
 import { type ReplicatedRequest, replicatedRequest, type ServiceReply } from "./protocol.js";
 import { type RequestServer, serveRequests } from "./server.js";
 import {
@@ -156,6 +161,13 @@ export interface ReplicatedService {
    * that should run leader-only chores (a lease clock, for one).
    */
   leadership(): { readonly term: number; readonly ballot?: PaxosBallot } | null;
+  /**
+   * Where this member's service tells clients to send their next requests. Raft: this member (a
+   * follower forwards to the leader, whose reply names itself). Paxos: the learner beside the
+   * active proposer when there is one, whose requests reach that proposer without a NATS hop;
+   * else this member's learner.
+   */
+  steerTo(): NodeId;
   status(): ReplicatedStatus;
   metrics(): ReplicatedMetrics;
   /** Stops serving, waits for writes in flight, stops consensus. Leaves the connection and storage open. */
@@ -198,8 +210,19 @@ export async function serveReplicated(options: ServeReplicatedOptions): Promise<
   const sessionStateMachine = new SessionStateMachine(options.stateMachine, options.sessions);
   const transports = new Map<string, NatsTransport>();
   const closers: (() => Promise<void>)[] = [];
+  // The Paxos roles of this member hand each other their directed frames without the server
+  // (the learner's requests to its own proposer, its acceptor's votes to both).
+  const colocated = new ColocatedTransports();
   const transportFor = (self: string): NatsTransport => {
-    const transport = createNatsTransport({ nc: nats, cluster, group, self, logger, prefix: options.prefix });
+    const transport = createNatsTransport({
+      nc: nats,
+      cluster,
+      group,
+      self,
+      logger,
+      prefix: options.prefix,
+      colocated,
+    });
     transports.set(self, transport);
     closers.push(() => transport.close());
     return transport;
@@ -300,9 +323,16 @@ export async function serveReplicated(options: ServeReplicatedOptions): Promise<
     return { term: proposer.ballot[0], ballot: proposer.ballot };
   };
 
+  const steerTo = (): NodeId => {
+    if (options.protocol !== "paxos" || learner === null) return node?.id ?? id;
+    const leader = learner.leader();
+    const member = options.proposers.find((m) => paxosRoleId(m, "proposer") === leader);
+    return member !== undefined && options.learners.includes(member) ? paxosRoleId(member, "learner") : learner.id;
+  };
+
   // A Paxos member without a learner has no state to serve requests from: the others answer them.
   if (options.serve !== false && node !== null) {
-    const server = serveReplicatedRequests(options, service, node, logger);
+    const server = serveReplicatedRequests(options, service, node, steerTo, logger);
     closers.push(() => server.close());
   }
 
@@ -316,6 +346,7 @@ export async function serveReplicated(options: ServeReplicatedOptions): Promise<
     proposer,
     learner,
     leadership,
+    steerTo,
     status() {
       const roles: ReplicatedRoleStatus[] = [];
       if (raft !== null) roles.push({ ...raft.status(), protocol: "raft" });
@@ -339,6 +370,7 @@ function serveReplicatedRequests(
   options: ServeReplicatedOptions,
   service: string,
   node: ConsensusNode,
+  steerTo: () => NodeId,
   logger: Logger,
 ): RequestServer {
   const { stateMachine } = options;
@@ -371,6 +403,7 @@ function serveReplicatedRequests(
     member: node.id,
     accepts: replicatedRequest,
     execute,
+    steerTo,
     logger,
     ...(options.forwardTimeoutMs === undefined ? {} : { forwardTimeoutMs: options.forwardTimeoutMs }),
   });

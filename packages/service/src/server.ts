@@ -70,6 +70,12 @@ export interface RequestServerOptions<R extends ServiceRequest> {
   readonly json?: JsonCodec;
   /** How long a request forwarded to the leader waits for its reply. Default 5000 ms. */
   readonly forwardTimeoutMs?: number;
+  /**
+   * The member a successful reply tells clients to send their next requests to (its `servedBy`).
+   * Default: this member. A Paxos learner names the learner beside the active proposer, which
+   * hands requests to that proposer without a NATS hop.
+   */
+  readonly steerTo?: () => NodeId;
   readonly logger?: Logger;
 }
 
@@ -124,6 +130,7 @@ function relayedHeaders(headers: MsgHdrs | undefined): MsgHdrs | undefined {
 export function serveRequests<R extends ServiceRequest>(options: RequestServerOptions<R>): RequestServer {
   const { nc, cluster, service, member, accepts, execute } = options;
   const logger = options.logger ?? silentLogger;
+  const steerTo = options.steerTo ?? (() => member);
   const forwardTimeoutMs = options.forwardTimeoutMs ?? DEFAULT_FORWARD_TIMEOUT_MS;
   assertToken("cluster", cluster);
   assertToken("service", service);
@@ -177,7 +184,7 @@ export function serveRequests<R extends ServiceRequest>(options: RequestServerOp
     trace.getActiveSpan()?.updateName(SpanName.serviceServer(service, request.op));
     try {
       const reply = await execute(request);
-      return answer(encoding, reply.ok ? { ...reply, servedBy: member } : reply);
+      return answer(encoding, reply.ok ? { ...reply, servedBy: steerTo() } : reply);
     } catch (err) {
       const hops = request.hops ?? 0;
       if (isQuorateError(err, ErrorCode.NotLeader) && err.leader !== null && err.leader !== member) {

@@ -12,7 +12,7 @@ import { ErrorCode, encodeFrame, type Inbound, isQuorateError, type Logger } fro
 import { TIMELINE_CHANNEL, type TimelineMark } from "@quorate/core/internal";
 import { describe, expect, it } from "vitest";
 import "../../../test/contract/probe-message.js";
-import { createNatsTransport, type NatsTransport } from "../src/index.js";
+import { ColocatedTransports, createNatsTransport, type NatsTransport } from "../src/index.js";
 
 /** Records publishes and lets a test push messages into subscription callbacks synchronously. */
 class FakeConnection {
@@ -261,5 +261,87 @@ describe("NatsTransport", () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(ncB.closed).toBe(true);
     expect(log.lines.some((l) => l.message === "NATS flush on close did not complete")).toBe(true);
+  });
+});
+
+describe("NatsTransport: colocated transports", () => {
+  function colocated(options: { maxFrameBytes?: number } = {}) {
+    const nc = new FakeConnection();
+    const log = records();
+    const registry = new ColocatedTransports();
+    const make = (self: string, group = "g1"): NatsTransport =>
+      createNatsTransport({
+        nc: nc as unknown as NatsConnection,
+        cluster: "c1",
+        group,
+        self,
+        logger: log.logger,
+        colocated: registry,
+        ...options,
+      });
+    const learner = make("n1-learner");
+    const proposer = make("n1-proposer");
+    const inbox: Inbound[] = [];
+    proposer.listen((m) => inbox.push(m));
+    return { nc, log, make, learner, proposer, inbox };
+  }
+
+  it("hands a directed frame to a colocated transport without the server, in a later microtask, validated", async () => {
+    const { nc, learner, proposer, inbox } = colocated();
+    learner.send("n1-proposer", "test.probe", { seq: 1 }, { traceparent: "t" });
+    learner.send("n1-proposer", "test.probe", { seq: 2 });
+    // Not inside the sender's call: the sender's host finishes its step first.
+    expect(inbox).toHaveLength(0);
+    await Promise.resolve();
+    expect(nc.published).toHaveLength(0);
+    expect(inbox.map((m) => [m.sender, m.type, m.body, m.headers])).toEqual([
+      ["n1-learner", "test.probe", { seq: 1 }, { traceparent: "t" }],
+      ["n1-learner", "test.probe", { seq: 2 }, undefined],
+    ]);
+    expect([learner.stats.sent, proposer.stats.received]).toEqual([2, 2]);
+    // An invalid body is dropped by the receiver's validation, as from the wire.
+    learner.send("n1-proposer", "test.probe", { seq: -1 } as never);
+    await Promise.resolve();
+    expect(inbox).toHaveLength(2);
+    expect(proposer.stats.dropped.invalid).toBe(1);
+  });
+
+  it("broadcasts and frames to members elsewhere still go through the server", () => {
+    const { nc, learner } = colocated();
+    learner.broadcast("test.probe", { seq: 1 });
+    learner.send("n2-proposer", "test.probe", { seq: 2 });
+    expect(nc.published.map((p) => p.subject)).toEqual([
+      "quorate.c1.g1.b.n1-learner",
+      "quorate.c1.g1.d.n2-proposer.n1-learner",
+    ]);
+  });
+
+  it("only the same cluster and group are colocated; a closed transport is not, and its id can register again", async () => {
+    const { nc, make, learner, proposer, inbox } = colocated();
+    const other = make("n1-proposer", "g2");
+    other.send("n1-learner", "test.probe", { seq: 1 });
+    expect(nc.published.map((p) => p.subject)).toEqual(["quorate.c1.g2.d.n1-learner.n1-proposer"]);
+    expect(() => make("n1-proposer")).toThrow(/already colocated/);
+    learner.send("n1-proposer", "test.probe", { seq: 2 });
+    await proposer.close();
+    await Promise.resolve();
+    // Handed over before the close, received after it: dropped, as a closed subscription drops.
+    expect(inbox).toHaveLength(0);
+    learner.send("n1-proposer", "test.probe", { seq: 3 });
+    expect(nc.published.at(-1)?.subject).toBe("quorate.c1.g1.d.n1-proposer.n1-learner");
+    const restarted = make("n1-proposer");
+    const received: Inbound[] = [];
+    restarted.listen((m) => received.push(m));
+    learner.send("n1-proposer", "test.probe", { seq: 4 });
+    await Promise.resolve();
+    expect(received.map((m) => m.body)).toEqual([{ seq: 4 }]);
+  });
+
+  it("refuses a frame over maxFrameBytes to a colocated transport as to the server", async () => {
+    const { learner, inbox } = colocated({ maxFrameBytes: 64 });
+    learner.send("n1-proposer", "test.probe", { seq: 1, data: new Uint8Array(100) });
+    await Promise.resolve();
+    expect(inbox).toHaveLength(0);
+    expect(learner.stats.sendErrors).toBe(1);
   });
 });

@@ -1,6 +1,14 @@
 import { ErrorCode, isQuorateError, type PaxosValue } from "@quorate/core";
+import { ruleFor } from "@quorate/core/internal";
 import { encodeKvCommand, KvStateMachine } from "@quorate/kv";
-import { Learner, learnerStorageIn } from "@quorate/paxos/internal";
+import {
+  Learner,
+  type LearnerContext,
+  type LearnerEvent,
+  learnerMachine,
+  learnerRules,
+  learnerStorageIn,
+} from "@quorate/paxos/internal";
 import { encodeSessionCommand, SessionStateMachine } from "@quorate/service";
 import { createMemoryStorage } from "@quorate/storage";
 import { describe, expect, it } from "vitest";
@@ -10,7 +18,7 @@ function put(key: string, value: string, seq = 0, origin = "l9"): PaxosValue {
   return { kind: 0, data: encodeSessionCommand(null, encodeKvCommand({ op: "put", key, value })), origin, seq };
 }
 
-async function learner() {
+async function learner(machine = learnerMachine) {
   const clock = handTimers();
   const transport = new RecordingTransport("l1");
   const store = new KvStateMachine();
@@ -23,6 +31,7 @@ async function learner() {
     stateMachine,
     paxos: options,
     timers: clock.timers,
+    machine,
   });
   const choose = (slot: number, value: PaxosValue, ballot = b(1, "p1"), voters = ["a1", "a2"]) => {
     transport.deliver("p1", "paxos.p2a", { ballot, proposals: [{ slot, value }] });
@@ -39,6 +48,29 @@ async function learner() {
 }
 
 describe("learner", () => {
+  it("votes beyond a phase-2 quorum for a chosen slot take no machine step; votes for open slots all do", async () => {
+    const steps: string[] = [];
+    const rule = ruleFor<LearnerContext, LearnerEvent>();
+    const counting = learnerMachine.provide({
+      actions: {
+        step: rule<Extract<LearnerEvent, { type: "message" }>>((d, e) => {
+          steps.push(`${e.message.type} ${e.from}`);
+          learnerRules.stepLearner(d, e.from, e.message);
+        }),
+      },
+    });
+    const l = await learner(counting);
+    l.choose(1, put("k", "1"), b(1, "p1"), ["a1", "a2", "a3"]);
+    expect(l.node.appliedIndex).toBe(1);
+    expect(steps).toEqual(["paxos.p2a p1", "paxos.p2b a1", "paxos.p2b a2"]);
+    // One slot of a vote still open: the vote is stepped, and counts for that slot.
+    l.transport.deliver("p1", "paxos.p2a", { ballot: b(1, "p1"), proposals: [{ slot: 2, value: put("k", "2") }] });
+    l.transport.deliver("a1", "paxos.p2b", { ballot: b(1, "p1"), slots: [1, 2], truncated: 0 });
+    l.transport.deliver("a3", "paxos.p2b", { ballot: b(1, "p1"), slots: [1, 2], truncated: 0 });
+    expect(steps.slice(3)).toEqual(["paxos.p2a p1", "paxos.p2b a1", "paxos.p2b a3"]);
+    expect(l.node.appliedIndex).toBe(2);
+  });
+
   it("a failed invariant stops the learner with a clear error, and nothing of that step is applied", async () => {
     const l = await learner();
     l.transport.deliver("p1", "paxos.p2a", { ballot: b(1, "p1"), proposals: [{ slot: 1, value: put("k", "1") }] });
