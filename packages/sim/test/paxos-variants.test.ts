@@ -14,7 +14,6 @@ import {
 import { describe, expect, test } from "vitest";
 import {
   DEFAULT_NEMESIS,
-  DEFAULT_WORKLOAD,
   formatFailure,
   type NemesisOptions,
   type PaxosAdapterOptions,
@@ -22,7 +21,6 @@ import {
   type SimulationMode,
   type SimulationResult,
   simulate,
-  type WorkloadOptions,
 } from "../src/index.js";
 
 /*
