@@ -153,9 +153,18 @@ export type KvLeaseCommand =
    * Advances the lease clock by `elapsedMs`, measured on the monotonic clock of the member `by`
    * since its previous tick, while it led in `term` (Raft term, Paxos ballot round). Proposed
    * by the member that leads, never by clients. A tick from another (by, term) than the last
-   * counts as 0: see KvStateMachine.
+   * counts as 0: see KvStateMachine. `seq` numbers the ticks of one proposer (1, 2, ...): a tick
+   * of the same (by, term) whose `seq` is not above the last one's was applied already (Multi-Paxos
+   * may choose one request in two slots) and counts nothing. Ticks written before `seq` existed
+   * have none, and count as they did.
    */
-  | { readonly op: "tick"; readonly by: string; readonly term: number; readonly elapsedMs: number };
+  | {
+      readonly op: "tick";
+      readonly by: string;
+      readonly term: number;
+      readonly elapsedMs: number;
+      readonly seq?: number;
+    };
 
 /** Every command the KV state machine applies. */
 export type KvAnyCommand = KvCommand | KvRevisionCommand | KvLeaseCommand;
@@ -169,7 +178,7 @@ export const kvCommand: Validator<KvAnyCommand> = (v): v is KvAnyCommand =>
   object({ op: literal("update"), key: kvKey, value: kvValue, revision: uint, lease: leaseField })(v) ||
   object({ op: literal("grant"), ttlMs: leaseTtl })(v) ||
   object({ op: literal("keepAlive", "revoke"), lease: leaseId })(v) ||
-  object({ op: literal("tick"), by: string(256), term: uint, elapsedMs: uint })(v) ||
+  object({ op: literal("tick"), by: string(256), term: uint, elapsedMs: uint, seq: optional(uint) })(v) ||
   object({ op: literal("cas"), key: kvKey, expected: nullable(kvValue), value: kvValue })(v) ||
   object({
     op: literal("txn"),
@@ -221,7 +230,13 @@ export function encodeKvCommand(command: KvAnyCommand): Uint8Array {
     case "revoke":
       return packValue({ op: command.op, lease: command.lease });
     case "tick":
-      return packValue({ op: command.op, by: command.by, term: command.term, elapsedMs: command.elapsedMs });
+      return packValue({
+        op: command.op,
+        by: command.by,
+        term: command.term,
+        elapsedMs: command.elapsedMs,
+        ...(command.seq === undefined ? {} : { seq: command.seq }),
+      });
     case "cas":
       return packValue({ op: command.op, key: command.key, expected: command.expected, value: command.value });
     case "txn":

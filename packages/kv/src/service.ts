@@ -243,6 +243,8 @@ export function createKvService(options: KvServiceOptions): KvService {
   let reignTerm: number | null = null;
   let lastTickAt = 0;
   let ticking = false;
+  /** Numbers this service's ticks, so that one chosen twice counts once (see the tick command). */
+  let tickSeq = 0;
   const leaseTicker = setInterval(() => {
     if (ticking) return;
     const leads = leadership();
@@ -261,7 +263,8 @@ export function createKvService(options: KvServiceOptions): KvService {
     // The fraction of a ms left over is counted by the next tick.
     lastTickAt = elapsedMs === 0 ? now : lastTickAt + elapsedMs;
     ticking = true;
-    const tick = encodeKvCommand({ op: "tick", by: node.id, term: leads.term, elapsedMs });
+    tickSeq++;
+    const tick = encodeKvCommand({ op: "tick", by: node.id, term: leads.term, elapsedMs, seq: tickSeq });
     node
       .propose(encodeSessionCommand(null, tick))
       .catch((err: unknown) => logger.debug("lease clock tick failed", { elapsedMs, error: String(err) }))

@@ -65,8 +65,10 @@ const snapshotV3 = object({
   version: literal(SNAPSHOT_VERSION),
   revision: uint,
   clockMs: uint,
+  // [by, term], or [by, term, seq] since ticks carry a seq.
   clockHolder: nullable(
-    (v: unknown): v is [string, number] => Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && uint(v[1]),
+    (v: unknown): v is [string, number, number?] =>
+      Array.isArray(v) && (v.length === 2 || (v.length === 3 && uint(v[2]))) && typeof v[0] === "string" && uint(v[1]),
   ),
   leases: arrayOf(
     (v: unknown): v is SnapshotLease =>
@@ -199,8 +201,8 @@ export class KvStateMachine implements StateMachine {
   #leases = new Map<number, Lease>();
   /** The lease clock: the ms counted by ticks so far. */
   #clockMs = 0;
-  /** The proposer and term of the last tick applied; a tick from another counts 0. */
-  #clockHolder: { readonly by: string; readonly term: number } | null = null;
+  /** The proposer, term and seq of the last tick applied; a tick from another counts 0, one with a seq not above it nothing. */
+  #clockHolder: { readonly by: string; readonly term: number; readonly seq: number } | null = null;
 
   constructor(options: KvStateMachineOptions = {}) {
     const watchWindow = options.watchWindow ?? DEFAULT_WATCH_WINDOW;
@@ -319,7 +321,7 @@ export class KvStateMachine implements StateMachine {
       version: SNAPSHOT_VERSION,
       revision: this.#revision,
       clockMs: this.#clockMs,
-      clockHolder: holder === null ? null : [holder.by, holder.term],
+      clockHolder: holder === null ? null : [holder.by, holder.term, holder.seq],
       leases,
       entries,
     });
@@ -335,12 +337,15 @@ export class KvStateMachine implements StateMachine {
     const entries = new Map<string, KvEntry>();
     const leases = new Map<number, Lease>();
     let clockMs = 0;
-    let clockHolder: { by: string; term: number } | null = null;
+    let clockHolder: { by: string; term: number; seq: number } | null = null;
     let revision: number;
     if (snapshotV3(raw)) {
       revision = raw.revision;
       clockMs = raw.clockMs;
-      clockHolder = raw.clockHolder === null ? null : { by: raw.clockHolder[0], term: raw.clockHolder[1] };
+      clockHolder =
+        raw.clockHolder === null
+          ? null
+          : { by: raw.clockHolder[0], term: raw.clockHolder[1], seq: raw.clockHolder[2] ?? 0 };
       let previousId = 0;
       for (const [id, ttlMs, expiresAtMs] of raw.leases) {
         if (id <= previousId) throw new QuorateError(ErrorCode.Storage, "KV snapshot leases are not in id order");
@@ -452,11 +457,15 @@ export class KvStateMachine implements StateMachine {
       case "tick": {
         const holder = this.#clockHolder;
         if (holder !== null && holder.by === command.by && holder.term === command.term) {
+          // A tick applied already (Multi-Paxos may choose one request in two slots) counts once.
+          if (command.seq !== undefined && command.seq <= holder.seq) return succeeded(null);
           this.#clockMs += command.elapsedMs;
+          this.#clockHolder = { by: holder.by, term: holder.term, seq: command.seq ?? holder.seq };
         } else {
+          const seq = command.seq ?? 0;
           // A new proposer (or the same one in a new term): the gap since the last counted tick
           // is not counted, and every live lease gets its full TTL again. See the class comment.
-          this.#clockHolder = { by: command.by, term: command.term };
+          this.#clockHolder = { by: command.by, term: command.term, seq };
           for (const lease of this.#leases.values()) {
             if (lease.expiresAtMs > this.#clockMs) lease.expiresAtMs = this.#clockMs + lease.ttlMs;
           }

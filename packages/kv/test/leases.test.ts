@@ -155,6 +155,38 @@ describe("KV leases", () => {
     expect(r.store.lease(lease)).toBeNull();
   });
 
+  it("a tick chosen twice counts once: a tick of the same proposer and term whose seq is not above the last counts nothing", () => {
+    // Paxos simulator seed 619754182 (liveness, at 9198710): one tick of n5, proposed once, was
+    // chosen in slots 29 and 45; both counted, the lease clock ran ahead and a live lease's key
+    // vanished (the checker saw it as a non-linearizable history on l/p).
+    const r = new Replica();
+    const tick = (elapsedMs: number, seq: number) => r.ok({ op: "tick", by: "n5", term: 2, elapsedMs, seq });
+    tick(0, 1);
+    const lease = r.grant(900);
+    tick(250, 2);
+    tick(250, 2);
+    expect(r.store.clockMs).toBe(250);
+    tick(250, 1);
+    expect(r.store.clockMs).toBe(250);
+    expect(r.store.lease(lease)?.remainingMs).toBe(650);
+    tick(600, 3);
+    expect(r.store.clockMs).toBe(850);
+    // Another proposer's ticks number from 1 again; ticks without a seq (older logs) count as before.
+    r.ok({ op: "tick", by: "n1", term: 3, elapsedMs: 0, seq: 1 });
+    r.ok({ op: "tick", by: "n1", term: 3, elapsedMs: 100, seq: 2 });
+    r.tick(100, "n1", 3);
+    expect(r.store.clockMs).toBe(1050);
+    // The seq survives a snapshot: a restored replica also counts a duplicate once.
+    const copy = new KvStateMachine();
+    copy.restore(r.store.snapshot());
+    const again = encodeKvCommand({ op: "tick", by: "n1", term: 3, elapsedMs: 100, seq: 2 });
+    r.index += 1;
+    r.store.apply(again, r.index);
+    copy.apply(again, r.index);
+    expect(copy.clockMs).toBe(1050);
+    expect(copy.snapshot()).toEqual(r.store.snapshot());
+  });
+
   it("a grant counts from the lease clock's reading when applied", () => {
     const r = new Replica();
     r.tick(0);

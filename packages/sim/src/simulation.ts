@@ -386,9 +386,14 @@ class Simulation implements ClusterAccess {
       );
   }
 
-  /** The member's lease clock ticker, as its KV service would run it (leadership: Raft's term, else term 0). */
+  /**
+   * The member's lease clock ticker, as its KV service would run it. Its term is Raft's; without
+   * terms, one number per incarnation (the ticker's own), standing in for the Paxos ballot round a
+   * restarted member campaigns with: each incarnation numbers its ticks from 1 again.
+   */
   #startLeaseTicker(id: NodeId, incarnation: Incarnation): void {
-    const process = TICKER_PROCESS_BASE + this.#tickers++;
+    const ordinal = this.#tickers++;
+    const process = TICKER_PROCESS_BASE + ordinal;
     startLeaseTicker({
       member: id,
       process,
@@ -400,7 +405,7 @@ class Simulation implements ClusterAccess {
         const node = incarnation.node;
         if (node === null) return null;
         const leadership = this.#run.leadership;
-        if (leadership === undefined) return node.leader() === id ? { term: 0 } : null;
+        if (leadership === undefined) return node.leader() === id ? { term: ordinal } : null;
         const term = leadership.leadingTerm(id);
         return term === null ? null : { term };
       },

@@ -40,6 +40,7 @@ export function startLeaseTicker(deps: LeaseTickerDeps): void {
   let reignTerm: number | null = null;
   let lastTickAt = 0;
   let ticking = false;
+  let tickSeq = 0;
   timers.setInterval(() => {
     const node = deps.node();
     if (ticking || node === null) return;
@@ -60,7 +61,8 @@ export function startLeaseTicker(deps: LeaseTickerDeps): void {
     const input = [deps.member, leads.term, elapsedMs] as const;
     deps.trace(process, `invoke tick ${JSON.stringify(input)}`);
     const handle = recorder.invoke(process, "tick", "", input);
-    const tick = encodeKvCommand({ op: "tick", by: deps.member, term: leads.term, elapsedMs });
+    tickSeq++;
+    const tick = encodeKvCommand({ op: "tick", by: deps.member, term: leads.term, elapsedMs, seq: tickSeq });
     node.propose(encodeSessionCommand(null, tick)).then(
       () => {
         ticking = false;
