@@ -24,6 +24,7 @@ export {
   MAX_TXN_OPS,
   MIN_LEASE_TTL_MS,
 } from "./commands.js";
+export { type LeaseTick, type LeaseTickerOptions, startLeaseTicker } from "./lease-ticker.js";
 export {
   DEFAULT_WATCH_WINDOW,
   type KvChange,

@@ -6,7 +6,9 @@ import {
   type Logger,
   type NodeId,
   QuorateError,
+  realTimers,
   silentLogger,
+  type Timers,
 } from "@quorate/core";
 import {
   encodeSessionCommand,
@@ -17,6 +19,7 @@ import {
   sessionFailure,
 } from "@quorate/service";
 import { decodeKvResult, encodeKvCommand, type KvValue } from "./commands.js";
+import { startLeaseTicker } from "./lease-ticker.js";
 import {
   assertKvGroup,
   decodeJsonRequest,
@@ -33,6 +36,12 @@ import {
   watchSubject,
 } from "./protocol.js";
 import type { KvChange, KvEvent, KvStateMachine } from "./state-machine.js";
+
+/** The process's timers, whose intervals do not keep the process alive (the lease ticker's). */
+const unrefTimers: Timers = {
+  ...realTimers,
+  setInterval: (callback, ms) => setInterval(callback, ms).unref(),
+};
 
 const DEFAULT_WATCH_HEARTBEAT_MS = 1_000;
 const DEFAULT_LEASE_TICK_MS = 250;
@@ -231,52 +240,24 @@ export function createKvService(options: KvServiceOptions): KvService {
     logger,
   });
 
-  /**
-   * The lease clock: while this member leads and leases exist, a tick every leaseTickMs
-   * carrying the ms since its previous tick on this process's monotonic clock. One tick in
-   * flight at a time, so the intervals of the ticks never overlap and a slow round's time is
-   * counted by the next tick. A tick that fails loses its interval (leases then live longer,
-   * never shorter). The first tick of a reign carries 0: the state machine would count it as
-   * 0 anyway when another proposer ticked last, and this also covers this member's own earlier
-   * reign, whose end it saw (a new term).
-   */
-  let reignTerm: number | null = null;
-  let lastTickAt = 0;
-  let ticking = false;
-  /** Numbers this service's ticks, so that one chosen twice counts once (see the tick command). */
-  let tickSeq = 0;
-  const leaseTicker = setInterval(() => {
-    if (ticking) return;
-    const leads = leadership();
-    const now = performance.now();
-    if (leads === null) {
-      reignTerm = null;
-      return;
-    }
-    const elapsedMs = reignTerm === leads.term ? Math.floor(now - lastTickAt) : 0;
-    reignTerm = leads.term;
-    if (store.leaseCount === 0) {
-      // Nothing to time; a lease granted from now on counts from the next tick.
-      lastTickAt = now;
-      return;
-    }
-    // The fraction of a ms left over is counted by the next tick.
-    lastTickAt = elapsedMs === 0 ? now : lastTickAt + elapsedMs;
-    ticking = true;
-    tickSeq++;
-    const tick = encodeKvCommand({ op: "tick", by: node.id, term: leads.term, elapsedMs, seq: tickSeq });
-    node
-      .propose(encodeSessionCommand(null, tick))
-      .catch((err: unknown) => logger.debug("lease clock tick failed", { elapsedMs, error: String(err) }))
-      .finally(() => {
-        ticking = false;
-      });
-  }, leaseTickMs);
-  leaseTicker.unref();
+  // The lease clock's ticks, proposed while this member leads (startLeaseTicker).
+  const leaseTicker = startLeaseTicker({
+    by: node.id,
+    timers: unrefTimers,
+    tickMs: leaseTickMs,
+    store,
+    leadership,
+    propose: (tick) =>
+      node
+        .propose(encodeSessionCommand(null, encodeKvCommand({ op: "tick", ...tick })))
+        .catch((err: unknown) =>
+          logger.debug("lease clock tick failed", { elapsedMs: tick.elapsedMs, error: String(err) }),
+        ),
+  });
 
   return {
     async close() {
-      clearInterval(leaseTicker);
+      leaseTicker.stop();
       changeFeed.close();
       if (nc.isClosed()) return;
       await server.close();

@@ -40,6 +40,7 @@ describe("@quorate/kv's surfaces", () => {
       "MIN_LEASE_TTL_MS",
       "decodeKvResult",
       "encodeKvCommand",
+      "startLeaseTicker",
     ]);
     expect([...importedModules("index.ts")].sort()).toEqual(["@quorate/core", "@quorate/core/internal"]);
   });

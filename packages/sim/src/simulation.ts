@@ -14,7 +14,7 @@ import {
 } from "./faults.js";
 import { errorMessage, type ProtocolAdapter, type ProtocolRun, type Violation } from "./protocol.js";
 import { Scheduler, VirtualTimers } from "./scheduler.js";
-import { startLeaseTicker } from "./ticker.js";
+import { startMemberLeaseTicker } from "./ticker.js";
 import { Trace, type TraceEvent, type TraceRecord } from "./trace.js";
 import { ObservedTransport } from "./transport.js";
 import {
@@ -394,7 +394,7 @@ class Simulation implements ClusterAccess {
   #startLeaseTicker(id: NodeId, incarnation: Incarnation): void {
     const ordinal = this.#tickers++;
     const process = TICKER_PROCESS_BASE + ordinal;
-    startLeaseTicker({
+    startMemberLeaseTicker({
       member: id,
       process,
       timers: incarnation.timers,

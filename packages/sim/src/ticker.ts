@@ -1,6 +1,6 @@
 import type { HistoryRecorder } from "@quorate/checker";
 import { type ConsensusNode, ErrorCode, isQuorateError, type NodeId } from "@quorate/core";
-import { encodeKvCommand, type KvStateMachine } from "@quorate/kv";
+import { encodeKvCommand, type KvStateMachine, startLeaseTicker } from "@quorate/kv";
 import { encodeSessionCommand } from "@quorate/service";
 import { errorMessage } from "./protocol.js";
 import type { VirtualTimers } from "./scheduler.js";
@@ -25,53 +25,35 @@ export interface LeaseTickerDeps {
 }
 
 /**
- * The lease clock of one member incarnation, as createKvService runs it: while the member leads
- * and its store holds leases, every LEASE_TICK_MS (by the member's own, drifting clock) it
- * proposes a tick carrying the ms since its previous tick, the first of a reign carrying 0, one
- * tick in flight at a time. Each tick is recorded in the history (`:f :tick`, `:value [by term
+ * The lease clock of one member incarnation: createKvService's own ticker (startLeaseTicker, every
+ * LEASE_TICK_MS by the member's own, drifting clock), proposing through the member. Each tick is recorded in the history (`:f :tick`, `:value [by term
  * elapsed-ms]`), so the linearizability check decides expiry from the ticks as the log ordered
  * them, exactly as the replicated state machine does. A tick refused before it entered the log
  * (not leader, busy, closed) is `:fail`; any other failure `:info`; one still in flight when the
  * incarnation crashes stays without a completion, of unknown outcome (as the service's process
  * would have died with it).
  */
-export function startLeaseTicker(deps: LeaseTickerDeps): void {
-  const { timers, store, recorder, process } = deps;
-  let reignTerm: number | null = null;
-  let lastTickAt = 0;
-  let ticking = false;
-  let tickSeq = 0;
-  timers.setInterval(() => {
-    const node = deps.node();
-    if (ticking || node === null) return;
-    const leads = deps.leadership();
-    const now = timers.now();
-    if (leads === null) {
-      reignTerm = null;
-      return;
-    }
-    const elapsedMs = reignTerm === leads.term ? Math.floor(now - lastTickAt) : 0;
-    reignTerm = leads.term;
-    if (store.leaseCount === 0) {
-      lastTickAt = now;
-      return;
-    }
-    lastTickAt = elapsedMs === 0 ? now : lastTickAt + elapsedMs;
-    ticking = true;
-    const input = [deps.member, leads.term, elapsedMs] as const;
-    deps.trace(process, `invoke tick ${JSON.stringify(input)}`);
-    const handle = recorder.invoke(process, "tick", "", input);
-    tickSeq++;
-    const tick = encodeKvCommand({ op: "tick", by: deps.member, term: leads.term, elapsedMs, seq: tickSeq });
-    node.propose(encodeSessionCommand(null, tick)).then(
-      () => {
-        ticking = false;
+export function startMemberLeaseTicker(deps: LeaseTickerDeps): void {
+  const { recorder, process } = deps;
+  startLeaseTicker({
+    by: deps.member,
+    timers: deps.timers,
+    tickMs: LEASE_TICK_MS,
+    store: deps.store,
+    // A member not started yet does not tick.
+    leadership: () => (deps.node() === null ? null : deps.leadership()),
+    propose: async (tick) => {
+      const node = deps.node();
+      if (node === null) return;
+      const input = [tick.by, tick.term, tick.elapsedMs] as const;
+      deps.trace(process, `invoke tick ${JSON.stringify(input)}`);
+      const handle = recorder.invoke(process, "tick", "", input);
+      try {
+        await node.propose(encodeSessionCommand(null, encodeKvCommand({ op: "tick", ...tick })));
         if (!deps.running()) return;
-        deps.trace(process, `ok tick ${elapsedMs} ms`);
+        deps.trace(process, `ok tick ${tick.elapsedMs} ms`);
         recorder.ok(handle);
-      },
-      (error: unknown) => {
-        ticking = false;
+      } catch (error) {
         if (!deps.running()) return;
         const refused = [ErrorCode.NotLeader, ErrorCode.Busy, ErrorCode.Closed].some((code) =>
           isQuorateError(error, code),
@@ -79,7 +61,7 @@ export function startLeaseTicker(deps: LeaseTickerDeps): void {
         deps.trace(process, `${refused ? "fail" : "info"} tick: ${errorMessage(error)}`);
         if (refused) recorder.fail(handle);
         else recorder.info(handle);
-      },
-    );
-  }, LEASE_TICK_MS);
+      }
+    },
+  });
 }
