@@ -225,13 +225,8 @@ export class KvClient {
     checkTimeout("watchIdleMs", watchIdleMs);
     const name = options.clientId ?? randomUUID();
     checkCallerOptions({ name, timeoutMs: options.timeoutMs, requestTimeoutMs });
-    const { nats } = options;
-    if (typeof nats === "object" && "request" in nats) {
-      return new KvClient(nats, false, options, name, requestTimeoutMs, watchIdleMs);
-    }
-    const connectOptions: NatsConnectOptions = typeof nats === "object" && "servers" in nats ? nats : { servers: nats };
-    const nc = await connectNats({ name: `quorate-kv-client-${name}`, ...connectOptions });
-    return new KvClient(nc, true, options, name, requestTimeoutMs, watchIdleMs);
+    const { nc, owned } = await kvConnection(options.nats, `quorate-kv-client-${name}`);
+    return new KvClient(nc, owned, options, name, requestTimeoutMs, watchIdleMs);
   }
 
   /** The value stored under `key` (a string or bytes, as it was put), or null. Linearizable. */
@@ -600,6 +595,19 @@ export class KvClient {
   #idempotent<T extends KvReplyValue>(request: KvRequest, deadline: number, expect: Validator<T>): Promise<T> {
     return this.#caller.idempotent(request, deadline, expect);
   }
+}
+
+/**
+ * The connection a KV client works on: the application's (`owned` false: the client leaves it
+ * open), or one it makes, named `name`, from server URLs or connection options (`owned` true).
+ */
+export async function kvConnection(
+  nats: KvClientOptions["nats"],
+  name: string,
+): Promise<{ readonly nc: NatsConnection; readonly owned: boolean }> {
+  if (typeof nats === "object" && "request" in nats) return { nc: nats, owned: false };
+  const connectOptions: NatsConnectOptions = typeof nats === "object" && "servers" in nats ? nats : { servers: nats };
+  return { nc: await connectNats({ name, ...connectOptions }), owned: true };
 }
 
 /** What a KvLease asks of its client. */

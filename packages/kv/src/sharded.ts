@@ -1,7 +1,15 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ErrorCode, QuorateError } from "@quorate/core";
-import { connectNats, type NatsConnectOptions } from "@quorate/transport-nats";
-import { KvClient, type KvClientOptions, type KvKeyEntry, type KvPage, type KvRangeOptions } from "./client.js";
+import {
+  KvClient,
+  type KvClientOptions,
+  type KvKeyEntry,
+  type KvPage,
+  type KvRangeOptions,
+  type KvWatchTarget,
+  type KvWriteOptions,
+  kvConnection,
+} from "./client.js";
 import type { KvEntry, KvTxn, KvTxnResult, KvValue } from "./commands.js";
 import { assertKvGroup, KV_GROUP, MAX_RANGE_LIMIT } from "./protocol.js";
 import type { KvEvent } from "./state-machine.js";
@@ -90,24 +98,16 @@ export class ShardedKvClient {
     if (new Set(groups).size !== groups.length) {
       throw new QuorateError(ErrorCode.Config, `a sharded KV's groups must differ (got ${groups.join(", ")})`);
     }
-    let nc: NatsConnection;
-    let owns = false;
-    if (typeof nats === "object" && "request" in nats) nc = nats;
-    else {
-      const connectOptions: NatsConnectOptions =
-        typeof nats === "object" && "servers" in nats ? nats : { servers: nats };
-      nc = await connectNats({ name: `quorate-kv-sharded-${options.cluster}`, ...connectOptions });
-      owns = true;
-    }
+    const { nc, owned } = await kvConnection(nats, `quorate-kv-sharded-${options.cluster}`);
     const clients = new Map<string, KvClient>();
     try {
       for (const group of groups) clients.set(group, await KvClient.connect({ ...shared, nats: nc, group }));
     } catch (err) {
       await Promise.all([...clients.values()].map((c) => c.close()));
-      if (owns) await nc.close();
+      if (owned) await nc.close();
       throw err;
     }
-    return new ShardedKvClient([...groups], clients, nc, owns);
+    return new ShardedKvClient([...groups], clients, nc, owned);
   }
 
   /** The group that holds `key`. */
@@ -136,20 +136,15 @@ export class ShardedKvClient {
     return this.#of(key).entry(key);
   }
 
-  put(key: string, value: KvValue, options?: Parameters<KvClient["put"]>[2]): Promise<number> {
+  put(key: string, value: KvValue, options?: KvWriteOptions): Promise<number> {
     return this.#of(key).put(key, value, options);
   }
 
-  create(key: string, value: KvValue, options?: Parameters<KvClient["create"]>[2]): Promise<number | null> {
+  create(key: string, value: KvValue, options?: KvWriteOptions): Promise<number | null> {
     return this.#of(key).create(key, value, options);
   }
 
-  update(
-    key: string,
-    value: KvValue,
-    revision: number,
-    options?: Parameters<KvClient["update"]>[3],
-  ): Promise<number | null> {
+  update(key: string, value: KvValue, revision: number, options?: KvWriteOptions): Promise<number | null> {
     return this.#of(key).update(key, value, revision, options);
   }
 
@@ -189,7 +184,7 @@ export class ShardedKvClient {
    * The changes of `target` in every group, merged as they arrive: in revision order within a
    * group, each once (as KvClient.watch), with no order across groups.
    */
-  watch(target: Parameters<KvClient["watch"]>[0], options: ShardedKvWatchOptions = {}): ShardedKvWatch {
+  watch(target: KvWatchTarget, options: ShardedKvWatchOptions = {}): ShardedKvWatch {
     const from = options.fromRevisions ?? {};
     for (const group of Object.keys(from)) this.client(group);
     return new ShardedKvWatch(
