@@ -1,12 +1,11 @@
-import { createHash } from "node:crypto";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { ErrorCode, type Logger, QuorateError, rpcSubject, silentLogger, validateMembers } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
 import { createKvService, type KvService } from "@quorate/kv/nats";
 import type { RaftNode, RaftOptions } from "@quorate/raft";
 import { queueGroupOf, type ReplicatedGroups, serveGroups } from "@quorate/service";
 import { type LmdbGroups, openLmdbGroups } from "@quorate/storage";
-import { type MemberStatus, STATUS_SERVICE } from "./member.js";
+import { answerStatus, type MemberStatus, STATUS_SERVICE, stateDigest } from "./member.js";
 import { type Discovery, ServiceName, serviceInstanceId, startDiscovery } from "./service/discovery.js";
 import { countingConnection, EndpointCounters } from "./service/endpoints.js";
 
@@ -105,16 +104,9 @@ export async function startRaftKvGroupsMember(options: RaftKvGroupsMemberOptions
         cluster,
         group,
         ...node.status(),
-        stateDigest: createHash("sha256")
-          .update(running.service(group).sessionStateMachine.snapshot())
-          .digest("hex")
-          .slice(0, 16),
+        stateDigest: stateDigest(running.service(group).sessionStateMachine.snapshot()),
       }));
-    const statusSubscription: Subscription = counted.subscribe(rpcSubject(scope, STATUS_SERVICE), {
-      callback: (err: Error | null, msg: Msg) => {
-        if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
-      },
-    });
+    const statusSubscription = answerStatus(counted, cluster, status);
     const discovery =
       options.discovery === false
         ? null

@@ -34,6 +34,24 @@ import { countingConnection } from "./service/endpoints.js";
 /** Every member answers on this subject, so `quorate status` hears from all of them. */
 export const STATUS_SERVICE = "status";
 
+/** Answers `quorate status` on `nc` with what `status` says now: a member's status, or one per group or role. */
+export function answerStatus(
+  nc: NatsConnection,
+  cluster: string,
+  status: () => MemberStatus | readonly MemberStatus[],
+): Subscription {
+  return nc.subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
+    callback: (err: Error | null, msg: Msg) => {
+      if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
+    },
+  });
+}
+
+/** The short hash of a replicated state (its snapshot) by which `quorate status` compares members at one index. */
+export function stateDigest(snapshot: Uint8Array): string {
+  return createHash("sha256").update(snapshot).digest("hex").slice(0, 16);
+}
+
 /**
  * One answer to `quorate status`: a Raft member, or one role of a Paxos member (shaped alike,
  * so one table shows both; see PaxosMemberStatus).
@@ -134,13 +152,9 @@ export async function startRaftKvMember(options: RaftKvMemberOptions): Promise<R
       protocol: "raft",
       cluster,
       ...node.status(),
-      stateDigest: createHash("sha256").update(running.sessionStateMachine.snapshot()).digest("hex").slice(0, 16),
+      stateDigest: stateDigest(running.sessionStateMachine.snapshot()),
     });
-    const statusSubscription: Subscription = counted.subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
-      callback: (err: Error | null, msg: Msg) => {
-        if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
-      },
-    });
+    const statusSubscription = answerStatus(counted, cluster, status);
     const admin = serveAdmin(nc, cluster, KV_GROUP, node);
     const discovery =
       options.discovery === false

@@ -1,7 +1,6 @@
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { type Logger, rpcSubject, silentLogger } from "@quorate/core";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { type Logger, silentLogger } from "@quorate/core";
 import { KvStateMachine } from "@quorate/kv";
 import { createKvService, KV_SERVICE, type KvService } from "@quorate/kv/nats";
 import {
@@ -18,7 +17,7 @@ import {
 import { serveReplicated } from "@quorate/service";
 import { openLmdbAcceptorStorage, openLmdbStorage } from "@quorate/storage";
 import type { NatsTransportStats } from "@quorate/transport-nats";
-import { type MemberStatus, STATUS_SERVICE } from "./member.js";
+import { answerStatus, type MemberStatus, STATUS_SERVICE, stateDigest } from "./member.js";
 import {
   type Discovery,
   type MemberEndpoints,
@@ -171,7 +170,7 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
       const state = () => ({ ...learner.status(), cluster });
       const status = () => ({
         ...state(),
-        stateDigest: createHash("sha256").update(replicated.sessionStateMachine.snapshot()).digest("hex").slice(0, 16),
+        stateDigest: stateDigest(replicated.sessionStateMachine.snapshot()),
       });
       served.push({ role: "learner", self, status, state, endpoints, transport: transportOf(self) });
     }
@@ -188,13 +187,7 @@ export async function startPaxosMember(options: PaxosMemberOptions): Promise<Pax
       });
     }
     for (const { role, self, status, state, endpoints, transport } of served) {
-      subscriptions.push(
-        countingConnection(nc, [endpoints.status]).subscribe(rpcSubject({ cluster }, STATUS_SERVICE), {
-          callback: (err: Error | null, msg: Msg) => {
-            if (err === null && msg.reply) msg.respond(JSON.stringify(status()));
-          },
-        }),
-      );
+      subscriptions.push(answerStatus(countingConnection(nc, [endpoints.status]), cluster, status));
       if (options.discovery === false) continue;
       discoveries.push(
         startDiscovery({
