@@ -53,7 +53,8 @@ interface DurableAcceptor {
   readonly accepted: Map<number, PaxosAcceptance>;
 }
 
-function ballotKey(ballot: PaxosBallot): string {
+/** A ballot as a map key. */
+export function ballotKey(ballot: PaxosBallot): string {
   return `${ballot[0]}/${ballot[1]}`;
 }
 

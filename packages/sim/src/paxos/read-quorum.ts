@@ -1,4 +1,5 @@
-import type { MessageMap, MessageType, NodeId, PaxosBallot } from "@quorate/core";
+import type { MessageMap, MessageType, NodeId } from "@quorate/core";
+import { ballotKey } from "./invariants.js";
 
 /**
  * The Paxos read-quorum check, from the messages the roles send and receive: when the active
@@ -85,7 +86,7 @@ export class PaxosReadQuorum {
       const takenAt = arrivals?.shift();
       if (arrivals?.length === 0) taken?.delete(key);
       if (takenAt === undefined) continue;
-      const confirmed = [...(answered ?? new Map<NodeId, number>())].filter(([, sentAt]) => sentAt >= takenAt);
+      const confirmed = answered === undefined ? [] : [...answered].filter(([, sentAt]) => sentAt >= takenAt);
       if (confirmed.length >= this.q2) continue;
       this.fail(
         `${proposer} answered read ${read} of ${learner}, which reached it at ${takenAt}ms, in ballot ` +
@@ -94,8 +95,4 @@ export class PaxosReadQuorum {
       );
     }
   }
-}
-
-function ballotKey(ballot: PaxosBallot): string {
-  return `${ballot[0]}/${ballot[1]}`;
 }
