@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_WORKLOAD, leaseRaftAdapter, raftAdapter } from "../src/index.js";
+import { DEFAULT_WORKLOAD, leaseRaftAdapter, paxosAdapter, raftAdapter } from "../src/index.js";
 import { failingSeeds as failingSeedsAnyWorkload } from "./seeds.js";
 
 /**
@@ -28,6 +28,12 @@ const RANGE_WORKLOAD = {
   txnShare: 0.25,
   leaseShare: 0,
   leaseKeys: [],
+};
+/** The workload with leases (session 8), pinned so seeds found under it replay. */
+const LEASE_WORKLOAD = {
+  ...RANGE_WORKLOAD,
+  leaseShare: 0.1,
+  leaseKeys: ["l/p", "l/q"],
 };
 const failingSeeds = (mode: "safety" | "liveness", first: number, count: number, protocol = raftAdapter()) =>
   failingSeedsAnyWorkload(mode, first, count, protocol, PRE_REVISION_WORKLOAD);
@@ -98,5 +104,13 @@ describe("regression seeds", () => {
     // operations, so the search took the one-key model, and a/y's write changed the value a read
     // of a/x was checked against. Raft was right; the verdict was false.
     expect(await failingSeedsAnyWorkload("safety", 332, 1, raftAdapter(), RANGE_WORKLOAD)).toEqual([]);
+  });
+
+  it("paxos safety seed 2487: a read from a learner that crashed while it waited was taken as never sent", async () => {
+    // Simulator bug: the read-quorum check forgot the reads of a learner when it crashed, but the
+    // proposer still held one (read ids are the incarnation's own, so they are not reused) and a
+    // delayed duplicate arrived after the crash: the proposer's answer, confirmed by a round sent
+    // after the first arrival, was checked against the duplicate's arrival.
+    expect(await failingSeedsAnyWorkload("safety", 2487, 1, paxosAdapter(), LEASE_WORKLOAD)).toEqual([]);
   });
 });

@@ -67,13 +67,14 @@ export class PaxosReadQuorum {
     }
   }
 
-  /** A role crashed: its pending reads and rounds are gone with it. */
+  /**
+   * A role crashed: a proposer's pending reads and rounds are gone with it. A learner's reads
+   * stay: the proposer still answers those it holds, and duplicates still in the network may reach
+   * it; read ids are the learner incarnation's own, so a restarted learner never reuses them.
+   */
   crashed(role: NodeId): void {
     this.#taken.delete(role);
     this.#ballotOf.delete(role);
-    for (const taken of this.#taken.values()) {
-      for (const key of taken.keys()) if (key.startsWith(`${role}/`)) taken.delete(key);
-    }
   }
 
   #readAnswered(proposer: NodeId, learner: NodeId, reads: readonly number[]): void {
